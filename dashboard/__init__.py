@@ -1,0 +1,1 @@
+"""The Streamlit app: entry point and shared UI helpers."""

@@ -1,0 +1,1 @@
+"""Warehouse: configuration, schema build, publishing, metrics and the bulletin."""

@@ -1,0 +1,232 @@
+"""Build a complete warehouse from the lake into a new file, then publish it atomically.
+
+Order: configuration tables → staging (latest version of every key, generated from the contract) →
+warehouse/schema/*.sql in name order (dims, facts, aggregates, quality) → meta → checkpoint, close → publish.
+The published facts are also exported as hive-partitioned Parquet under lake/published/<version>/.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from etl.lake import Lake
+from etl.spec import DATASETS, KP_OFFICES, Dataset
+from warehouse import db
+from warehouse.config import Settings
+
+SCHEMA_DIR = Path(__file__).parent / "schema"
+SCHEMA_VERSION = 1
+
+_ARROW_TYPES = {"str": pa.string(), "code": pa.string(), "int": pa.int64(), "float": pa.float64(),
+                "ts": pa.timestamp("us"), "date": pa.date32()}
+_OFFICE_KIND = {"police": "派出所", "justice": "司法所", "health": "卫生院"}
+
+# facts exported as Parquet, with the column whose month partitions them
+PUBLISHED_PARQUET = {
+    "dim_unit": None, "dim_account": None, "dim_reporting_unit": None, "dim_office": None,
+    "fact_activity": "op_time", "fact_event": "reported_at", "fact_event_flow": "action_time",
+    "fact_kp_report": "reported_at", "fact_kp_signoff": "reported_at", "fact_collection": "stat_date",
+    "agg_account_day": "day", "agg_account_month": "month",
+}
+
+
+def empty_landed(ds: Dataset) -> pa.Table:
+    fields = [pa.field(c.name, _ARROW_TYPES[c.type]) for c in ds.columns]
+    fields += [pa.field("_row", pa.int64()), pa.field("_flags", pa.list_(pa.string())),
+               pa.field("_file", pa.string()), pa.field("_delivery", pa.int64())]
+    return pa.schema(fields).empty_table()
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _stage(con, lake: Lake) -> None:
+    stats = []
+    for ds in DATASETS.values():
+        files = lake.landed_files(ds.name)
+        if files:
+            con.execute(f"CREATE TEMP TABLE landed_{ds.name} AS SELECT * FROM read_parquet($files, "
+                        "hive_partitioning = false, union_by_name = true)", {"files": files})
+        else:
+            con.register(f"empty_{ds.name}", empty_landed(ds))
+            con.execute(f"CREATE TEMP TABLE landed_{ds.name} AS SELECT * FROM empty_{ds.name}")
+            con.unregister(f"empty_{ds.name}")
+        key = ", ".join(_q(k) for k in ds.key)
+        # the latest updated_at wins; ties: the later delivery, then the later row of that delivery
+        con.execute(f"""
+            CREATE TABLE stg_{ds.name} AS
+            SELECT * EXCLUDE (_delivery) FROM landed_{ds.name}
+            QUALIFY row_number() OVER (PARTITION BY {key}
+                                       ORDER BY updated_at DESC NULLS LAST, _delivery DESC, _row DESC) = 1
+        """)
+        landed, records, max_upd = con.execute(
+            f"SELECT (SELECT count(*) FROM landed_{ds.name}), count(*), max(updated_at) FROM stg_{ds.name}").fetchone()
+        stats.append({"dataset": ds.name, "title": ds.title, "landed_rows": landed, "records": records,
+                      "max_updated_at": max_upd})
+        con.execute(f"DROP TABLE landed_{ds.name}")
+    con.register("stats_arrow", pa.Table.from_pylist(stats, schema=pa.schema([
+        ("dataset", pa.string()), ("title", pa.string()), ("landed_rows", pa.int64()), ("records", pa.int64()),
+        ("max_updated_at", pa.timestamp("us"))])))
+    con.execute("CREATE TABLE stg_stats AS SELECT * FROM stats_arrow")
+    con.unregister("stats_arrow")
+
+
+def _config_tables(con, settings: Settings) -> None:
+    con.execute("CREATE TABLE cfg_split (township VARCHAR, urban_name VARCHAR, rural_name VARCHAR)")
+    for s in settings.reporting_units.split:
+        con.execute("INSERT INTO cfg_split VALUES ($1, $2, $3)", [s.township, s.urban_name, s.rural_name])
+    con.execute("CREATE TABLE cfg_kp_office (category VARCHAR, office_kind VARCHAR)")
+    for cat, offices in KP_OFFICES.items():
+        for o in offices:
+            con.execute("INSERT INTO cfg_kp_office VALUES ($1, $2)", [cat, _OFFICE_KIND[o]])
+
+
+def _etl_tables(con, lake: Lake, current_run: dict | None) -> None:
+    mans = lake.manifests()
+    files = pa.Table.from_pylist([{
+        "file": m["file"], "sha256": m["sha256"], "dataset": m["dataset"], "delivery": m["delivery"],
+        "run_id": m.get("run_id"), "format": m.get("format"), "encoding": m.get("encoding"),
+        "bytes": m.get("bytes"), "rows_in": m["rows_in"], "rows_landed": m["rows_landed"],
+        "rows_quarantined": m["rows_quarantined"], "banner_rows": m.get("banner_rows", 0),
+        "summary_rows": len(m.get("summary_rows") or []),
+        "unknown_columns": "、".join(m.get("unknown_columns") or []),
+        "missing_columns": "、".join(m.get("missing_columns") or []),
+        "landed_at": dt.datetime.fromisoformat(m["landed_at"]), "seconds": m.get("seconds"),
+    } for m in mans], schema=pa.schema([
+        ("file", pa.string()), ("sha256", pa.string()), ("dataset", pa.string()), ("delivery", pa.int64()),
+        ("run_id", pa.string()), ("format", pa.string()), ("encoding", pa.string()), ("bytes", pa.int64()),
+        ("rows_in", pa.int64()), ("rows_landed", pa.int64()), ("rows_quarantined", pa.int64()),
+        ("banner_rows", pa.int64()), ("summary_rows", pa.int64()), ("unknown_columns", pa.string()),
+        ("missing_columns", pa.string()), ("landed_at", pa.timestamp("us")), ("seconds", pa.float64())]))
+    con.register("files_arrow", files)
+    con.execute("CREATE TABLE etl_file AS SELECT * FROM files_arrow ORDER BY delivery")
+    con.unregister("files_arrow")
+
+    runs = [r for r in lake.runs() if not current_run or r["run_id"] != current_run["run_id"]]
+    if current_run:
+        runs.append(current_run)
+    run_schema = pa.schema([
+        ("run_id", pa.string()), ("source", pa.string()), ("status", pa.string()),
+        ("started_at", pa.timestamp("us")), ("finished_at", pa.timestamp("us")), ("duration_s", pa.float64()),
+        ("files_new", pa.int64()), ("files_already_loaded", pa.int64()), ("files_failed", pa.int64()),
+        ("files_ignored", pa.int64()), ("rows_in", pa.int64()), ("rows_landed", pa.int64()),
+        ("rows_quarantined", pa.int64()), ("published", pa.string()), ("error", pa.string()),
+        ("detail", pa.string())])
+    ts = lambda v: dt.datetime.fromisoformat(v) if v else None  # noqa: E731
+    con.register("runs_arrow", pa.Table.from_pylist([{
+        "run_id": r["run_id"], "source": r.get("source"), "status": r.get("status"),
+        "started_at": ts(r.get("started_at")), "finished_at": ts(r.get("finished_at")),
+        "duration_s": r.get("duration_s"), "files_new": r.get("files_new", 0),
+        "files_already_loaded": r.get("files_already_loaded", 0), "files_failed": len(r.get("files_failed") or []),
+        "files_ignored": len(r.get("files_ignored") or []), "rows_in": r.get("rows_in", 0),
+        "rows_landed": r.get("rows_landed", 0), "rows_quarantined": r.get("rows_quarantined", 0),
+        "published": r.get("published"), "error": r.get("error"),
+        "detail": json.dumps({k: r.get(k) for k in ("quarantine_by_reason", "rows_by_dataset")}, ensure_ascii=False),
+    } for r in runs], schema=run_schema))
+    con.execute("CREATE TABLE etl_run AS SELECT * FROM runs_arrow ORDER BY started_at")
+    con.unregister("runs_arrow")
+
+    latest = runs[-1] if runs else {}
+    issues = [{"run_id": latest.get("run_id"), "file": f["file"], "kind": kind, "reason": f["reason"]}
+              for kind, key in (("读取失败", "files_failed"), ("已忽略", "files_ignored"))
+              for f in latest.get(key) or []]
+    con.register("issues_arrow", pa.Table.from_pylist(issues, schema=pa.schema([
+        ("run_id", pa.string()), ("file", pa.string()), ("kind", pa.string()), ("reason", pa.string())])))
+    con.execute("CREATE TABLE etl_file_issue AS SELECT * FROM issues_arrow")
+    con.unregister("issues_arrow")
+
+    qfiles = lake.quarantine_files()
+    if qfiles:
+        con.execute("CREATE TABLE quarantine AS SELECT dataset, source_file, source_row, reason, raw, _delivery AS delivery "
+                    "FROM read_parquet($f, hive_partitioning = false) ORDER BY delivery, source_row", {"f": qfiles})
+    else:
+        con.execute("CREATE TABLE quarantine (dataset VARCHAR, source_file VARCHAR, source_row BIGINT, "
+                    "reason VARCHAR, raw VARCHAR, delivery BIGINT)")
+
+
+def _meta(con, settings: Settings, version: str, built_at: dt.datetime) -> None:
+    first, last = con.execute("""
+        SELECT min(d), max(d) FROM (
+            SELECT min(op_date) AS d FROM fact_activity WHERE op_date <= $now
+            UNION ALL SELECT max(op_date) FROM fact_activity WHERE op_date <= $now
+            UNION ALL SELECT CAST(min(reported_at) AS DATE) FROM fact_event WHERE reported_at <= $now
+            UNION ALL SELECT CAST(max(reported_at) AS DATE) FROM fact_event WHERE reported_at <= $now)
+    """, {"now": built_at}).fetchone()
+    meta = {"schema_version": str(SCHEMA_VERSION), "version": version, "built_at": built_at.isoformat(sep=" "),
+            "county_name": settings.county.name, "county_code": settings.county.code,
+            "data_first_day": str(first) if first else "", "data_last_day": str(last) if last else ""}
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
+
+
+def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | None = None,
+          version: str = "", built_at: dt.datetime | None = None) -> dict:
+    """Build a complete warehouse at `path` (which must not exist). Returns timings per step."""
+    timings = {}
+    built_at = built_at or dt.datetime.now().replace(microsecond=0)
+    con = db.connect(path, read_only=False, threads=settings.etl.duckdb_threads,
+                     memory_limit=settings.etl.duckdb_memory_limit)
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        t = time.perf_counter()
+        _config_tables(con, settings)
+        _etl_tables(con, lake, current_run)
+        _stage(con, lake)
+        timings["staging"] = time.perf_counter() - t
+        for f in sorted(SCHEMA_DIR.glob("*.sql")):
+            t = time.perf_counter()
+            con.execute(f.read_text(encoding="utf-8"))
+            timings[f.stem] = time.perf_counter() - t
+        _meta(con, settings, version or path.name, built_at)
+        for ds in DATASETS:  # the facts and dims hold everything the staging tables held
+            con.execute(f"DROP TABLE stg_{ds}")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return timings
+
+
+def export_parquet(version_file: Path, out_dir: Path) -> None:
+    """Published facts and dims as hive-partitioned (month=YYYY-MM), ZSTD Parquet for other engines."""
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    con = db.connect(version_file, read_only=True)
+    try:
+        for table, month_col in PUBLISHED_PARQUET.items():
+            rel = con.table(table)
+            if month_col:
+                rel = rel.select("*", duckdb.FunctionExpression(
+                    "strftime", duckdb.ColumnExpression(month_col), duckdb.ConstantExpression("%Y-%m")).alias("month"))
+                rel.to_parquet(str(tmp / table), compression="zstd", partition_by=["month"])
+            else:
+                (tmp / table).mkdir()
+                rel.to_parquet(str(tmp / table / "part-0.parquet"), compression="zstd")
+    finally:
+        con.close()
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+
+
+def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, current_run: dict | None = None,
+                      export: bool = True) -> Path:
+    built_at = dt.datetime.now().replace(microsecond=0)
+    tmp, final = db.new_version_path(warehouse_dir, built_at)
+    build(lake, tmp, settings, current_run=current_run, version=final.name, built_at=built_at)
+    published = db.publish(warehouse_dir, tmp, final, keep=settings.paths.keep_versions)
+    lake.mark_published(warehouse_dir, published.name)
+    if export:
+        pub_root = lake.root / "published"
+        export_parquet(published, pub_root / published.stem)
+        keep = {p.stem for p in (Path(warehouse_dir) / db.VERSIONS).glob("wh-*.duckdb")}
+        for d in pub_root.iterdir():
+            if d.is_dir() and d.name not in keep:
+                shutil.rmtree(d, ignore_errors=True)
+    return published
