@@ -111,8 +111,8 @@ def _build_sql(ds: Dataset, params: dict) -> str:
         vals.append(f"{v} AS {_q(c.name)}")
         readable = f"({v}) IS NOT NULL"
         if c.required:
-            reasons.append(f"CASE WHEN gw_clean({r}) IS NULL THEN '缺少必填字段: {c.header}' "
-                           f"WHEN NOT {readable} THEN '无法识别的{c.header}: ' || gw_clean({r}) END")
+            reasons.append(f"CASE WHEN gw_clean({r}) IS NULL THEN '缺少必填字段「{c.header}」' "
+                           f"WHEN NOT {readable} THEN '无法识别的必填字段「{c.header}」: ' || gw_clean({r}) END")
         elif c.type in ("int", "float", "ts", "date"):
             flags.append(f"CASE WHEN gw_clean({r}) IS NOT NULL AND NOT {readable} THEN 'bad_value:{c.name}' END")
         if c.type in ("ts", "date"):
@@ -188,7 +188,9 @@ def normalise(con: duckdb.DuckDBPyConnection, dataset: str, raw: pa.Table, *, lo
     """).to_arrow_table()
     quarantine = con.sql("""
         SELECT $dataset AS dataset, $file AS source_file, _row AS source_row,
-               array_to_string(_reasons, '; ') AS reason, CAST(_raw AS VARCHAR) AS raw, $delivery::BIGINT AS _delivery
+               array_to_string(_reasons, '; ') AS reason,
+               array_to_string(list_transform(_reasons, lambda x: split_part(x, ': ', 1)), '; ') AS reason_kind,
+               CAST(_raw AS VARCHAR) AS raw, $delivery::BIGINT AS _delivery
         FROM norm WHERE len(_reasons) > 0 ORDER BY _row
     """, params={"dataset": dataset, "file": source_file, "delivery": delivery}).to_arrow_table()
     con.execute("DROP TABLE norm")

@@ -78,7 +78,7 @@ def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_t
         "landed_at": load_time.isoformat(sep=" "), "seconds": round(time.perf_counter() - t0, 3),
     }
     manifest = lake.land(digest, dataset, norm.kept, norm.quarantine, manifest)
-    manifest["_reasons"] = Counter(r.split(":")[0] for r in norm.quarantine.column("reason").to_pylist())
+    manifest["_reasons"] = Counter(norm.quarantine.column("reason_kind").to_pylist())
     return manifest
 
 

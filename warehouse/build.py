@@ -144,11 +144,11 @@ def _etl_tables(con, lake: Lake, current_run: dict | None) -> None:
 
     qfiles = lake.quarantine_files()
     if qfiles:
-        con.execute("CREATE TABLE quarantine AS SELECT dataset, source_file, source_row, reason, raw, _delivery AS delivery "
+        con.execute("CREATE TABLE quarantine AS SELECT dataset, source_file, source_row, reason, reason_kind, raw, _delivery AS delivery "
                     "FROM read_parquet($f, hive_partitioning = false) ORDER BY delivery, source_row", {"f": qfiles})
     else:
         con.execute("CREATE TABLE quarantine (dataset VARCHAR, source_file VARCHAR, source_row BIGINT, "
-                    "reason VARCHAR, raw VARCHAR, delivery BIGINT)")
+                    "reason VARCHAR, reason_kind VARCHAR, raw VARCHAR, delivery BIGINT)")
 
 
 def _meta(con, settings: Settings, version: str, built_at: dt.datetime) -> None:

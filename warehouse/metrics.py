@@ -1,0 +1,175 @@
+"""The metrics layer: named, parameterised SQL files run against a published warehouse.
+
+    warehouse/sql/<area>/<name>.sql      e.g. warehouse/sql/activity/by_unit.sql → query(con, "activity/by_unit", …)
+
+Rules every query follows (and tests check):
+- values only as named parameters (`$start`, `$ru_code`, …), never formatted into the text;
+- the caller's scope is always bound: `$scope_township` (NULL = whole county) and `$scope_office` (NULL = every
+  office). A query that returns rows about units or offices must filter by them, so a 乡镇 user cannot get another
+  乡镇's rows by passing other parameters;
+- thresholds come from configuration as parameters (`$min_active_days`, `$activity_good`, …), bound automatically.
+
+Only parameters a query mentions are bound, so callers may pass the common set to every query.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from warehouse import privacy
+from warehouse.config import Settings, settings as default_settings
+
+SQL_DIR = Path(__file__).parent / "sql"
+_PARAM_RE = re.compile(r"(?<![\w$])\$([A-Za-z_][A-Za-z0-9_]*)")
+_COMMENT_RE = re.compile(r"--[^\n]*")
+
+
+class ScopeError(PermissionError):
+    """A request outside the caller's scope."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a caller may see. Built by the access layer from the logged-in user, never from the URL."""
+    township_code: str | None = None  # 乡镇用户: only this 乡镇
+    office_name: str | None = None  # 部门用户: only reports addressed to this office
+    personal: str = "masked"  # none (aggregates only) | masked | full (after an audited unmask)
+    label: str = "全县"
+
+    @property
+    def county_wide(self) -> bool:
+        return self.township_code is None and self.office_name is None
+
+
+COUNTY = Scope()
+
+
+@dataclass(frozen=True)
+class Period:
+    """A month or an ISO week: [start, end) with the previous period for 环比."""
+    kind: str  # month | week
+    start: dt.date
+    end: dt.date  # exclusive
+
+    @staticmethod
+    def month(year: int, month: int) -> "Period":
+        start = dt.date(year, month, 1)
+        end = dt.date(year + (month == 12), month % 12 + 1, 1)
+        return Period("month", start, end)
+
+    @staticmethod
+    def parse_month(text: str) -> "Period":
+        y, m = text.split("-")
+        return Period.month(int(y), int(m))
+
+    @staticmethod
+    def iso_week(year: int, week: int) -> "Period":
+        start = dt.date.fromisocalendar(year, week, 1)
+        return Period("week", start, start + dt.timedelta(days=7))
+
+    @staticmethod
+    def parse(text: str) -> "Period":
+        """'2026-10' (month) or '2026-W43' (ISO week)."""
+        if "W" in text.upper():
+            y, w = text.upper().split("-W")
+            return Period.iso_week(int(y), int(w))
+        return Period.parse_month(text)
+
+    @staticmethod
+    def containing(day: dt.date, kind: str = "month") -> "Period":
+        if kind == "week":
+            y, w, _ = day.isocalendar()
+            return Period.iso_week(y, w)
+        return Period.month(day.year, day.month)
+
+    @property
+    def key(self) -> str:
+        if self.kind == "week":
+            y, w, _ = self.start.isocalendar()
+            return f"{y}-W{w:02d}"
+        return f"{self.start:%Y-%m}"
+
+    @property
+    def label(self) -> str:
+        if self.kind == "week":
+            y, w, _ = self.start.isocalendar()
+            last = self.end - dt.timedelta(days=1)
+            return f"{y}年第{w}周 ({self.start:%m.%d}–{last:%m.%d})"
+        return f"{self.start.year}年{self.start.month}月"
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    def prev(self) -> "Period":
+        if self.kind == "week":
+            return Period("week", self.start - dt.timedelta(days=7), self.start)
+        p = self.start - dt.timedelta(days=1)
+        return Period.month(p.year, p.month)
+
+    def next(self) -> "Period":
+        if self.kind == "week":
+            return Period("week", self.end, self.end + dt.timedelta(days=7))
+        return Period.month(self.end.year, self.end.month)
+
+    def same_week_last_month(self) -> "Period":
+        """For weekly views: the ISO week four weeks earlier (the same week of the previous month)."""
+        return Period("week", self.start - dt.timedelta(days=28), self.start - dt.timedelta(days=21))
+
+    def params(self, prefix: str = "") -> dict:
+        return {f"{prefix}start": self.start, f"{prefix}end": self.end}
+
+
+@lru_cache(maxsize=512)
+def load_sql(name: str) -> str:
+    path = (SQL_DIR / f"{name}.sql").resolve()
+    if SQL_DIR.resolve() not in path.parents:
+        raise ValueError(f"bad query name {name!r}")
+    return path.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=512)
+def sql_params(name: str) -> frozenset[str]:
+    return frozenset(_PARAM_RE.findall(_COMMENT_RE.sub("", load_sql(name))))
+
+
+def available() -> list[str]:
+    return sorted(str(p.relative_to(SQL_DIR).with_suffix("")) for p in SQL_DIR.rglob("*.sql"))
+
+
+def threshold_params(s: Settings) -> dict:
+    m = s.metrics
+    return {"min_active_days": m.min_active_days, "activity_good": m.activity_good, "event_high": m.event_high,
+            "event_low": m.event_low, "sign_good": m.sign_good, "sign_yellow_hours": m.sign_yellow_hours,
+            "sign_red_hours": m.sign_red_hours, "report_top_fraction": m.report_top_fraction,
+            "report_name_each_max": m.report_name_each_max}
+
+
+def bind(name: str, scope: Scope, params: dict, s: Settings | None = None) -> dict:
+    """The parameters `name` uses, from the thresholds, the scope and `params` (which may not override scope)."""
+    if "scope_township" in params or "scope_office" in params:
+        raise ScopeError("scope parameters come from the caller's identity only")
+    wanted = sql_params(name)
+    values = {**threshold_params(s or default_settings()), **params,
+              "scope_township": scope.township_code, "scope_office": scope.office_name}
+    missing = wanted - values.keys()
+    if missing:
+        raise KeyError(f"{name}: missing parameters {sorted(missing)}")
+    return {k: values[k] for k in wanted}
+
+
+def query(con: duckdb.DuckDBPyConnection, name: str, scope: Scope = COUNTY, *, settings: Settings | None = None,
+          **params) -> pd.DataFrame:
+    """Run the named query on its own cursor and return the whole result."""
+    cur = con.cursor()
+    try:
+        df = cur.execute(load_sql(name), bind(name, scope, params, settings)).df()
+    finally:
+        cur.close()
+    return privacy.apply(df, scope.personal)
