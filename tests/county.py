@@ -127,7 +127,7 @@ class MiniCounty:
                police_signed_at: dt.datetime | None = None, justice: str | None = None,
                justice_signed_at: dt.datetime | None = None, health: str | None = None,
                health_signed_at: dt.datetime | None = None, report_id: str | None = None,
-               id_number: str = "510723199001011237", person_name: str = "李四光") -> str:
+               id_number: str = "510723199001011232", person_name: str = "李四光") -> str:
         report_id = report_id or f"K{next(self._seq):07d}"
         signed = [t for t in (police_signed_at, justice_signed_at, health_signed_at) if t]
         self.rows["key_person_reports"].append({

@@ -1,0 +1,240 @@
+"""Loads over time: re-runs, later deliveries, a load killed halfway, readers during publishing."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from etl.pipeline import run
+from warehouse import db
+from warehouse.config import Settings
+
+from county import MiniCounty
+
+ROOT = Path(__file__).resolve().parent.parent
+LOAD_TIME = dt.datetime(2030, 1, 1)
+
+
+def _run(tmp: Path, **kw):
+    res = run(tmp / "drop", Settings().resolve(tmp), warehouse_dir=tmp / "wh", lake_dir=tmp / "lake",
+              load_time=LOAD_TIME, log=lambda m: None, **kw)
+    assert res.status == "ok", res.error
+    return res
+
+
+def _fingerprint(wh: Path) -> dict:
+    """Every published fact and dim, as sorted rows (the volatile build columns left out)."""
+    con = db.open_published(wh)
+    out = {}
+    for t in ("dim_unit", "dim_account", "fact_activity", "fact_event", "fact_kp_report", "fact_collection",
+              "agg_account_month", "quarantine"):
+        cols = [c for c in con.execute(f"SELECT * FROM {t} LIMIT 0").fetchdf().columns if c not in ("delivery",)]
+        rows = con.execute(f"SELECT {', '.join(cols)} FROM {t}").fetchall()
+        out[t] = sorted(map(repr, rows))
+    con.close()
+    return out
+
+
+def _county() -> tuple[MiniCounty, str, str]:
+    c = MiniCounty()
+    t = c.township("文兴乡")
+    g = c.grid(c.village(t, "文兴村"))
+    a = c.account(g)
+    return c, g, a
+
+
+def test_rerun_changes_nothing(tmp_path):
+    c, g, a = _county()
+    c.event(g, dt.datetime(2024, 3, 1, 9), event_id="E1")
+    c.active(a, 2024, 3, 5)
+    c.write(tmp_path / "drop")
+    first = _run(tmp_path)
+    version = db.current_version(tmp_path / "wh")
+    before = _fingerprint(tmp_path / "wh")
+    again = _run(tmp_path)
+    assert again.files_new == 0 and again.files_already_loaded == first.files_new
+    assert again.published is None  # nothing new: nothing rebuilt
+    assert db.current_version(tmp_path / "wh") == version
+    # the same content under another name is the same delivery
+    src = next((tmp_path / "drop").glob("events_*.json"))
+    shutil.copy(src, tmp_path / "drop" / "events_20240102_copy.json")
+    third = _run(tmp_path)
+    assert third.files_new == 0 and third.files_already_loaded == first.files_new + 1
+    assert _fingerprint(tmp_path / "wh") == before
+
+
+def test_later_delivery_wins_and_ties_go_to_later_delivery(tmp_path):
+    c, g, a = _county()
+    c.event(g, dt.datetime(2024, 3, 1, 9), event_id="E1", updated_at=dt.datetime(2024, 3, 1, 9))
+    c.event(g, dt.datetime(2024, 3, 2, 9), event_id="E2", updated_at=dt.datetime(2024, 3, 2, 9), category="治安隐患")
+    c.write(tmp_path / "drop", date="20240401")
+    _run(tmp_path)
+    # April export: E1 closed (later updated_at); E2 same updated_at but a corrected category (a tie)
+    c.rows = {k: [] for k in c.rows}
+    c.event(g, dt.datetime(2024, 3, 1, 9), event_id="E1", closed_at=dt.datetime(2024, 4, 3, 9))
+    c.event(g, dt.datetime(2024, 3, 2, 9), event_id="E2", updated_at=dt.datetime(2024, 3, 2, 9), category="安全隐患")
+    c.write(tmp_path / "drop", date="20240501")
+    _run(tmp_path)
+    con = db.open_published(tmp_path / "wh")
+    got = {r[0]: r[1:] for r in con.execute("SELECT event_id, status, closed_at, category FROM fact_event").fetchall()}
+    assert got["E1"] == ("已办结", dt.datetime(2024, 4, 3, 9), "矛盾纠纷")
+    assert got["E2"][2] == "安全隐患"
+    assert con.execute("SELECT superseded FROM dataset_freshness WHERE dataset = 'events'").fetchone()[0] == 2
+    # an older export delivered late does not overwrite newer state
+    c.rows = {k: [] for k in c.rows}
+    c.event(g, dt.datetime(2024, 3, 1, 9), event_id="E1", updated_at=dt.datetime(2024, 3, 1, 9))
+    c.write(tmp_path / "drop", date="20240315", suffix="_late")
+    _run(tmp_path)
+    con = db.open_published(tmp_path / "wh")
+    assert con.execute("SELECT status FROM fact_event WHERE event_id = 'E1'").fetchone()[0] == "已办结"
+
+
+def test_same_key_twice_in_one_file(tmp_path):
+    c, g, a = _county()
+    c.event(g, dt.datetime(2024, 3, 1, 9), event_id="E1", updated_at=dt.datetime(2024, 3, 5))
+    c.event(g, dt.datetime(2024, 3, 1, 9), event_id="E1", closed_at=dt.datetime(2024, 3, 4),
+            updated_at=dt.datetime(2024, 3, 4))
+    c.write(tmp_path / "drop", fmt="csv")
+    _run(tmp_path)
+    con = db.open_published(tmp_path / "wh")
+    # the row with the later updated_at wins even though it comes first in the file
+    assert con.execute("SELECT status FROM fact_event").fetchall() == [("办理中",)]
+    assert con.execute("SELECT records, landed_rows FROM dataset_freshness WHERE dataset='events'").fetchone() == (1, 2)
+
+
+# ------------------------------------------------------------------------------------------------ crash safety
+def _big_drop(drop: Path, n_files: int, rows: int, seed: int = 0) -> None:
+    """Large activity_log files (so that a load takes long enough to be killed in the middle)."""
+    rng = np.random.default_rng(seed)
+    drop.mkdir(parents=True, exist_ok=True)
+    for f in range(n_files):
+        base = dt.datetime(2024, 1 + f, 1)
+        secs = rng.integers(0, 27 * 86400, rows)
+        t = pa.table({
+            "日志编号": [f"F{f}-{i}" for i in range(rows)],
+            "账号": pa.array(np.char.add("U", (rng.integers(0, 50, rows)).astype(str))),
+            "操作时间": pa.array([base + dt.timedelta(seconds=int(s)) for s in secs], pa.timestamp("s")),
+            "操作类型": pa.array(np.array(["登录", "巡查", "信息采集"])[rng.integers(0, 3, rows)]),
+        })
+        pacsv.write_csv(t, drop / f"activity_log_2024{f + 2:02d}01.csv")
+
+
+def _spawn_etl(tmp: Path) -> subprocess.Popen:
+    cfg = tmp / "config.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{tmp}"\nlake_dir = "{tmp}/lake"\nwarehouse_dir = "{tmp}/wh"\n'
+                   f'drop_dir = "{tmp}/drop"\n', encoding="utf-8")
+    env = dict(os.environ, GRIDWATCH_CONFIG=str(cfg), PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "etl", "run"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.parametrize("phase", ["landing", "building"])
+def test_kill_9_leaves_published_warehouse_intact(tmp_path, phase):
+    c, g, a = _county()
+    c.active(a, 2024, 1, 3)
+    c.write(tmp_path / "drop")
+    _run(tmp_path)
+    old_version = db.current_version(tmp_path / "wh")
+    old = _fingerprint(tmp_path / "wh")
+
+    _big_drop(tmp_path / "drop", n_files=4, rows=250_000)
+    manifests = tmp_path / "lake" / "manifest"
+    n_before = len(list(manifests.glob("*.json")))
+    proc = _spawn_etl(tmp_path)
+    deadline = time.time() + 120
+    killed = False
+    while time.time() < deadline and proc.poll() is None:
+        if phase == "landing" and len(list(manifests.glob("*.json"))) >= n_before + 2:
+            killed = True
+        if phase == "building" and list((tmp_path / "wh" / "versions").glob(".building-*")):
+            time.sleep(0.3)
+            killed = True
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait()
+    assert killed, "the load finished before it could be killed; make the test data larger"
+    assert proc.returncode == -signal.SIGKILL
+
+    # readers still get the old warehouse, whole
+    assert db.current_version(tmp_path / "wh") == old_version
+    assert _fingerprint(tmp_path / "wh") == old
+
+    landed_before_kill = len(list(manifests.glob("*.json"))) - n_before
+    # a re-run completes the load, and equals a clean load of the same folder
+    res = _run(tmp_path)
+    assert res.published
+    assert res.files_new == 4 - landed_before_kill
+    if phase == "building":
+        assert res.files_new == 0  # everything was landed; only the build had to be redone
+    done = _fingerprint(tmp_path / "wh")
+    clean = tmp_path / "clean"
+    shutil.copytree(tmp_path / "drop", clean / "drop")
+    _run(clean)
+    assert done == _fingerprint(clean / "wh")
+    assert not list((tmp_path / "wh" / "versions").glob(".building-*"))
+    assert not list((tmp_path / "lake").rglob(".*.tmp"))
+
+
+READER = r"""
+import sys, time, json
+sys.path.insert(0, sys.argv[1])
+from warehouse import db
+wh, stop = sys.argv[2], sys.argv[3]
+import os
+seen, errors, queries = set(), [], 0
+held = db.open_published(wh)   # a connection opened before the loads, kept open through them
+while not os.path.exists(stop):
+    try:
+        held.execute("SELECT count(*) FROM fact_activity").fetchone()
+        path = db.current_version(wh)
+        con = db.open_published(wh)
+        n = con.execute("SELECT count(*) FROM fact_event").fetchone()[0]
+        seen.add((path.name, n))
+        con.close()
+        queries += 1
+    except Exception as exc:
+        errors.append(repr(exc))
+    time.sleep(0.01)
+print(json.dumps({"seen": sorted(seen), "errors": errors, "queries": queries}))
+"""
+
+
+def test_reader_keeps_answering_while_loads_publish(tmp_path):
+    c, g, a = _county()
+    c.event(g, dt.datetime(2024, 1, 3, 9))
+    c.active(a, 2024, 1, 3)
+    c.write(tmp_path / "drop", date="20240201")
+    _run(tmp_path)
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(ROOT), str(tmp_path / "wh"), str(stop)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    for month in (2, 3, 4):
+        c.rows = {k: [] for k in c.rows}
+        c.event(g, dt.datetime(2024, month, 3, 9))
+        c.active(a, 2024, month, 3)
+        c.write(tmp_path / "drop", date=f"2024{month + 1:02d}01")
+        _run(tmp_path)
+        time.sleep(0.5)
+    stop.write_text("")
+    out, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, err
+    result = json.loads(out)
+    assert result["errors"] == []
+    assert result["queries"] > 50
+    counts = sorted({n for _, n in result["seen"]})
+    assert counts == [1, 2, 3, 4]  # saw every published state, each one whole
+    assert len({v for v, _ in result["seen"]}) == 4
