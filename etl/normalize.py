@@ -49,6 +49,9 @@ FLAG_LABELS = {
 }
 
 
+COORD_PAIRS = (("lon", "lat"), ("center_lon", "center_lat"))
+
+
 def flag_label(flag: str) -> str:
     base, _, col = flag.partition(":")
     label = FLAG_LABELS.get(base, (base, ""))[0]
@@ -121,6 +124,18 @@ def _build_sql(ds: Dataset, params: dict) -> str:
     key_cols = ", ".join(_q(k) for k in ds.key)
     flag_list = "[" + ", ".join(flags) + "]" if flags else "[]::VARCHAR[]"
     reason_list = "[" + ", ".join(reasons) + "]"
+    # coordinate pairs repaired in SQL (zeros, swaps, out of range); the datum is converted afterwards
+    pairs = [(lo, la) for lo, la in COORD_PAIRS if lo in ds.names]
+    coord_sql = ""
+    for i, (lo, la) in enumerate(pairs):
+        prev = "v" if i == 0 else f"c{i - 1}"
+        coord_sql += f""",
+        c{i}_ AS (SELECT {prev}.* EXCLUDE ({_q(lo)}, {_q(la)}),
+                         gw_coord({prev}.{_q(lo)}, {prev}.{_q(la)}, {prev}.coord_sys) AS _g FROM {prev}),
+        c{i} AS (SELECT c{i}_.* EXCLUDE (_g, _flags), _g.lon AS {_q(lo)}, _g.lat AS {_q(la)},
+                        CASE WHEN _g.flag IS NULL THEN _flags ELSE list_append(_flags, _g.flag) END AS _flags
+                 FROM c{i}_)"""
+    last = f"c{len(pairs) - 1}" if pairs else "v"
     return f"""
         WITH v AS (
             SELECT {', '.join(vals)},
@@ -129,12 +144,12 @@ def _build_sql(ds: Dataset, params: dict) -> str:
                    list_filter({reason_list}, lambda x: x IS NOT NULL) AS _reasons,
                    json_object({names}) AS _raw
             FROM raw r
-        )
+        ){coord_sql}
         SELECT *,
                CASE WHEN len(_reasons) = 0 THEN row_number() OVER (
                    PARTITION BY len(_reasons) = 0, {key_cols}
                    ORDER BY updated_at DESC NULLS LAST, _row DESC) END AS _rank_in_file
-        FROM v
+        FROM {last}
     """
 
 
@@ -214,34 +229,20 @@ def _add_flag(t: pa.Table, mask: np.ndarray, flag: str) -> pa.Table:
 
 
 def _fix_coordinates(t: pa.Table) -> pa.Table:
-    """Zeros → NULL, swapped pairs swapped back, out of range → NULL, then the datum converted to WGS84."""
-    pairs = [("lon", "lat"), ("center_lon", "center_lat")]
-    for lon_c, lat_c in pairs:
+    """Convert repaired coordinate pairs to WGS84 (vectorised; the repairs and their flags were made in SQL)."""
+    for lon_c, lat_c in COORD_PAIRS:
         if lon_c not in t.column_names or t.num_rows == 0:
             continue
         lon = pc.fill_null(t.column(lon_c), np.nan).to_numpy().astype(float)
         lat = pc.fill_null(t.column(lat_c), np.nan).to_numpy().astype(float)
-        sys_ = np.asarray(t.column("coord_sys").to_pylist(), dtype=object)
-        masks = {}
-        zero = (np.nan_to_num(lon) == 0) & (np.nan_to_num(lat) == 0) & ~np.isnan(lon)
-        masks["coord_zero"] = zero
-        lon[zero] = np.nan
-        lat[zero] = np.nan
-        swapped = (lon >= 3) & (lon <= 54) & (lat >= 73) & (lat <= 136)
-        masks["coord_swapped"] = swapped
-        lon[swapped], lat[swapped] = lat[swapped].copy(), lon[swapped].copy()
-        bad = ~np.isnan(lon) & ((lon < 73) | (lon > 136) | (lat < 3) | (lat > 54))
-        masks["coord_out_of_range"] = bad
-        lon[bad] = np.nan
-        lat[bad] = np.nan
-        masks["coord_bd09"] = (sys_ == "BD09") & ~np.isnan(lon)
-        ok = ~np.isnan(lon)
+        sys_ = t.column("coord_sys").to_numpy(zero_copy_only=False)
+        ok = ~np.isnan(lon) & ~np.isnan(lat)
+        if not ok.any():
+            continue
         wl, wt = coords.to_wgs84(lon[ok], lat[ok], sys_[ok])
         lon[ok], lat[ok] = np.round(wl, 7), np.round(wt, 7)
         t = t.set_column(t.schema.get_field_index(lon_c), lon_c, pa.array(lon, pa.float64(), from_pandas=True))
         t = t.set_column(t.schema.get_field_index(lat_c), lat_c, pa.array(lat, pa.float64(), from_pandas=True))
-        for flag, m in masks.items():
-            t = _add_flag(t, m, flag)
     return t
 
 

@@ -145,7 +145,7 @@ def _etl_tables(con, lake: Lake, current_run: dict | None) -> None:
     qfiles = lake.quarantine_files()
     if qfiles:
         con.execute("CREATE TABLE quarantine AS SELECT dataset, source_file, source_row, reason, reason_kind, raw, _delivery AS delivery "
-                    "FROM read_parquet($f, hive_partitioning = false) ORDER BY delivery, source_row", {"f": qfiles})
+                    "FROM read_parquet($f, hive_partitioning = false, union_by_name = true) ORDER BY delivery, source_row", {"f": qfiles})
     else:
         con.execute("CREATE TABLE quarantine (dataset VARCHAR, source_file VARCHAR, source_row BIGINT, "
                     "reason VARCHAR, reason_kind VARCHAR, raw VARCHAR, delivery BIGINT)")

@@ -42,6 +42,7 @@ class Etl(_M):
 
 
 class Demo(_M):
+    auto: bool = True
     months: int = 14
     seed: int = 20240401
 
@@ -69,6 +70,7 @@ class Metrics(_M):
     sign_red_hours: float = 72
     report_top_fraction: float = 1 / 3
     report_name_each_max: int = 3
+    red_black_size: int = 3
 
 
 class Dashboard(_M):

@@ -148,7 +148,20 @@ def threshold_params(s: Settings) -> dict:
     return {"min_active_days": m.min_active_days, "activity_good": m.activity_good, "event_high": m.event_high,
             "event_low": m.event_low, "sign_good": m.sign_good, "sign_yellow_hours": m.sign_yellow_hours,
             "sign_red_hours": m.sign_red_hours, "report_top_fraction": m.report_top_fraction,
-            "report_name_each_max": m.report_name_each_max}
+            "report_name_each_max": m.report_name_each_max, "red_black_size": m.red_black_size}
+
+
+# Parameters a query may use that callers may leave out: NULL means "no filter" / "the default".
+#   cutoff          sign-offs count when signed before this TIMESTAMP; NULL = the end of each period
+#   ru_code, community_code, grid_code, category   drill-down filters; NULL = everything in scope
+#   limit           NULL = no limit
+OPTIONAL_PARAMS = {"cutoff": None, "ru_code": None, "community_code": None, "grid_code": None, "category": None,
+                   "limit": None}
+
+
+def period_params(period: "Period", prev: "Period | None" = None) -> dict:
+    """$start/$end of `period` and $prev_start/$prev_end of `prev` (default: the previous period, 环比)."""
+    return {**period.params(), **(prev or period.prev()).params("prev_")}
 
 
 def bind(name: str, scope: Scope, params: dict, s: Settings | None = None) -> dict:
@@ -156,7 +169,7 @@ def bind(name: str, scope: Scope, params: dict, s: Settings | None = None) -> di
     if "scope_township" in params or "scope_office" in params:
         raise ScopeError("scope parameters come from the caller's identity only")
     wanted = sql_params(name)
-    values = {**threshold_params(s or default_settings()), **params,
+    values = {**threshold_params(s or default_settings()), **OPTIONAL_PARAMS, **params,
               "scope_township": scope.township_code, "scope_office": scope.office_name}
     missing = wanted - values.keys()
     if missing:

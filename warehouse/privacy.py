@@ -8,6 +8,7 @@ these names.
 """
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
@@ -16,7 +17,8 @@ NAME_COLUMNS = ("person_name",)
 ID_COLUMNS = ("id_number",)
 PHONE_COLUMNS = ("phone",)
 TEXT_COLUMNS = ("summary", "note")
-PERSONAL_COLUMNS = NAME_COLUMNS + ID_COLUMNS + PHONE_COLUMNS + TEXT_COLUMNS
+RAW_COLUMNS = ("raw",)  # a delivered row as JSON text (quarantine): its personal fields are masked inside
+PERSONAL_COLUMNS = NAME_COLUMNS + ID_COLUMNS + PHONE_COLUMNS + TEXT_COLUMNS + RAW_COLUMNS
 
 _ID_IN_TEXT = re.compile(r"(?<!\d)(\d{6})(\d{8})(\d{3}[\dXx])(?!\d)|(?<!\d)(\d{6})(\d{6})(\d{3})(?!\d)")
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
@@ -62,9 +64,26 @@ _MASKERS = {**{c: mask_name for c in NAME_COLUMNS}, **{c: mask_id for c in ID_CO
             **{c: mask_phone for c in PHONE_COLUMNS}, **{c: mask_text for c in TEXT_COLUMNS}}
 
 
+def mask_raw(v: object) -> object:
+    """Mask the personal fields of a delivered row kept as JSON text; unreadable text is masked as free text."""
+    if not isinstance(v, str) or not v:
+        return v
+    try:
+        row = json.loads(v)
+    except ValueError:
+        return mask_text(v)
+    if not isinstance(row, dict):
+        return mask_text(v)
+    out = {k: (_MASKERS[k](val) if k in _MASKERS else mask_text(val)) for k, val in row.items()}
+    return json.dumps(out, ensure_ascii=False)
+
+
+_MASKERS_ALL = {**_MASKERS, **{c: mask_raw for c in RAW_COLUMNS}}
+
+
 def apply(df: pd.DataFrame, personal: str) -> pd.DataFrame:
     """personal: 'full' → unchanged; 'masked' → masked; 'none' → personal columns removed."""
-    cols = [c for c in df.columns if c in _MASKERS]
+    cols = [c for c in df.columns if c in _MASKERS_ALL]
     if not cols or personal == "full":
         return df
     if personal == "none":
@@ -73,5 +92,5 @@ def apply(df: pd.DataFrame, personal: str) -> pd.DataFrame:
         raise ValueError(personal)
     df = df.copy()
     for c in cols:
-        df[c] = df[c].map(_MASKERS[c], na_action="ignore")
+        df[c] = df[c].map(_MASKERS_ALL[c], na_action="ignore")
     return df

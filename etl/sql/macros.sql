@@ -49,3 +49,16 @@ CREATE OR REPLACE MACRO gw_id(s) AS (
 CREATE OR REPLACE MACRO gw_id_valid(id) AS
     regexp_full_match(id, '[0-9]{17}[0-9X]') AND gw_id_check(substr(id, 1, 17)) = substr(id, 18, 1)
     AND try_strptime(substr(id, 7, 8), '%Y%m%d') IS NOT NULL;
+
+-- Coordinates: 0,0 means unknown; a pair with lon in latitude range and lat in longitude range is swapped back;
+-- anything outside China's extent is dropped; BD09 is noted (the datum itself is converted afterwards in numpy).
+CREATE OR REPLACE MACRO gw_coord(lon, lat, sys) AS (
+    CASE
+        WHEN lon IS NULL AND lat IS NULL THEN {'lon': NULL::DOUBLE, 'lat': NULL::DOUBLE, 'flag': NULL::VARCHAR}
+        WHEN lon IS NULL OR lat IS NULL THEN {'lon': NULL::DOUBLE, 'lat': NULL::DOUBLE, 'flag': 'coord_out_of_range'}
+        WHEN lon = 0 AND lat = 0 THEN {'lon': NULL::DOUBLE, 'lat': NULL::DOUBLE, 'flag': 'coord_zero'}
+        WHEN lon BETWEEN 3 AND 54 AND lat BETWEEN 73 AND 136 THEN {'lon': lat, 'lat': lon, 'flag': 'coord_swapped'}
+        WHEN lon NOT BETWEEN 73 AND 136 OR lat NOT BETWEEN 3 AND 54
+            THEN {'lon': NULL::DOUBLE, 'lat': NULL::DOUBLE, 'flag': 'coord_out_of_range'}
+        ELSE {'lon': lon, 'lat': lat, 'flag': CASE WHEN sys = 'BD09' THEN 'coord_bd09' END}
+    END);

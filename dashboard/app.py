@@ -1,0 +1,29 @@
+"""Entry point: `streamlit run dashboard/app.py`.
+
+Draws what every page shares (page config, first-start build, stale-data banner) and hands over to the page the
+user chose with st.navigation. Pages live in pages/ and only arrange widgets; queries live in warehouse/sql.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard/ on the path, not the root
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import bootstrap, ui  # noqa: E402
+from warehouse.config import settings  # noqa: E402
+
+PAGES = ROOT / "pages"
+
+st.set_page_config(page_title=f"{settings().county.name}网格化服务管理督导平台", page_icon="🛡️", layout="wide")
+bootstrap.ensure_warehouse()
+
+nav = st.navigation({
+    "管理": [st.Page(PAGES / "quality.py", title="数据质量", icon="🧪", url_path="quality", default=True)],
+})
+ui.stale_banner()
+nav.run()

@@ -1,0 +1,71 @@
+"""数据质量: ETL runs, delivered files, rows in and out, quarantine by reason with the rows, dataset freshness."""
+import datetime as dt
+
+import streamlit as st
+
+from dashboard import data, ui
+from etl.normalize import flag_label
+
+st.title("数据质量")
+meta = data.meta()
+st.caption(f"数据仓库版本 {meta.get('version', '')} · 发布于 {meta.get('built_at', '')} · "
+           f"数据覆盖 {meta.get('data_first_day', '')} 至 {meta.get('data_last_day', '')}")
+
+fresh = data.q("quality/freshness", ui.ADMIN)
+runs = data.q("quality/runs", ui.ADMIN, limit=50)
+issues = data.q("quality/file_issues", ui.ADMIN)
+
+last = runs.iloc[0] if len(runs) else None
+c = st.columns(4)
+c[0].metric("最近一次导入", "—" if last is None else f"{last['finished_at']:%m-%d %H:%M}",
+            None if last is None else ("成功" if last["status"] == "ok" else "失败"),
+            delta_color="normal" if last is None or last["status"] == "ok" else "inverse")
+c[1].metric("当前记录数", f"{int(fresh['records'].sum()):,}")
+c[2].metric("隔离行数", f"{int(fresh['quarantined'].sum()):,}")
+c[3].metric("读取失败 / 忽略的文件", f"{(issues['kind'] == '读取失败').sum()} / {(issues['kind'] == '已忽略').sum()}")
+
+if len(issues):
+    st.error("以下文件未能导入 (每次导入都会重试):")
+    st.dataframe(issues.rename(columns={"file": "文件", "kind": "情况", "reason": "原因"}), hide_index=True)
+
+st.subheader("各数据集新鲜度")
+limit = ui.now() - dt.timedelta(hours=ui.settings().dashboard.stale_hours)
+view = fresh.assign(状态=["⚠️ 过期" if (t is None or t < limit) and n > 0 else "正常"
+                          for t, n in zip(fresh["last_landed_at"], fresh["records"])])
+view = view.rename(columns={"title": "数据集", "records": "当前记录", "landed_rows": "交付行数",
+                            "superseded": "被更新版本", "quarantined": "隔离", "files": "文件数",
+                            "last_file": "最近文件", "last_landed_at": "最近导入", "max_updated_at": "最新更新时间"})
+st.dataframe(view.drop(columns=["dataset"]), hide_index=True)
+
+st.subheader("隔离记录 (按原因)")
+by_reason = data.q("quality/quarantine_by_reason", ui.ADMIN)
+if by_reason.empty:
+    st.success("没有被隔离的记录。")
+else:
+    by_reason = by_reason.assign(数据集=by_reason["dataset"].map(ui.DATASET_TITLES))
+    st.dataframe(by_reason.rename(columns={"reason_kind": "原因", "n": "行数", "files": "涉及文件"})
+                 [["数据集", "原因", "行数", "涉及文件"]], hide_index=True)
+    choice = st.selectbox("查看隔离的行", [None] + list(by_reason.index),
+                          format_func=lambda i: "请选择原因" if i is None else
+                          f"{by_reason.loc[i, '数据集']} · {by_reason.loc[i, 'reason_kind']} ({by_reason.loc[i, 'n']} 行)")
+    if choice is not None:
+        rows = data.q("quality/quarantine_rows", ui.ADMIN, dataset=by_reason.loc[choice, "dataset"],
+                      reason_kind=by_reason.loc[choice, "reason_kind"], limit=500)
+        rows = rows.rename(columns={"source_file": "文件", "source_row": "行号", "reason": "原因", "raw": "原始内容 (已脱敏)"})
+        st.dataframe(rows.drop(columns=["dataset"]), hide_index=True)
+        ui.export_buttons(rows, "隔离记录", key="q")
+
+st.subheader("修复与存疑标记")
+flags = data.q("quality/flags", ui.ADMIN)
+if len(flags):
+    flags = flags.assign(数据集=flags["dataset"].map(ui.DATASET_TITLES), 说明=flags["flag"].map(flag_label))
+    st.dataframe(flags.rename(columns={"n": "记录数"})[["数据集", "说明", "记录数"]], hide_index=True)
+
+st.subheader("导入记录")
+st.dataframe(runs.rename(columns={"run_id": "批次", "status": "状态", "started_at": "开始", "duration_s": "用时(秒)",
+                                  "files_new": "新文件", "rows_in": "读入", "rows_landed": "入库",
+                                  "rows_quarantined": "隔离", "published": "发布版本", "error": "错误"})
+             [["批次", "状态", "开始", "用时(秒)", "新文件", "读入", "入库", "隔离", "发布版本", "错误"]], hide_index=True)
+files = data.q("quality/files", ui.ADMIN, limit=500)
+with st.expander(f"交付文件 ({len(files)})"):
+    st.dataframe(files, hide_index=True)

@@ -1,0 +1,23 @@
+-- Events by category (事件类别) for [$start, $end): reported, closed, completion, overdue open, share of all
+-- reported, and the previous period's reported beside it. Categories in the contract's order, unknown ones last.
+WITH ev AS (
+    SELECT period, category, count(*) FILTER (reported) AS reported, count(*) FILTER (closed) AS closed,
+           count(*) FILTER (overdue_open) AS overdue_open
+    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end))
+    WHERE ($scope_township IS NULL OR township_code = $scope_township)
+    GROUP BY ALL
+),
+cats AS (
+    SELECT unnest(['矛盾纠纷', '治安隐患', '安全隐患', '环境卫生', '市容秩序', '民生服务', '政策咨询', '其他']) AS category
+    UNION SELECT category FROM ev
+)
+SELECT k.category,
+       coalesce(c.reported, 0) AS reported, coalesce(c.closed, 0) AS closed,
+       c.closed / nullif(c.reported, 0) AS completion_rate, coalesce(c.overdue_open, 0) AS overdue_open,
+       coalesce(c.reported, 0) / nullif(sum(coalesce(c.reported, 0)) OVER (), 0) AS share,
+       coalesce(p.reported, 0) AS prev_reported, coalesce(p.closed, 0) AS prev_closed
+FROM cats k
+LEFT JOIN ev c ON c.category = k.category AND c.period = 'cur'
+LEFT JOIN ev p ON p.category = k.category AND p.period = 'prev'
+ORDER BY coalesce(list_position(['矛盾纠纷', '治安隐患', '安全隐患', '环境卫生', '市容秩序', '民生服务', '政策咨询', '其他'],
+                                k.category), 99), k.category;
