@@ -560,7 +560,7 @@ class _Gen:
             close_q[TOWNSHIPS.index(town)] = 0.5
             p_never[TOWNSHIPS.index(town)] = p
         campaign = {TOWNSHIPS.index(t): self.M - n for t, n in CAMPAIGN.items() if self.M - n >= 1}
-        rate = 1.35 * (0.6 + 0.6 * self.activity_mean) * rng.uniform(0.8, 1.2, 32)
+        rate = 1.9 * (0.6 + 0.6 * self.activity_mean) * rng.uniform(0.8, 1.2, 32)
         cats = list(CATEGORY_WEIGHT)
         grids_of = [[g for g in self.grids if self.units[g]["town"] == t] for t in range(32)]
         hh_of = [[self.units[g]["hh"] for g in gl] for gl in grids_of]
@@ -795,7 +795,7 @@ class _Gen:
             active = [t for t in range(32) if k < self.zero_from[t]]
             for cat in KP_CATEGORIES:
                 if cat == "流动人口":
-                    counts = {t: int(rng.poisson(self.town_grids[t] * 0.2 * self.activity_mean[t] ** 3))
+                    counts = {t: int(rng.poisson(self.town_grids[t] * 0.3 * self.activity_mean[t] ** 3))
                               for t in active}
                 else:
                     n_towns = R.choices((1, 2, 3, 4, 5, 7), (14, 18, 18, 14, 10, 6))[0]
@@ -876,9 +876,8 @@ class _Gen:
         # org_units: the full tree at the start (xlsx), a small update later (csv)
         R0 = self.R("org")
         rows = []
-        t_first = self.start + 8 * HOUR
         for u in self.units:
-            t = t_first + R0.randint(0, 2 * DAY)
+            t = self.start + R0.randint(0, 2) * DAY + R0.randint(8 * HOUR, 18 * HOUR)
             rows.append(self._unit_row(u, t, R0))
         upd_month = max(self.M // 2, 1) if self.M >= 2 else 0
         changed = R0.sample(self.grids, 15)
@@ -1224,8 +1223,10 @@ class _Table:
         self.counts: dict[str, int] = {}
 
     def _k(self, kind: str) -> int:
+        """How many rows of this file get `kind`: the rate, stochastically rounded; at least one from 100 rows."""
         x = self.n * RATE[kind]
-        return int(x) + (1 if self.R.random() < x - int(x) else 0)
+        k = int(x) + (1 if self.R.random() < x - int(x) else 0)
+        return max(k, 1) if self.n >= 100 else k
 
     def _pick(self, kind, cond=None, k=None, allow_protected=True) -> np.ndarray:
         self.counts.setdefault(kind, 0)
@@ -1267,7 +1268,8 @@ class _Table:
 
     def inject(self, eligible: np.ndarray):
         ds, c, R = self.ds, self.cols, self.R
-        self.elig = eligible
+        # odd timestamp formats never change which version of a record wins: any row may get one
+        self.elig = np.ones(self.n, bool)
         # ts_formats: at least one per file
         ts_cols = [(col, how) for col, how in TS_COLS[ds].items()]
         cand = [(col, how, self._notnull(col)) for col, how in ts_cols]
@@ -1279,6 +1281,7 @@ class _Table:
             opts = [(col, how) for col, how, nn in cand if nn[i]]
             col, how = R.choice(opts)
             c[col][i] = self._ts_variant(c[col][i], how, R)
+        self.elig = eligible  # the other kinds: only records delivered once, so no later version hides them
         if ds in CODE_COLS:
             for i in self._pick("code_spaces"):
                 col = R.choice([x for x in CODE_COLS[ds] if c[x][i]] or [CODE_COLS[ds][0]])
@@ -1529,6 +1532,9 @@ def _write_xlsx(path: Path, ds: str, cols: dict, R: random.Random, export: str, 
     ws.write_row(nb, 0, _headers(ds, R, R.random() < 0.6), bold)
     # per column: timestamps as real Excel dates or as text
     as_date = {c.name: R.random() < 0.7 for c in spec.columns if c.type in ("ts", "date")}
+    if len(as_date) >= 2 and len(set(as_date.values())) == 1:  # both kinds of cell in every file
+        flip = R.choice(sorted(as_date))
+        as_date[flip] = not as_date[flip]
     types = {c.name: c.type for c in spec.columns}
     for j, k in enumerate(names):
         col = cols[k]

@@ -77,11 +77,11 @@ def _q(name: str) -> str:
 
 def _build_sql(ds: Dataset, params: dict) -> str:
     vals, flags, reasons = [], [], []
-    raw = lambda c: f"r.{_q(c)}"  # noqa: E731
+    raw = lambda c: f"s.{_q(c)}"  # noqa: E731 — the cleaned value (CTE s)
     for i, c in enumerate(ds.columns):
         r = raw(c.name)
         if c.type in ("str",):
-            v = f"gw_clean({r})"
+            v = r
             if c.name == "id_number":
                 v = f"gw_id({r})"
         elif c.type == "int":
@@ -94,7 +94,7 @@ def _build_sql(ds: Dataset, params: dict) -> str:
             v = f"CAST(gw_ts({r}) AS DATE)"
         elif c.type == "code":
             params[f"codes_{i}"] = list(c.codes)
-            v = f"gw_clean({r})"
+            v = r
             aliases = ds.code_aliases.get(c.name)
             if aliases:
                 params[f"afrom_{i}"] = list(aliases)
@@ -114,13 +114,13 @@ def _build_sql(ds: Dataset, params: dict) -> str:
         vals.append(f"{v} AS {_q(c.name)}")
         readable = f"({v}) IS NOT NULL"
         if c.required:
-            reasons.append(f"CASE WHEN gw_clean({r}) IS NULL THEN '缺少必填字段「{c.header}」' "
-                           f"WHEN NOT {readable} THEN '无法识别的必填字段「{c.header}」: ' || gw_clean({r}) END")
+            reasons.append(f"CASE WHEN {r} IS NULL THEN '缺少必填字段「{c.header}」' "
+                           f"WHEN NOT {readable} THEN '无法识别的必填字段「{c.header}」: ' || {r} END")
         elif c.type in ("int", "float", "ts", "date"):
-            flags.append(f"CASE WHEN gw_clean({r}) IS NOT NULL AND NOT {readable} THEN 'bad_value:{c.name}' END")
+            flags.append(f"CASE WHEN {r} IS NOT NULL AND NOT {readable} THEN 'bad_value:{c.name}' END")
         if c.type in ("ts", "date"):
             flags.append(f"CASE WHEN ({v}) > $future_limit THEN 'future_time' END")
-    names = ", ".join(f"'{c.name}', r.{_q(c.name)}" for c in ds.columns)
+    cleaned = ", ".join(f"gw_clean(r.{_q(c.name)}) AS {_q(c.name)}" for c in ds.columns)
     key_cols = ", ".join(_q(k) for k in ds.key)
     flag_list = "[" + ", ".join(flags) + "]" if flags else "[]::VARCHAR[]"
     reason_list = "[" + ", ".join(reasons) + "]"
@@ -137,13 +137,13 @@ def _build_sql(ds: Dataset, params: dict) -> str:
                  FROM c{i}_)"""
     last = f"c{len(pairs) - 1}" if pairs else "v"
     return f"""
-        WITH v AS (
+        WITH s AS (SELECT r._row, {cleaned} FROM raw r),
+        v AS (
             SELECT {', '.join(vals)},
-                   r._row,
+                   s._row,
                    list_filter({flag_list}, lambda x: x IS NOT NULL) AS _flags,
-                   list_filter({reason_list}, lambda x: x IS NOT NULL) AS _reasons,
-                   json_object({names}) AS _raw
-            FROM raw r
+                   list_filter({reason_list}, lambda x: x IS NOT NULL) AS _reasons
+            FROM s
         ){coord_sql}
         SELECT *,
                CASE WHEN len(_reasons) = 0 THEN row_number() OVER (
@@ -201,13 +201,18 @@ def normalise(con: duckdb.DuckDBPyConnection, dataset: str, raw: pa.Table, *, lo
                CASE WHEN _rank_in_file > 1 THEN list_append(_flags, 'superseded_in_file') ELSE _flags END AS _flags
         FROM norm WHERE len(_reasons) = 0 ORDER BY _row
     """).to_arrow_table()
-    quarantine = con.sql("""
-        SELECT $dataset AS dataset, $file AS source_file, _row AS source_row,
+    names = ", ".join(f"'{c.name}', r.{_q(c.name)}" for c in ds.columns)
+    con.register("raw", raw)
+    try:
+        quarantine = con.sql(f"""
+        SELECT $dataset AS dataset, $file AS source_file, n._row AS source_row,
                array_to_string(_reasons, '; ') AS reason,
                array_to_string(list_transform(_reasons, lambda x: split_part(x, ': ', 1)), '; ') AS reason_kind,
-               CAST(_raw AS VARCHAR) AS raw, $delivery::BIGINT AS _delivery
-        FROM norm WHERE len(_reasons) > 0 ORDER BY _row
+               CAST(json_object({names}) AS VARCHAR) AS raw, $delivery::BIGINT AS _delivery
+        FROM norm n JOIN raw r ON r._row = n._row WHERE len(n._reasons) > 0 ORDER BY n._row
     """, params={"dataset": dataset, "file": source_file, "delivery": delivery}).to_arrow_table()
+    finally:
+        con.unregister("raw")
     con.execute("DROP TABLE norm")
     kept = _fix_coordinates(kept)
     if dataset == "org_units":

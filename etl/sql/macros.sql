@@ -1,5 +1,6 @@
 -- Normalisation rules for delivered values (documented in README, "How the ETL repairs data").
--- Every macro takes and returns plain types; NULL in, NULL out.
+-- Every macro takes and returns plain types; NULL in, NULL out. The parsing macros (gw_ts, gw_int, gw_float,
+-- gw_id) take values already passed through gw_clean (the normaliser cleans every column once).
 
 -- Trim ASCII and full-width white space and BOMs; empty → NULL.
 CREATE OR REPLACE MACRO gw_clean(s) AS
@@ -7,15 +8,15 @@ CREATE OR REPLACE MACRO gw_clean(s) AS
 
 -- Timestamps: `2024-03-05 14:02:11`, `2024/3/5 14:02`, `2024-03-05T14:02:11(.fff)(Z)`, `2024年3月5日 14:02`,
 -- date only, or an Excel serial number (days since 1899-12-30, 20000–80000 i.e. 1954–2119).
-CREATE OR REPLACE MACRO gw_ts(s) AS (
+CREATE OR REPLACE MACRO gw_ts(s) AS coalesce(
+    try_strptime(s, '%Y-%m-%d %H:%M:%S'),   -- the common case first
     CASE
-        WHEN gw_clean(s) IS NULL THEN NULL
-        WHEN regexp_full_match(gw_clean(s), '[0-9]{5}(\.[0-9]+)?')
-             AND CAST(gw_clean(s) AS DOUBLE) BETWEEN 20000 AND 80000
+        WHEN s IS NULL THEN NULL
+        WHEN regexp_full_match(s, '[0-9]{5}(\.[0-9]+)?') AND CAST(s AS DOUBLE) BETWEEN 20000 AND 80000
             THEN CAST(TIMESTAMP '1899-12-30 00:00:00'
-                 + to_microseconds(CAST(round(CAST(gw_clean(s) AS DOUBLE) * 86400) * 1000000 AS BIGINT)) AS TIMESTAMP)
+                 + to_microseconds(CAST(round(CAST(s AS DOUBLE) * 86400) * 1000000 AS BIGINT)) AS TIMESTAMP)
         ELSE try_strptime(
-            regexp_replace(replace(replace(gw_clean(s), 'T', ' '), 'Z', ''), '\.[0-9]+$', ''),
+            regexp_replace(replace(replace(s, 'T', ' '), 'Z', ''), '\.[0-9]+$', ''),
             ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y-%m-%d',
              '%Y/%m/%d %H:%M:%S', '%Y/%m/%d %H:%M', '%Y/%m/%d',
              '%Y年%m月%d日 %H:%M:%S', '%Y年%m月%d日 %H:%M', '%Y年%m月%d日 %H时%M分', '%Y年%m月%d日',
@@ -23,11 +24,11 @@ CREATE OR REPLACE MACRO gw_ts(s) AS (
     END);
 
 -- Integers: thousands separators allowed, integral floats accepted ("12.0").
-CREATE OR REPLACE MACRO gw_int(s) AS (
-    CASE WHEN try_cast(replace(gw_clean(s), ',', '') AS DOUBLE) = round(try_cast(replace(gw_clean(s), ',', '') AS DOUBLE))
-         THEN CAST(try_cast(replace(gw_clean(s), ',', '') AS DOUBLE) AS BIGINT) END);
+CREATE OR REPLACE MACRO gw_int(s) AS coalesce(try_cast(s AS BIGINT), (
+    CASE WHEN try_cast(replace(s, ',', '') AS DOUBLE) = round(try_cast(replace(s, ',', '') AS DOUBLE))
+         THEN CAST(try_cast(replace(s, ',', '') AS DOUBLE) AS BIGINT) END));
 
-CREATE OR REPLACE MACRO gw_float(s) AS try_cast(gw_clean(s) AS DOUBLE);
+CREATE OR REPLACE MACRO gw_float(s) AS try_cast(s AS DOUBLE);
 
 -- GB 11643 check character of the first 17 digits.
 CREATE OR REPLACE MACRO gw_id_check(s17) AS
@@ -39,11 +40,9 @@ CREATE OR REPLACE MACRO gw_id_check(s17) AS
 -- 身份证号: upper-case x; a 15-digit legacy number becomes 18 digits (insert '19', add the check character).
 CREATE OR REPLACE MACRO gw_id(s) AS (
     CASE
-        WHEN regexp_full_match(upper(gw_clean(s)), '[0-9]{17}[0-9X]') THEN upper(gw_clean(s))
-        WHEN regexp_full_match(gw_clean(s), '[0-9]{15}')
-            THEN substr(gw_clean(s), 1, 6) || '19' || substr(gw_clean(s), 7) ||
-                 gw_id_check(substr(gw_clean(s), 1, 6) || '19' || substr(gw_clean(s), 7))
-        ELSE upper(gw_clean(s))
+        WHEN regexp_full_match(s, '[0-9]{15}')
+            THEN substr(s, 1, 6) || '19' || substr(s, 7) || gw_id_check(substr(s, 1, 6) || '19' || substr(s, 7))
+        ELSE upper(s)
     END);
 
 CREATE OR REPLACE MACRO gw_id_valid(id) AS

@@ -126,8 +126,21 @@ SELECT r.label AS period, r.ps AS period_start, r.pe AS period_end,
 FROM r LEFT JOIN s ON s.period = r.label AND s.report_id = r.report_id;
 
 -- ---------------------------------------------------------------------------------------------------- 采集率
+-- Pre-aggregated: each grid's last statistics day of each month (collection statistics are cumulative, so the
+-- latest row before a period's end is all a period needs).
+CREATE TABLE agg_collection_month AS
+SELECT grid_code, CAST(date_trunc('month', stat_date) AS DATE) AS month, max(stat_date) AS stat_date,
+       arg_max(households_collected, stat_date) AS collected, arg_max(persons, stat_date) AS persons,
+       arg_max(floating, stat_date) AS floating, arg_max(houses, stat_date) AS houses,
+       arg_max(rentals, stat_date) AS rentals, arg_max(key_places, stat_date) AS key_places
+FROM fact_collection
+WHERE stat_date IS NOT NULL
+GROUP BY ALL
+ORDER BY month, grid_code;
+
 -- One row per period and grid (网格 of org_units): registered households, and households_collected on the
 -- last statistics day before the period's end (cumulative counts; a grid with no statistics yet: 0).
+-- Whole months before the end come from agg_collection_month; the days of a month cut by the end, from the fact.
 CREATE MACRO m_collection(periods) AS TABLE
 WITH p AS (SELECT unnest(periods, recursive := true)),
 g AS (
@@ -135,16 +148,28 @@ g AS (
            households
     FROM dim_unit WHERE level = '网格'
 ),
+candidates AS (
+    SELECT p.label, a.grid_code, a.stat_date, a.collected, a.persons, a.floating, a.houses, a.rentals, a.key_places
+    FROM agg_collection_month a JOIN p ON a.month + INTERVAL 1 MONTH <= p.pe
+    UNION ALL
+    SELECT p.label, c.grid_code, c.stat_date, c.households_collected, c.persons, c.floating, c.houses, c.rentals,
+           c.key_places
+    FROM fact_collection c JOIN p ON c.stat_date >= date_trunc('month', p.pe) AND c.stat_date < p.pe
+),
 latest AS (
-    SELECT p.label, c.grid_code, max(c.stat_date) AS stat_date,
-           arg_max(c.households_collected, c.stat_date) AS collected,
-           arg_max(c.persons, c.stat_date) AS persons, arg_max(c.floating, c.stat_date) AS floating,
-           arg_max(c.houses, c.stat_date) AS houses, arg_max(c.rentals, c.stat_date) AS rentals,
-           arg_max(c.key_places, c.stat_date) AS key_places
-    FROM fact_collection c JOIN p ON c.stat_date < p.pe
+    SELECT label, grid_code, max(stat_date) AS stat_date,
+           arg_max(collected, stat_date) AS collected,
+           arg_max(persons, stat_date) AS persons, arg_max(floating, stat_date) AS floating,
+           arg_max(houses, stat_date) AS houses, arg_max(rentals, stat_date) AS rentals,
+           arg_max(key_places, stat_date) AS key_places
+    FROM candidates
     GROUP BY ALL
 )
 SELECT p.label AS period, p.ps AS period_start, p.pe AS period_end, g.*,
        coalesce(l.collected, 0) AS collected, l.stat_date, l.persons, l.floating, l.houses, l.rentals, l.key_places
 FROM g CROSS JOIN p
 LEFT JOIN latest l ON l.label = p.label AND l.grid_code = g.grid_code;
+
+-- ---------------------------------------------------------------------------------------------------- labels
+-- A threshold as the bulletin writes it: 1.0 → '100%', 0.5 → '50%', 0.857 → '85.7%'.
+CREATE MACRO m_pct_label(x) AS regexp_replace(printf('%.1f', x * 100), '\.0$', '') || '%';

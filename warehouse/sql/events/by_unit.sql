@@ -5,7 +5,8 @@
 --   on_time_rate     closed on or before the deadline / closed (按期办结率)
 --   overdue_open     open at the period's end with the deadline passed (超期未办结)
 --   yellow, red      events reported, closed or open in the period under a 黄牌 / 红牌 supervision
--- and the bulletin group: '100%以上' (rate ≥ $event_high), '50%以下' (rate < $event_low), '其他', '—'.
+-- and the bulletin group: '100%以上' (rate ≥ $event_high; the label follows the threshold), '50%以下'
+-- (rate < $event_low), '其他', '—'.
 WITH ev AS (
     SELECT period, ru_code,
            count(*) FILTER (reported) AS reported, count(*) FILTER (closed) AS closed,
@@ -34,7 +35,7 @@ unit AS (
     WHERE ($scope_township IS NULL OR r.township_code = $scope_township)
 )
 SELECT *, completion_rate - prev_completion_rate AS change,
-       CASE WHEN completion_rate IS NULL THEN '—' WHEN completion_rate >= $event_high THEN '100%以上'
-            WHEN completion_rate < $event_low THEN '50%以下' ELSE '其他' END AS grp
+       CASE WHEN completion_rate IS NULL THEN '—' WHEN completion_rate >= $event_high THEN m_pct_label($event_high) || '以上'
+            WHEN completion_rate < $event_low THEN m_pct_label($event_low) || '以下' ELSE '其他' END AS grp
 FROM unit
 ORDER BY sort_order;

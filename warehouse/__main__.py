@@ -1,0 +1,168 @@
+"""Command line: `python -m warehouse <command> …`.
+
+    python -m warehouse bulletin --month 2026-03 [--format md|docx|xlsx|json] [--out PATH] [--warehouse PATH]
+                                 [--cutoff YYYY-MM-DD] [--issued YYYY-MM-DD]
+    python -m warehouse review   --period 2026-W12 [--format md|json] [--out PATH] [--warehouse PATH]
+
+--warehouse takes a warehouse directory (with CURRENT, as `python -m etl run --warehouse` builds it) or a .duckdb
+file; default: paths.warehouse_dir of the configuration. md and json go to stdout unless --out is given; docx and
+xlsx go to --out, default `通报-YYYY-MM.docx|xlsx` in the current directory.
+
+Exit codes: 0 ok; 2 bad arguments, no warehouse, or no data for the month. Errors are printed in Chinese.
+
+Adding a command: write `_add_<name>(sub)` that registers its parser with `set_defaults(run=<function>)`, and
+add it to COMMANDS.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+
+class UserError(Exception):
+    """An error the user can fix (printed without a traceback, exit code 2)."""
+
+
+def _month(text: str):
+    from warehouse.metrics import Period
+
+    try:
+        p = Period.parse_month(text)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"月份格式应为 YYYY-MM, 例如 2026-03: {text!r}") from None
+    return p
+
+
+def _period(text: str):
+    from warehouse.metrics import Period
+
+    try:
+        return Period.parse(text)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"期间格式应为 YYYY-MM (月) 或 YYYY-Www (ISO 周): {text!r}") from None
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"日期格式应为 YYYY-MM-DD: {text!r}") from None
+
+
+def _open(args, settings):
+    from warehouse import db
+
+    path = args.warehouse or settings.paths.warehouse_dir
+    try:
+        return db.open_published(path)
+    except db.NoWarehouse as exc:
+        raise UserError(f"{exc}\n请先运行 `python -m etl run --warehouse {path}` 导入数据, 或用 --warehouse 指定数据仓库。")
+
+
+def _write(data: str | bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(data if isinstance(data, str) else data.decode("utf-8"))
+        if isinstance(data, str) and not data.endswith("\n"):
+            sys.stdout.write("\n")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        out.write_text(data if data.endswith("\n") else data + "\n", encoding="utf-8")
+    else:
+        out.write_bytes(data)
+
+
+# ---------------------------------------------------------------------------------------------------- bulletin
+def _add_bulletin(sub) -> None:
+    p = sub.add_parser("bulletin", help="生成月度通报 (N月份全县网格化服务管理工作情况通报)")
+    p.add_argument("--month", required=True, type=_month, help="通报月份 YYYY-MM")
+    p.add_argument("--format", choices=("md", "docx", "xlsx", "json"), default="md")
+    p.add_argument("--out", type=Path, help="输出文件 (md/json 默认输出到标准输出)")
+    p.add_argument("--warehouse", type=Path, help="数据仓库目录 (含 CURRENT) 或 .duckdb 文件 (默认取配置)")
+    p.add_argument("--cutoff", type=_date,
+                   help="签收截止日 YYYY-MM-DD: 统计截至该日 24 时的签收 (默认: 月末)")
+    p.add_argument("--issued", type=_date, help="成文日期 YYYY-MM-DD (默认: 签收截止次日)")
+    p.set_defaults(run=_run_bulletin)
+
+
+def _run_bulletin(args, settings) -> int:
+    from warehouse import bulletin
+
+    t0 = time.perf_counter()
+    cutoff = dt.datetime.combine(args.cutoff + dt.timedelta(days=1), dt.time()) if args.cutoff else None
+    con = _open(args, settings)
+    try:
+        try:
+            b = bulletin.compute(con, args.month, settings=settings, cutoff=cutoff, issued=args.issued)
+        except bulletin.NoData as exc:
+            raise UserError(str(exc)) from None
+    finally:
+        con.close()
+    if args.format == "md":
+        data = bulletin.render_md(b)
+    elif args.format == "json":
+        data = bulletin.render_json(b)
+    elif args.format == "docx":
+        from warehouse.bulletin_docx import render_docx
+
+        data = render_docx(b)
+    else:
+        from warehouse.bulletin_xlsx import render_xlsx
+
+        data = render_xlsx(b)
+    out = args.out
+    if out is None and args.format in ("docx", "xlsx"):
+        out = Path(f"通报-{b.month}.{args.format}")
+    _write(data, out)
+    if out is not None:
+        print(f"已生成 {b.title} ({args.format}): {out}  用时 {time.perf_counter() - t0:.2f} 秒", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- review
+def _add_review(sub) -> None:
+    p = sub.add_parser("review", help="领导周例会数据: 本周与上周、上月同周对比, 红黑榜")
+    p.add_argument("--period", required=True, type=_period, help="ISO 周 YYYY-Www (或月份 YYYY-MM)")
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--warehouse", type=Path, help="数据仓库目录 (含 CURRENT) 或 .duckdb 文件 (默认取配置)")
+    p.set_defaults(run=_run_review)
+
+
+def _run_review(args, settings) -> int:
+    from warehouse import review
+
+    con = _open(args, settings)
+    try:
+        r = review.compute(con, args.period, settings=settings)
+    finally:
+        con.close()
+    _write(review.render_md(r) if args.format == "md" else review.render_json(r), args.out)
+    return 0
+
+
+COMMANDS = (_add_bulletin, _add_review)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m warehouse", description="网格化服务管理督导平台 — 数据仓库工具")
+    ap.add_argument("--config", help="配置文件 (默认 config.toml 或 $GRIDWATCH_CONFIG)")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="命令")
+    for add in COMMANDS:
+        add(sub)
+    args = ap.parse_args(argv)
+    from warehouse.config import load_settings
+
+    try:
+        settings = load_settings(args.config)
+        return args.run(args, settings)
+    except (UserError, FileNotFoundError) as exc:
+        print(f"错误: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

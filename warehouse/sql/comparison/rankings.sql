@@ -1,0 +1,60 @@
+-- Rankings of the reporting units for [$start, $end) with their movement since the previous period
+-- [$prev_start, $prev_end), one row per metric and unit. Ranked over the whole county (a 乡镇 user sees only its
+-- own units, with their county ranks); ties share a rank; units without the figure (NULL) are not ranked.
+-- Higher is better for every metric except overdue_open (fewer is better).
+-- movement = prev_rank − rank: positive = moved up.
+WITH a AS (
+    SELECT period, ru_code, count(*) FILTER (active) / count(*) AS activity_rate
+    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end), $min_active_days)
+    WHERE is_grid_worker GROUP BY ALL
+),
+e AS (
+    SELECT period, ru_code,
+           count(*) FILTER (closed) / nullif(count(*) FILTER (reported), 0) AS completion_rate,
+           count(*) FILTER (closed_on_time) / nullif(count(*) FILTER (closed), 0) AS on_time_rate,
+           count(*) FILTER (overdue_open) AS overdue_open
+    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end))
+    GROUP BY ALL
+),
+s AS (
+    SELECT period, ru_code, count(*) FILTER (signed) / count(*) AS sign_rate
+    FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
+    WHERE ($scope_office IS NULL OR office_name = $scope_office)
+    GROUP BY ALL
+),
+c AS (
+    SELECT period, ru_code, sum(collected) FILTER (households > 0) / nullif(sum(households), 0) AS collection_rate
+    FROM m_collection(m_cur_prev($start, $end, $prev_start, $prev_end))
+    GROUP BY ALL
+),
+p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end), recursive := true)),
+wide AS (
+    SELECT p.label AS period, r.ru_code, a.activity_rate, e.completion_rate, e.on_time_rate,
+           CAST(coalesce(e.overdue_open, 0) AS DOUBLE) AS overdue_open, s.sign_rate, c.collection_rate
+    FROM dim_reporting_unit r CROSS JOIN p
+    LEFT JOIN a ON a.period = p.label AND a.ru_code = r.ru_code
+    LEFT JOIN e ON e.period = p.label AND e.ru_code = r.ru_code
+    LEFT JOIN s ON s.period = p.label AND s.ru_code = r.ru_code
+    LEFT JOIN c ON c.period = p.label AND c.ru_code = r.ru_code
+),
+long AS (SELECT * FROM wide UNPIVOT INCLUDE NULLS (value FOR metric IN (COLUMNS(* EXCLUDE (period, ru_code))))),
+labels AS (
+    SELECT * FROM (VALUES (1, 'activity_rate', '账号活跃度', 'rate', FALSE), (2, 'completion_rate', '事件办结完成率', 'rate', FALSE),
+                          (3, 'on_time_rate', '按期办结率', 'rate', FALSE), (4, 'overdue_open', '超期未办结', 'count', TRUE),
+                          (5, 'sign_rate', '签收率', 'rate', FALSE), (6, 'collection_rate', '采集率', 'rate', FALSE))
+        v(metric_order, metric, metric_label, kind, lower_is_better)
+),
+ranked AS (
+    SELECT l.*, lb.metric_order, lb.metric_label, lb.kind,
+           CASE WHEN l.value IS NOT NULL THEN
+               rank() OVER (PARTITION BY l.period, l.metric
+                            ORDER BY CASE WHEN lb.lower_is_better THEN l.value ELSE -l.value END NULLS LAST) END AS rank
+    FROM long l JOIN labels lb USING (metric)
+)
+SELECT c.metric, c.metric_label, c.kind, c.metric_order, r.ru_code, r.short_name, r.township_code, r.sort_order,
+       c.value, c.rank, p.value AS prev_value, p.rank AS prev_rank, p.rank - c.rank AS movement
+FROM ranked c
+JOIN ranked p ON p.period = 'prev' AND p.metric = c.metric AND p.ru_code = c.ru_code
+JOIN dim_reporting_unit r ON r.ru_code = c.ru_code
+WHERE c.period = 'cur' AND ($scope_township IS NULL OR r.township_code = $scope_township)
+ORDER BY c.metric_order, c.rank NULLS LAST, r.sort_order;

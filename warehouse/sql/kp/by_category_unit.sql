@@ -1,0 +1,59 @@
+-- 三项重点工作 per reporting unit × category for [$start, $end), previous period beside it. Every unit in scope ×
+-- every configured category (zeros included). Sign-offs count when signed before the cut-off $cutoff (NULL: the
+-- period's end; the previous period gets the same grace after its end). Rules: m_kp_reports, m_kp_signoffs.
+--   reported            reports reported in the period (报送数)
+--   needed, signed      sign-offs the reports need and got (严重精神障碍患者: 派出所 and 卫生院, counted apart)
+--   fully_signed        reports signed by every office they went to; fully_signed_rate = / reported
+--   report_good         in the ⌈n × $report_top_fraction⌉ units with most reports among the n that reported any
+--                       (all tied at the boundary included)  — 报送相对较好
+--   name_each           n ≤ $report_name_each_max: the bulletin names each reporting unit with its count instead
+--   sign_good           reported any and fully_signed_rate ≥ $sign_good — 签收相对较好
+-- A 部门用户 ($scope_office) sees the reports addressed to the office, and only the office's own sign-offs.
+WITH rep AS (
+    SELECT period, ru_code, category, count(*) AS reported, count(*) FILTER (fully_signed) AS fully_signed
+    FROM m_kp_reports(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
+    WHERE ($scope_township IS NULL OR township_code = $scope_township)
+      AND ($scope_office IS NULL OR police_station = $scope_office OR justice_office = $scope_office
+           OR health_center = $scope_office)
+    GROUP BY ALL
+),
+sig AS (
+    SELECT period, ru_code, category, count(*) AS needed, count(*) FILTER (signed) AS signed
+    FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
+    WHERE ($scope_township IS NULL OR township_code = $scope_township)
+      AND ($scope_office IS NULL OR office_name = $scope_office)
+    GROUP BY ALL
+),
+cats AS (
+    SELECT category, list_position(['流动人口', '吸毒人员', '严重精神障碍患者', '社区矫正人员', '刑满释放人员'], category)
+               AS category_order,
+           string_agg(office_kind, '、' ORDER BY list_position(['派出所', '司法所', '卫生院'], office_kind)) AS offices
+    FROM cfg_kp_office GROUP BY ALL
+),
+cell AS (
+    SELECT r.ru_code, r.ru_name, r.short_name, r.township_code, r.sort_order, k.category, k.category_order, k.offices,
+           coalesce(c.reported, 0) AS reported, coalesce(s.needed, 0) AS needed, coalesce(s.signed, 0) AS signed,
+           s.signed / nullif(s.needed, 0) AS sign_rate,
+           coalesce(c.fully_signed, 0) AS fully_signed, c.fully_signed / nullif(c.reported, 0) AS fully_signed_rate,
+           coalesce(pc.reported, 0) AS prev_reported, coalesce(ps.needed, 0) AS prev_needed,
+           coalesce(ps.signed, 0) AS prev_signed, ps.signed / nullif(ps.needed, 0) AS prev_sign_rate,
+           pc.fully_signed / nullif(pc.reported, 0) AS prev_fully_signed_rate
+    FROM dim_reporting_unit r CROSS JOIN cats k
+    LEFT JOIN rep c ON c.period = 'cur' AND c.ru_code = r.ru_code AND c.category = k.category
+    LEFT JOIN sig s ON s.period = 'cur' AND s.ru_code = r.ru_code AND s.category = k.category
+    LEFT JOIN rep pc ON pc.period = 'prev' AND pc.ru_code = r.ru_code AND pc.category = k.category
+    LEFT JOIN sig ps ON ps.period = 'prev' AND ps.ru_code = r.ru_code AND ps.category = k.category
+    WHERE ($scope_township IS NULL OR r.township_code = $scope_township)
+),
+ranked AS (
+    SELECT *,
+           count(*) FILTER (reported > 0) OVER (PARTITION BY category) AS units_reporting,
+           CASE WHEN reported > 0 THEN rank() OVER (PARTITION BY category ORDER BY reported DESC) END AS report_rank
+    FROM cell
+)
+SELECT *,
+       coalesce(report_rank <= ceil(units_reporting * $report_top_fraction), FALSE) AS report_good,
+       units_reporting <= $report_name_each_max AS name_each,
+       reported > 0 AND coalesce(fully_signed_rate >= $sign_good, FALSE) AS sign_good
+FROM ranked
+ORDER BY category_order, sort_order;
