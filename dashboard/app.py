@@ -23,7 +23,9 @@ st.set_page_config(page_title=f"{settings().county.name}网格化服务管理督
 bootstrap.ensure_warehouse()
 
 nav = st.navigation({
+    "指挥中心": [st.Page(PAGES / "wall.py", title="指挥中心大屏", icon="🖥️", url_path="wall")],
     "管理": [st.Page(PAGES / "quality.py", title="数据质量", icon="🧪", url_path="quality", default=True)],
 })
-ui.stale_banner()
+if nav.url_path != "wall":  # the wall shows its own alert line and must fit the screen
+    ui.stale_banner()
 nav.run()

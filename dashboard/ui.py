@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import math
 
@@ -17,6 +18,11 @@ DATASET_TITLES = {
     "event_flow": "事件流转", "key_person_reports": "重点人员信息报送", "collection_stats": "基础信息采集统计",
 }
 ADMIN = Scope(personal="masked", label="全县")
+
+
+def esc(v: object) -> str:
+    """HTML-escape text that goes into st.markdown(unsafe_allow_html=True): feed values are never trusted."""
+    return html.escape("" if v is None else str(v))
 
 
 def pct(v: object, digits: int = 1) -> str:

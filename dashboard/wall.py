@@ -1,0 +1,121 @@
+"""Pieces of the command-centre wall display (指挥中心大屏): period, layout CSS, headline tiles, the feed.
+
+The wall runs for days with nobody touching it. It reads aggregates only (Scope(personal="none")): queries that
+would return personal columns have them removed by the metrics runner, and the wall asks for none.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, ui
+from warehouse.metrics import Period, Scope
+
+WALL = Scope(personal="none", label="全县")
+WEEKDAYS = "一二三四五六日"
+
+
+def wall_period(today: dt.date, data_last_day: dt.date | None) -> Period:
+    """The current month; until data for it has arrived, the latest month that has data."""
+    cur = Period.containing(today)
+    if data_last_day is None or data_last_day >= cur.start:
+        return cur
+    return Period.containing(data_last_day)
+
+
+def params(p: Period, as_of: dt.datetime) -> dict:
+    return {**p.params(), **p.prev().params("prev_"), "cutoff": None, "as_of": as_of}
+
+
+def css(scale: float) -> str:
+    """Full-screen layout: no sidebar, no toolbar, no scrollbars; sizes follow `scale` (2 for a 4K wall)."""
+    return f"""
+<style>
+  [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"],
+  [data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stStatusWidget"],
+  footer {{ display: none !important; }}
+  html, body, [data-testid="stApp"], [data-testid="stAppViewContainer"], [data-testid="stMain"] {{
+      overflow: hidden !important; }}
+  .block-container, [data-testid="stMainBlockContainer"] {{
+      padding: {0.9 * scale}rem {0.8 * scale}rem 0 {0.8 * scale}rem !important; max-width: 100% !important; }}
+  [data-testid="stVerticalBlock"] {{ gap: {0.35 * scale}rem !important; }}
+  [data-testid="stHorizontalBlock"] {{ gap: {0.6 * scale}rem !important; }}
+  .wall-title {{ font-size: {1.7 * scale}rem; font-weight: 700; letter-spacing: .08em; color: #fff; line-height: 1.2; }}
+  .wall-sub {{ font-size: {1.05 * scale}rem; color: #9fb3c8; font-weight: 400; letter-spacing: 0; margin-left: {1.2 * scale}rem; }}
+  .wall-clock {{ font-size: {1.6 * scale}rem; font-weight: 600; color: #fff; text-align: right;
+                 font-variant-numeric: tabular-nums; line-height: 1.2; }}
+  .wall-fresh {{ font-size: {0.95 * scale}rem; color: #9fb3c8; font-weight: 400; margin-left: {0.8 * scale}rem; }}
+  .wall-alert {{ color: #ffb020; font-weight: 600; }}
+  [data-testid="stMarkdown"]:has(.wall-title), [data-testid="stMarkdown"]:has(.wall-clock) {{
+      min-height: {2.5 * scale}rem; }}
+  [data-testid="stMarkdown"]:has(.wall-h) {{ min-height: {1.5 * scale}rem; }}
+  [data-testid="stMetric"] {{ background: #132b45; border-radius: {0.5 * scale}rem;
+                             padding: {0.35 * scale}rem {0.8 * scale}rem; }}
+  [data-testid="stMetricLabel"] p {{ font-size: {1.0 * scale}rem !important; color: #9fb3c8; }}
+  [data-testid="stMetricValue"] {{ font-size: {2.0 * scale}rem !important; line-height: 1.15; }}
+  [data-testid="stMetricDelta"] {{ font-size: {0.9 * scale}rem !important; }}
+  .wall-h {{ font-size: {1.05 * scale}rem; font-weight: 600; color: #dbe7f3; margin: 0; }}
+</style>"""
+
+
+def header(county: str, p: Period, built_at: str, alerts: list[str], scale: float) -> None:
+    left, right = st.columns([3, 2], vertical_alignment="center")
+    left.markdown(f'<div class="wall-title">{ui.esc(county)}网格化服务管理指挥中心'
+                  f'<span class="wall-sub"> 统计周期 {ui.esc(p.label)}</span></div>', unsafe_allow_html=True)
+    with right:
+        clock(built_at, alerts)
+
+
+@st.fragment(run_every=1)
+def clock(built_at: str, alerts: list[str]) -> None:
+    now = dt.datetime.now()
+    fresh = f"数据更新于 {ui.esc(built_at[5:16])}" if built_at else "暂无数据"
+    alert = "".join(f' · <span class="wall-alert">⚠ {ui.esc(a)}</span>' for a in alerts)
+    st.markdown(f'<div class="wall-clock">{now:%Y-%m-%d} 星期{WEEKDAYS[now.weekday()]} {now:%H:%M:%S}'
+                f'<span class="wall-fresh"> {fresh}{alert}</span></div>', unsafe_allow_html=True)
+
+
+def delta_points(cur, prev) -> str | None:
+    """环比 of a rate in percentage points; None when either side is undefined."""
+    if cur is None or prev is None or pd.isna(cur) or pd.isna(prev):
+        return None
+    return f"{(cur - prev) * 100:+.1f} 个百分点 环比"
+
+
+def delta_count(cur, prev) -> str | None:
+    if cur is None or prev is None or pd.isna(cur) or pd.isna(prev):
+        return None
+    return f"{int(cur) - int(prev):+d} 环比"
+
+
+def tiles(h: pd.Series) -> None:
+    """The six headline figures with 环比 arrows (red/green by whether the change is good)."""
+    cols = st.columns(6)
+    cols[0].metric("账号活跃度", ui.pct(h["activity_rate"]), delta_points(h["activity_rate"], h["prev_activity_rate"]))
+    cols[1].metric("事件办结率", ui.pct(h["completion_rate"]),
+                   delta_points(h["completion_rate"], h["prev_completion_rate"]))
+    cols[2].metric("按期办结率", ui.pct(h["on_time_rate"]), delta_points(h["on_time_rate"], h["prev_on_time_rate"]))
+    cols[3].metric("超期未办结", f"{int(h['overdue_open']):,}", delta_count(h["overdue_open"], h["prev_overdue_open"]),
+                   delta_color="inverse")
+    cols[4].metric("重点人员报送", f"{int(h['kp_reports']):,}", delta_count(h["kp_reports"], h["prev_kp_reports"]))
+    cols[5].metric("签收率", ui.pct(h["sign_rate"]), delta_points(h["sign_rate"], h["prev_sign_rate"]))
+
+
+def source_alerts() -> list[str]:
+    """Short alerts for the freshness line: stale datasets, failed or quiet feeding sources."""
+    alerts = []
+    stale = ui.stale_datasets()
+    if len(stale):
+        alerts.append("数据超时未更新: " + "、".join(ui.DATASET_TITLES.get(d, d) for d in stale["dataset"][:3]))
+    try:
+        health = data.q("quality/source_health", WALL)
+    except Exception:  # noqa: BLE001 — a warehouse without source health (file drops only)
+        health = pd.DataFrame()
+    for row in health.itertuples(index=False):
+        if getattr(row, "status", "ok") == "failed":
+            alerts.append(f"数据源 {row.name} 导入失败")
+        elif getattr(row, "status", "ok") == "quiet":
+            alerts.append(f"数据源 {row.name} 长时间无新数据")
+    return alerts

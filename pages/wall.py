@@ -1,0 +1,134 @@
+"""指挥中心大屏: the command-centre wall display. Nobody touches it: it refreshes, rolls over and rotates itself.
+
+URL options (set once when the screen is installed): `scale` (1 for 1920×1080, 2 for a 3840×2160 wall at 100%),
+`fig` (map colouring: activity | completion | overdue), `panel` (fix one panel: 0 or 1), `panels=all` (32:9 walls:
+both panels side by side).
+"""
+import datetime as dt
+
+import streamlit as st
+
+from dashboard import charts, data, maps, ui, wall
+from warehouse.config import settings
+
+cfg = settings().dashboard
+qp = st.query_params
+scale = min(4.0, max(0.5, float(qp.get("scale", 1) or 1)))
+figure = qp.get("fig", "activity") if qp.get("fig") in maps.FIGURES else "activity"
+st.markdown(wall.css(scale), unsafe_allow_html=True)
+H = 1080 * scale  # the design height; everything below adds up to it
+
+
+def overview_panel(p, prm, width_frac: float) -> None:
+    left, mid, right = st.columns([1.05, 1.75, 1.1])
+    with left:
+        rank = data.q("overview/unit_ranking", wall.WALL, **prm, red_black_size=5)
+        st.plotly_chart(charts.ranking_bars(rank, "activity_rate", "short_name", title="各地账号活跃度",
+                                            height=640, scale=scale, good_at=1.0,
+                                            bad_below=settings().metrics.activity_good),
+                        config={"displayModeBar": False}, key="rank")
+        fun = data.q("overview/event_funnel", wall.WALL, **prm)
+        st.plotly_chart(charts.funnel(fun, title="事件流转 (上报 → 受理 → 办结)", height=235, scale=scale),
+                        config={"displayModeBar": False}, key="funnel")
+    with mid:
+        units = data.q("overview/map_units", wall.WALL, **prm)
+        pts = data.q("overview/event_points", wall.WALL, **prm)
+        label = maps.FIGURES[figure][1]
+        st.markdown(f'<p class="wall-h">全县地图 · {ui.esc(label)} · 红点为未办结事件</p>', unsafe_allow_html=True)
+        map_h = int(870 * scale)
+        st.pydeck_chart(maps.county_deck(units, pts, figure, width_px=int(1920 * scale * width_frac * 0.44),
+                                         height_px=map_h, label_size=int(13 * scale)),
+                        height=map_h, key="map")
+    with right:
+        kp = data.q("overview/kp_tallies", wall.WALL, **prm)
+        st.plotly_chart(charts.grouped_bars(kp, "category", {"reports": "报送", "fully_signed": "已全部签收"},
+                                            title="三项重点工作 (人数)", height=260, scale=scale),
+                        config={"displayModeBar": False}, key="kp")
+        back = data.q("overview/signoff_backlog", wall.WALL, as_of=dt.datetime.now().replace(microsecond=0))
+        kinds = back.groupby("office_kind", as_index=False)[["within", "yellow", "red"]].sum()
+        st.plotly_chart(charts.grouped_bars(kinds, "office_kind", {"within": "未超时", "yellow": "黄灯", "red": "红灯"},
+                                            title="待签收 (按部门)", height=235, scale=scale, stacked=True,
+                                            colours=[charts.NEUTRAL, charts.AMBER, charts.BAD], horizontal=True),
+                        config={"displayModeBar": False}, key="backlog")
+        recent_feed(p, prm)
+
+
+def recent_feed(p, prm) -> None:
+    st.markdown('<p class="wall-h">最新事件</p>', unsafe_allow_html=True)
+    ev = data.q("overview/recent_events", wall.WALL, **prm, limit=30)
+    if ev.empty:
+        st.caption("本期暂无事件")
+        return
+    n = 9
+    step = st.session_state.get("feed_step", 0) % max(1, (len(ev) + n - 1) // n)  # rolls on every refresh
+    view = ev.iloc[step * n:(step + 1) * n]
+    st.dataframe(view.assign(时间=view["reported_at"].dt.strftime("%m-%d %H:%M"))
+                 .rename(columns={"category": "类别", "ru_short_name": "乡镇", "status": "状态", "supervision": "督办"})
+                 [["时间", "类别", "乡镇", "状态", "督办"]],
+                 hide_index=True, height=int(370 * scale), row_height=int(36 * scale))
+
+
+def detail_panel(p, prm) -> None:
+    rank = data.q("overview/unit_ranking", wall.WALL, **prm, red_black_size=5)
+    a, b, c = st.columns(3)
+    with a:
+        st.plotly_chart(charts.ranking_bars(rank, "completion_rate", "short_name", title="各地事件办结率",
+                                            height=950, scale=scale, good_at=settings().metrics.event_high,
+                                            bad_below=settings().metrics.event_low),
+                        config={"displayModeBar": False}, key="d-comp")
+    with b:
+        st.plotly_chart(charts.ranking_bars(rank, "sign_rate", "short_name", title="各地重点人员签收率",
+                                            height=950, scale=scale, good_at=settings().metrics.sign_good),
+                        config={"displayModeBar": False}, key="d-sign")
+    with c:
+        red = rank[rank["red"]].sort_values("rank")
+        black = rank[rank["black"]].sort_values("rank", ascending=False)
+        st.markdown('<p class="wall-h">红榜</p>', unsafe_allow_html=True)
+        st.dataframe(red.assign(综合得分=red["score"].map(ui.pct))[["short_name", "综合得分"]]
+                     .rename(columns={"short_name": "单位"}), hide_index=True, height=int(260 * scale))
+        st.markdown('<p class="wall-h">黑榜 (⚠ 连续两期上榜)</p>', unsafe_allow_html=True)
+        st.dataframe(black.assign(单位=[("⚠ " if r else "") + n for n, r in zip(black["short_name"], black["black_repeat"])],
+                                  综合得分=black["score"].map(ui.pct))[["单位", "综合得分"]],
+                     hide_index=True, height=int(260 * scale))
+        over = rank.sort_values("overdue_open", ascending=False).head(8)
+        st.plotly_chart(charts.ranking_bars(over, "overdue_open", "short_name", title="超期未办结最多",
+                                            height=330, scale=scale, pct=False),
+                        config={"displayModeBar": False}, key="d-over")
+
+
+interval = cfg.rotate_seconds if cfg.rotate_seconds > 0 else cfg.refresh_seconds
+interval = min(interval, cfg.refresh_seconds)
+
+
+@st.fragment(run_every=interval)
+def body() -> None:
+    try:
+        meta = data.meta()
+    except Exception:  # noqa: BLE001 — between versions or no warehouse: show the state, try again next cycle
+        st.info("数据仓库暂不可用, 稍后自动重试")
+        return
+    last = meta.get("data_last_day")
+    p = wall.wall_period(dt.date.today(), dt.date.fromisoformat(last) if last else None)
+    prm = wall.params(p, dt.datetime.now().replace(microsecond=0))
+    wall.header(settings().county.name, p, meta.get("built_at", ""), wall.source_alerts(), scale)
+    head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
+    wall.tiles(head)
+    st.session_state["feed_step"] = st.session_state.get("feed_step", -1) + 1
+    if qp.get("panels") == "all":
+        c1, c2 = st.columns(2)
+        with c1:
+            overview_panel(p, prm, 0.5)
+        with c2:
+            detail_panel(p, prm)
+        return
+    fixed = qp.get("panel")
+    tick = st.session_state["feed_step"]
+    rotate = cfg.rotate_seconds > 0 and fixed is None
+    panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
+    if panel == 0:
+        overview_panel(p, prm, 1.0)
+    else:
+        detail_panel(p, prm)
+
+
+body()
