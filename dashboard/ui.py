@@ -5,13 +5,15 @@ import datetime as dt
 import html
 import io
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, session
+from warehouse import db
 from warehouse.config import settings
-from warehouse.metrics import Scope
+from warehouse.metrics import Period, Scope
 
 DATASET_TITLES = {
     "org_units": "组织机构", "accounts": "系统账号", "activity_log": "账号操作日志", "events": "事件",
@@ -71,3 +73,146 @@ def export_buttons(df: pd.DataFrame, name: str, key: str) -> None:
             ws.set_column(i, i, min(40, width * 1.2))
     c2.download_button("导出 Excel", buf.getvalue(), f"{name}.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}-xlsx")
+
+
+# ------------------------------------------------------------------------------------------------ page context
+@dataclass
+class Ctx:
+    """What a working page needs: the chosen period (and its previous), the unit filter, the caller's scope."""
+    period: Period
+    scope: Scope
+    ru_code: str | None
+    units: pd.DataFrame
+    as_of: dt.datetime
+
+    @property
+    def prm(self) -> dict:
+        """The common parameters of the metrics layer for this period."""
+        return {**self.period.params(), **self.period.prev().params("prev_"), "cutoff": None}
+
+    @property
+    def unit_label(self) -> str:
+        if self.ru_code is None:
+            return self.scope.label
+        row = self.units[self.units["ru_code"] == self.ru_code]
+        return row["ru_name"].iloc[0] if len(row) else self.ru_code
+
+
+def _months(first: dt.date, last: dt.date) -> list[Period]:
+    out, p = [], Period.containing(last)
+    while p.end > first and len(out) < 120:
+        out.append(p)
+        p = p.prev()
+    return out
+
+
+def _weeks(first: dt.date, last: dt.date) -> list[Period]:
+    out, p = [], Period.containing(last, "week")
+    while p.end > first and len(out) < 160:
+        out.append(p)
+        p = p.prev()
+    return out
+
+
+def _url_choice(key: str, options: list[str], default: str) -> str:
+    v = st.query_params.get(key)
+    return v if v in options else default
+
+
+def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("month", "week"),
+         caption: str | None = None) -> Ctx:
+    """Title, period selector and unit filter, kept in the URL (a link reproduces the view); stops the page
+    with a clear message when there is no warehouse or no data in the chosen period."""
+    st.title(title)
+    if caption:
+        st.caption(caption)
+    try:
+        meta = data.meta()
+    except db.NoWarehouse:
+        st.info("尚未发布数据仓库: 请先导入数据 (python -m etl run)。")
+        st.stop()
+    scope = session.scope()
+    first, last = meta.get("data_first_day"), meta.get("data_last_day")
+    if not first or not last:
+        st.info("数据仓库中还没有任何业务数据 (账号操作、事件、重点人员报送)。请检查数据导入 (数据质量页)。")
+        st.stop()
+    first, last = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    c1, c2, c3 = st.columns([1, 2, 2])
+    kind_labels = {"month": "月度", "week": "周"}
+    kind = c1.radio("周期类型", kinds, format_func=kind_labels.get, horizontal=True,
+                    index=kinds.index(_url_choice("k", list(kinds), kinds[0])), key="_k")
+    periods = _months(first, last) if kind == "month" else _weeks(first, last)
+    keys = [p.key for p in periods]
+    pkey = c2.selectbox("统计周期", keys, index=keys.index(_url_choice("p", keys, keys[0])),
+                        format_func=lambda k: Period.parse(k).label, key=f"_p_{kind}")
+    units = data.q("units/reporting_units", scope)
+    ru = None
+    if unit_filter:
+        codes = ([None] if scope.county_wide else []) + list(units["ru_code"])
+        names = dict(zip(units["ru_code"], units["ru_name"]))
+        cur = st.query_params.get("u")
+        ru = c3.selectbox("单位", codes, index=codes.index(cur) if cur in codes else 0,
+                          format_func=lambda c: f"{scope.label} (全部单位)" if c is None else names.get(c, c), key="_u")
+    st.query_params["k"] = kind
+    st.query_params["p"] = pkey
+    if ru:
+        st.query_params["u"] = ru
+    elif "u" in st.query_params:
+        del st.query_params["u"]
+    period = Period.parse(pkey)
+    cov = data.q("overview/coverage", scope, **period.params()).iloc[0]
+    if not (cov["account_days"] or cov["events_reported"] or cov["events_closed"] or cov["kp_reports"]):
+        st.info(f"{period.label} 没有数据 (数据覆盖 {first} 至 {last})。请选择其他周期。")
+        st.stop()
+    return Ctx(period=period, scope=scope, ru_code=ru, units=units, as_of=now())
+
+
+def rate_cols(*cols: str) -> dict:
+    """Column config that shows rates as percentages (None as empty: the tables say "—" in the legend)."""
+    return {c: st.column_config.NumberColumn(format="percent") for c in cols}
+
+
+def no_rows(df: pd.DataFrame, what: str) -> bool:
+    if df.empty:
+        st.info(f"没有{what}。")
+        return True
+    return False
+
+
+def table(df: pd.DataFrame, columns: dict[str, str], *, name: str, key: str, rates: tuple[str, ...] = (),
+          height: int | str = "auto", select: bool = False):
+    """Show `df` with Chinese column names (only the listed columns, in order), rates as percentages, an export;
+    with select=True the user can pick one row (returns its index in `df`, else None)."""
+    view = df[[c for c in columns if c in df.columns]].copy()
+    for c in rates:
+        if c in view.columns:
+            view[c] = [pct(v) for v in view[c]]
+    for c in view.columns:
+        if c not in rates and pd.api.types.is_float_dtype(view[c]):
+            view[c] = view[c].round(1)
+    view = view.rename(columns=columns)
+    event = st.dataframe(view, hide_index=True, height=height, key=key,
+                         on_select="rerun" if select else "ignore", selection_mode="single-row")
+    export_buttons(view, name, key=f"{key}-x")
+    if select and event and event.selection.rows:
+        return df.index[event.selection.rows[0]]
+    return None
+
+
+def delta_pp(cur, prev) -> str | None:
+    if cur is None or prev is None or pd.isna(cur) or pd.isna(prev):
+        return None
+    return f"{(cur - prev) * 100:+.1f} 个百分点"
+
+
+def url_pick(key: str, label: str, options: list, labels: dict, *, container=st, none_label: str = "全部"):
+    """A selectbox whose choice lives in the URL under `key` (None = all)."""
+    opts = [None] + list(options)
+    cur = st.query_params.get(key)
+    value = container.selectbox(label, opts, index=opts.index(cur) if cur in opts else 0,
+                                format_func=lambda v: none_label if v is None else labels.get(v, v), key=f"_{key}")
+    if value is None:
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = value
+    return value

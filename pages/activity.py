@@ -1,0 +1,78 @@
+"""账号活跃度: by reporting unit and by department office, the trend, drill-down to 社区/村, grid and inactive accounts."""
+import streamlit as st
+
+from dashboard import charts, data, ui
+from warehouse.config import settings
+
+m = settings().metrics
+ctx = ui.page("账号活跃度", caption=f"活跃: 当月有操作的天数 ≥ {m.min_active_days} 天 (登录也算); "
+              "计数: 当月任何时间处于启用状态的网格员、网格长账号; 没有账号的单位显示“—”。")
+head = data.q("overview/headline", ctx.scope, **ctx.prm).iloc[0]
+c = st.columns(4)
+c[0].metric("网格员账号活跃度", ui.pct(head["activity_rate"]), ui.delta_pp(head["activity_rate"], head["prev_activity_rate"]))
+c[1].metric("活跃 / 计数账号", f"{int(head['active'])} / {int(head['accounts'])}")
+c[2].metric("部门账号活跃度", ui.pct(head["dept_activity_rate"]),
+            ui.delta_pp(head["dept_activity_rate"], head["prev_dept_activity_rate"]))
+c[3].metric("部门活跃 / 计数账号", f"{int(head['dept_active'])} / {int(head['dept_accounts'])}")
+
+view = st.segmented_control("查看", ["各单位", "部门账号", "趋势"], default="各单位", key="_view") or "各单位"
+
+if view == "各单位":
+    units = data.q("activity/by_unit", ctx.scope, **ctx.prm)
+    if ctx.ru_code is None:
+        left, right = st.columns([2, 3])
+        with left:
+            st.plotly_chart(charts.ranking_bars(units, "rate", "short_name", title=f"{ctx.period.label} 各单位活跃度",
+                                                height=max(400, 22 * len(units)), good_at=1.0,
+                                                bad_below=m.activity_good), key="act-rank")
+        with right:
+            st.caption("选中一行可下钻到社区/村、网格和未活跃账号。")
+            picked = ui.table(units, {"ru_name": "单位", "accounts": "计数账号", "active": "活跃账号", "rate": "活跃度",
+                                      "prev_rate": "上期", "avg_active_days": "平均操作天数", "grp": "通报分组"},
+                              name="各单位账号活跃度", key="act-units", rates=("rate", "prev_rate"), select=True)
+        if picked is not None:
+            st.query_params["u"] = units.loc[picked, "ru_code"]
+            st.rerun()
+    else:
+        comms = data.q("activity/by_community", ctx.scope, **ctx.prm, ru_code=ctx.ru_code)
+        st.subheader(f"{ctx.unit_label} · 各社区/村")
+        ui.table(comms, {"community_name": "社区/村", "community_level": "类型", "grids": "网格数", "accounts": "计数账号",
+                         "active": "活跃账号", "rate": "活跃度", "prev_rate": "上期", "avg_active_days": "平均操作天数"},
+                 name=f"{ctx.unit_label}各社区村活跃度", key="act-comm", rates=("rate", "prev_rate"))
+        comm = ui.url_pick("c", "社区/村", list(comms["community_code"]),
+                           dict(zip(comms["community_code"], comms["community_name"])), none_label="全部社区/村")
+        grids = data.q("activity/by_grid", ctx.scope, **ctx.prm, ru_code=ctx.ru_code, community_code=comm)
+        st.subheader("各网格")
+        ui.table(grids, {"grid_name": "网格", "community_name": "社区/村", "grid_kind": "类型", "households": "户数",
+                         "accounts": "计数账号", "active": "活跃账号", "rate": "活跃度", "prev_rate": "上期",
+                         "avg_active_days": "平均操作天数"},
+                 name=f"{ctx.unit_label}各网格活跃度", key="act-grid", rates=("rate", "prev_rate"))
+        st.subheader("未达到活跃标准的账号")
+        if ctx.scope.personal == "none":
+            st.info("当前角色只能查看汇总数据。")
+        else:
+            acc = data.q("activity/inactive_accounts", ctx.scope, **ctx.period.params(), ru_code=ctx.ru_code,
+                         community_code=comm, grid_code=None)
+            if not ui.no_rows(acc, "未活跃账号"):
+                ui.table(acc, {"account_id": "账号", "person_name": "姓名", "phone": "手机号", "role": "类型",
+                               "unit_name": "网格", "community_name": "社区/村", "active_days": "操作天数",
+                               "needed_days": "需要天数", "last_active_day": "最后操作日", "status": "状态"},
+                         name=f"{ctx.unit_label}未活跃账号", key="act-inactive")
+
+elif view == "部门账号":
+    off = data.q("activity/by_office", ctx.scope, **ctx.prm)
+    if ctx.ru_code:
+        off = off[off["township_code"] == ctx.units.set_index("ru_code").loc[ctx.ru_code, "township_code"]]
+    active = off[off["rate"].fillna(0) > 0]
+    st.markdown(f"**活跃度大于 0 的部门账号 ({len(active)} 个):** " + ("、".join(active["office_name"]) or "无"))
+    ui.table(off, {"office_name": "部门", "office_kind": "类型", "township_name": "乡镇", "accounts": "账号",
+                   "active": "活跃", "rate": "活跃度", "prev_rate": "上期", "avg_active_days": "平均操作天数"},
+             name="部门账号活跃度", key="act-office", rates=("rate", "prev_rate"))
+
+else:
+    tr = data.q("activity/trend", ctx.scope, end=ctx.period.end, months_back=12)
+    st.plotly_chart(charts.trend(tr, "month", {"rate": "网格员账号", "dept_rate": "部门账号"},
+                                 title="近 12 个月账号活跃度"), key="act-trend")
+    ui.table(tr, {"month": "月份", "accounts": "网格员计数", "active": "网格员活跃", "rate": "活跃度",
+                  "dept_accounts": "部门计数", "dept_active": "部门活跃", "dept_rate": "部门活跃度"},
+             name="账号活跃度趋势", key="act-trend-t", rates=("rate", "dept_rate"))

@@ -1,0 +1,57 @@
+"""通报与周报: the monthly bulletin rendered on the page with downloads (docx, xlsx, PDF), and the weekly review
+with its red and black list."""
+import streamlit as st
+
+from dashboard import data, reports, ui
+from warehouse.bulletin import NoData
+
+kind = st.segmented_control("内容", ["月度通报", "周报"], default=st.query_params.get("view", "月度通报"),
+                            key="_view") or "月度通报"
+st.query_params["view"] = kind
+if kind == "月度通报":
+    ctx = ui.page("月度通报", unit_filter=False, kinds=("month",))
+    _, version = data.connection()
+    try:
+        files = reports.bulletin_files(version, ctx.period.key, ctx.scope)
+    except NoData as exc:
+        st.info(str(exc))
+        st.stop()
+    name = f"{ctx.period.start.month}月份网格化服务管理工作情况通报"
+    c = st.columns(5)
+    c[0].download_button("下载 Word", files["docx"], f"{name}.docx",
+                         "application/vnd.openxmlformats-officedocument.wordprocessingml.document", key="dl-docx")
+    c[1].download_button("下载 Excel 附表", files["xlsx"], f"{name}附表.xlsx",
+                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl-xlsx")
+    if reports.soffice():
+        if c[2].button("生成 PDF", key="mk-pdf"):
+            st.session_state["pdf"] = (ctx.period.key, reports.docx_to_pdf(files["docx"]))
+        pdf = st.session_state.get("pdf")
+        if pdf and pdf[0] == ctx.period.key:
+            c[2].download_button("下载 PDF", pdf[1], f"{name}.pdf", "application/pdf", key="dl-pdf")
+    else:
+        c[2].caption("未安装 LibreOffice, 无法生成 PDF")
+    c[3].download_button("下载 Markdown", files["md"].encode("utf-8"), f"{name}.md", "text/markdown", key="dl-md")
+    c[4].download_button("下载 JSON", files["json"].encode("utf-8"), f"{name}.json", "application/json", key="dl-json")
+    with st.container(border=True):
+        st.markdown(files["md"])
+else:
+    ctx = ui.page("领导周例会 · 周报", unit_filter=False, kinds=("week", "month"))
+    _, version = data.connection()
+    files = reports.review_files(version, ctx.period.key, ctx.scope)
+    r = files["obj"]
+    a, b = r.comparison_labels
+    cols = st.columns(4)
+    for i, f in enumerate(r.figures):
+        cols[i % 4].metric(f.label, f.fmt(f.value), f"{a} {f.fmt(f.last)} · {b} {f.fmt(f.same_last_month)}", delta_color="off")
+    left, right = st.columns(2)
+    with left:
+        st.subheader("红榜")
+        st.dataframe([{"单位": e["full_name"], "综合得分": ui.pct(e["score"]), "名次": e["rank"]} for e in r.red],
+                     hide_index=True)
+    with right:
+        st.subheader("黑榜")
+        st.dataframe([{"单位": ("⚠ 连续两期 " if e["repeat"] else "") + e["full_name"], "综合得分": ui.pct(e["score"]),
+                       "名次": e["rank"]} for e in r.black], hide_index=True)
+    with st.expander("周报全文", expanded=False):
+        st.markdown(files["md"])
+    st.download_button("下载周报 (Markdown)", files["md"].encode("utf-8"), f"周报{ctx.period.key}.md", "text/markdown")

@@ -1,0 +1,65 @@
+"""事件办结: completion and on-time rates by unit, the bulletin groups, overdue and carded events, category mix,
+time to close, drill-down to the events of a unit."""
+import streamlit as st
+
+from dashboard import charts, data, ui
+from warehouse.config import settings
+
+m = settings().metrics
+ctx = ui.page("事件办结", caption="办结率 = 当期办结的事件 (不论何时上报) / 当期上报的事件, 清理积压时可超过 100%; "
+              "当期无上报事件的单位显示“—”, 不进入任何名单。按期办结率 = 当期按时限办结 / 当期办结。")
+units = data.q("events/by_unit", ctx.scope, **ctx.prm)
+sel = units if ctx.ru_code is None else units[units["ru_code"] == ctx.ru_code]
+rep, clo = int(sel["reported"].sum()), int(sel["closed"].sum())
+c = st.columns(5)
+c[0].metric("上报事件", f"{rep:,}", f"{rep - int(sel['prev_reported'].sum()):+d} 环比")
+c[1].metric("办结事件", f"{clo:,}", f"{clo - int(sel['prev_closed'].sum()):+d} 环比")
+c[2].metric("办结率", ui.pct(clo / rep if rep else None))
+c[3].metric("超期未办结", f"{int(sel['overdue_open'].sum()):,}")
+c[4].metric("黄牌 / 红牌", f"{int(sel['yellow_cards'].sum())} / {int(sel['red_cards'].sum())}")
+
+if ctx.ru_code is None:
+    groups = data.q("events/groups", ctx.scope, **ctx.period.params())
+    g = st.columns(len(groups) or 1)
+    for col, row in zip(g, groups.itertuples(index=False)):
+        col.markdown(f"**{ui.esc(row.grp)}** ({row.units} 个)")
+        col.caption("、".join(row.short_names) if len(row.short_names) else "无")
+    left, right = st.columns([2, 3])
+    with left:
+        st.plotly_chart(charts.ranking_bars(units, "completion_rate", "short_name", title="各单位办结率",
+                                            height=max(400, 22 * len(units)), good_at=m.event_high,
+                                            bad_below=m.event_low), key="ev-rank")
+    with right:
+        st.caption("选中一行查看该单位的事件。")
+        picked = ui.table(units, {"ru_name": "单位", "reported": "上报", "closed": "办结", "completion_rate": "办结率",
+                                  "prev_completion_rate": "上期办结率", "on_time_rate": "按期办结率",
+                                  "overdue_open": "超期未办结", "yellow_cards": "黄牌", "red_cards": "红牌",
+                                  "avg_hours_to_close": "平均办结时长(小时)", "grp": "通报分组"},
+                          name="各单位事件办结", key="ev-units", rates=("completion_rate", "prev_completion_rate",
+                                                                         "on_time_rate"), select=True)
+    if picked is not None:
+        st.query_params["u"] = units.loc[picked, "ru_code"]
+        st.rerun()
+
+a, b = st.columns(2)
+with a:
+    mix = data.q("events/category_mix", ctx.scope, **ctx.prm)
+    st.plotly_chart(charts.grouped_bars(mix, "category", {"reported": "上报", "closed": "办结", "overdue_open": "超期未办结"},
+                                        title="事件类别", height=320), key="ev-mix")
+with b:
+    ttc = data.q("events/time_to_close", ctx.scope, **ctx.period.params())
+    st.plotly_chart(charts.grouped_bars(ttc, "bucket", {"events": "办结事件", "on_time": "其中按期"},
+                                        title="办结用时分布", height=320), key="ev-ttc")
+
+st.subheader(f"事件清单 · {ctx.unit_label}")
+only = st.segmented_control("筛选", ["全部", "超期未办结", "红黄牌"], default="全部", key="_evf") or "全部"
+ev = data.q("events/list", ctx.scope, **ctx.period.params(), ru_code=ctx.ru_code, grid_code=None, limit=2000)
+if only == "超期未办结":
+    ev = ev[ev["overdue_open"]]
+elif only == "红黄牌":
+    ev = ev[ev["supervision"].isin(["黄牌", "红牌"])]
+if not ui.no_rows(ev, "符合条件的事件"):
+    ui.table(ev, {"event_id": "事件编号", "reported_at": "上报时间", "category": "类别", "ru_short_name": "单位",
+                  "community_name": "社区/村", "grid_name": "网格", "status": "状态", "deadline": "办理时限",
+                  "closed_at": "办结时间", "supervision": "督办", "summary": "事件描述 (已脱敏)"},
+             name=f"{ctx.unit_label}事件清单", key="ev-list", height=420)

@@ -1,0 +1,60 @@
+"""三项重点工作: key-person reports and sign-offs by category, unit and department office, overdue sign-offs."""
+import streamlit as st
+
+from dashboard import charts, data, ui
+from etl.spec import KP_CATEGORIES
+from warehouse.config import settings
+
+m = settings().metrics
+ctx = ui.page("三项重点工作 (重点人员报送与签收)",
+              caption=f"签收率: 当期报送中在截止时间 (默认期末) 前签收的比例; 严重精神障碍患者需派出所和卫生院两次签收, "
+                      f"分别计算。未签收超过 {m.sign_yellow_hours:g} 小时为黄灯, 超过 {m.sign_red_hours:g} 小时为红灯。")
+tallies = data.q("overview/kp_tallies", ctx.scope, **ctx.prm)
+cols = st.columns(len(tallies))
+for col, r in zip(cols, tallies.itertuples(index=False)):
+    col.metric(r.category, f"{int(r.reports)} 条", f"签收率 {ui.pct(r.sign_rate)}", delta_color="off")
+
+view = st.segmented_control("查看", ["各单位", "各部门", "超时未签收", "趋势"], default="各单位", key="_view") or "各单位"
+if view == "各单位":
+    cat = ui.url_pick("cat", "人员类别", list(KP_CATEGORIES), {}, none_label="全部类别")
+    kp = data.q("kp/by_category_unit", ctx.scope, **ctx.prm)
+    if ctx.ru_code:
+        kp = kp[kp["ru_code"] == ctx.ru_code]
+    if cat:
+        kp = kp[kp["category"] == cat]
+    else:
+        kp = (kp.groupby(["ru_code", "ru_name", "short_name", "sort_order"], as_index=False)
+              [["reported", "needed", "signed", "fully_signed", "prev_reported"]].sum())
+        kp["sign_rate"] = kp["signed"] / kp["needed"].where(kp["needed"] > 0)
+        kp["fully_signed_rate"] = kp["fully_signed"] / kp["reported"].where(kp["reported"] > 0)
+    kp = kp.sort_values("sort_order")
+    ui.table(kp, {"ru_name": "单位", "category": "类别", "reported": "报送", "prev_reported": "上期报送",
+                  "needed": "需签收", "signed": "已签收", "sign_rate": "签收率", "fully_signed": "全部签收的报送",
+                  "fully_signed_rate": "全部签收比例", "report_good": "报送相对较好", "sign_good": "签收相对较好"},
+             name="各单位重点人员报送签收", key="kp-units", rates=("sign_rate", "fully_signed_rate"))
+elif view == "各部门":
+    off = data.q("kp/by_office", ctx.scope, **ctx.prm, as_of=ctx.as_of)
+    if ctx.ru_code:
+        off = off[off["township_code"] == ctx.units.set_index("ru_code").loc[ctx.ru_code, "township_code"]]
+    signed_any = off[off["signed"] > 0]
+    st.markdown("**当期有签收的部门:** " + ("、".join(signed_any["office_name"]) or "无") + "; 其余为“0”。")
+    ui.table(off, {"office_name": "部门", "office_kind": "类型", "township_name": "乡镇", "received": "收到报送",
+                   "signed": "已签收", "unsigned": "未签收", "sign_rate": "签收率", "avg_hours_to_sign": "平均签收用时(小时)",
+                   "unsigned_yellow": "黄灯", "unsigned_red": "红灯", "prev_sign_rate": "上期签收率"},
+             name="各部门签收情况", key="kp-office", rates=("sign_rate", "prev_sign_rate"))
+elif view == "超时未签收":
+    cat = ui.url_pick("cat", "人员类别", list(KP_CATEGORIES), {}, none_label="全部类别")
+    od = data.q("kp/overdue_signoffs", ctx.scope, as_of=ctx.as_of, category=cat, limit=2000)
+    if ctx.ru_code:
+        od = od[od["ru_code"] == ctx.ru_code]
+    if not ui.no_rows(od, "超时未签收的报送"):
+        od = od.assign(灯=od["level"].map({"red": "🔴 红灯", "yellow": "🟡 黄灯"}).fillna(od["level"]))
+        ui.table(od, {"灯": "超时", "report_id": "报送编号", "category": "类别", "person_name": "姓名",
+                      "id_number": "身份证号", "reported_at": "报送时间", "office_name": "接收部门",
+                      "hours_waiting": "已等待(小时)", "ru_short_name": "单位", "grid_name": "网格"},
+                 name="超时未签收", key="kp-overdue", height=460)
+else:
+    tr = data.q("kp/trend", ctx.scope, end=ctx.period.end, months_back=12, cutoff=None)
+    st.plotly_chart(charts.trend(tr.pivot_table(index="month", columns="category", values="reported", aggfunc="sum")
+                                 .reset_index(), "month", {c: c for c in KP_CATEGORIES if c in set(tr["category"])},
+                                 title="近 12 个月报送数", pct=False), key="kp-trend")
