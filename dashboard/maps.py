@@ -49,7 +49,7 @@ def colour(values: pd.Series, higher_better: bool, domain: tuple[float, float] |
 def _features(df: pd.DataFrame, props: list[str]) -> dict:
     feats = []
     for row in df.itertuples(index=False):
-        if not row.boundary:
+        if not isinstance(row.boundary, str) or not row.boundary:
             continue
         feats.append({"type": "Feature", "geometry": json.loads(row.boundary),
                       "properties": {p: getattr(row, p) for p in props}})
@@ -59,6 +59,8 @@ def _features(df: pd.DataFrame, props: list[str]) -> dict:
 def _bbox(boundaries: pd.Series) -> tuple[float, float, float, float] | None:
     xs, ys = [], []
     for b in boundaries.dropna():
+        if not isinstance(b, str):
+            continue
         g = json.loads(b)
         polys = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
         for poly in polys:

@@ -29,14 +29,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import shapely
 import xlsxwriter
 
 from etl import demo_geo
 from etl.coords import gcj02_to_bd09, wgs84_to_gcj02
-from etl.spec import (DATASETS, EVENT_CATEGORIES, EVENT_SOURCES, HANDLING_LEVELS, KP_ALIASES, KP_CATEGORIES,
-                      KP_OFFICES, OP_TYPES, SATISFACTION, TERMINALS)
+from etl.spec import (DATASETS, EVENT_CATEGORIES, EVENT_SOURCES, FLOW_ACTIONS, HANDLING_LEVELS, KP_ALIASES,
+                      KP_CATEGORIES, KP_OFFICES, OP_TYPES, SATISFACTION, TERMINALS)
 
+TRUTH_FILE = "_demo_truth.json"
 COUNTY_CODE = "510799"
 COUNTY_NAME = "示例县"
 SYSTEM = "示例县网格化服务管理信息系统"
@@ -76,6 +76,11 @@ CATEGORY_WEIGHT = {"矛盾纠纷": 18, "治安隐患": 9, "安全隐患": 14, "�
                    "政策咨询": 8, "其他": 5}
 SOURCE_WEIGHT = {"网格员巡查": 55, "群众反映": 21, "部门移交": 6, "上级交办": 5, "12345热线": 10, "其他": 3}
 TOP_DOWN = ("部门移交", "上级交办", "12345热线")
+# what a working day is made of after the login: grid workers / 社区·乡镇·县 staff / department offices
+# (事件上报 and the sign-offs are added where the events and reports really happened)
+OP_WEIGHT = ({"巡查": .34, "信息采集": .2, "信息更新": .2, "事件处置": .04, "民情日志": .12, "其他": .1},
+             {"信息更新": .3, "事件处置": .35, "其他": .35},
+             {"签收": .5, "其他": .5})
 LEVEL_WEIGHT = (18, 46, 29, 7)  # 网格, 社区, 乡镇, 县
 LEVEL_OF_LEN = {15: "网格", 12: "社区", 9: "乡镇", 6: "县"}
 
@@ -175,6 +180,11 @@ BAD_TS = ("不详", "{y}-13-45 25:61", "0000-00-00 00:00:00", "未知", "#VALUE!
 UPDATED_FALLBACK = {"activity_log": "op_time", "event_flow": "action_time"}
 
 EXCEL_EPOCH = calendar.timegm((1899, 12, 30, 0, 0, 0))
+# the dictionaries above are keyed by the contract's code lists: keep them in step with etl.spec
+assert set(CATEGORY_WEIGHT) == set(LIMIT_HOURS) == set(SUMMARY) == set(SUMMARY_FILL) == set(EVENT_CATEGORIES)
+assert set(SOURCE_WEIGHT) == set(EVENT_SOURCES) and set(TOP_DOWN) <= set(EVENT_SOURCES)
+assert all(set(w) <= set(OP_TYPES) for w in OP_WEIGHT) and set(FLOW_NOTE) <= set(FLOW_ACTIONS)
+assert set(OFFICE_ROLES) == {k for v in KP_OFFICES.values() for k in v} and set(KP_COLUMNS) == set(OFFICE_ROLES)
 DAY = 86400
 HOUR = 3600
 INF = float("inf")
@@ -307,6 +317,11 @@ class _Gen:
     def run(self, out: Path) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         self.out = out
+        old = out / TRUTH_FILE
+        if old.exists():  # a previous demo build here: remove exactly its files, nothing else
+            for name in json.loads(old.read_text(encoding="utf-8")).get("files", {}):
+                (out / name).unlink(missing_ok=True)
+            old.unlink()
         self.progress(0.01, "正在生成行政区划与网格边界")
         self.build_units()
         self.progress(0.08, "正在生成系统账号")
@@ -321,7 +336,7 @@ class _Gen:
         self.deliver_collection()
         self.deliver_activity()
         truth = self.truth()
-        (out / "_demo_truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1), encoding="utf-8")
+        (out / TRUTH_FILE).write_text(json.dumps(truth, ensure_ascii=False, indent=1), encoding="utf-8")
         self.progress(1.0, "示例数据生成完成")
         return truth
 
@@ -371,10 +386,10 @@ class _Gen:
             self.units.append(u)
             return len(self.units) - 1
 
-        county = add(COUNTY_CODE, COUNTY_NAME, "县", None, None, geo["county"], -1, geo["towns"][0]["seat"])
-        special = {(0, 0, 2): "示例县中学专属网格", (0, 3, 1): "文昌小学专属网格", (0, 1, 3): "城西农贸市场专属网格",
-                   (1, 3, 0): "工业园区企业专属网格", (4, 0, 0): "玛瑙场镇农贸市场专属网格",
-                   (18, 0, 1): "许州中心小学专属网格"}
+        add(COUNTY_CODE, COUNTY_NAME, "县", None, None, geo["county"], -1, geo["towns"][0]["seat"])
+        special = {("文昌镇", "城东社区", 3): "示例县中学专属网格", ("文昌镇", "城北社区", 2): "文昌小学专属网格",
+                   ("文昌镇", "城西社区", 4): "城西农贸市场专属网格", ("经开区", "工业园社区", 1): "工业园区企业专属网格",
+                   ("玛瑙镇", "玛瑙社区", 1): "玛瑙场镇农贸市场专属网格", ("许州镇", "许州社区", 2): "许州中心小学专属网格"}
         for t, (town, p, g) in enumerate(zip(TOWNSHIPS, plan, geo["towns"])):
             tcode = f"{COUNTY_CODE}{t + 1:03d}"
             kind = "开发区" if town == ZONE else town[-1]
@@ -388,7 +403,7 @@ class _Gen:
                     gname = f"{nm}第{s + 1}网格"
                     gkind = "城镇网格" if is_comm else "农村网格"
                     hh = R.randint(300, 500)
-                    sp = special.get((t, j, s))
+                    sp = special.get((town, nm, s + 1))
                     if sp:
                         gname, gkind, hh = sp, "专属网格", R.randint(20, 120)
                     elif town == ZONE and not is_comm and s == len(c["grids"]) - 1 and j < len(p["comms"]) + 3:
@@ -403,7 +418,6 @@ class _Gen:
                 par = self.units[by_code[u["parent"]]]
                 par["hh"] += u["hh"]
                 par["pop"] += u["pop"]
-        self.county = county
         self.grid_town = np.array([self.units[g]["town"] for g in self.grids])
         self.town_grids = np.bincount(self.grid_town, minlength=len(TOWNSHIPS))
         # months from which a 乡镇 does nothing at all
@@ -458,7 +472,7 @@ class _Gen:
             elif g in swapped:
                 t = in_hours(lo, hi)
                 new("网格员", u["code"], u["town"], in_hours(pre_lo, pre_hi), g, closed=t)
-                new("网格员", u["code"], u["town"], t + R.randint(600, 3 * DAY), g)
+                new("网格员", u["code"], u["town"], self.workhours(t + R.randint(600, 3 * DAY), R), g)
             else:
                 new("网格员", u["code"], u["town"], in_hours(pre_lo, pre_hi), g)
         comms = [i for i, u in enumerate(self.units) if u["level"] in ("社区", "村")]
@@ -471,7 +485,7 @@ class _Gen:
         for c in leaders:
             u = self.units[c]
             g = first_grid[u["code"]]
-            a = new("网格长", self.units[g]["code"], u["town"], in_hours(pre_lo, pre_hi), g)
+            new("网格长", self.units[g]["code"], u["town"], in_hours(pre_lo, pre_hi), g)
             self.leader[u["code"]] = len(self.acc) - 1
         for c in comms:
             u = self.units[c]
@@ -560,8 +574,12 @@ class _Gen:
             close_q[TOWNSHIPS.index(town)] = 0.5
             p_never[TOWNSHIPS.index(town)] = p
         campaign = {TOWNSHIPS.index(t): self.M - n for t, n in CAMPAIGN.items() if self.M - n >= 1}
+        # now and then a 乡镇 stalls for a month: what it would have closed then is closed the month after
+        calm = [TOWNSHIPS.index(t) for t in (*PERFECT, *BACKLOG, *ZERO_MONTHS)]
+        self.stall = {(t, k) for t in range(32) for k in range(self.M - 1)
+                      if t not in calm and rng.random() < 0.06}
         rate = 1.9 * (0.6 + 0.6 * self.activity_mean) * rng.uniform(0.8, 1.2, 32)
-        cats = list(CATEGORY_WEIGHT)
+        cats = list(EVENT_CATEGORIES)
         grids_of = [[g for g in self.grids if self.units[g]["town"] == t] for t in range(32)]
         hh_of = [[self.units[g]["hh"] for g in gl] for gl in grids_of]
         events = []
@@ -574,7 +592,7 @@ class _Gen:
                 w["矛盾纠纷"] *= 1.4
             if 5 <= mm <= 9:
                 w["环境卫生"] *= 1.3
-            season = 1.0 + 0.15 * math.cos((mm - 7) / 6 * math.pi)  # more in summer
+            season = 1.0 + 0.08 * math.cos((mm - 7) / 6 * math.pi)  # more in summer
             days = np.nonzero(self.day_month == k)[0]
             dw = (np.where(self.weekend[days], 0.45, 1.0) * np.maximum(self.holiday[days], 0.35)).tolist()
             for t in range(32):
@@ -664,13 +682,16 @@ class _Gen:
                 if never:
                     tc = INF
                 elif R.random() < close_q and deadline > last + HOUR:
-                    tc = last + R.uniform(0.15, 0.95) * (deadline - last)
+                    tc = last + R.uniform(0.35, 0.98) * (deadline - last)
                 else:
-                    tc = max(deadline, last) + (R.expovariate(1 / (4 + 12 * (1 - close_q))) + 0.05) * DAY
+                    tc = max(deadline, last) + (R.expovariate(1 / (6 + 14 * (1 - close_q))) + 0.05) * DAY
                 if campaign_t is not None and tc > campaign_t:
                     tc = max(campaign_t, last + 2 * HOUR)
                 if tc < INF:
                     tc = self.workhours(tc, R)
+                    mc = self.month_of(tc)
+                    if (town, mc) in self.stall:
+                        tc = self.workhours(float(self.mstart[mc + 1]) + R.uniform(0.5, 12) * DAY, R)
                     tp = max(last + 600, tc - R.uniform(0.5, 24) * HOUR)
                     tp = max(min(tp, tc - 600), last + 60)
                     handler = ("G" if level == "网格" else "M")
@@ -994,17 +1015,19 @@ class _Gen:
         for m in range(self.M):
             self.progress(0.40 + 0.08 * m / self.M, f"正在写出基础信息采集统计（{m + 1}/{self.M}）")
             batch = R.random() < 0.4  # this export fills updated_at with the nightly batch time
-            rows = []
-            for d in np.nonzero(self.day_month == m)[0]:
-                date = _fmt_date(int(self.days[d]) * DAY)
-                upd = _fmt(int(self.days[d] + 1) * DAY + 5400) if batch else None
-                for j in range(G):
-                    rows.append({"grid_code": codes[j], "stat_date": date,
-                                 "households_collected": int(collected[j, d]), "persons": int(persons[j, d]),
-                                 "floating": int(floating[j, d]), "houses": int(houses[j, d]),
-                                 "rentals": int(rentals[j, d]), "key_places": int(places[j, d]),
-                                 "updated_at": upd})
-            self.write("collection_stats", m, self.fmt("collection_stats", m), rows, None, R)
+            sel = np.nonzero(self.day_month == m)[0]  # rows: day by day, grid by grid
+
+            def column(values):
+                return np.array(values[:, sel].T.ravel().tolist() + [None], dtype=object)[:-1]
+
+            dates = [_fmt_date(int(self.days[d]) * DAY) for d in sel]
+            upd = [_fmt(int(self.days[d] + 1) * DAY + 5400) if batch else None for d in sel]
+            cols = {"grid_code": np.array(codes * len(sel), dtype=object),
+                    "stat_date": np.repeat(np.array(dates, dtype=object), G),
+                    "households_collected": column(collected), "persons": column(persons),
+                    "floating": column(floating), "houses": column(houses), "rentals": column(rentals),
+                    "key_places": column(places), "updated_at": np.repeat(np.array(upd, dtype=object), G)}
+            self.write("collection_stats", m, self.fmt("collection_stats", m), cols, None, R)
 
     # ---------------------------------------------------------------------------- activity_log --------------
     def deliver_activity(self):
@@ -1027,7 +1050,9 @@ class _Gen:
         operating = np.array([a["dept"] in OPERATING_OFFICES for a in self.acc])
         d = np.where(dept, np.where(operating, 0.97, 0.0), d)
         lam = np.where(grid_roles, rng.uniform(7.5, 13.5, A), np.where(dept, 1.2, rng.uniform(3, 7, A)))
-        weekend_f = np.where(grid_roles, 0.3, 0.05)
+        # grid workers and the offices that do work keep a duty rota at weekends and over holidays
+        weekend_f = np.where(grid_roles, 0.3, np.where(operating, 0.4, 0.06))
+        holiday_f = np.where(grid_roles, 0.75, np.where(operating, 0.6, 0.12))
         drift = np.clip(1 + np.cumsum(self.rng("drift").normal(0, 0.025, (32, self.M)), axis=1), 0.8, 1.06)
         drift[[TOWNSHIPS.index(t) for t in PERFECT]] = 1.0
         open_day = np.array([a["open_day"] for a in self.acc])
@@ -1066,9 +1091,8 @@ class _Gen:
         ex_op = np.array([op_index[o] for o in ex_op], dtype=np.int64)
         ex_m = np.searchsorted(self.mstart, ex_t, side="right") - 1
 
-        ops_grid = np.array([0, .34, .2, .2, 0, .04, 0, .12, .1])  # 登录 巡查 采集 更新 上报 处置 签收 民情 其他
-        ops_admin = np.array([0, 0, 0, .3, 0, .35, 0, 0, .35])
-        ops_dept = np.array([0, 0, 0, 0, 0, 0, .5, 0, .5])
+        op_weights = [np.array([w.get(o, 0.0) for o in OP_TYPES]) for w in OP_WEIGHT]
+        HANDHELD, PC, APP = (TERMINALS.index(x) for x in ("手持终端", "PC", "APP"))
         ids = np.array([a["id"] for a in self.acc] + [f"WG9{i:04d}" for i in range(1, 6)], dtype=object)
         self.ghosts = 5
         total = 0
@@ -1077,8 +1101,9 @@ class _Gen:
             rng = self.rng(f"activity-{m}")
             dsel = np.nonzero(self.day_month == m)[0]
             days = self.days[dsel]
-            P = d[:, None] * np.where(self.weekend[dsel][None, :], weekend_f[:, None], 1.0)
-            P = P * np.minimum(self.holiday[dsel], 1.0)[None, :]
+            hol, wkd = self.holiday[dsel] < 1, self.weekend[dsel]
+            P = d[:, None] * np.where(hol[None, :], holiday_f[:, None],
+                                      np.where(wkd[None, :], weekend_f[:, None], 1.0))
             P = P * np.where(town >= 0, drift[np.maximum(town, 0), m], 1.0)[:, None]
             P = np.minimum(P, 1.0)
             work = rng.random(P.shape) < P
@@ -1098,7 +1123,9 @@ class _Gen:
             first = np.zeros(N, bool)
             starts = np.concatenate([[0], np.cumsum(n)[:-1]])
             first[starts] = True
-            login = (8 * HOUR + 40 * 60 + rng.normal(0, 35 * 60, len(ai))).clip(7 * HOUR + 1800, 11 * HOUR)
+            login = 8 * HOUR + 40 * 60 + rng.normal(0, 35 * 60, len(ai))
+            odd = (login < 7 * HOUR + 1200) | (login > 11 * HOUR)
+            login[odd] = rng.uniform(7 * HOUR + 1200, 9 * HOUR, int(odd.sum()))
             gaps = np.where(first, 0.0, rng.exponential(32 * 60, N) + 60)
             cs = np.cumsum(gaps)
             off = cs - cs[starts][grp]
@@ -1108,7 +1135,7 @@ class _Gen:
             op = np.zeros(N, dtype=np.int64)
             cat = np.where(grid_roles[acc_i], 0, np.where(dept[acc_i], 2, 1))
             u = rng.random(N)
-            for c, probs in enumerate((ops_grid, ops_admin, ops_dept)):
+            for c, probs in enumerate(op_weights):
                 sel = (cat == c) & ~first
                 op[sel] = np.searchsorted(np.cumsum(probs), u[sel] * probs.sum(), side="right")
             # explicit rows of this month
@@ -1119,10 +1146,10 @@ class _Gen:
             N = len(t)
             # terminal per row: grid workers mostly handheld, others PC
             ut = rng.random(N)
-            term = np.where(grid_roles[acc_i], np.where(ut < 0.86, 0, np.where(ut < 0.95, 2, 1)),
-                            np.where(ut < 0.9, 1, 2))
-            term = np.where(dept[acc_i], 1, term)
-            has_xy = term != 1
+            term = np.where(grid_roles[acc_i], np.where(ut < 0.86, HANDHELD, np.where(ut < 0.95, APP, PC)),
+                            np.where(ut < 0.9, PC, APP))
+            term = np.where(dept[acc_i], PC, term)
+            has_xy = term != PC
             lon = ulon[acc_i] + rng.normal(0, 1, N) * usig[acc_i]
             lat = ulat[acc_i] + rng.normal(0, 1, N) * usig[acc_i] * 0.9
             csys = np.where(has_xy & (rng.random(N) < 0.3), 1, 0)
@@ -1132,20 +1159,22 @@ class _Gen:
             yy, mm = self.ym[m]
             log_id = pc.binary_join_element_wise(
                 f"LG{yy:04d}{mm:02d}", pc.utf8_lpad(pc.cast(pa.array(np.arange(1, N + 1)), pa.string()), 8, "0"), "")
-            cols = {
-                "log_id": log_id,
-                "account_id": pa.array(ids[acc_i], pa.string()),
-                "op_time": pc.strftime(pa.array(t.astype("datetime64[s]")), format="%Y-%m-%d %H:%M:%S"),
-                "op_type": pa.array(np.array(OP_TYPES, dtype=object)[op], pa.string()),
-                "terminal": pa.array(np.array(TERMINALS, dtype=object)[term], pa.string()),
-                "lon": pc.cast(pa.array(np.round(lon, 6), mask=~has_xy), pa.string()),
-                "lat": pc.cast(pa.array(np.round(lat, 6), mask=~has_xy), pa.string()),
-                "coord_sys": pa.array(np.array([None, "GCJ02"], dtype=object)[csys], pa.string()),
-                "updated_at": pa.nulls(N, pa.string()),
+            def text(arr):  # an Arrow string array → an object column
+                return arr.to_numpy(zero_copy_only=False)
+
+            rows = {  # coded columns share their str objects; the rest are formatted by Arrow
+                "log_id": text(log_id),
+                "account_id": ids[acc_i],
+                "op_time": text(pc.cast(pa.array(t.astype("datetime64[s]")), pa.string())),  # YYYY-MM-DD HH:MM:SS
+                "op_type": np.array(OP_TYPES, dtype=object)[op],
+                "terminal": np.array(TERMINALS, dtype=object)[term],
+                "lon": text(pc.cast(pa.array(np.round(lon, 6), mask=~has_xy), pa.string())),
+                "lat": text(pc.cast(pa.array(np.round(lat, 6), mask=~has_xy), pa.string())),
+                "coord_sys": np.array([None, "GCJ02"], dtype=object)[csys],
+                "updated_at": np.full(N, None, dtype=object),
             }
             total += N
-            rows = {k: v.to_numpy(zero_copy_only=False) for k, v in cols.items()}
-            protect = perfect[acc_i[:]] if len(acc_i) else np.zeros(0, bool)
+            protect = perfect[acc_i]
             fmt = self.fmt("activity_log", m)
             parts = 2 if m == min(1, self.M - 1) else 1
             self.write("activity_log", m, fmt, rows, None, self.R(f"activity-out-{m}"), parts=parts,
@@ -1246,24 +1275,24 @@ class _Table:
         return sel
 
     def _notnull(self, col):
-        return np.fromiter((v is not None and v != "" for v in self.cols[col]), bool, self.n)
+        v = self.cols[col]
+        return np.not_equal(v, None) & np.not_equal(v, "")
 
     def _ts_variant(self, s: str, how: str, R) -> object:
         t = _parse(s)
         tm = time.gmtime(t)
         y, mo, d, hh, mi, ss = tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec
-        text_ok = self.fmt in ("json", "jsonl")
         if how == "date":
             opts = [f"{y}/{mo}/{d}", f"{y}年{mo}月{d}日", f"{y:04d}-{mo:02d}-{d:02d} 00:00:00"]
-            if not text_ok:
-                opts.append(Serial((t - EXCEL_EPOCH) // DAY))
-            return R.choice(opts)
-        opts = [f"{y}/{mo}/{d} {hh:02d}:{mi:02d}", f"{y:04d}-{mo:02d}-{d:02d}T{hh:02d}:{mi:02d}:{ss:02d}",
-                f"{y}年{mo}月{d}日 {hh:02d}:{mi:02d}"]
-        if not text_ok:
-            opts.append(Serial(round((t - EXCEL_EPOCH) / DAY, 5)))
-        if how == "any":
-            opts.append(f"{y:04d}-{mo:02d}-{d:02d}")
+            serial = Serial((t - EXCEL_EPOCH) // DAY)
+        else:
+            opts = [f"{y}/{mo}/{d} {hh:02d}:{mi:02d}", f"{y:04d}-{mo:02d}-{d:02d}T{hh:02d}:{mi:02d}:{ss:02d}",
+                    f"{y}年{mo}月{d}日 {hh:02d}:{mi:02d}"] + ([f"{y:04d}-{mo:02d}-{d:02d}"] if how == "any" else [])
+            serial = Serial(round((t - EXCEL_EPOCH) / DAY, 5))
+        if self.fmt == "xlsx":
+            opts.append(serial)  # a bare number cell
+        elif self.fmt.startswith("csv"):
+            opts.append(_csv_text(serial))  # the number as text
         return R.choice(opts)
 
     def inject(self, eligible: np.ndarray):
@@ -1271,8 +1300,7 @@ class _Table:
         # odd timestamp formats never change which version of a record wins: any row may get one
         self.elig = np.ones(self.n, bool)
         # ts_formats: at least one per file
-        ts_cols = [(col, how) for col, how in TS_COLS[ds].items()]
-        cand = [(col, how, self._notnull(col)) for col, how in ts_cols]
+        cand = [(col, how, self._notnull(col)) for col, how in TS_COLS[ds].items()]
         anyts = np.zeros(self.n, bool)
         for _, _, nn in cand:
             anyts |= nn
@@ -1283,10 +1311,12 @@ class _Table:
             c[col][i] = self._ts_variant(c[col][i], how, R)
         self.elig = eligible  # the other kinds: only records delivered once, so no later version hides them
         if ds in CODE_COLS:
-            for i in self._pick("code_spaces"):
-                col = R.choice([x for x in CODE_COLS[ds] if c[x][i]] or [CODE_COLS[ds][0]])
-                if c[col][i]:
-                    c[col][i] = R.choice((" {} ", "{} ", " {}", "  {}")).format(c[col][i])
+            has = np.zeros(self.n, bool)
+            for x in CODE_COLS[ds]:
+                has |= self._notnull(x)
+            for i in self._pick("code_spaces", has):
+                col = R.choice([x for x in CODE_COLS[ds] if c[x][i]])
+                c[col][i] = R.choice((" {} ", "{} ", " {}", "  {}")).format(c[col][i])
         if ds in UNKNOWN_CODE:
             col, val = UNKNOWN_CODE[ds]
             cond = self._notnull(col)
@@ -1330,9 +1360,11 @@ class _Table:
             for i in self._pick("closed_before_reported", closed):
                 c["closed_at"][i] = _fmt(_parse(c["reported_at"][i]) - R.randint(HOUR, 3 * DAY))
         fcol = FUTURE_COL[ds]
-        cond = self._notnull(fcol) & np.array([isinstance(v, str) for v in c[fcol]])
-        if ds == "events":
-            cond &= ~self._notnull("closed_at")
+        cond = self._notnull(fcol)  # rows with an odd timestamp format are used already
+        # keep the kinds independent: no future time that also puts it after a closing or a sign-off
+        for later in {"events": ("closed_at",), "accounts": ("closed_at",),
+                      "key_person_reports": ("police_signed_at", "justice_signed_at", "health_signed_at")}.get(ds, ()):
+            cond &= ~self._notnull(later)
         for i in self._pick("future_time", cond, allow_protected=False):
             s = c[fcol][i]
             day = min(int(s[8:10]), 28) if s[5:7] == "02" else int(s[8:10])
@@ -1444,19 +1476,11 @@ def _csv_text(v) -> str:
     return str(v)
 
 
-def _json_value(v):
-    if isinstance(v, (Serial, NumId)):
-        raise ValueError("Excel-only value in a json delivery")
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    return v
-
-
 def _write_file(path: Path, ds: str, fmt: str, cols: dict, R: random.Random, export: str, ym):
     names = DATASETS[ds].names
     n = len(cols[names[0]])
     if fmt in ("json", "jsonl"):
-        rows = ({k: _json_value(cols[k][i]) for k in names} for i in range(n))
+        rows = (dict(zip(names, vals)) for vals in zip(*(cols[k].tolist() for k in names)))
         if fmt == "jsonl":
             text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         else:
@@ -1492,11 +1516,9 @@ def _write_file(path: Path, ds: str, fmt: str, cols: dict, R: random.Random, exp
                 data = buf.getvalue().to_pybytes()
                 f.write(data if enc == "utf-8" else data.decode("utf-8").encode(enc))
             return
+        # None → empty, numbers as Python prints them (coordinates are rounded to 6 decimals already)
         body = io.StringIO()
-        w = csv.writer(body, lineterminator=eol)
-        arrays = [cols[k] for k in names]
-        for i in range(n):
-            w.writerow([_csv_text(a[i]) for a in arrays])
+        csv.writer(body, lineterminator=eol).writerows(zip(*(cols[k].tolist() for k in names)))
         f.write(body.getvalue().encode(enc))
 
 
@@ -1537,23 +1559,19 @@ def _write_xlsx(path: Path, ds: str, cols: dict, R: random.Random, export: str, 
         as_date[flip] = not as_date[flip]
     types = {c.name: c.type for c in spec.columns}
     for j, k in enumerate(names):
-        col = cols[k]
-        typ = types[k]
-        dcell = as_date.get(k, False)
-        for i in range(n):
-            v = col[i]
-            r = nb + 1 + i
+        typ, dcell = types[k], as_date.get(k, False)
+        f_when = f_ts if typ == "ts" else f_date
+        for r, v in enumerate(cols[k].tolist(), start=nb + 1):
+            cls = v.__class__
             if v is None:
                 continue
-            if isinstance(v, (NumId, Serial)):
-                ws.write_number(r, j, float(v))
-            elif isinstance(v, str):
+            if cls is str:
                 when = _excel_datetime(v, typ) if dcell else None
-                if when is not None:
-                    ws.write_datetime(r, j, when, f_ts if typ == "ts" else f_date)
-                else:
+                if when is None:
                     ws.write_string(r, j, v)
-            elif isinstance(v, (int, float, np.integer, np.floating)):
+                else:
+                    ws.write_datetime(r, j, when, f_when)
+            elif cls in (int, float, Serial, NumId):
                 ws.write_number(r, j, float(v))
             else:
                 ws.write_string(r, j, str(v))

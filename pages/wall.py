@@ -22,20 +22,20 @@ H = 1080 * scale  # the design height; everything below adds up to it
 def overview_panel(p, prm, width_frac: float) -> None:
     left, mid, right = st.columns([1.05, 1.75, 1.1])
     with left:
-        rank = data.q("overview/unit_ranking", wall.WALL, **prm, red_black_size=5)
+        rank = data.q("overview/unit_ranking", wall.WALL, **prm)
         st.plotly_chart(charts.ranking_bars(rank, "activity_rate", "short_name", title="各地账号活跃度",
-                                            height=640, scale=scale, good_at=1.0,
+                                            height=620, scale=scale, good_at=1.0,
                                             bad_below=settings().metrics.activity_good),
                         config={"displayModeBar": False}, key="rank")
         fun = data.q("overview/event_funnel", wall.WALL, **prm)
-        st.plotly_chart(charts.funnel(fun, title="事件流转 (上报 → 受理 → 办结)", height=235, scale=scale),
+        st.plotly_chart(charts.funnel(fun, title="事件流转 (上报 → 受理 → 办结)", height=225, scale=scale),
                         config={"displayModeBar": False}, key="funnel")
     with mid:
         units = data.q("overview/map_units", wall.WALL, **prm)
         pts = data.q("overview/event_points", wall.WALL, **prm)
         label = maps.FIGURES[figure][1]
         st.markdown(f'<p class="wall-h">全县地图 · {ui.esc(label)} · 红点为未办结事件</p>', unsafe_allow_html=True)
-        map_h = int(870 * scale)
+        map_h = int(840 * scale)
         st.pydeck_chart(maps.county_deck(units, pts, figure, width_px=int(1920 * scale * width_frac * 0.44),
                                          height_px=map_h, label_size=int(13 * scale)),
                         height=map_h, key="map")
@@ -65,11 +65,11 @@ def recent_feed(p, prm) -> None:
     st.dataframe(view.assign(时间=view["reported_at"].dt.strftime("%m-%d %H:%M"))
                  .rename(columns={"category": "类别", "ru_short_name": "乡镇", "status": "状态", "supervision": "督办"})
                  [["时间", "类别", "乡镇", "状态", "督办"]],
-                 hide_index=True, height=int(370 * scale), row_height=int(36 * scale))
+                 hide_index=True, height=int(345 * scale), row_height=int(34 * scale))
 
 
 def detail_panel(p, prm) -> None:
-    rank = data.q("overview/unit_ranking", wall.WALL, **prm, red_black_size=5)
+    rank = data.q("overview/unit_ranking", wall.WALL, **prm)
     a, b, c = st.columns(3)
     with a:
         st.plotly_chart(charts.ranking_bars(rank, "completion_rate", "short_name", title="各地事件办结率",

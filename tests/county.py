@@ -177,3 +177,49 @@ class MiniCounty:
                   load_time=load_time or dt.datetime(2030, 1, 1), log=lambda m: None)
         assert res.status == "ok", res.error
         return root / "wh"
+
+
+def sample_county() -> MiniCounty:
+    """A small but complete county for the app tests: a split 乡镇 and a plain one, boundaries, accounts that are
+    active, inactive and never used, offices that sign and that do not, events open, closed, late and carded, key
+    persons in every category, collection statistics; data in January and March 2024, none in February."""
+    c = MiniCounty()
+    wc = c.township("文昌镇")
+    hr = c.township("宏仁乡")
+    box = lambda x, y, d=0.05: json.dumps({"type": "Polygon", "coordinates": [[  # noqa: E731
+        [x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]})
+    for row in c.rows["org_units"]:
+        if row["unit_code"] == wc:
+            row.update(boundary=box(105.10, 31.55, 0.1), center_lon=105.15, center_lat=31.60, coord_sys="WGS84")
+        if row["unit_code"] == hr:
+            row.update(boundary=box(105.20, 31.55, 0.1), center_lon=105.25, center_lat=31.60, coord_sys="WGS84")
+    s1 = c.community(wc, "文昌一社区")
+    v1 = c.village(wc, "文昌一村")
+    v2 = c.village(hr, "宏仁村")
+    grids = [c.grid(s1), c.grid(s1), c.grid(v1), c.grid(v2), c.grid(v2)]
+    accts = [c.account(g, person_name=n, phone=f"1381234567{i}") for i, (g, n) in
+             enumerate(zip(grids, ["张三丰", "李四光", "王五常", "赵六合", "钱七星"]))]
+    police = c.office(hr, "派出所", "宏仁派出所")
+    c.office(hr, "司法所", "宏仁司法所")
+    c.office(wc, "派出所", "文昌派出所")
+    for month in (1, 3):
+        for a, days in zip(accts, (22, 20, 5, 25, 0)):
+            if days:
+                c.active(a, 2024, month, days)
+        c.active(police, 2024, month, 21, op_type="签收")
+        for i, g in enumerate(grids):
+            rep = dt.datetime(2024, month, 3 + i, 9)
+            c.event(g, rep, closed_at=rep + dt.timedelta(days=2) if i % 2 == 0 else None,
+                    category=["矛盾纠纷", "治安隐患", "安全隐患", "环境卫生", "民生服务"][i],
+                    summary=f"居民反映问题, 联系电话1390000000{i}", supervision="红牌" if i == 1 else "普通")
+            c.report(grids[3], "流动人口", rep, police="宏仁派出所",
+                     police_signed_at=rep + dt.timedelta(hours=5) if i < 3 else None)
+        c.report(grids[4], "严重精神障碍患者", dt.datetime(2024, month, 10), police="宏仁派出所",
+                 police_signed_at=dt.datetime(2024, month, 11), health="宏仁卫生院")
+        c.report(grids[0], "刑满释放人员", dt.datetime(2024, month, 12), justice="文昌司法所")
+        c.report(grids[2], "社区矫正人员", dt.datetime(2024, month, 12), justice="文昌司法所",
+                 justice_signed_at=dt.datetime(2024, month, 13))
+        c.report(grids[3], "吸毒人员", dt.datetime(2024, month, 14), police="宏仁派出所")
+        for g in grids:
+            c.collection(g, dt.date(2024, month, 28), 300 + month * 10)
+    return c

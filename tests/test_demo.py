@@ -5,7 +5,6 @@ GBK/BOM csv, json/jsonl, Excel serial dates), so the truth is checked against wh
 """
 from __future__ import annotations
 
-import calendar
 import csv
 import datetime as dt
 import hashlib
@@ -20,8 +19,8 @@ import shapely
 from python_calamine import CalamineWorkbook
 
 from etl.coords import to_wgs84
-from etl.demo import generate
-from etl.spec import DATASETS, KP_ALIASES, KP_CATEGORIES
+from etl.demo import LIMIT_HOURS, generate
+from etl.spec import DATASETS, KP_ALIASES, KP_CATEGORIES, KP_OFFICES
 
 END = "2025-02"
 MONTHS = 3
@@ -164,16 +163,17 @@ def rows(drop):
 
 
 # ---------------------------------------------------------------------------------------------- determinism
-def test_same_arguments_give_identical_files_and_another_seed_differs(drop, tmp_path):
-    out, truth, _ = drop
-    again = tmp_path / "again"
-    generate(again, months=MONTHS, end_month=END)
-    assert _digest(again) == _digest(out)
-    other = tmp_path / "other"
-    generate(other, months=MONTHS, end_month=END, seed=7)
-    a, b = _digest(out), _digest(other)
-    assert a.keys() - {"_demo_truth.json"} and any(a[k] != b.get(k) for k in a)
-    assert all(a[k] != b[k] for k in a.keys() & b.keys() if k.startswith(("org_units", "events")))
+def test_same_arguments_give_identical_files_and_another_seed_differs(tmp_path):
+    x, y = tmp_path / "x", tmp_path / "y"
+    generate(x, months=2, end_month=END, seed=7)
+    other = _digest(x)
+    (x / "notes.txt").write_text("not the demo's", encoding="utf-8")
+    generate(x, months=2, end_month=END)  # a rebuild in place replaces exactly the previous demo files
+    generate(y, months=2, end_month=END)
+    rebuilt, fresh = _digest(x), _digest(y)
+    assert rebuilt.pop("notes.txt") and len(fresh) > 10 and rebuilt == fresh
+    assert other.keys() == fresh.keys()  # the same deliveries (names follow the calendar) ...
+    assert all(other[k] != fresh[k] for k in fresh)  # ... with different contents
 
 
 def test_truth_json_is_the_returned_truth(drop):
@@ -207,6 +207,14 @@ def test_file_names_and_formats(drop):
     assert formats["activity_log"] <= {"csv-gbk", "csv-utf8-bom", "csv-utf8"}
     assert any(re.search(r"activity_log_\d{8}_part1\.csv", n) for n in truth["files"])
     assert any(re.search(r"activity_log_\d{8}_part2\.csv", n) for n in truth["files"])
+    # xlsx: some with banner rows above the header, some with a 合计 row below the data
+    firsts, lasts = [], []
+    for name in (n for n in truth["files"] if n.endswith(".xlsx")):
+        grid = CalamineWorkbook.from_path(str(out / name)).get_sheet_by_index(0).to_python()
+        firsts.append(str(grid[0][0]))
+        lasts.append(grid[-1][:2])
+    assert any(f.startswith("示例县网格化服务管理信息系统") for f in firsts)
+    assert any(str(c0) == "合计" and isinstance(c1, (int, float)) for c0, c1 in lasts)
 
 
 def test_row_counts_keys_and_quarantine_match_the_truth(drop, rows):
@@ -359,3 +367,84 @@ def test_the_county_as_the_bulletin_needs_it(drop, rows):
         if (t.year, t.month) == (y, m) and cat == "吸毒人员":
             last[str(r["report_id"]).strip()] = str(r["grid_code"]).strip()[:9]
     assert sorted(set(last.values())) == [towns["大新乡"]] and len(last) == 4
+
+
+def _latest(rs: list[dict], ds: str) -> dict:
+    best: dict = {}
+    for r in rs:
+        if quarantine_reason(r, ds) is None:
+            k = key_of(r, ds)
+            u = parse_ts(r["updated_at"]) if not _empty(r.get("updated_at")) else dt.datetime.min
+            if k not in best or u >= best[k][0]:
+                best[k] = (u, r)
+    return {k: r for k, (_, r) in best.items()}
+
+
+def _s(v) -> str:
+    return "" if v is None else str(v).strip()
+
+
+def test_records_are_coherent(drop, rows):
+    out, truth, _ = drop
+    events = _latest(rows["events"], "events")
+    timed = 0
+    for r in events.values():
+        closed = not _empty(r.get("closed_at"))
+        assert closed == (_s(r["status"]) == "已办结"), r
+        assert _s(r["handling_level"]) in ("网格", "社区", "乡镇", "县")
+        rep, dl = parse_ts(r["reported_at"]), parse_ts(r["deadline"])
+        cat = _s(r["category"])
+        if dl and rep and rep.year < 2026 and cat in LIMIT_HOURS:  # not the injected future or unknown ones
+            # deadline = reported_at + the category's time limit (odd formats may drop seconds or the time)
+            assert -0.02 < LIMIT_HOURS[cat] - (dl - rep).total_seconds() / 3600 < 24.02, r
+            timed += 1
+        if _s(r.get("satisfaction")):
+            assert closed
+    assert timed > 0.9 * len(events)
+    assert {_s(r["supervision"]) for r in events.values()} == {"普通", "黄牌", "红牌"}
+    statuses = {_s(r["status"]) for r in events.values()}
+    assert {"已办结", "办理中", "待受理"} <= statuses
+    # flow: seq 1..n per event, times in order (odd formats may lose the seconds)
+    steps: dict[str, list] = {}
+    for r in _latest(rows["event_flow"], "event_flow").values():
+        if int(float(r["seq"])) < 100:
+            steps.setdefault(_s(r["event_id"]), []).append(r)
+    assert set(steps) == {k[0] for k in events}
+    for eid, rs in steps.items():
+        rs.sort(key=lambda x: int(float(x["seq"])))
+        assert [int(float(x["seq"])) for x in rs] == list(range(1, len(rs) + 1)), eid
+        assert _s(rs[0]["action"]) in ("上报", "转办")  # 转办: the injected unknown code
+        t = [parse_ts(x["action_time"]) for x in rs]
+        t = [x for x in t if x.year < 2026]
+        assert all(b - a >= dt.timedelta(minutes=-1) for a, b in zip(t, t[1:])), eid
+    # key persons go to the offices of their 乡镇
+    offices = {"police": ("police_station", "派出所"), "justice": ("justice_office", "司法所"),
+               "health": ("health_center", "卫生院")}
+    units = _latest(rows["org_units"], "org_units")
+    town_name = {k[0]: _s(r["unit_name"]) for k, r in units.items() if _s(r["level"]) == "乡镇"}
+    for r in _latest(rows["key_person_reports"], "key_person_reports").values():
+        cat = KP_ALIASES.get(_s(r["category"]), _s(r["category"]))
+        if cat not in KP_CATEGORIES or _s(r["grid_code"])[:9] not in town_name:
+            continue
+        town = town_name[_s(r["grid_code"])[:9]]
+        short = town if town == "经开区" else town[:-1]
+        sent = {k for k, (col, _) in offices.items() if not _empty(r.get(col))}
+        assert sent == set(KP_OFFICES[cat]), r
+        for k in sent:
+            col, role = offices[k]
+            assert _s(r[col]) == short + role
+    # activity: handheld rows carry a position, PC rows none
+    for r in rows["activity_log"][:50000]:
+        if _s(r.get("terminal")) == "PC":
+            assert _empty(r.get("lon")) and _empty(r.get("lat"))
+        elif _s(r.get("terminal")) == "手持终端" and not _empty(r.get("lon")):
+            lon, lat = float(r["lon"]), float(r["lat"])
+            assert (104.8 < lon < 105.7 and 31.2 < lat < 32.0) or (104.8 < lat < 105.7) or lon == 0
+    # collection: cumulative counts never fall
+    last: dict = {}
+    for r in sorted((r for r in rows["collection_stats"] if quarantine_reason(r, "collection_stats") is None),
+                    key=lambda r: (parse_ts(r["stat_date"]), _s(r["_file"]))):
+        g = _s(r["grid_code"])
+        v = int(float(r["households_collected"]))
+        assert v >= last.get(g, 0) - 1, g  # a duplicate row may be one higher
+        last[g] = v

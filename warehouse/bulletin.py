@@ -85,7 +85,9 @@ def compare_rate(cur, prev) -> str:
     return f"较上月有所{word}(上月为{pct(prev)})"
 
 
-def compare_count(cur: int, prev: int, unit: str) -> str:
+def compare_count(cur: int, prev: int | None, unit: str) -> str:
+    if prev is None:
+        return ""
     if cur == prev:
         return f"与上月持平(上月为{prev}{unit})"
     return f"较上月有所{'增加' if cur > prev else '减少'}(上月为{prev}{unit})"
@@ -234,9 +236,16 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
 
     cov = q("overview/coverage").to_dict("records")[0]
     if not (cov["account_days"] or cov["events_reported"] or cov["events_closed"] or cov["kp_reports"]):
-        first, last = _clean(cov["data_first_day"]), _clean(cov["data_last_day"])
+        first, last = (pd.Timestamp(cov[k]).date() if _clean(cov[k]) else None
+                       for k in ("data_first_day", "data_last_day"))
         held = f"现有数据范围: {first} 至 {last}" if first else "数据仓库中没有任何业务数据"
         raise NoData(f"数据仓库中没有 {period.key} 的数据, 无法生成该月通报 ({held})")
+
+    # 环比 only against a month the warehouse holds: before the first month of data there is nothing to compare
+    prev = period.prev()
+    pcov = metrics.query(con, "overview/coverage", scope, settings=s, **prev.params())
+    has_prev = bool(pcov["account_days"].iloc[0] or pcov["events_reported"].iloc[0]
+                    or pcov["events_closed"].iloc[0] or pcov["kp_reports"].iloc[0])
 
     m = s.metrics
     area = "全县" if scope.county_wide else scope.label
@@ -251,6 +260,12 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
     offcat = q("kp/by_office_category")
     offsig = q("kp/by_office", as_of=cutoff_ts)
     rank = q("overview/unit_ranking")
+    if not has_prev:
+        head = {k: (None if k.startswith("prev_") else v) for k, v in head.items()}
+        for df in (act, off, ev, kp, tallies, offsig, rank):
+            for c in df.columns:
+                if c.startswith("prev_"):
+                    df[c] = None
 
     sections = [
         _activity_section(M, area, head, act, off, m),
@@ -308,7 +323,8 @@ def _activity_section(M: str, area: str, head, act: pd.DataFrame, off: pd.DataFr
     if none:
         clauses.append(f"{unit_names(none)}无网格员账号" if with_data else "各地均无网格员账号")
     if clauses:
-        paras.append(("其中," if with_data and len(with_data) + len(none) > 1 else "") + _join_clauses(clauses) + "。")
+        lead = "其中," if len(with_data) + len(none) > 1 and not clauses[0].startswith("各地") else ""
+        paras.append(lead + _join_clauses(clauses) + "。")
 
     # department offices
     above = [_office(r, accounts=r["accounts"], active=r["active"], rate=r["rate"], prev_rate=r["prev_rate"])
@@ -377,7 +393,8 @@ def _events_section(M: str, area: str, head, ev: pd.DataFrame, m) -> Section:
         clauses.append(f"{unit_names(none)}本月未上报事件")
     if clauses:
         n_units = len(high) + len(low) + len(middle) + len(none)
-        paras.append(("其中," if n_units > 1 else "") + _join_clauses(clauses) + "。")
+        lead = "其中," if n_units > 1 and not clauses[0].startswith("各地") else ""
+        paras.append(lead + _join_clauses(clauses) + "。")
     data = {"county": county, "groups": groups}
     return Section("events", "二、事件报送情况", paras, data)
 
@@ -391,8 +408,8 @@ def _key_tasks_section(M: str, area: str, head, kp: pd.DataFrame, tallies: pd.Da
         ("fully_signed", "kp_fully_signed"))}
     paras = []
     if county["reported"]:
-        s1 = (f"{M},{area}网格员共报送重点人员信息{county['reported']}条,"
-              f"{compare_count(county['reported'], county['prev_reported'], '条')}")
+        cmp = compare_count(county["reported"], county["prev_reported"], "条")
+        s1 = f"{M},{area}网格员共报送重点人员信息{county['reported']}条" + (f",{cmp}" if cmp else "")
         if county["needed"]:
             cmp = compare_rate(county["sign_rate"], county["prev_sign_rate"])
             s1 += (f";派出所、司法所、卫生院应签收{county['needed']}条次,已签收{county['signed']}条次,"
@@ -411,7 +428,7 @@ def _key_tasks_section(M: str, area: str, head, kp: pd.DataFrame, tallies: pd.Da
         n = int(rows["reported"].sum())
         kinds = [k for k in OFFICE_KINDS if k in set(offcat.loc[offcat["category"] == cat, "office_kind"])]
         item = {"category": cat, "offices": kinds, "reported": n,
-                "prev_reported": int(t["prev_reports"].iloc[0]) if len(t) else 0,
+                "prev_reported": _clean(t["prev_reports"].iloc[0]) if len(t) else None,
                 "needed": int(t["signoffs_needed"].iloc[0]) if len(t) else 0,
                 "signed": int(t["signoffs_signed"].iloc[0]) if len(t) else 0,
                 "sign_rate": _clean(t["sign_rate"].iloc[0]) if len(t) else None,

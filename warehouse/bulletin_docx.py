@@ -85,16 +85,6 @@ def _font(run, family: str, size: float, bold: bool = False) -> None:
         fonts.set(qn(attr), family)
 
 
-def _mark_size(p, size: float) -> None:
-    ppr = p._p.get_or_add_pPr()
-    rpr = OxmlElement("w:rPr")
-    for tag in ("w:sz", "w:szCs"):
-        el = OxmlElement(tag)
-        el.set(qn("w:val"), str(int(size * 2)))
-        rpr.append(el)
-    ppr.append(rpr)
-
-
 def _pitch(p, line_pt: float = LINE_PT, before: float = 0, after: float = 0) -> None:
     pf = p.paragraph_format
     pf.line_spacing_rule = WD_LINE_SPACING.EXACTLY
@@ -146,9 +136,9 @@ class _Writer:
         else:
             p.paragraph_format.left_indent = Pt(PAGE_NO_PT)
         _font(p.add_run("— "), self.song, PAGE_NO_PT)
-        run = p.add_run()
-        _font(run, self.song, PAGE_NO_PT)
         for kind, text in (("begin", None), (None, " PAGE "), ("separate", None), (None, "1"), ("end", None)):
+            run = p.add_run()  # one field part per run, as Word writes it
+            _font(run, self.song, PAGE_NO_PT)
             if kind:
                 el = OxmlElement("w:fldChar")
                 el.set(qn("w:fldCharType"), kind)
@@ -250,20 +240,45 @@ class _Writer:
             _pitch(p, 20, before=6)
             _font(p.add_run(typeset("注:" + t.note)), self.body, 12)
 
+    def _cell_styles(self):
+        """Paragraph styles for table cells (one style per cell instead of formatting every run: fast)."""
+        if getattr(self, "_styles", None):
+            return self._styles
+        from docx.enum.style import WD_STYLE_TYPE
+
+        out = {}
+        for key, family, bold in (("cell", self.body, False), ("head", self.hei, self.hei_bold),
+                                  ("total", self.body, True)):
+            st = self.doc.styles.add_style(f"GW表格{key}", WD_STYLE_TYPE.PARAGRAPH)
+            st.base_style = self.doc.styles["Normal"]
+            st.font.size = Pt(TABLE_PT)
+            st.font.bold = bold or (key == "head" and self.hei_bold)
+            st.font.name = family
+            rpr = st.element.get_or_add_rPr()
+            fonts = rpr.find(qn("w:rFonts"))
+            if fonts is None:
+                fonts = OxmlElement("w:rFonts")
+                rpr.insert(0, fonts)
+            for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
+                fonts.set(qn(attr), family)
+            pf = st.paragraph_format
+            pf.line_spacing_rule = WD_LINE_SPACING.SINGLE
+            pf.space_before = Pt(1)
+            pf.space_after = Pt(1)
+            pf.first_line_indent = Pt(0)
+            out[key] = st
+        self._styles = out
+        return out
+
     def _cell(self, cell, text: str, *, width, header: bool, align: str, bold: bool = False) -> None:
         cell.width = width
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
         p = cell.paragraphs[0]
+        # the style id straight into the XML: Paragraph.style= looks the style up among all styles every time
+        p._p.get_or_add_pPr().style = self._cell_styles()["head" if header else ("total" if bold else "cell")].style_id
         p.alignment = {"left": WD_ALIGN_PARAGRAPH.LEFT, "right": WD_ALIGN_PARAGRAPH.RIGHT}.get(
             align, WD_ALIGN_PARAGRAPH.CENTER)
-        pf = p.paragraph_format
-        pf.line_spacing_rule = WD_LINE_SPACING.SINGLE
-        pf.space_before = Pt(1)
-        pf.space_after = Pt(1)
-        family = self.hei if header else self.body
-        _mark_size(p, TABLE_PT)  # an empty cell's paragraph mark would otherwise take the body size
-        _font(p.add_run(typeset(text) if header else text), family, TABLE_PT,
-              bold=(header and self.hei_bold) or bold)
+        p.add_run(typeset(text) if header else text)
 
 
 def _text_width(s: str) -> float:

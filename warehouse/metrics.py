@@ -9,7 +9,13 @@ Rules every query follows (and tests check):
   乡镇's rows by passing other parameters;
 - thresholds come from configuration as parameters (`$min_active_days`, `$activity_good`, …), bound automatically.
 
-Only parameters a query mentions are bound, so callers may pass the common set to every query.
+Only parameters a query mentions are bound, so callers may pass the common set to every query. Parameters a
+query may leave to the caller (OPTIONAL_PARAMS: $cutoff, drill-down filters, $limit) default to NULL.
+
+Periods: `$start`/`$end` (DATE, end exclusive) and `$prev_start`/`$prev_end` for 环比 — `period_params(period)`
+gives all four for a month or an ISO week; trends take `$end` and `$months_back`. Each figure of
+shared/domain.md is defined once, as a table macro in warehouse/schema/50_metrics.sql (m_account_activity,
+m_event_activity, m_kp_reports, m_kp_signoffs, m_collection) that the query files call with their periods.
 """
 from __future__ import annotations
 

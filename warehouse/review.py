@@ -32,7 +32,7 @@ FIGURES = (
     ("completion_rate", "事件办结完成率", "rate", "up"),
     ("on_time_rate", "按期办结率", "rate", "up"),
     ("overdue_open", "超期未办结事件", "count", "down"),
-    ("red", "红牌督办事件", "count", "down"),
+    ("red_cards", "红牌督办事件", "count", "down"),
     ("kp_reports", "重点人员信息报送", "count", "up"),
     ("sign_rate", "签收率", "rate", "up"),
     ("collection_rate", "采集率", "rate", "up"),

@@ -4,7 +4,7 @@
 --   completion_rate  closed / reported (事件办结完成率; can exceed 100%; no events reported: NULL, "—")
 --   on_time_rate     closed on or before the deadline / closed (按期办结率)
 --   overdue_open     open at the period's end with the deadline passed (超期未办结)
---   yellow, red      events reported, closed or open in the period under a 黄牌 / 红牌 supervision
+--   yellow_cards, red_cards  events reported, closed or open in the period under 黄牌 / 红牌 supervision
 -- and the bulletin group: '100%以上' (rate ≥ $event_high; the label follows the threshold), '50%以下'
 -- (rate < $event_low), '其他', '—'.
 WITH ev AS (
@@ -12,7 +12,7 @@ WITH ev AS (
            count(*) FILTER (reported) AS reported, count(*) FILTER (closed) AS closed,
            count(*) FILTER (closed_on_time) AS closed_on_time,
            count(*) FILTER (open_at_end) AS open_at_end, count(*) FILTER (overdue_open) AS overdue_open,
-           count(*) FILTER (supervision = '黄牌') AS yellow, count(*) FILTER (supervision = '红牌') AS red,
+           count(*) FILTER (supervision = '黄牌') AS yellow_cards, count(*) FILTER (supervision = '红牌') AS red_cards,
            avg(hours_to_close) FILTER (closed) AS avg_hours_to_close
     FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end))
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
@@ -24,7 +24,7 @@ unit AS (
            c.closed / nullif(c.reported, 0) AS completion_rate,
            coalesce(c.closed_on_time, 0) AS closed_on_time, c.closed_on_time / nullif(c.closed, 0) AS on_time_rate,
            coalesce(c.open_at_end, 0) AS open_at_end, coalesce(c.overdue_open, 0) AS overdue_open,
-           coalesce(c.yellow, 0) AS yellow, coalesce(c.red, 0) AS red, c.avg_hours_to_close,
+           coalesce(c.yellow_cards, 0) AS yellow_cards, coalesce(c.red_cards, 0) AS red_cards, c.avg_hours_to_close,
            coalesce(p.reported, 0) AS prev_reported, coalesce(p.closed, 0) AS prev_closed,
            p.closed / nullif(p.reported, 0) AS prev_completion_rate,
            p.closed_on_time / nullif(p.closed, 0) AS prev_on_time_rate,

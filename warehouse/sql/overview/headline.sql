@@ -3,7 +3,7 @@
 --   accounts, active, activity_rate                 grid-worker accounts (账号活跃度)
 --   dept_accounts, dept_active, dept_activity_rate  派出所/司法所/卫生院 accounts
 --   events_reported, events_closed, completion_rate (事件办结完成率), closed_on_time, on_time_rate (按期办结率),
---   open_at_end, overdue_open (超期未办结), yellow, red (督办 cards on events that matter to the period)
+--   open_at_end, overdue_open (超期未办结), yellow_cards, red_cards (督办 黄牌/红牌 on events that matter to the period)
 --   kp_reports (报送数), kp_fully_signed, signoffs_needed, signoffs_signed, sign_rate (签收率, by $cutoff)
 --   grids, households, collected, collection_rate (采集率 at the period's end)
 WITH p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end), recursive := true)),
@@ -20,7 +20,7 @@ e AS (
     SELECT period, count(*) FILTER (reported) AS events_reported, count(*) FILTER (closed) AS events_closed,
            count(*) FILTER (closed_on_time) AS closed_on_time, count(*) FILTER (open_at_end) AS open_at_end,
            count(*) FILTER (overdue_open) AS overdue_open,
-           count(*) FILTER (supervision = '黄牌') AS yellow, count(*) FILTER (supervision = '红牌') AS red
+           count(*) FILTER (supervision = '黄牌') AS yellow_cards, count(*) FILTER (supervision = '红牌') AS red_cards
     FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end))
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
     GROUP BY ALL
@@ -57,7 +57,7 @@ f AS (
            e.events_closed / nullif(e.events_reported, 0) AS completion_rate,
            coalesce(e.closed_on_time, 0) AS closed_on_time, e.closed_on_time / nullif(e.events_closed, 0) AS on_time_rate,
            coalesce(e.open_at_end, 0) AS open_at_end, coalesce(e.overdue_open, 0) AS overdue_open,
-           coalesce(e.yellow, 0) AS yellow, coalesce(e.red, 0) AS red,
+           coalesce(e.yellow_cards, 0) AS yellow_cards, coalesce(e.red_cards, 0) AS red_cards,
            coalesce(k.kp_reports, 0) AS kp_reports, coalesce(k.kp_fully_signed, 0) AS kp_fully_signed,
            coalesce(s.signoffs_needed, 0) AS signoffs_needed, coalesce(s.signoffs_signed, 0) AS signoffs_signed,
            s.signoffs_signed / nullif(s.signoffs_needed, 0) AS sign_rate,

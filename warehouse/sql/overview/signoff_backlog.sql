@@ -1,6 +1,7 @@
 -- Sign-offs still unsigned at $as_of (whenever reported), per office kind and office, by age: within
 -- $sign_yellow_hours, yellow (from $sign_yellow_hours), red (from $sign_red_hours); with the oldest wait.
 -- Offices with nothing pending are left out; sign-offs whose office is not named are listed as office '(未指定)'.
+-- A 乡镇 user sees its reports pending at its own offices; a 部门用户 its own office.
 WITH s AS (
     SELECT s.office_kind, coalesce(s.office_name, '(未指定)') AS office_name, s.township_code AS report_township,
            date_diff('minute', s.reported_at, $as_of) / 60.0 AS hours_waiting
@@ -21,5 +22,6 @@ FROM s
 LEFT JOIN dim_office o ON o.office_name = s.office_name
 LEFT JOIN dim_unit u ON u.unit_code = s.report_township
 LEFT JOIN town t ON t.township_code = coalesce(o.township_code, s.report_township)
+WHERE ($scope_township IS NULL OR coalesce(o.township_code, s.report_township) = $scope_township)
 GROUP BY s.office_kind, s.office_name, o.township_code, o.township_name, t.town_order
 ORDER BY list_position(['派出所', '司法所', '卫生院'], s.office_kind), red DESC, yellow DESC, t.town_order, s.office_name;

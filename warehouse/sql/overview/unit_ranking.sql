@@ -17,7 +17,7 @@ a AS (
 e AS (
     SELECT period, ru_code, count(*) FILTER (reported) AS events_reported, count(*) FILTER (closed) AS events_closed,
            count(*) FILTER (closed_on_time) AS closed_on_time, count(*) FILTER (overdue_open) AS overdue_open,
-           count(*) FILTER (supervision = '黄牌') AS yellow, count(*) FILTER (supervision = '红牌') AS red_cards
+           count(*) FILTER (supervision = '黄牌') AS yellow_cards, count(*) FILTER (supervision = '红牌') AS red_cards
     FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end))
     GROUP BY ALL
 ),
@@ -46,7 +46,7 @@ f AS (
            coalesce(e.events_reported, 0) AS events_reported, coalesce(e.events_closed, 0) AS events_closed,
            e.events_closed / nullif(e.events_reported, 0) AS completion_rate,
            e.closed_on_time / nullif(e.events_closed, 0) AS on_time_rate,
-           coalesce(e.overdue_open, 0) AS overdue_open, coalesce(e.yellow, 0) AS yellow,
+           coalesce(e.overdue_open, 0) AS overdue_open, coalesce(e.yellow_cards, 0) AS yellow_cards,
            coalesce(e.red_cards, 0) AS red_cards,
            coalesce(k.kp_reports, 0) AS kp_reports, coalesce(k.kp_fully_signed, 0) AS kp_fully_signed,
            k.kp_fully_signed / nullif(k.kp_reports, 0) AS fully_signed_rate,
@@ -62,7 +62,7 @@ f AS (
     LEFT JOIN c ON c.period = p.label AND c.ru_code = r.ru_code
 ),
 scored AS (
-    SELECT *, list_avg([activity_rate, least(completion_rate, 1.0), fully_signed_rate]) AS score FROM f
+    SELECT *, list_avg([activity_rate, CASE WHEN completion_rate > 1 THEN 1.0 ELSE completion_rate END, fully_signed_rate]) AS score FROM f
 ),
 ranked AS (
     SELECT *,

@@ -1,0 +1,146 @@
+"""The real server in a real browser: every page opens without an error, nothing is requested from any host but
+the server, the wall display fits 1920×1080 without scrollbars and sends no personal data over the websocket.
+
+Screenshots of every page are saved to test-artifacts/ (a CI artefact). Needs Debian's chromium and
+fonts-noto-cjk (installed by .ci/run); without chromium the tests are skipped locally and fail in CI.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from county import sample_county
+from warehouse import config
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = {"home": "", "activity": "activity", "events": "events", "key_persons": "key_persons",
+         "compare": "compare", "bulletin": "bulletin", "weekly": "bulletin?view=周报", "quality": "quality",
+         "wall": "wall"}
+# Streamlit probes `<page>/_stcore/health` and `<page>/_stcore/host-config` before the root ones when a
+# sub-page is opened directly (streamlit/streamlit#7074): two harmless 404s, the only console errors allowed.
+KNOWN_404 = ("/_stcore/health", "/_stcore/host-config")
+
+pytestmark = pytest.mark.browser
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("chromium is required for the browser tests in CI (apt-get install chromium)")
+    pytest.skip("chromium not installed", allow_module_level=True)
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    cfg = root / "config.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{root}"\ndrop_dir = "{root}/drop"\nlake_dir = "{root}/lake"\n'
+                   f'warehouse_dir = "{root}/wh"\n[demo]\nauto = false\n', encoding="utf-8")
+    sample_county().build(root, settings=config.load_settings(cfg), load_time=dt.datetime(2024, 4, 1))
+    port = _free_port()
+    env = dict(os.environ, GRIDWATCH_CONFIG=str(cfg))
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+                             "--server.port", str(port), "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("streamlit did not start:\n" + proc.stdout.read().decode(errors="replace"))
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url: str, width: int, height: int, name: str) -> dict:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    external, errors, frames = [], [], []
+    local = {"127.0.0.1", "localhost"}
+    page.on("request", lambda r: external.append(r.url) if urlparse(r.url).hostname not in local
+            and urlparse(r.url).scheme in ("http", "https", "ws", "wss") else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400
+            and not (r.status == 404 and r.url.endswith(KNOWN_404)) else None)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+            and "404 (Not Found)" not in m.text else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(
+        f if isinstance(f, bytes) else f.encode())))
+    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.wait_for_timeout(2500)
+    info = page.evaluate("""() => ({
+        exceptions: document.querySelectorAll('[data-testid="stException"]').length,
+        errorBoxes: [...document.querySelectorAll('[data-testid="stAlertContentError"]')].map(e => e.innerText),
+        scrollW: document.documentElement.scrollWidth, scrollH: document.documentElement.scrollHeight,
+        mainScrollH: (document.querySelector('[data-testid="stMain"]') || document.body).scrollHeight,
+        text: document.body.innerText })""")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}x{height}.png"))
+    page.close()
+    return {**info, "external": external, "errors": errors, "ws": b"".join(frames)}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_opens_cleanly_offline(server, browser, name):
+    size = (1920, 1080) if name == "wall" else (1440, 900)
+    r = _open(browser, f"{server}/{PAGES[name]}", *size, name)
+    assert r["external"] == [], f"requests to other hosts: {r['external']}"
+    assert r["exceptions"] == 0 and r["errorBoxes"] == [], r["errorBoxes"]
+    assert r["errors"] == [], r["errors"]
+    assert "Page not found" not in r["text"]
+
+
+def test_wall_fits_the_screen_and_sends_no_personal_data(server, browser):
+    r = _open(browser, f"{server}/wall", 1920, 1080, "wall-check")
+    assert r["scrollW"] <= 1920 and r["scrollH"] <= 1080 and r["mainScrollH"] <= 1080, r
+    assert "指挥中心" in r["text"]
+    ws = r["ws"]
+    assert len(ws) > 1000  # the page's data did come over the websocket
+    for secret in ("张三丰", "钱七星", "张**", "13812345670", "138****5670", "1390000000", "居民反映问题",
+                   "510723199001011232", "李四光"):
+        assert secret.encode() not in ws, f"{secret} was sent to the wall display"
+
+
+def test_wall_at_4k_scale_and_32_9(server, browser):
+    r = _open(browser, f"{server}/wall?scale=2", 3840, 2160, "wall-4k")
+    assert r["scrollW"] <= 3840 and r["scrollH"] <= 2160, r
+    r = _open(browser, f"{server}/wall?panels=all", 3840, 1080, "wall-32x9")
+    assert r["scrollW"] <= 3840 and r["scrollH"] <= 1080, r
+    assert r["errors"] == [] and r["exceptions"] == 0
