@@ -118,7 +118,7 @@ def _build_sql(ds: Dataset, params: dict) -> str:
                            f"WHEN NOT {readable} THEN '无法识别的必填字段「{c.header}」: ' || {r} END")
         elif c.type in ("int", "float", "ts", "date"):
             flags.append(f"CASE WHEN {r} IS NOT NULL AND NOT {readable} THEN 'bad_value:{c.name}' END")
-        if c.type in ("ts", "date"):
+        if c.type in ("ts", "date") and not c.future_ok:
             flags.append(f"CASE WHEN ({v}) > $future_limit THEN 'future_time' END")
     cleaned = ", ".join(f"gw_clean(r.{_q(c.name)}) AS {_q(c.name)}" for c in ds.columns)
     key_cols = ", ".join(_q(k) for k in ds.key)
@@ -198,7 +198,8 @@ def normalise(con: duckdb.DuckDBPyConnection, dataset: str, raw: pa.Table, *, lo
     cols = ", ".join(_q(c) for c in ds.names)
     kept = con.sql(f"""
         SELECT {cols}, _row,
-               CASE WHEN _rank_in_file > 1 THEN list_append(_flags, 'superseded_in_file') ELSE _flags END AS _flags
+               list_sort(list_distinct(CASE WHEN _rank_in_file > 1 THEN list_append(_flags, 'superseded_in_file')
+                                            ELSE _flags END)) AS _flags
         FROM norm WHERE len(_reasons) = 0 ORDER BY _row
     """).to_arrow_table()
     names = ", ".join(f"'{c.name}', r.{_q(c.name)}" for c in ds.columns)

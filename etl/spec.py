@@ -18,6 +18,7 @@ class Column:
     required: bool = False
     codes: tuple[str, ...] = ()
     personal: bool = False  # personal data (masked or absent by role)
+    future_ok: bool = False  # a time that may lie ahead (a deadline); others later than the load are flagged
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ DATASETS: dict[str, Dataset] = {
                 C("coord_sys", "坐标系", "code", codes=COORD_SYS),
                 C("handling_level", "办理层级", "code", codes=HANDLING_LEVELS),
                 C("status", "状态", "code", True, EVENT_STATUS),
-                C("deadline", "办理时限", "ts"),
+                C("deadline", "办理时限", "ts", future_ok=True),
                 C("closed_at", "办结时间", "ts"),
                 C("satisfaction", "满意度", "code", codes=SATISFACTION),
                 C("supervision", "督办", "code", codes=SUPERVISION),
