@@ -136,3 +136,24 @@ def test_no_warehouse_and_no_demo_says_what_to_do(tmp_path):
     finally:
         if old:
             _use_config(Path(old))
+
+
+def test_first_start_builds_the_demo_county(tmp_path):
+    """No warehouse, empty drop folder, demo on: the first visitor sees a progress bar and then the app."""
+    old = os.environ.get(config.ENV_VAR)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\ndrop_dir = "{tmp_path}/drop"\nlake_dir = "{tmp_path}/lake"\n'
+                   f'warehouse_dir = "{tmp_path}/wh"\n[demo]\nauto = true\nmonths = 2\n', encoding="utf-8")
+    _use_config(cfg)
+    try:
+        at = AppTest.from_file(APP, default_timeout=300)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert (tmp_path / "wh" / "CURRENT").exists()
+        assert (tmp_path / "demo_drop" / "_demo_truth.json").exists()
+        at.run()  # the app itself, on the demo county
+        assert not at.exception
+        assert any("概览" in t.value for t in at.title)
+    finally:
+        if old:
+            _use_config(Path(old))
