@@ -7,12 +7,14 @@ when it is evicted.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
+from dashboard import auth
 from warehouse import db, metrics
 from warehouse.config import settings
 from warehouse.metrics import Scope
@@ -59,10 +61,37 @@ def _cached(version: str, name: str, scope: Scope, params: tuple) -> pd.DataFram
 
 
 def q(name: str, scope: Scope, **params) -> pd.DataFrame:
-    """Run a metrics-layer query for `scope`, cached per published version."""
+    """Run a metrics-layer query for `scope`, cached per published version. The caller's identity must allow
+    `scope` (dashboard.auth.authorize): a page cannot widen its scope or ask for more personal data."""
+    auth.authorize(name, scope)
     _, version = connection()
     return _cached(version, name, scope, tuple(sorted(params.items())))
 
 
 def meta() -> dict[str, str]:
-    return dict(q("quality/meta", Scope(personal="none")).itertuples(index=False, name=None))
+    ident = auth.require()
+    s = dataclasses.replace(ident.scope, personal="none")
+    return dict(q("quality/meta", s).itertuples(index=False, name=None))
+
+
+def unmasked_record(name: str, params: dict, key_col: str, key_value: str, reason: str) -> pd.DataFrame:
+    """One record of a query with its personal data in full, for a role that may unmask, after the reason has been
+    written to the audit log. Never cached (st.cache_data would keep it for other sessions' lookups)."""
+    ident = auth.require()
+    full = auth.unmask_scope(ident)
+    auth.authorize(name, dataclasses.replace(full, personal=ident.scope.personal))
+    auth.audit("unmask", f"{name} · {key_col}={key_value}", ident.scope.label, reason)
+    con, _ = connection()
+    df = metrics.query(con, name, full, **params)
+    return df[df[key_col].astype(str) == str(key_value)]
+
+
+def unmasked_table(name: str, params: dict, table: str, reason: str) -> pd.DataFrame:
+    """A whole table in full for an export asked for by a role that may unmask (audited, not cached)."""
+    ident = auth.require()
+    full = auth.unmask_scope(ident)
+    auth.authorize(name, dataclasses.replace(full, personal=ident.scope.personal))
+    con, _ = connection()
+    df = metrics.query(con, name, full, **params)
+    auth.audit("export_full", table, f"{len(df)} 行 · {name} · {ident.scope.label}", reason)
+    return df

@@ -51,6 +51,7 @@ def css(scale: float) -> str:
   [data-testid="stMarkdown"]:has(.wall-title), [data-testid="stMarkdown"]:has(.wall-clock) {{
       min-height: {2.5 * scale}rem; }}
   [data-testid="stMarkdown"]:has(.wall-h) {{ min-height: {1.5 * scale}rem; }}
+  [data-testid="stElementContainer"]:has(.wall-cycle) {{ display: none; }}
   [data-testid="stMetric"] {{ background: #132b45; border-radius: {0.5 * scale}rem;
                              padding: {0.35 * scale}rem {0.8 * scale}rem; }}
   [data-testid="stMetricLabel"] p {{ font-size: {1.0 * scale}rem !important; color: #9fb3c8; }}

@@ -44,7 +44,7 @@ def overview_panel(p, prm, width_frac: float) -> None:
         st.plotly_chart(charts.grouped_bars(kp, "category", {"reports": "报送", "fully_signed": "已全部签收"},
                                             title="三项重点工作 (人数)", height=260, scale=scale),
                         config={"displayModeBar": False}, key="kp")
-        back = data.q("overview/signoff_backlog", wall.WALL, as_of=dt.datetime.now().replace(microsecond=0))
+        back = data.q("overview/signoff_backlog", wall.WALL, as_of=prm["as_of"])
         kinds = back.groupby("office_kind", as_index=False)[["within", "yellow", "red"]].sum()
         st.plotly_chart(charts.grouped_bars(kinds, "office_kind", {"within": "未超时", "yellow": "黄灯", "red": "红灯"},
                                             title="待签收 (按部门)", height=235, scale=scale, stacked=True,
@@ -109,11 +109,13 @@ def body() -> None:
         return
     last = meta.get("data_last_day")
     p = wall.wall_period(dt.date.today(), dt.date.fromisoformat(last) if last else None)
-    prm = wall.params(p, dt.datetime.now().replace(microsecond=0))
+    prm = wall.params(p, dt.datetime.now().replace(second=0, microsecond=0))  # ageing to the minute: cacheable
     wall.header(settings().county.name, p, meta.get("built_at", ""), wall.source_alerts(), scale)
     head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
     wall.tiles(head)
     st.session_state["feed_step"] = st.session_state.get("feed_step", -1) + 1
+    # the refresh cycle, for the soak test that watches the wall for hundreds of cycles
+    st.markdown(f'<span class="wall-cycle">{st.session_state["feed_step"]}</span>', unsafe_allow_html=True)
     if qp.get("panels") == "all":
         c1, c2 = st.columns(2)
         with c1:

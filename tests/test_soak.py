@@ -1,0 +1,145 @@
+"""Long-run and speed checks with a real server and a real browser:
+- the wall display runs 500 refresh cycles without the server's memory growing without bound;
+- on the demo county every page is interactive within 2 seconds of navigation (warm cache).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from county import sample_county
+from warehouse import config
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CYCLES = int(os.environ.get("SOAK_CYCLES", "500"))
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("chromium is required in CI")
+    pytest.skip("chromium not installed", allow_module_level=True)
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _serve(root: Path, cfg_extra: str = ""):
+    cfg = root / "config.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{root}"\ndrop_dir = "{root}/drop"\nlake_dir = "{root}/lake"\n'
+                   f'warehouse_dir = "{root}/wh"\n[demo]\nauto = false\n{cfg_extra}', encoding="utf-8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+                             "--server.port", str(port), "--server.address", "127.0.0.1"], cwd=ROOT,
+                            env=dict(os.environ, GRIDWATCH_CONFIG=str(cfg)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+            return proc, url, cfg
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def test_wall_runs_500_refresh_cycles_without_memory_growth(tmp_path):
+    sample_county().build(tmp_path, settings=config.Settings().resolve(tmp_path), load_time=dt.datetime(2024, 4, 1))
+    proc, url, _ = _serve(tmp_path, "[dashboard]\nrefresh_seconds = 0.2\n")
+    samples: dict[int, float] = {}
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = b.new_page(viewport={"width": 1920, "height": 1080})
+            page.goto(f"{url}/wall")
+            deadline = time.time() + 60 + CYCLES * 2
+            cycle, checkpoints = 0, sorted({CYCLES // 10 * i for i in range(1, 11)} | {CYCLES})
+            while cycle < CYCLES and time.time() < deadline:
+                cycle = page.evaluate("() => +(document.querySelector('.wall-cycle')?.textContent || 0)")
+                for c in checkpoints:
+                    if cycle >= c and c not in samples:
+                        samples[c] = _rss_mb(proc.pid)
+                time.sleep(0.1)
+            errors = page.evaluate("() => document.querySelectorAll('[data-testid=\"stException\"]').length")
+            b.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    print("server RSS (MB) by refresh cycle:", {k: round(v) for k, v in sorted(samples.items())})
+    assert cycle >= CYCLES, f"only {cycle} refresh cycles in the time allowed"
+    assert errors == 0
+    first = samples[min(samples)]
+    mid = samples[sorted(samples)[len(samples) // 2]]
+    last = samples[max(samples)]
+    # warm-up allowed in the first half; after that the server must not keep growing
+    assert last - mid < max(40.0, 0.10 * mid), samples
+    assert last < first + 250, samples
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
+    from etl.demo import generate
+    from etl.pipeline import run
+
+    root = tmp_path_factory.mktemp("demo-app")
+    generate(root / "drop")
+    res = run(root / "drop", config.Settings().resolve(root), warehouse_dir=root / "wh", lake_dir=root / "lake",
+              log=lambda m: None)
+    assert res.status == "ok", res.error
+    proc, url, _ = _serve(root)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+PAGES = [("activity", "账号活跃度"), ("events", "事件办结"), ("key_persons", "三项重点工作"), ("compare", "乡镇对比"),
+         ("bulletin", "通报与周报"), ("quality", "数据质量"), ("", "概览")]
+
+
+def test_every_page_is_interactive_within_2_seconds_on_the_demo_county(demo_server):
+    timings = {}
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = b.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(demo_server)
+        page.wait_for_selector('[data-testid="stSidebarNav"]', timeout=180_000)
+
+        def visit(path: str) -> float:
+            link = page.locator(f'[data-testid="stSidebarNav"] a[href="{demo_server}/{path}"]')
+            t0 = time.perf_counter()
+            link.click()
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
+                                   "document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0",
+                                   timeout=60_000, polling=50)
+            page.wait_for_timeout(50)
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                   timeout=60_000, polling=50)
+            return time.perf_counter() - t0
+
+        for path, _ in PAGES:  # warm the caches (first visits are not measured)
+            visit(path)
+        for path, title in PAGES:
+            timings[title] = min(visit(path) for _ in range(2))
+        b.close()
+    print("page interactive (s):", {k: round(v, 2) for k, v in timings.items()})
+    slow = {k: v for k, v in timings.items() if v > 2.0}
+    assert not slow, slow
