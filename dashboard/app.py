@@ -1,7 +1,8 @@
 """Entry point: `streamlit run dashboard/app.py`.
 
-Draws what every page shares (page config, first-start build, stale-data banner) and hands over to the page the
-user chose with st.navigation. Pages live in pages/ and only arrange widgets; queries live in warehouse/sql.
+Draws what every page shares (page config, first-start build, login gate, stale-data banner) and hands over to
+the page the user chose with st.navigation — which holds only the pages the caller's role may use (dashboard/auth.py:
+PAGES); before login it holds nothing but the login (or the one-time first-administrator) screen. Pages live in pages/ and only arrange widgets; queries live in warehouse/sql.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 
 import streamlit as st  # noqa: E402
 
-from dashboard import bootstrap, ui  # noqa: E402
+from dashboard import auth, bootstrap, ui  # noqa: E402
 from warehouse.config import settings  # noqa: E402
 
 PAGES = ROOT / "pages"
@@ -22,18 +23,44 @@ PAGES = ROOT / "pages"
 st.set_page_config(page_title=f"{settings().county.name}网格化服务管理督导平台", page_icon="🛡️", layout="wide")
 bootstrap.ensure_warehouse()
 
-nav = st.navigation({
-    "督导": [
-        st.Page(PAGES / "home.py", title="概览", icon=":material/dashboard:", default=True),
-        st.Page(PAGES / "activity.py", title="账号活跃度", icon=":material/group:", url_path="activity"),
-        st.Page(PAGES / "events.py", title="事件办结", icon=":material/task_alt:", url_path="events"),
-        st.Page(PAGES / "key_persons.py", title="三项重点工作", icon=":material/assignment_ind:", url_path="key_persons"),
-        st.Page(PAGES / "compare.py", title="乡镇对比", icon=":material/compare_arrows:", url_path="compare"),
-        st.Page(PAGES / "bulletin.py", title="通报与周报", icon=":material/description:", url_path="bulletin"),
-    ],
-    "指挥中心": [st.Page(PAGES / "wall.py", title="指挥中心大屏", icon=":material/tv:", url_path="wall")],
-    "管理": [st.Page(PAGES / "quality.py", title="数据质量", icon=":material/fact_check:", url_path="quality")],
-})
-if nav.url_path != "wall":  # the wall shows its own alert line and must fit the screen
+PAGE_DEFS = {  # url path → (group, file, title, icon)
+    "home": ("督导", "home.py", "概览", ":material/dashboard:"),
+    "activity": ("督导", "activity.py", "账号活跃度", ":material/group:"),
+    "events": ("督导", "events.py", "事件办结", ":material/task_alt:"),
+    "key_persons": ("督导", "key_persons.py", "三项重点工作", ":material/assignment_ind:"),
+    "compare": ("督导", "compare.py", "乡镇对比", ":material/compare_arrows:"),
+    "bulletin": ("督导", "bulletin.py", "通报与周报", ":material/description:"),
+    "wall": ("指挥中心", "wall.py", "指挥中心大屏", ":material/tv:"),
+    "quality": ("管理", "quality.py", "数据质量", ":material/fact_check:"),
+    "users": ("管理", "users.py", "用户与大屏令牌", ":material/manage_accounts:"),
+    "audit": ("管理", "audit.py", "审计日志", ":material/policy:"),
+}
+ident = auth.gate()
+if ident is None:  # not logged in: only the login (or first-start) screen exists, whatever the URL asks for. It is
+    # registered under every page's path too, so that after login the rerun lands on the page the URL asked for
+    # (when the role may use it; else on the role's start page).
+    screen = auth.login_screen if auth.store().has_admin() else auth.setup_screen
+    st.navigation([st.Page(screen, title="登录", icon=":material/login:", url_path="login", default=True)]
+                  + [st.Page(screen, title="登录", url_path=k, visibility="hidden") for k in PAGE_DEFS],
+                  position="hidden").run()
+    st.stop()
+
+groups: dict[str, list] = {}
+allowed = [k for k in PAGE_DEFS if k in ident.pages]  # a role's navigation holds only the pages it may use
+for i, key in enumerate(allowed):
+    group, file, title, icon = PAGE_DEFS[key]
+    pages = groups.setdefault(group, [])
+    if key == "home":
+        pages.append(st.Page(PAGES / file, title=title, icon=icon, default=True))
+    elif i == 0:  # a role's first page is its start page at "/", and stays reachable by its own path (hidden twin)
+        pages.append(st.Page(PAGES / file, title=title, icon=icon, default=True, url_path=f"{key}-start"))
+        pages.append(st.Page(PAGES / file, title=title, icon=icon, url_path=key, visibility="hidden"))
+    else:
+        pages.append(st.Page(PAGES / file, title=title, icon=icon, url_path=key))
+nav = st.navigation(groups, position="hidden" if ident.is_display else "sidebar")
+auth.set_display_cookie()
+if not ident.is_display:
+    auth.sidebar(ident)
+if not ident.is_display and nav.url_path != "wall":  # the wall shows its own alert line and must fit the screen
     ui.stale_banner()
 nav.run()

@@ -1,14 +1,23 @@
 """Who is looking: the scope every query of this session runs with.
 
-Until login arrives (issue #5), every working page runs county-wide with personal data masked, and the wall
-display runs with aggregates only (it builds its own Scope). The scope is never read from the URL.
+The scope comes from the logged-in identity only (dashboard/auth.py: a server-side session record, the role and
+binding re-read from the user store on every run), never from the URL, query parameters or widget state.
 """
 from __future__ import annotations
 
+from dashboard import auth
 from warehouse.metrics import Scope
 
-WORKING = Scope(personal="masked", label="全县")
+
+def identity() -> auth.Identity:
+    """The logged-in caller (a whole-app rerun, showing the login, when there is none)."""
+    return auth.require()
 
 
 def scope() -> Scope:
-    return WORKING
+    return identity().scope
+
+
+def require_page(page: str) -> auth.Identity:
+    """Stop a page the caller's role may not use (the navigation does not offer it either)."""
+    return auth.require_page(page)

@@ -1,6 +1,7 @@
-"""Rendering helpers shared by the pages: formatting, banners, table export."""
+"""Rendering helpers shared by the pages: formatting, banners, table export, the audited unmask of one record."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import io
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, session
+from dashboard import auth, data, session
 from warehouse import db
 from warehouse.config import settings
 from warehouse.metrics import Period, Scope
@@ -19,7 +20,8 @@ DATASET_TITLES = {
     "org_units": "组织机构", "accounts": "系统账号", "activity_log": "账号操作日志", "events": "事件",
     "event_flow": "事件流转", "key_person_reports": "重点人员信息报送", "collection_stats": "基础信息采集统计",
 }
-ADMIN = Scope(personal="masked", label="全县")
+ADMIN = Scope(personal="masked", label="全县")  # the 县级管理员's scope (kept for callers outside a login, e.g. tests)
+UNMASK_MIN_REASON = 4
 
 
 def esc(v: object) -> str:
@@ -42,7 +44,7 @@ def now() -> dt.datetime:
 def stale_datasets() -> pd.DataFrame:
     """Datasets whose last delivery is older than the configured age."""
     try:
-        f = data.q("quality/freshness", ADMIN)
+        f = data.q("quality/freshness", dataclasses.replace(session.scope(), personal="none"))
     except Exception:  # noqa: BLE001 — no warehouse yet: nothing to warn about here
         return pd.DataFrame()
     limit = now() - dt.timedelta(hours=settings().dashboard.stale_hours)
@@ -58,11 +60,16 @@ def stale_banner() -> None:
                    "请检查数据导入 (数据质量页)。", icon="⚠️")
 
 
-def export_buttons(df: pd.DataFrame, name: str, key: str) -> None:
-    """CSV (UTF-8 with BOM, opens in Excel) and xlsx downloads of a table as shown."""
-    c1, c2, _ = st.columns([1, 1, 6])
-    c1.download_button("导出 CSV", df.to_csv(index=False).encode("utf-8-sig"), f"{name}.csv", "text/csv",
-                       key=f"{key}-csv")
+@dataclass(frozen=True)
+class Source:
+    """Where a table's rows came from, so that a role that may unmask can re-query one record (or the table) in
+    full: the metrics query, its parameters and the column that identifies a record."""
+    query: str
+    params: dict
+    key: str
+
+
+def _xlsx(df: pd.DataFrame, name: str) -> bytes:
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="xlsxwriter") as xw:
         df.to_excel(xw, index=False, sheet_name=name[:31])
@@ -71,8 +78,64 @@ def export_buttons(df: pd.DataFrame, name: str, key: str) -> None:
         for i, col in enumerate(df.columns):
             width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200)]) + 2
             ws.set_column(i, i, min(40, width * 1.2))
-    c2.download_button("导出 Excel", buf.getvalue(), f"{name}.xlsx",
-                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}-xlsx")
+    return buf.getvalue()
+
+
+def export_buttons(df: pd.DataFrame, name: str, key: str) -> None:
+    """CSV (UTF-8 with BOM, opens in Excel) and xlsx downloads of a table as shown (masked as shown); every
+    download is written to the audit log."""
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.download_button("导出 CSV", df.to_csv(index=False).encode("utf-8-sig"), f"{name}.csv", "text/csv",
+                       key=f"{key}-csv", on_click=_audit_export, args=(name, "csv", len(df)))
+    c2.download_button("导出 Excel", _xlsx(df, name), f"{name}.xlsx",
+                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}-xlsx",
+                       on_click=_audit_export, args=(name, "xlsx", len(df)))
+
+
+def _audit_export(name: str, fmt: str, rows: int) -> None:
+    auth.audit("export", name, f"{fmt} · {rows} 行 · 已脱敏")
+
+
+def _shown(df: pd.DataFrame, columns: dict[str, str], rates: tuple[str, ...] = ()) -> pd.DataFrame:
+    view = df[[c for c in columns if c in df.columns]].copy()
+    for c in rates:
+        if c in view.columns:
+            view[c] = [pct(v) for v in view[c]]
+    for c in view.columns:
+        if c not in rates and pd.api.types.is_float_dtype(view[c]):
+            view[c] = view[c].round(1)
+    return view.rename(columns=columns)
+
+
+def unmask_panel(df: pd.DataFrame, source: Source, columns: dict[str, str], *, name: str, key: str) -> None:
+    """For a role that may unmask (县级管理员, 部门用户): show one record in full after a reason is given, and export
+    the whole table in full after a reason is given; both are written to the audit log before any data is read.
+    The full record is drawn for this run only (not kept in the session)."""
+    ident = session.identity()
+    if not ident.can_unmask or df.empty or source.key not in df.columns:
+        return
+    with st.expander("查看或导出未脱敏信息 (需填写理由, 记入审计日志)"):
+        with st.form(f"{key}-unmask", clear_on_submit=True):
+            records = list(dict.fromkeys(df[source.key].astype(str)))
+            rec = st.selectbox(f"记录 ({columns.get(source.key, source.key)})", records, key=f"{key}-unmask-rec")
+            reason = st.text_input("查看理由 (必填)", max_chars=200, key=f"{key}-unmask-reason")
+            c1, c2 = st.columns(2)
+            one = c1.form_submit_button("查看此条完整信息")
+            whole = c2.form_submit_button("导出整表完整信息")
+        if not (one or whole):
+            return
+        if len((reason or "").strip()) < UNMASK_MIN_REASON:
+            st.error(f"请填写查看理由 (至少 {UNMASK_MIN_REASON} 个字)。")
+            return
+        if one:
+            full = data.unmasked_record(source.query, source.params, source.key, rec, reason.strip())
+            st.dataframe(_shown(full, columns), hide_index=True, key=f"{key}-unmasked")
+        else:
+            full = data.unmasked_table(source.query, source.params, name, reason.strip())
+            view = _shown(full, columns)
+            st.download_button("下载完整信息 (Excel)", _xlsx(view, name), f"{name}-完整.xlsx",
+                               "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                               key=f"{key}-full-xlsx", on_click="ignore")
 
 
 # ------------------------------------------------------------------------------------------------ page context
@@ -120,9 +183,13 @@ def _url_choice(key: str, options: list[str], default: str) -> str:
 
 
 def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("month", "week"),
-         caption: str | None = None) -> Ctx:
+         caption: str | None = None, key: str | None = None) -> Ctx:
     """Title, period selector and unit filter, kept in the URL (a link reproduces the view); stops the page
-    with a clear message when there is no warehouse or no data in the chosen period."""
+    with a clear message when there is no warehouse or no data in the chosen period. `key` (the page's url path)
+    refuses the page to a role that may not use it. The unit filter only offers units of the caller's scope, so
+    a `u` in the URL outside it is ignored (and the queries are limited to the scope anyway)."""
+    if key:
+        session.require_page(key)
     st.title(title)
     if caption:
         st.caption(caption)
@@ -132,6 +199,8 @@ def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("mon
         st.info("尚未发布数据仓库: 请先导入数据 (python -m etl run)。")
         st.stop()
     scope = session.scope()
+    if scope.office_name is not None:  # a 部门用户 sees the reports sent to its office, not units
+        unit_filter = False
     first, last = meta.get("data_first_day"), meta.get("data_last_day")
     if not first or not last:
         st.info("数据仓库中还没有任何业务数据 (账号操作、事件、重点人员报送)。请检查数据导入 (数据质量页)。")
@@ -180,20 +249,16 @@ def no_rows(df: pd.DataFrame, what: str) -> bool:
 
 
 def table(df: pd.DataFrame, columns: dict[str, str], *, name: str, key: str, rates: tuple[str, ...] = (),
-          height: int | str = "auto", select: bool = False):
+          height: int | str = "auto", select: bool = False, source: Source | None = None):
     """Show `df` with Chinese column names (only the listed columns, in order), rates as percentages, an export;
-    with select=True the user can pick one row (returns its index in `df`, else None)."""
-    view = df[[c for c in columns if c in df.columns]].copy()
-    for c in rates:
-        if c in view.columns:
-            view[c] = [pct(v) for v in view[c]]
-    for c in view.columns:
-        if c not in rates and pd.api.types.is_float_dtype(view[c]):
-            view[c] = view[c].round(1)
-    view = view.rename(columns=columns)
+    with select=True the user can pick one row (returns its index in `df`, else None); with `source` (a table
+    with personal data) a role that may unmask gets the audited unmask and full export."""
+    view = _shown(df, columns, rates)
     event = st.dataframe(view, hide_index=True, height=height, key=key,
                          on_select="rerun" if select else "ignore", selection_mode="single-row")
     export_buttons(view, name, key=f"{key}-x")
+    if source is not None:
+        unmask_panel(df, source, columns, name=name, key=f"{key}-u")
     if select and event and event.selection.rows:
         return df.index[event.selection.rows[0]]
     return None

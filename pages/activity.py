@@ -5,7 +5,7 @@ from dashboard import charts, data, ui
 from warehouse.config import settings
 
 m = settings().metrics
-ctx = ui.page("账号活跃度", caption=f"活跃: 当月有操作的天数 ≥ {m.min_active_days} 天 (登录也算); "
+ctx = ui.page("账号活跃度", key="activity", caption=f"活跃: 当月有操作的天数 ≥ {m.min_active_days} 天 (登录也算); "
               "计数: 当月任何时间处于启用状态的网格员、网格长账号; 没有账号的单位显示“—”。")
 head = data.q("overview/headline", ctx.scope, **ctx.prm).iloc[0]
 c = st.columns(4)
@@ -51,13 +51,14 @@ if view == "各单位":
         if ctx.scope.personal == "none":
             st.info("当前角色只能查看汇总数据。")
         else:
-            acc = data.q("activity/inactive_accounts", ctx.scope, **ctx.period.params(), ru_code=ctx.ru_code,
-                         community_code=comm, grid_code=None)
+            acc_prm = dict(**ctx.period.params(), ru_code=ctx.ru_code, community_code=comm, grid_code=None)
+            acc = data.q("activity/inactive_accounts", ctx.scope, **acc_prm)
             if not ui.no_rows(acc, "未活跃账号"):
                 ui.table(acc, {"account_id": "账号", "person_name": "姓名", "phone": "手机号", "role": "类型",
                                "unit_name": "网格", "community_name": "社区/村", "active_days": "操作天数",
                                "needed_days": "需要天数", "last_active_day": "最后操作日", "status": "状态"},
-                         name=f"{ctx.unit_label}未活跃账号", key="act-inactive")
+                         name=f"{ctx.unit_label}未活跃账号", key="act-inactive",
+                         source=ui.Source("activity/inactive_accounts", acc_prm, "account_id"))
 
 elif view == "部门账号":
     off = data.q("activity/by_office", ctx.scope, **ctx.prm)

@@ -2,9 +2,10 @@
 with its red and black list."""
 import streamlit as st
 
-from dashboard import data, reports, ui
+from dashboard import data, reports, session, ui
 from warehouse.bulletin import NoData
 
+session.require_page("bulletin")
 kind = st.segmented_control("内容", ["月度通报", "周报"], default=st.query_params.get("view", "月度通报"),
                             key="_view") or "月度通报"
 st.query_params["view"] = kind

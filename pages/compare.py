@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import data, ui
 
-ctx = ui.page("乡镇对比", unit_filter=False, kinds=("month",))
+ctx = ui.page("乡镇对比", unit_filter=False, kinds=("month",), key="compare")
 names = dict(zip(ctx.units["ru_code"], ctx.units["ru_name"]))
 cur = [c for c in st.query_params.get("units", "").split(",") if c in names]
 default = cur or list(ctx.units["ru_code"][:3])

@@ -6,7 +6,7 @@ from dashboard import charts, data, ui
 from warehouse.config import settings
 
 m = settings().metrics
-ctx = ui.page("事件办结", caption="办结率 = 当期办结的事件 (不论何时上报) / 当期上报的事件, 清理积压时可超过 100%; "
+ctx = ui.page("事件办结", key="events", caption="办结率 = 当期办结的事件 (不论何时上报) / 当期上报的事件, 清理积压时可超过 100%; "
               "当期无上报事件的单位显示“—”, 不进入任何名单。按期办结率 = 当期按时限办结 / 当期办结。")
 units = data.q("events/by_unit", ctx.scope, **ctx.prm)
 sel = units if ctx.ru_code is None else units[units["ru_code"] == ctx.ru_code]
@@ -53,7 +53,8 @@ with b:
 
 st.subheader(f"事件清单 · {ctx.unit_label}")
 only = st.segmented_control("筛选", ["全部", "超期未办结", "红黄牌"], default="全部", key="_evf") or "全部"
-ev = data.q("events/list", ctx.scope, **ctx.period.params(), ru_code=ctx.ru_code, grid_code=None, limit=2000)
+ev_prm = dict(**ctx.period.params(), ru_code=ctx.ru_code, grid_code=None, limit=2000)
+ev = data.q("events/list", ctx.scope, **ev_prm)
 if only == "超期未办结":
     ev = ev[ev["overdue_open"]]
 elif only == "红黄牌":
@@ -62,4 +63,5 @@ if not ui.no_rows(ev, "符合条件的事件"):
     ui.table(ev, {"event_id": "事件编号", "reported_at": "上报时间", "category": "类别", "ru_short_name": "单位",
                   "community_name": "社区/村", "grid_name": "网格", "status": "状态", "deadline": "办理时限",
                   "closed_at": "办结时间", "supervision": "督办", "summary": "事件描述 (已脱敏)"},
-             name=f"{ctx.unit_label}事件清单", key="ev-list", height=420)
+             name=f"{ctx.unit_label}事件清单", key="ev-list", height=420,
+             source=ui.Source("events/list", ev_prm, "event_id"))

@@ -3,7 +3,7 @@ import streamlit as st
 
 from dashboard import data, ui, wall
 
-ctx = ui.page("网格化服务管理督导 · 概览", unit_filter=False)
+ctx = ui.page("网格化服务管理督导 · 概览", unit_filter=False, key="home")
 head = data.q("overview/headline", ctx.scope, **ctx.prm).iloc[0]
 wall.tiles(head)
 st.subheader(f"{ctx.period.label} 各单位综合情况")

@@ -6,7 +6,7 @@ from etl.spec import KP_CATEGORIES
 from warehouse.config import settings
 
 m = settings().metrics
-ctx = ui.page("三项重点工作 (重点人员报送与签收)",
+ctx = ui.page("三项重点工作 (重点人员报送与签收)", key="key_persons",
               caption=f"签收率: 当期报送中在截止时间 (默认期末) 前签收的比例; 严重精神障碍患者需派出所和卫生院两次签收, "
                       f"分别计算。未签收超过 {m.sign_yellow_hours:g} 小时为黄灯, 超过 {m.sign_red_hours:g} 小时为红灯。")
 tallies = data.q("overview/kp_tallies", ctx.scope, **ctx.prm)
@@ -44,7 +44,8 @@ elif view == "各部门":
              name="各部门签收情况", key="kp-office", rates=("sign_rate", "prev_sign_rate"))
 elif view == "超时未签收":
     cat = ui.url_pick("cat", "人员类别", list(KP_CATEGORIES), {}, none_label="全部类别")
-    od = data.q("kp/overdue_signoffs", ctx.scope, as_of=ctx.as_of, category=cat, limit=2000)
+    od_prm = dict(as_of=ctx.as_of, category=cat, limit=2000)
+    od = data.q("kp/overdue_signoffs", ctx.scope, **od_prm)
     if ctx.ru_code:
         od = od[od["ru_code"] == ctx.ru_code]
     if not ui.no_rows(od, "超时未签收的报送"):
@@ -52,7 +53,8 @@ elif view == "超时未签收":
         ui.table(od, {"灯": "超时", "report_id": "报送编号", "category": "类别", "person_name": "姓名",
                       "id_number": "身份证号", "reported_at": "报送时间", "office_name": "接收部门",
                       "hours_waiting": "已等待(小时)", "ru_short_name": "单位", "grid_name": "网格"},
-                 name="超时未签收", key="kp-overdue", height=460)
+                 name="超时未签收", key="kp-overdue", height=460,
+                 source=ui.Source("kp/overdue_signoffs", od_prm, "report_id"))
 else:
     tr = data.q("kp/trend", ctx.scope, end=ctx.period.end, months_back=12, cutoff=None)
     st.plotly_chart(charts.trend(tr.pivot_table(index="month", columns="category", values="reported", aggfunc="sum")

@@ -3,17 +3,19 @@ import datetime as dt
 
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, session, ui
 from etl.normalize import flag_label
 
+session.require_page("quality")  # 县级管理员 only: quarantine and files are not attributable to one 乡镇
+scope = session.scope()
 st.title("数据质量")
 meta = data.meta()
 st.caption(f"数据仓库版本 {meta.get('version', '')} · 发布于 {meta.get('built_at', '')} · "
            f"数据覆盖 {meta.get('data_first_day', '')} 至 {meta.get('data_last_day', '')}")
 
-fresh = data.q("quality/freshness", ui.ADMIN)
-runs = data.q("quality/runs", ui.ADMIN, limit=50)
-issues = data.q("quality/file_issues", ui.ADMIN)
+fresh = data.q("quality/freshness", scope)
+runs = data.q("quality/runs", scope, limit=50)
+issues = data.q("quality/file_issues", scope)
 
 last = runs.iloc[0] if len(runs) else None
 c = st.columns(4)
@@ -38,7 +40,7 @@ view = view.rename(columns={"title": "数据集", "records": "当前记录", "la
 st.dataframe(view.drop(columns=["dataset"]), hide_index=True)
 
 st.subheader("隔离记录 (按原因)")
-by_reason = data.q("quality/quarantine_by_reason", ui.ADMIN)
+by_reason = data.q("quality/quarantine_by_reason", scope)
 if by_reason.empty:
     st.success("没有被隔离的记录。")
 else:
@@ -49,14 +51,14 @@ else:
                           format_func=lambda i: "请选择原因" if i is None else
                           f"{by_reason.loc[i, '数据集']} · {by_reason.loc[i, 'reason_kind']} ({by_reason.loc[i, 'n']} 行)")
     if choice is not None:
-        rows = data.q("quality/quarantine_rows", ui.ADMIN, dataset=by_reason.loc[choice, "dataset"],
+        rows = data.q("quality/quarantine_rows", scope, dataset=by_reason.loc[choice, "dataset"],
                       reason_kind=by_reason.loc[choice, "reason_kind"], limit=500)
         rows = rows.rename(columns={"source_file": "文件", "source_row": "行号", "reason": "原因", "raw": "原始内容 (已脱敏)"})
         st.dataframe(rows.drop(columns=["dataset"]), hide_index=True)
         ui.export_buttons(rows, "隔离记录", key="q")
 
 st.subheader("修复与存疑标记")
-flags = data.q("quality/flags", ui.ADMIN)
+flags = data.q("quality/flags", scope)
 if len(flags):
     flags = flags.assign(数据集=flags["dataset"].map(ui.DATASET_TITLES), 说明=flags["flag"].map(flag_label))
     st.dataframe(flags.rename(columns={"n": "记录数"})[["数据集", "说明", "记录数"]], hide_index=True)
@@ -66,6 +68,6 @@ st.dataframe(runs.rename(columns={"run_id": "批次", "status": "状态", "start
                                   "files_new": "新文件", "rows_in": "读入", "rows_landed": "入库",
                                   "rows_quarantined": "隔离", "published": "发布版本", "error": "错误"})
              [["批次", "状态", "开始", "用时(秒)", "新文件", "读入", "入库", "隔离", "发布版本", "错误"]], hide_index=True)
-files = data.q("quality/files", ui.ADMIN, limit=500)
+files = data.q("quality/files", scope, limit=500)
 with st.expander(f"交付文件 ({len(files)})"):
     st.dataframe(files, hide_index=True)

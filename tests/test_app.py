@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from county import sample_county
+from logins import add_users, login
 from warehouse import config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,16 +36,20 @@ def county(tmp_path_factory):
     root = tmp_path_factory.mktemp("app")
     _use_config(_config(root))
     sample_county().build(root, settings=config.settings(), load_time=dt.datetime(2024, 4, 1))
+    add_users(config.settings())
     yield root
     os.environ.pop(config.ENV_VAR, None)
     config.settings.cache_clear()
 
 
-def _run(page: str | None = None, **params) -> AppTest:
+def _run(page: str | None = None, user: str = "admin", **params) -> AppTest:
+    """A logged-in session (through the login form) on `page` with the URL parameters `params`."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for k, v in params.items():
         at.query_params[k] = v
     at.run()
+    login(at, user)
+    assert not at.exception, [e.value for e in at.exception]
     if page:
         at.switch_page(str(ROOT / "pages" / page))
         for k, v in params.items():
@@ -151,7 +156,14 @@ def test_first_start_builds_the_demo_county(tmp_path):
         assert not at.exception, [e.value for e in at.exception]
         assert (tmp_path / "wh" / "CURRENT").exists()
         assert (tmp_path / "demo_drop" / "_demo_truth.json").exists()
-        at.run()  # the app itself, on the demo county
+        at.run()  # the one-time set-up of the first administrator, then the app itself, on the demo county
+        assert not at.exception
+        assert any("首次设置" in t.value for t in at.title)
+        at.text_input(key="setup_user").input("admin")
+        at.text_input(key="setup_password").input("first-admin-pw-1")
+        at.text_input(key="setup_password2").input("first-admin-pw-1")
+        next(b for b in at.button if b.label == "创建并登录").click()
+        at.run()
         assert not at.exception
         assert any("概览" in t.value for t in at.title)
     finally:

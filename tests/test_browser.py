@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import pytest
 
 from county import sample_county
+from logins import add_users, browser_login, store
 from warehouse import config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,7 @@ PAGES = {"home": "", "activity": "activity", "events": "events", "key_persons": 
 KNOWN_404 = ("/_stcore/health", "/_stcore/host-config")
 
 pytestmark = pytest.mark.browser
+DISPLAY: dict[str, str] = {}  # the display token of the test server (wall pages open with it, as a screen does)
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -57,6 +59,8 @@ def server(tmp_path_factory):
     cfg.write_text(f'[paths]\ndata_dir = "{root}"\ndrop_dir = "{root}/drop"\nlake_dir = "{root}/lake"\n'
                    f'warehouse_dir = "{root}/wh"\n[demo]\nauto = false\n', encoding="utf-8")
     sample_county().build(root, settings=config.load_settings(cfg), load_time=dt.datetime(2024, 4, 1))
+    add_users(config.load_settings(cfg))
+    DISPLAY["token"] = store(config.load_settings(cfg)).add_token("测试大屏", actor="test")[1]
     port = _free_port()
     env = dict(os.environ, GRIDWATCH_CONFIG=str(cfg))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
@@ -88,7 +92,9 @@ def browser():
         b.close()
 
 
-def _open(browser, url: str, width: int, height: int, name: str) -> dict:
+def _open(browser, url: str, width: int, height: int, name: str, user: str | None = "admin") -> dict:
+    """Open `url` in a new browser session, log in as `user` through the form (None: the URL carries a display
+    token), wait for the page and collect what it did."""
     page = browser.new_page(viewport={"width": width, "height": height})
     external, errors, frames = [], [], []
     local = {"127.0.0.1", "localhost"}
@@ -103,6 +109,8 @@ def _open(browser, url: str, width: int, height: int, name: str) -> dict:
         f if isinstance(f, bytes) else f.encode())))
     page.goto(url, wait_until="domcontentloaded", timeout=60_000)
     page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+    if user:
+        browser_login(page, user)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
     page.wait_for_timeout(2500)
     info = page.evaluate("""() => ({
@@ -120,7 +128,10 @@ def _open(browser, url: str, width: int, height: int, name: str) -> dict:
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_opens_cleanly_offline(server, browser, name):
     size = (1920, 1080) if name == "wall" else (1440, 900)
-    r = _open(browser, f"{server}/{PAGES[name]}", *size, name)
+    if name == "wall":  # the wall display, as installed: its display token, nobody logs in
+        r = _open(browser, f"{server}/wall?display_token={DISPLAY['token']}", *size, name, user=None)
+    else:
+        r = _open(browser, f"{server}/{PAGES[name]}", *size, name)
     assert r["external"] == [], f"requests to other hosts: {r['external']}"
     assert r["exceptions"] == 0 and r["errorBoxes"] == [], r["errorBoxes"]
     assert r["errors"] == [], r["errors"]
@@ -128,7 +139,7 @@ def test_page_opens_cleanly_offline(server, browser, name):
 
 
 def test_wall_fits_the_screen_and_sends_no_personal_data(server, browser):
-    r = _open(browser, f"{server}/wall", 1920, 1080, "wall-check")
+    r = _open(browser, f"{server}/wall?display_token={DISPLAY['token']}", 1920, 1080, "wall-check", user=None)
     assert r["scrollW"] <= 1920 and r["scrollH"] <= 1080 and r["mainScrollH"] <= 1080, r
     assert "指挥中心" in r["text"]
     ws = r["ws"]
@@ -139,8 +150,9 @@ def test_wall_fits_the_screen_and_sends_no_personal_data(server, browser):
 
 
 def test_wall_at_4k_scale_and_32_9(server, browser):
-    r = _open(browser, f"{server}/wall?scale=2", 3840, 2160, "wall-4k")
+    r = _open(browser, f"{server}/wall?scale=2&display_token={DISPLAY['token']}", 3840, 2160, "wall-4k", user=None)
     assert r["scrollW"] <= 3840 and r["scrollH"] <= 2160, r
-    r = _open(browser, f"{server}/wall?panels=all", 3840, 1080, "wall-32x9")
+    r = _open(browser, f"{server}/wall?panels=all&display_token={DISPLAY['token']}", 3840, 1080, "wall-32x9",
+              user=None)
     assert r["scrollW"] <= 3840 and r["scrollH"] <= 1080, r
     assert r["errors"] == [] and r["exceptions"] == 0

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from county import sample_county
+from logins import add_users, browser_login, store
 from warehouse import config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,7 @@ def _serve(root: Path, cfg_extra: str = ""):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    add_users(config.load_settings(cfg))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
                              "--server.port", str(port), "--server.address", "127.0.0.1"], cwd=ROOT,
                             env=dict(os.environ, GRIDWATCH_CONFIG=str(cfg)),
@@ -64,13 +66,14 @@ def _serve(root: Path, cfg_extra: str = ""):
 
 def test_wall_runs_500_refresh_cycles_without_memory_growth(tmp_path):
     sample_county().build(tmp_path, settings=config.Settings().resolve(tmp_path), load_time=dt.datetime(2024, 4, 1))
-    proc, url, _ = _serve(tmp_path, "[dashboard]\nrefresh_seconds = 0.2\n")
+    proc, url, cfg = _serve(tmp_path, "[dashboard]\nrefresh_seconds = 0.2\n")
+    token = store(config.load_settings(cfg)).add_token("值班大屏", actor="test")[1]
     samples: dict[int, float] = {}
     try:
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = b.new_page(viewport={"width": 1920, "height": 1080})
-            page.goto(f"{url}/wall")
+            page.goto(f"{url}/wall?display_token={token}")
             deadline = time.time() + 60 + CYCLES * 2
             cycle, checkpoints = 0, sorted({CYCLES // 10 * i for i in range(1, 11)} | {CYCLES})
             while cycle < CYCLES and time.time() < deadline:
@@ -121,6 +124,7 @@ def test_every_page_is_interactive_within_2_seconds_on_the_demo_county(demo_serv
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = b.new_page(viewport={"width": 1440, "height": 900})
         page.goto(demo_server)
+        browser_login(page, "admin")
         page.wait_for_selector('[data-testid="stSidebarNav"]', timeout=180_000)
 
         def visit(path: str) -> float:

@@ -10,7 +10,7 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "GRIDWATCH_CONFIG"
@@ -74,12 +74,63 @@ class Metrics(_M):
 
 
 class Dashboard(_M):
-    refresh_seconds: int = 60
-    rotate_seconds: int = 0
+    refresh_seconds: float = 60
+    rotate_seconds: float = 0
     stale_hours: float = 48
     cache_ttl_seconds: int = 600
     cache_max_entries: int = 256
     map_tile_url: str = ""
+
+
+class Feeds(_M):
+    """Delivery channels other than the file drop: the 前置库 (PostgreSQL), the HTTP API, and `etl watch`."""
+    secrets_file: Path | None = None  # TOML with pg_password / api_token (see secrets.example.toml); or $GRIDWATCH_SECRETS
+    lookback_seconds: float = Field(60, ge=0)  # re-read this far behind a watermark (rows already landed are skipped)
+    pg_schema: str = "public"
+    pg_batch_rows: int = Field(200_000, ge=1)  # rows per delivery pulled from a 前置库 table
+    pg_connect_timeout_seconds: int = Field(10, ge=1)
+    api_page_size: int = Field(5000, ge=1)
+    api_batch_rows: int = Field(200_000, ge=1)  # complete pages are gathered into deliveries of about this size
+    api_timeout_seconds: float = Field(30, gt=0)  # per request, connect + whole response
+    api_max_retries: int = Field(6, ge=0)  # per request, for 429, 5xx, time-outs and dropped connections
+    api_backoff_seconds: float = Field(1.0, ge=0)  # first wait; doubles per retry (with jitter)
+    api_backoff_max_seconds: float = Field(60, ge=0)  # cap on one wait (also on a server's Retry-After)
+    api_ca_file: Path | None = None  # PEM bundle of a private CA for https; empty = the system's CAs
+    watch_interval_seconds: float = Field(900, gt=0)
+    quiet_hours: float = Field(26, gt=0)  # a source without new rows for this long is "quiet" (an alert)
+
+    @field_validator("secrets_file", "api_ca_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v):
+        return None if v in ("", None) else v
+
+
+class Source(_M):
+    """One configured feeding source, run by `python -m etl watch` (and `etl run --source NAME`)."""
+    name: str
+    url: str  # a drop folder, postgresql://user@host:port/db (no password), or http(s)://host[/prefix]
+    enabled: bool = True
+    datasets: list[str] = Field(default_factory=list)  # empty = every dataset of the contract
+    quiet_hours: float | None = None  # overrides feeds.quiet_hours for this source
+
+
+class Auth(_M):
+    """Access control (dashboard/auth.py, dashboard/users.py): the user store, lockout, session expiry, OIDC."""
+    store: Path | None = None  # SQLite user store (users, display tokens, audit log); default {data_dir}/auth/users.db
+    max_failures: int = Field(5, ge=1)  # failed logins in a row before the user name is locked
+    lockout_minutes: float = Field(15, gt=0)
+    idle_minutes: float = Field(30, gt=0)  # a session without interaction for this long must log in again
+    max_session_hours: float = Field(12, gt=0)  # and every session after this long, active or not
+    min_password_length: int = Field(10, ge=8)
+    web_setup: bool = True  # with no 县级管理员 in the store, the first visitor creates one (else: only the CLI)
+    oidc: bool = False  # also offer st.login (needs [auth] in .streamlit/secrets.toml and Authlib)
+    oidc_provider: str = ""  # the provider's name under [auth.<name>] in secrets.toml; empty = the [auth] default
+    oidc_claim: str = "email"  # the claim matched to a user name of the store (users added with --oidc)
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _empty_store(cls, v):
+        return None if v in ("", None) else v
 
 
 class Settings(_M):
@@ -90,7 +141,11 @@ class Settings(_M):
     reporting_units: ReportingUnits = Field(default_factory=ReportingUnits)
     metrics: Metrics = Field(default_factory=Metrics)
     dashboard: Dashboard = Field(default_factory=Dashboard)
+    feeds: Feeds = Field(default_factory=Feeds)
+    auth: Auth = Field(default_factory=Auth)
+    sources: list[Source] = Field(default_factory=list)
     source_file: Path | None = None
+    config_dir: Path | None = None  # relative folder sources are resolved against it
 
     def resolve(self, base: Path) -> "Settings":
         """Make relative paths absolute against `base` (the directory of the config file)."""
@@ -98,6 +153,13 @@ class Settings(_M):
         fix = lambda v: v if v.is_absolute() else (base / v)  # noqa: E731
         self.paths = p.model_copy(update={k: fix(getattr(p, k)) for k in
                                           ("data_dir", "drop_dir", "lake_dir", "warehouse_dir")})
+        f = self.feeds
+        self.feeds = f.model_copy(update={k: fix(getattr(f, k)) for k in ("secrets_file", "api_ca_file")
+                                          if getattr(f, k) is not None and str(getattr(f, k))})
+        a = self.auth
+        self.auth = a.model_copy(update={"store": fix(a.store) if a.store is not None
+                                         else self.paths.data_dir / "auth" / "users.db"})
+        self.config_dir = base
         return self
 
 

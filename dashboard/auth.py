@@ -1,0 +1,407 @@
+"""Who is logged in, what their role lets them see, and the login / first-start screens.
+
+Where the identity lives: in this process, in `_SESSIONS`, keyed by a random 256-bit session handle. The handle
+is kept in the session's state and the record is bound to Streamlit's own (server-generated) session id, so a
+client that rewrites its URL, query parameters or widget state can at most invalidate its own login. The record
+holds the user name (or the display token's id) and times only: the role, the 乡镇/office binding and whether the
+user is still enabled are re-read from the user store on every run and every query, so disabling a user or
+revoking a display token takes effect at the next refresh, also on a wall display nobody touches.
+
+Scope: `Identity.scope` is the only source of the warehouse.metrics.Scope that pages query with;
+`authorize()` (called by dashboard.data before every query) refuses a scope wider than the caller's, personal
+data beyond the role's, and queries that cannot honour a 乡镇 or office scope.
+"""
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+import streamlit as st
+
+from dashboard import users
+from dashboard.users import ADMIN, DEPARTMENT, DISPLAY, LEADER, TOWNSHIP, UserStore
+from warehouse import metrics
+from warehouse.config import settings
+from warehouse.metrics import Scope, ScopeError
+
+SESSION_KEY = "_gw_session"
+NOTICE_KEY = "_gw_notice"
+DISPLAY_PARAM = "display_token"
+DISPLAY_COOKIE = "gw_display"
+
+# The pages of each role (url paths as in app.py). 部门用户 see the reports addressed to their office, which is
+# what the 三项重点工作 page is about; every other page is about 乡镇 and grids, outside their scope.
+PAGES = {
+    ADMIN: ("home", "activity", "events", "key_persons", "compare", "bulletin", "wall", "quality", "audit", "users"),
+    LEADER: ("home", "activity", "events", "key_persons", "compare", "bulletin", "wall"),
+    TOWNSHIP: ("home", "activity", "events", "key_persons", "bulletin"),
+    DEPARTMENT: ("key_persons",),
+    DISPLAY: ("wall",),
+}
+UNMASK_ROLES = (ADMIN, DEPARTMENT)
+# Queries that hold no unit rows and no personal data (the warehouse's own metadata and dataset freshness): any
+# logged-in caller may run them whatever its scope. Every other query must filter by the caller's scope.
+REFERENCE_QUERIES = {"quality/meta", "quality/freshness", "quality/source_health"}
+# The list of reporting units (names and codes only) that a 部门用户's page needs to label rows.
+OFFICE_REFERENCE_QUERIES = {"units/reporting_units"}
+_RANK = {"none": 0, "masked": 1, "full": 2}
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str  # user name, or "大屏:<token id>"
+    display_name: str
+    role: str
+    scope: Scope
+    via: str  # password | oidc | token
+
+    @property
+    def pages(self) -> tuple[str, ...]:
+        return PAGES[self.role]
+
+    @property
+    def can_unmask(self) -> bool:
+        return self.role in UNMASK_ROLES
+
+    @property
+    def is_display(self) -> bool:
+        return self.role == DISPLAY
+
+
+@dataclass
+class _Session:
+    streamlit_id: str
+    kind: str  # user | display
+    name: str  # user name, or token id
+    via: str
+    started: float
+    last_seen: float
+
+
+_SESSIONS: dict[str, _Session] = {}
+_LOCK = threading.Lock()
+_STORES: dict[str, UserStore] = {}
+
+
+def store() -> UserStore:
+    s = settings()
+    key = str(s.auth.store)
+    st_ = _STORES.get(key)
+    if st_ is None:
+        st_ = _STORES[key] = UserStore.from_settings(s)
+    return st_
+
+
+def scope_for(user: users.User) -> Scope:
+    if user.role == ADMIN:
+        return Scope(personal="masked", label="全县")
+    if user.role == LEADER:
+        return Scope(personal="none", label="全县")
+    if user.role == TOWNSHIP:
+        return Scope(township_code=user.township_code, personal="masked",
+                     label=user.township_name or user.township_code)
+    if user.role == DEPARTMENT:
+        return Scope(office_name=user.office_name, personal="masked", label=user.office_name)
+    raise ScopeError(f"unknown role {user.role}")
+
+
+DISPLAY_SCOPE = Scope(personal="none", label="全县")
+
+
+# ---------------------------------------------------------------------------------------------- sessions
+def _streamlit_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx else None
+
+
+def _purge(now: float) -> None:
+    a = settings().auth
+    for k, rec in list(_SESSIONS.items()):
+        if now - rec.last_seen > max(a.idle_minutes * 60, 86400 if rec.kind == "display" else 0):
+            _SESSIONS.pop(k, None)
+
+
+def _start(kind: str, name: str, via: str) -> None:
+    sid = _streamlit_id()
+    if sid is None:
+        raise ScopeError("no Streamlit session")
+    handle = secrets.token_urlsafe(32)
+    t = time.time()
+    with _LOCK:
+        _purge(t)
+        old = st.session_state.get(SESSION_KEY)
+        if isinstance(old, str):
+            _SESSIONS.pop(old, None)
+        _SESSIONS[handle] = _Session(sid, kind, name, via, t, t)
+    st.session_state[SESSION_KEY] = handle
+
+
+def _drop(notice: str | None = None) -> None:
+    handle = st.session_state.get(SESSION_KEY)
+    if isinstance(handle, str):
+        with _LOCK:
+            _SESSIONS.pop(handle, None)
+    st.session_state.pop(SESSION_KEY, None)
+    if notice:
+        st.session_state[NOTICE_KEY] = notice
+
+
+def current(*, touch: bool = False) -> Identity | None:
+    """The caller, re-validated against the user store; None when not logged in, expired, disabled or revoked.
+    touch=True (a full run of the app, i.e. the person did something) counts as activity for the idle timeout."""
+    sid = _streamlit_id()
+    if sid is None:
+        return None
+    handle = st.session_state.get(SESSION_KEY)
+    rec = _SESSIONS.get(handle) if isinstance(handle, str) else None
+    if rec is None or rec.streamlit_id != sid:
+        if handle is not None:
+            st.session_state.pop(SESSION_KEY, None)
+        return None
+    now = time.time()
+    a = settings().auth
+    if rec.kind == "display":
+        tok = store().token(rec.name)
+        if tok is None or tok.revoked_at:
+            _drop("大屏令牌已被吊销。")
+            return None
+        rec.last_seen = now
+        return Identity(f"大屏:{tok.token_id}", tok.name, DISPLAY, DISPLAY_SCOPE, "token")
+    if now - rec.last_seen > a.idle_minutes * 60 or now - rec.started > a.max_session_hours * 3600:
+        store().audit(rec.name, "session_expired", rec.name,
+                      "长时间未操作" if now - rec.last_seen > a.idle_minutes * 60 else "超过会话最长时间")
+        _drop("会话已过期, 请重新登录。")
+        if rec.via == "oidc":
+            st.session_state["_gw_oidc_logout"] = True
+        return None
+    user = store().get_user(rec.name)
+    if user is None or user.disabled:
+        _drop("账号已停用。")
+        return None
+    if touch:
+        rec.last_seen = now
+    return Identity(user.username, user.display_name, user.role, scope_for(user), rec.via)
+
+
+def expire_now_for_tests(handle: str, seconds: float) -> None:
+    """Move a session's clock back (tests of the idle timeout)."""
+    rec = _SESSIONS[handle]
+    rec.last_seen -= seconds
+    rec.started -= seconds
+
+
+def require() -> Identity:
+    """The caller, or a rerun of the whole app (which then shows the login) when the login is gone."""
+    ident = current()
+    if ident is None:
+        st.rerun(scope="app")
+    return ident
+
+
+def require_page(page: str) -> Identity:
+    ident = require()
+    if page not in ident.pages:
+        st.error("当前账号无权访问此页面。")
+        st.stop()
+    return ident
+
+
+def authorize(name: str, scope: Scope) -> Identity:
+    """Refuse a query the caller may not run: called before every warehouse query of the app."""
+    ident = current()
+    if ident is None:
+        if _streamlit_id() is None:
+            raise ScopeError("not logged in")
+        st.rerun(scope="app")
+    base = ident.scope
+    if _RANK[scope.personal] > _RANK[base.personal] or scope.personal == "full":
+        raise ScopeError("personal data beyond the caller's role")
+    if base.township_code is not None and scope.township_code != base.township_code:
+        raise ScopeError("scope wider than the caller's 乡镇")
+    if base.office_name is not None and scope.office_name != base.office_name:
+        raise ScopeError("scope wider than the caller's office")
+    if name not in REFERENCE_QUERIES:
+        wanted = metrics.sql_params(name)
+        if scope.township_code is not None and "scope_township" not in wanted:
+            raise ScopeError(f"{name} cannot be limited to a 乡镇")
+        if (scope.office_name is not None and "scope_office" not in wanted
+                and name not in OFFICE_REFERENCE_QUERIES):
+            raise ScopeError(f"{name} cannot be limited to an office")
+    return ident
+
+
+def unmask_scope(ident: Identity) -> Scope:
+    if not ident.can_unmask:
+        raise ScopeError("this role may not unmask personal data")
+    return dataclasses.replace(ident.scope, personal="full")
+
+
+def audit(action: str, target: str = "", detail: str = "", reason: str = "") -> None:
+    ident = current()
+    store().audit(ident.name if ident else "-", action, target, detail, reason)
+
+
+def logout() -> None:
+    ident = current()
+    if ident:
+        store().audit(ident.name, "logout", ident.name)
+    via = ident.via if ident else None
+    _drop("已退出登录。")
+    if via == "oidc":
+        st.logout()
+    st.rerun()
+
+
+# ---------------------------------------------------------------------------------------------- wall display
+def _presented_display_token() -> tuple[str | None, str]:
+    """A display token from the URL (`?display_token=`), an `Authorization: Bearer` header or the cookie."""
+    tok = st.query_params.get(DISPLAY_PARAM)
+    if isinstance(tok, str) and tok:
+        return tok, "url"
+    try:
+        h = st.context.headers.get("Authorization")
+        if isinstance(h, str) and h.lower().startswith("bearer gwd_"):
+            return h.split(None, 1)[1].strip(), "header"
+        c = st.context.cookies.get(DISPLAY_COOKIE)
+        if isinstance(c, str) and c:
+            return c, "cookie"
+    except Exception:  # noqa: BLE001 — no request context (AppTest)
+        pass
+    return None, ""
+
+
+def display_login() -> bool:
+    """Log the session in as the wall display when it presents a valid token. The token is taken out of the
+    address bar at once and kept in a cookie of this site, so the screen reconnects by itself after a restart
+    of the server or of the screen's browser."""
+    tok, where = _presented_display_token()
+    if not tok:
+        return False
+    if where == "url":
+        st.query_params.pop(DISPLAY_PARAM, None)
+    rec = store().check_token(tok)
+    if rec is None:
+        st.session_state[NOTICE_KEY] = "大屏令牌无效或已被吊销。"
+        return False
+    _start("display", rec.token_id, "token")
+    if where == "url":
+        st.session_state["_gw_set_cookie"] = tok
+    return True
+
+
+def set_display_cookie() -> None:
+    tok = st.session_state.pop("_gw_set_cookie", None)
+    if tok and all(ch.isalnum() or ch in "-_" for ch in tok):
+        st.sidebar.html(
+            "<script>document.cookie = '" + DISPLAY_COOKIE + "=" + tok + "; Path=/; Max-Age=34560000; "
+            "SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '');</script>",
+            unsafe_allow_javascript=True)
+
+
+# ---------------------------------------------------------------------------------------------- screens
+def _oidc_identity() -> bool:
+    """With [auth] oidc on: a user who came back from the identity provider is logged in when the configured
+    claim equals the name of an enabled user added with --oidc. The role still comes from the user store."""
+    a = settings().auth
+    if not a.oidc:
+        return False
+    if st.session_state.pop("_gw_oidc_logout", False):
+        st.logout()
+    try:
+        if not st.user.is_logged_in:
+            return False
+        claim = str(st.user.get(a.oidc_claim) or "")
+    except Exception:  # noqa: BLE001 — OIDC not configured in secrets.toml
+        return False
+    user = store().get_user(claim) if claim else None
+    if user is None or user.disabled or not user.oidc:
+        store().audit(claim or "-", "login_failed", claim, "统一身份认证: 用户库中没有此用户或未开通")
+        st.session_state[NOTICE_KEY] = "统一身份认证成功, 但本平台没有为此账号开通权限。请联系县级管理员。"
+        st.logout()
+        return False
+    store().audit(user.username, "login", user.username, "统一身份认证")
+    _start("user", user.username, "oidc")
+    return True
+
+
+def login_screen() -> None:
+    cfg = settings()
+    st.title(f"{cfg.county.name}网格化服务管理督导平台")
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        st.info(notice)
+    with st.form("login", clear_on_submit=False):
+        st.subheader("登录")
+        name = st.text_input("用户名", key="login_user", max_chars=64)
+        pw = st.text_input("密码", type="password", key="login_password", max_chars=256)
+        go = st.form_submit_button("登录", type="primary")
+    if go:
+        res = store().authenticate(name, pw)
+        st.session_state.pop("login_password", None)
+        if res.status == "ok":
+            _start("user", res.user.username, "password")
+            st.rerun()
+        elif res.status == "locked":
+            st.error(f"该用户名连续登录失败次数过多, 已临时锁定, 请 {max(1, round(res.locked_minutes))} 分钟后再试。")
+        else:
+            st.error("用户名或密码错误。")
+    if cfg.auth.oidc:
+        st.divider()
+        if st.button("使用统一身份认证登录", key="login_oidc"):
+            st.login(cfg.auth.oidc_provider or None)
+    st.caption("数据包含个人信息, 仅限授权人员使用; 登录、查看和导出都会记入审计日志。")
+
+
+def setup_screen() -> None:
+    """The one-time form that creates the first 县级管理员 (only while the store has none)."""
+    cfg = settings()
+    st.title(f"{cfg.county.name}网格化服务管理督导平台 · 首次设置")
+    if not cfg.auth.web_setup:
+        st.error("尚未设置县级管理员。请在服务器上运行 `python -m dashboard users add --role 县级管理员 用户名` "
+                 "(本配置关闭了网页设置: [auth] web_setup = false)。")
+        st.stop()
+    st.info("用户库中还没有县级管理员。请创建第一个县级管理员账号 (之后可在“用户管理”页或命令行添加其他用户)。")
+    with st.form("setup"):
+        name = st.text_input("管理员用户名", key="setup_user", max_chars=64)
+        display = st.text_input("姓名或说明 (可选)", key="setup_display", max_chars=64)
+        pw = st.text_input(f"密码 (至少 {cfg.auth.min_password_length} 位)", type="password", key="setup_password")
+        pw2 = st.text_input("再次输入密码", type="password", key="setup_password2")
+        go = st.form_submit_button("创建并登录", type="primary")
+    if go:
+        st.session_state.pop("setup_password", None)
+        st.session_state.pop("setup_password2", None)
+        if pw != pw2:
+            st.error("两次输入的密码不一致。")
+            return
+        try:
+            user = store().add_user(name, ADMIN, password=pw, display_name=display or None, actor=name.strip(),
+                                    first_admin=True)
+        except users.StoreError as exc:
+            st.error(str(exc))
+            return
+        store().audit(user.username, "login", user.username, "首次设置")
+        _start("user", user.username, "password")
+        st.rerun()
+
+
+def gate() -> Identity | None:
+    """Called by app.py on every full run: the caller (counted as activity), or None after drawing the login,
+    first-start or display-token screen."""
+    ident = current(touch=True)
+    if ident is not None:
+        return ident
+    if display_login() or _oidc_identity():
+        return current(touch=True)
+    return None
+
+
+def sidebar(ident: Identity) -> None:
+    with st.sidebar:
+        st.caption(f"{ident.display_name} · {ident.role} · {ident.scope.label}")
+        if st.button("退出登录", key="logout"):
+            logout()

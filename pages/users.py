@@ -1,0 +1,76 @@
+"""用户与大屏令牌: add, disable, enable and reset users; create and revoke wall-display tokens (县级管理员 only).
+The same operations exist on the command line: `python -m dashboard users …`."""
+import pandas as pd
+import streamlit as st
+
+from dashboard import auth, data, session, users
+
+ident = session.require_page("users")
+store = auth.store()
+st.title("用户与大屏令牌")
+
+us = store.users()
+st.dataframe(pd.DataFrame([{"用户名": u.username, "姓名": u.display_name, "角色": u.role,
+                            "范围": u.township_name or u.office_name or "全县",
+                            "登录方式": ("统一身份认证" if u.oidc else "") + (" 密码" if u.has_password else ""),
+                            "状态": "停用" if u.disabled else "正常", "最近登录": u.last_login_at} for u in us]),
+             hide_index=True)
+
+units = data.q("units/reporting_units", session.scope()).drop_duplicates("township_code")
+towns = dict(zip(units["township_code"], units["township_name"]))
+
+with st.expander("添加用户"):
+    with st.form("user-add", clear_on_submit=True):
+        c1, c2 = st.columns(2)
+        name = c1.text_input("用户名", max_chars=64)
+        display = c2.text_input("姓名或说明", max_chars=64)
+        role = c1.selectbox("角色", users.ROLES)
+        town = c2.selectbox("乡镇 (乡镇用户)", [None] + list(towns), format_func=lambda c: "—" if c is None else towns[c])
+        office = c1.text_input("部门 (部门用户, 如 文兴派出所)", max_chars=64).strip() or None
+        pw = c2.text_input("初始密码", type="password")
+        if st.form_submit_button("添加"):
+            try:
+                store.add_user(name, role, password=pw, actor=ident.name, display_name=display or None,
+                               township_code=town, township_name=towns.get(town), office_name=office)
+                st.success(f"已添加 {name}")
+            except users.StoreError as exc:
+                st.error(str(exc))
+
+with st.expander("停用、启用或重置密码"):
+    with st.form("user-change", clear_on_submit=True):
+        who = st.selectbox("用户", [u.username for u in us])
+        what = st.radio("操作", ["停用", "启用", "重置密码"], horizontal=True)
+        pw = st.text_input("新密码 (重置密码时)", type="password")
+        if st.form_submit_button("执行"):
+            try:
+                if what == "重置密码":
+                    store.set_password(who, pw, actor=ident.name)
+                elif who == ident.name and what == "停用":
+                    raise users.StoreError("不能停用自己的账号")
+                else:
+                    store.set_disabled(who, what == "停用", actor=ident.name)
+                st.success(f"{who}: {what} 完成")
+            except users.StoreError as exc:
+                st.error(str(exc))
+
+st.subheader("大屏令牌")
+st.caption("令牌只打开指挥中心大屏 (只有汇总数据)。大屏浏览器打开 `http://服务器:8501/wall?display_token=令牌` 一次即可, "
+           "之后令牌保存在该浏览器的 Cookie 中, 重启后自动恢复; 吊销后大屏在下一次刷新时退出。")
+toks = store.tokens()
+if toks:
+    st.dataframe(pd.DataFrame([{"编号": t.token_id, "名称": t.name, "创建": t.created_at, "创建人": t.created_by,
+                                "最近使用": t.last_used_at, "状态": "已吊销" if t.revoked_at else "有效"} for t in toks]),
+                 hide_index=True)
+c1, c2 = st.columns(2)
+with c1.form("token-add", clear_on_submit=True):
+    tname = st.text_input("新令牌名称 (大屏位置)", value="指挥中心大屏", max_chars=64)
+    if st.form_submit_button("生成令牌"):
+        rec, token = store.add_token(tname, actor=ident.name)
+        st.warning("令牌只显示这一次, 请立即配置到大屏:")
+        st.code(token, language=None)
+with c2.form("token-revoke", clear_on_submit=True):
+    live = [t.token_id for t in toks if not t.revoked_at]
+    tid = st.selectbox("吊销令牌", live)
+    if st.form_submit_button("吊销") and tid:
+        store.revoke_token(tid, actor=ident.name)
+        st.success(f"已吊销 {tid}")
