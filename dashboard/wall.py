@@ -11,6 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
+from etl import sources
+from warehouse.config import settings
 from warehouse.metrics import Period, Scope
 
 WALL = Scope(personal="none", label="全县")
@@ -110,13 +112,14 @@ def source_alerts() -> list[str]:
     stale = ui.stale_datasets()
     if len(stale):
         alerts.append("数据超时未更新: " + "、".join(ui.DATASET_TITLES.get(d, d) for d in stale["dataset"][:3]))
+    # live, from the lake's state (a failed pull publishes nothing, so the warehouse cannot say it)
     try:
-        health = data.q("quality/source_health", WALL)
-    except Exception:  # noqa: BLE001 — a warehouse without source health (file drops only)
-        health = pd.DataFrame()
-    for row in health.itertuples(index=False):
-        if getattr(row, "status", "ok") == "failed":
-            alerts.append(f"数据源 {row.name} 导入失败")
-        elif getattr(row, "status", "ok") == "quiet":
-            alerts.append(f"数据源 {row.name} 长时间无新数据")
+        health = sources.health(settings())
+    except (OSError, ValueError):
+        health = []
+    for h in health:
+        if h["status"] == "failed":
+            alerts.append(f"数据源「{h['name']}」导入失败")
+        elif h["status"] == "quiet":
+            alerts.append(f"数据源「{h['name']}」超过 {h['quiet_hours']:g} 小时无新数据")
     return alerts

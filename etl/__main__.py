@@ -1,10 +1,11 @@
-"""Command line: `python -m etl demo|run …` (see README)."""
+"""Command line: `python -m etl demo|run|serve-demo|watch|health …` (see README)."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,26 +13,59 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", help="配置文件 (默认 config.toml 或 $GRIDWATCH_CONFIG)")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
-    d = sub.add_parser("demo", help="生成示例县的交付文件 (文件投递格式)")
-    d.add_argument("--out", required=True, type=Path)
+    d = sub.add_parser("demo", help="生成示例县的交付文件 (文件投递格式), 或装入前置库 (PostgreSQL)")
+    d.add_argument("--out", type=Path, default=None, help="写入交付文件的目录 (与 --to-postgres 同用时可省略)")
     d.add_argument("--months", type=int, default=None)
     d.add_argument("--seed", type=int, default=None)
     d.add_argument("--end-month", default=None, help="最后一个月 YYYY-MM (默认上个月)")
+    d.add_argument("--to-postgres", metavar="URL", default=None,
+                   help="把示例县装入此前置库 (postgresql://user@host:port/db; 密码取自 GRIDWATCH_PG_PASSWORD 等)")
+    d.add_argument("--from", dest="drop", type=Path, default=None, help="装入已有的投递目录, 而不是生成示例县")
 
     r = sub.add_parser("run", help="导入新交付的数据并发布数据仓库")
-    r.add_argument("--from", dest="source", default=None, help="投递目录 (默认配置中的 drop_dir)")
+    r.add_argument("--from", dest="source", default=None,
+                   help="投递目录、postgresql://user@host:port/db 或 http(s)://接口地址 (默认配置中的 drop_dir)")
+    r.add_argument("--source", dest="source_name", default=None, help="运行 config.toml 中 [[sources]] 的这一项")
+    r.add_argument("--datasets", default=None, help="只读取这些数据集, 逗号分隔 (前置库 / 接口)")
     r.add_argument("--warehouse", type=Path, default=None, help="数据仓库目录 (默认配置中的 warehouse_dir)")
     r.add_argument("--lake", type=Path, default=None,
                    help="数据湖目录 (默认: 指定 --warehouse 时为其下的 lake/, 否则为配置中的 lake_dir)")
     r.add_argument("--rebuild", action="store_true", help="即使没有新数据也重新构建并发布")
 
+    sv = sub.add_parser("serve-demo", help="以省平台接口的形式提供示例县数据 (开发与测试用)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8765)
+    sv.add_argument("--from", dest="drop", type=Path, default=None, help="提供此投递目录 (默认生成示例县)")
+    sv.add_argument("--months", type=int, default=None)
+    sv.add_argument("--seed", type=int, default=None)
+    sv.add_argument("--end-month", default=None)
+    sv.add_argument("--token", default=None, help="接口令牌 (默认 $GRIDWATCH_API_TOKEN, 否则随机生成)")
+    sv.add_argument("--faults", default="", help="注入故障, 如 429:0.1,500:0.05,slow:0.02,drop:0.02,truncate:0.02")
+    sv.add_argument("--fault-seed", type=int, default=0)
+    sv.add_argument("--slow-seconds", type=float, default=35.0, help="slow 故障的延迟 (应长于客户端超时)")
+
+    w = sub.add_parser("watch", help="按间隔运行 config.toml 中配置的数据源 ([[sources]])")
+    w.add_argument("--once", action="store_true", help="只运行一轮 (供 systemd timer / cron 调用)")
+    w.add_argument("--interval", type=float, default=None, help="两轮之间的秒数 (默认 feeds.watch_interval_seconds)")
+    w.add_argument("--warehouse", type=Path, default=None)
+    w.add_argument("--lake", type=Path, default=None)
+
+    h = sub.add_parser("health", help="显示各数据源的状态 (正常 / 失败 / 无新数据 / 未运行)")
+    h.add_argument("--lake", type=Path, default=None)
+    h.add_argument("--all", action="store_true", help="也显示未配置但运行过的数据源")
+
     args = ap.parse_args(argv)
     from warehouse.config import load_settings
 
     settings = load_settings(args.config)
+    if args.cmd == "demo" and (args.to_postgres or args.drop):
+        return _demo_to_postgres(args, settings)
     if args.cmd == "demo":
         from etl.demo import generate
 
+        if args.out is None:
+            print("需要 --out DIR (或 --to-postgres URL)", file=sys.stderr)
+            return 2
         t0 = time.perf_counter()
         truth = generate(args.out, months=args.months or settings.demo.months,
                          seed=args.seed if args.seed is not None else settings.demo.seed, end_month=args.end_month)
@@ -40,18 +74,134 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {ds:<20} {n:>9} 行")
         return 0
     if args.cmd == "run":
+        from etl import sources
         from etl.pipeline import run, summary
 
-        source = args.source or str(settings.paths.drop_dir)
-        if not Path(source).is_dir():
+        name, datasets = None, args.datasets.split(",") if args.datasets else None
+        if args.source_name:
+            cfg = sources.configured(settings, args.source_name)
+            if cfg is None:
+                print(f"config.toml 中没有名为「{args.source_name}」的数据源", file=sys.stderr)
+                return 2
+            name, datasets = cfg.name, datasets or cfg.datasets or None
+            source = str(sources.resolve_folder(cfg.url, settings)) if sources.kind_of(cfg.url) == "files" else cfg.url
+        else:
+            source = args.source or str(settings.paths.drop_dir)
+        try:
+            kind = sources.kind_of(source)
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        if kind == "files" and not Path(source).is_dir():
             print(f"投递目录不存在: {source}", file=sys.stderr)
             return 2
+        if kind != "files" and urlsplit(source).password:
+            print("提示: 密码不要写在命令行的 URL 中 (会留在 shell 历史里); 请用 GRIDWATCH_PG_PASSWORD、~/.pgpass 或密钥文件",
+                  file=sys.stderr)
         lake = args.lake or (args.warehouse / "lake" if args.warehouse else None)
         res = run(source, settings, warehouse_dir=args.warehouse, lake_dir=lake, rebuild=args.rebuild,
-                  log=lambda m: print(m, file=sys.stderr))
+                  log=lambda m: print(m, file=sys.stderr), source_name=name, datasets=datasets)
         print(summary(res))
         return {"ok": 0, "busy": 3}.get(res.status, 1)
+    if args.cmd == "serve-demo":
+        return _serve_demo(args, settings)
+    if args.cmd == "watch":
+        from etl.watch import watch
+
+        lake = args.lake or (args.warehouse / "lake" if args.warehouse else None)
+        return watch(settings, once=args.once, interval=args.interval, warehouse_dir=args.warehouse, lake_dir=lake,
+                     log=lambda m: print(m, flush=True))
+    if args.cmd == "health":
+        from etl.sources import health
+
+        rows = health(settings, lake_dir=args.lake, include_unconfigured=args.all)
+        if not rows:
+            print("没有配置数据源 ([[sources]])")
+        for h in rows:
+            print(f"{h['status_label']:<6} {h['name']:<16} {h['kind_label']:<6} {h['source']}")
+            print(f"       {h['message']}")
+        return 1 if any(h["status"] == "failed" for h in rows) else 0
     return 2
+
+
+def _demo_to_postgres(args, settings) -> int:
+    from etl import sources
+    from etl.simulator import demo_drop, load_postgres, typed_tables
+
+    if not args.to_postgres:
+        print("--from 需与 --to-postgres 同用", file=sys.stderr)
+        return 2
+    if sources.kind_of(args.to_postgres) != "postgres":
+        print("--to-postgres 需要 postgresql://… 地址", file=sys.stderr)
+        return 2
+    import shutil
+    import tempfile
+
+    tmp = None
+    if args.drop is None and args.out is None:
+        tmp = Path(tempfile.mkdtemp(prefix="gridwatch-demo-"))
+    try:
+        drop = args.drop or demo_drop(args.out or tmp, months=args.months or settings.demo.months,
+                                      seed=args.seed if args.seed is not None else settings.demo.seed,
+                                      end_month=args.end_month)
+        t0 = time.perf_counter()
+        tables = typed_tables(drop, log=print)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        counts = load_postgres(args.to_postgres, tables, schema=settings.feeds.pg_schema, log=print,
+                               password=sources.pg_password(settings, None, args.to_postgres))
+    except Exception as exc:  # noqa: BLE001 — psycopg errors: shown without secrets
+        msg = sources.scrub(str(exc), sources.secret_values(settings, None, args.to_postgres))
+        print(f"装入前置库失败 ({sources.redact(args.to_postgres)}): {msg}", file=sys.stderr)
+        return 1
+    print(f"已装入前置库 {sources.redact(args.to_postgres)}: {sum(counts.values())} 行, "
+          f"用时 {time.perf_counter() - t0:.1f} 秒")
+    return 0
+
+
+def _serve_demo(args, settings) -> int:
+    import shutil
+    import signal
+    import tempfile
+
+    from etl.simulator import demo_drop
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)  # clean up the generated demo on `kill`, as on Ctrl-C
+    tmp = None if args.drop else Path(tempfile.mkdtemp(prefix="gridwatch-demo-"))
+    try:
+        drop = args.drop or demo_drop(tmp, months=args.months or settings.demo.months,
+                                      seed=args.seed if args.seed is not None else settings.demo.seed,
+                                      end_month=args.end_month)
+        return _serve(args, drop)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _serve(args, drop: Path) -> int:
+    import os
+    import secrets as _secrets
+
+    from etl.simulator import DemoApi, FaultPlan, typed_tables
+
+    token = args.token or os.environ.get("GRIDWATCH_API_TOKEN")
+    if not token:
+        token = _secrets.token_urlsafe(18)
+        print(f"示例接口令牌 (仅本模拟器): {token}  — 导入时设置 GRIDWATCH_API_TOKEN")
+    faults = FaultPlan.parse(args.faults, seed=args.fault_seed, slow_seconds=args.slow_seconds)
+    api = DemoApi(typed_tables(drop), token, faults=faults, log=lambda m: print(m, flush=True))
+    print(f"示例县接口: http://{args.host}:{args.port}/api/v1/{{dataset}}?updated_since=&page=&page_size=  "
+          f"(数据 {drop}{', 故障 ' + args.faults if args.faults else ''})", flush=True)
+    try:
+        api.serve_forever(args.host, args.port)
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 if __name__ == "__main__":

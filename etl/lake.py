@@ -196,5 +196,5 @@ class Lake:
         if not self.runs_dir.exists():
             return []
         out = [json.loads(p.read_text(encoding="utf-8")) for p in self.runs_dir.glob("*.json")]
-        out.sort(key=lambda r: r["started_at"])
+        out.sort(key=lambda r: (r["started_at"], r["run_id"]))
         return out

@@ -169,3 +169,24 @@ def test_first_start_builds_the_demo_county(tmp_path):
     finally:
         if old:
             _use_config(Path(old))
+
+
+def test_wall_alerts_when_a_feeding_source_fails(county):
+    """A configured source that cannot be reached shows on the wall's freshness line at once (from the lake's
+    live state: a failed pull publishes nothing)."""
+    import subprocess
+    import sys
+
+    cfg = county / "config-sources.toml"
+    cfg.write_text((county / "config.toml").read_text(encoding="utf-8")
+                   + '\n[[sources]]\nname = "省平台接口"\nurl = "http://127.0.0.1:9"\n'
+                   + '[feeds]\napi_max_retries = 0\napi_timeout_seconds = 2\n', encoding="utf-8")
+    old = os.environ[config.ENV_VAR]
+    _use_config(cfg)
+    try:
+        subprocess.run([sys.executable, "-m", "etl", "watch", "--once"], cwd=ROOT, capture_output=True,
+                       env=dict(os.environ, GRIDWATCH_CONFIG=str(cfg)), timeout=120)
+        at = _run("wall.py")
+        assert any("数据源「省平台接口」导入失败" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    finally:
+        _use_config(Path(old))

@@ -7,27 +7,16 @@ fonts-noto-cjk (installed by .ci/run); without chromium the tests are skipped lo
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 from county import sample_county
+from server import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, require_chromium, write_config
 from logins import add_users, browser_login, store
 from warehouse import config
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {"home": "", "activity": "activity", "events": "events", "key_persons": "key_persons",
          "compare": "compare", "bulletin": "bulletin", "weekly": "bulletin?view=周报", "quality": "quality",
          "wall": "wall"}
@@ -38,50 +27,21 @@ KNOWN_404 = ("/_stcore/health", "/_stcore/host-config")
 pytestmark = pytest.mark.browser
 DISPLAY: dict[str, str] = {}  # the display token of the test server (wall pages open with it, as a screen does)
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is required for the browser tests in CI (apt-get install chromium)")
-    pytest.skip("chromium not installed", allow_module_level=True)
+require_chromium()
 
 from playwright.sync_api import sync_playwright  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
-    cfg = root / "config.toml"
-    cfg.write_text(f'[paths]\ndata_dir = "{root}"\ndrop_dir = "{root}/drop"\nlake_dir = "{root}/lake"\n'
-                   f'warehouse_dir = "{root}/wh"\n[demo]\nauto = false\n', encoding="utf-8")
+    cfg = write_config(root)
     sample_county().build(root, settings=config.load_settings(cfg), load_time=dt.datetime(2024, 4, 1))
     add_users(config.load_settings(cfg))
     DISPLAY["token"] = store(config.load_settings(cfg)).add_token("测试大屏", actor="test")[1]
-    port = _free_port()
-    env = dict(os.environ, GRIDWATCH_CONFIG=str(cfg))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start:\n" + proc.stdout.read().decode(errors="replace"))
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    srv = Server(cfg)
+    yield srv.url
+    srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -5,21 +5,16 @@ URL, and is shown the login screen within one refresh after the token is revoked
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
 from county import sample_county
 from logins import add_users, browser_login, store
+from server import CHROMIUM, CHROMIUM_ARGS, Server, require_chromium, write_config
 from warehouse import config
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port  # noqa: E402  (skips without chromium)
-
 pytestmark = pytest.mark.browser
+require_chromium()
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
@@ -38,35 +33,13 @@ WENCHANG = ["文昌镇四个社区", "文昌镇农村网格", "文昌一社区",
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser-roles")
-    cfg = root / "config.toml"
-    cfg.write_text(f'[paths]\ndata_dir = "{root}"\ndrop_dir = "{root}/drop"\nlake_dir = "{root}/lake"\n'
-                   f'warehouse_dir = "{root}/wh"\n[demo]\nauto = false\n[dashboard]\nrefresh_seconds = 4\n',
-                   encoding="utf-8")
+    cfg = write_config(root, "[dashboard]\nrefresh_seconds = 4\n")
     s = config.load_settings(cfg)
     sample_county().build(root, settings=s, load_time=dt.datetime(2024, 4, 1))
     add_users(s)
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=dict(os.environ, GRIDWATCH_CONFIG=str(cfg)),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start")
-    yield url, store(s)
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log = proc.stdout.read().decode(errors="replace")
+    srv = Server(cfg)
+    yield srv.url, store(s)
+    log = srv.stop()
     for secret in FULL + ["correct-horse-9", "gwd_"]:  # nothing sensitive in the server's log
         assert secret not in log, secret
 

@@ -6,30 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from county import sample_county
 from logins import add_users, browser_login, store
+from server import CHROMIUM, CHROMIUM_ARGS, Server, require_chromium, write_config
 from warehouse import config
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CYCLES = int(os.environ.get("SOAK_CYCLES", "500"))
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is required in CI")
-    pytest.skip("chromium not installed", allow_module_level=True)
+require_chromium()
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
@@ -41,37 +31,21 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _serve(root: Path, cfg_extra: str = ""):
-    cfg = root / "config.toml"
-    cfg.write_text(f'[paths]\ndata_dir = "{root}"\ndrop_dir = "{root}/drop"\nlake_dir = "{root}/lake"\n'
-                   f'warehouse_dir = "{root}/wh"\n[demo]\nauto = false\n{cfg_extra}', encoding="utf-8")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def _serve(root: Path, extra: str = "") -> tuple[Server, Path]:
+    cfg = write_config(root, extra)
     add_users(config.load_settings(cfg))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-                             "--server.port", str(port), "--server.address", "127.0.0.1"], cwd=ROOT,
-                            env=dict(os.environ, GRIDWATCH_CONFIG=str(cfg)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            return proc, url, cfg
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return Server(cfg, capture=False), cfg
 
 
 def test_wall_runs_500_refresh_cycles_without_memory_growth(tmp_path):
     sample_county().build(tmp_path, settings=config.Settings().resolve(tmp_path), load_time=dt.datetime(2024, 4, 1))
-    proc, url, cfg = _serve(tmp_path, "[dashboard]\nrefresh_seconds = 0.2\n")
+    srv, cfg = _serve(tmp_path, "[dashboard]\nrefresh_seconds = 0.2\n")
+    url = srv.url
     token = store(config.load_settings(cfg)).add_token("值班大屏", actor="test")[1]
     samples: dict[int, float] = {}
     try:
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = b.new_page(viewport={"width": 1920, "height": 1080})
             page.goto(f"{url}/wall?display_token={token}")
             deadline = time.time() + 60 + CYCLES * 2
@@ -80,13 +54,12 @@ def test_wall_runs_500_refresh_cycles_without_memory_growth(tmp_path):
                 cycle = page.evaluate("() => +(document.querySelector('.wall-cycle')?.textContent || 0)")
                 for c in checkpoints:
                     if cycle >= c and c not in samples:
-                        samples[c] = _rss_mb(proc.pid)
+                        samples[c] = _rss_mb(srv.pid)
                 time.sleep(0.1)
             errors = page.evaluate("() => document.querySelectorAll('[data-testid=\"stException\"]').length")
             b.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        srv.stop()
     print("server RSS (MB) by refresh cycle:", {k: round(v) for k, v in sorted(samples.items())})
     assert cycle >= CYCLES, f"only {cycle} refresh cycles in the time allowed"
     assert errors == 0
@@ -108,10 +81,9 @@ def demo_server(tmp_path_factory):
     res = run(root / "drop", config.Settings().resolve(root), warehouse_dir=root / "wh", lake_dir=root / "lake",
               log=lambda m: None)
     assert res.status == "ok", res.error
-    proc, url, _ = _serve(root)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    srv, _ = _serve(root)
+    yield srv.url
+    srv.stop()
 
 
 PAGES = [("activity", "账号活跃度"), ("events", "事件办结"), ("key_persons", "三项重点工作"), ("compare", "乡镇对比"),
@@ -121,7 +93,7 @@ PAGES = [("activity", "账号活跃度"), ("events", "事件办结"), ("key_pers
 def test_every_page_is_interactive_within_2_seconds_on_the_demo_county(demo_server):
     timings = {}
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = b.new_page(viewport={"width": 1440, "height": 900})
         page.goto(demo_server)
         browser_login(page, "admin")
