@@ -251,7 +251,10 @@ class NumId(int):
 
 # ---------------------------------------------------------------------------------------------------------------
 class _Gen:
-    def __init__(self, seed: int, months: int, end_month: str | None, progress):
+    def __init__(self, seed: int, months: int, end_month: str | None, progress, county_index: int = 0):
+        self.county_index = int(county_index)
+        if not 0 <= self.county_index < 100:
+            raise ValueError("county_index must be 0–99")
         if months < 1:
             raise ValueError("months must be ≥ 1")
         if end_month is None:
@@ -1215,6 +1218,8 @@ class _Gen:
             sfx = suffix + (f"_part{p + 1}" if parts > 1 else "")
             name = f"{ds}_{self.export[m]}{sfx}.{FORMAT_EXT[fmt]}"
             chunk = {c: v[sl] for c, v in final.items()}
+            if self.county_index:
+                chunk = _rekey(chunk, self.county_index)
             _write_file(self.out / name, ds, fmt, chunk, R, self.export[m], self.ym[m])
             self.truth_files[name] = {"dataset": ds, "format": fmt, "rows": bounds[p + 1] - bounds[p]}
         self.rows_delivered[ds] += N
@@ -1582,11 +1587,49 @@ def _write_xlsx(path: Path, ds: str, cols: dict, R: random.Random, export: str, 
 
 
 # ---------------------------------------------------------------------------------------------------------------
+def county_code(county_index: int) -> str:
+    """The 区划代码 of demo county number `county_index` of a prefecture: 0 is 510799 (示例县), 1 is 510798, …"""
+    return COUNTY_CODE if not county_index else f"5107{99 - int(county_index):02d}"
+
+
+# columns rewritten for another county of a prefecture (county_index > 0): unit codes get its 区划代码, record and
+# account ids a prefix "C<n>" (after any leading blank the mess put there, so that trimming still repairs it)
+_REKEY_CODES = ("unit_code", "parent_code", "grid_code", "from_unit", "to_unit")
+_REKEY_IDS = ("account_id", "reporter_account", "event_id", "report_id", "log_id")
+
+
+def _rekey(cols: dict, county_index: int) -> dict:
+    code, tag = county_code(county_index), f"C{county_index}"
+
+    def fix_code(v):
+        if isinstance(v, str):
+            i = len(v) - len(v.lstrip())
+            if v.startswith(COUNTY_CODE, i):
+                return v[:i] + code + v[i + len(COUNTY_CODE):]
+        return v
+
+    def fix_id(v):
+        if isinstance(v, str) and v.strip():
+            i = len(v) - len(v.lstrip())
+            return v[:i] + tag + v[i:]
+        return v
+
+    out = dict(cols)
+    for c, fn in [(c, fix_code) for c in _REKEY_CODES] + [(c, fix_id) for c in _REKEY_IDS]:
+        if c in out:
+            out[c] = np.array([fn(v) for v in out[c].tolist()] + [None], dtype=object)[:-1]
+    return out
+
+
 def generate(out: Path, months: int = 14, seed: int = 20240401, end_month: str | None = None,
-             progress: Callable[[float, str], None] | None = None) -> dict:
+             progress: Callable[[float, str], None] | None = None, county_index: int = 0) -> dict:
     """Write the demo county's file drop into `out` and return (and write as out/_demo_truth.json) its truth.
 
     end_month "YYYY-MM" is the last month of data (default: the month before today). Deterministic for a given
     (seed, months, end_month). progress(fraction, 中文 message) is called now and then.
+
+    county_index (default 0: 示例县, 510799) makes another county of a prefecture for the benchmark's city scale
+    (warehouse/bench.py): the same county shape with its own 区划代码 (county_code(i)) and ids prefixed "C<i>", so
+    that ten of them load side by side into one warehouse with distinct keys. The truth's counts are unchanged.
     """
-    return _Gen(seed, months, end_month, progress).run(Path(out))
+    return _Gen(seed, months, end_month, progress, county_index).run(Path(out))

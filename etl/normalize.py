@@ -198,8 +198,9 @@ def normalise(con: duckdb.DuckDBPyConnection, dataset: str, raw: pa.Table, *, lo
     cols = ", ".join(_q(c) for c in ds.names)
     kept = con.sql(f"""
         SELECT {cols}, _row,
-               list_sort(list_distinct(CASE WHEN _rank_in_file > 1 THEN list_append(_flags, 'superseded_in_file')
-                                            ELSE _flags END)) AS _flags
+               CASE WHEN _rank_in_file > 1 THEN list_sort(list_distinct(list_append(_flags, 'superseded_in_file')))
+                    WHEN len(_flags) <= 1 THEN _flags  -- already sorted and distinct (performance)
+                    ELSE list_sort(list_distinct(_flags)) END AS _flags
         FROM norm WHERE len(_reasons) = 0 ORDER BY _row
     """).to_arrow_table()
     names = ", ".join(f"'{c.name}', r.{_q(c.name)}" for c in ds.columns)

@@ -144,7 +144,14 @@ def _run_review(args, settings) -> int:
     return 0
 
 
-COMMANDS = (_add_bulletin, _add_review)
+# ---------------------------------------------------------------------------------------------------- bench
+def _add_bench(sub) -> None:
+    from warehouse.bench import add_parser
+
+    add_parser(sub)
+
+
+COMMANDS = (_add_bulletin, _add_review, _add_bench)
 
 
 def main(argv: list[str] | None = None) -> int:

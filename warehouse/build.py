@@ -51,26 +51,29 @@ def _stage(con, lake: Lake) -> None:
     stats = []
     for ds in DATASETS.values():
         files = lake.landed_files(ds.name)
+        key = ", ".join(_q(k) for k in ds.key)
+        # performance: the landed Parquet is read once, straight into the dedupe (no temporary copy of every
+        # landed row); the row count comes from the Parquet metadata
         if files:
-            con.execute(f"CREATE TEMP TABLE landed_{ds.name} AS SELECT * FROM read_parquet($files, "
-                        "hive_partitioning = false, union_by_name = true)", {"files": files})
+            src = "read_parquet($files, hive_partitioning = false, union_by_name = true)"
+            params = {"files": files}
+            landed = con.execute("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata($files)",
+                                 params).fetchall()[0][0]
         else:
             con.register(f"empty_{ds.name}", empty_landed(ds))
-            con.execute(f"CREATE TEMP TABLE landed_{ds.name} AS SELECT * FROM empty_{ds.name}")
-            con.unregister(f"empty_{ds.name}")
-        key = ", ".join(_q(k) for k in ds.key)
+            src, params, landed = f"empty_{ds.name}", {}, 0
         # the latest updated_at wins; ties: the later delivery, then the later row of that delivery
         con.execute(f"""
             CREATE TABLE stg_{ds.name} AS
-            SELECT * EXCLUDE (_delivery) FROM landed_{ds.name}
+            SELECT * EXCLUDE (_delivery) FROM {src}
             QUALIFY row_number() OVER (PARTITION BY {key}
                                        ORDER BY updated_at DESC NULLS LAST, _delivery DESC, _row DESC) = 1
-        """)
-        landed, records, max_upd = con.execute(
-            f"SELECT (SELECT count(*) FROM landed_{ds.name}), count(*), max(updated_at) FROM stg_{ds.name}").fetchone()
-        stats.append({"dataset": ds.name, "title": ds.title, "landed_rows": landed, "records": records,
+        """, params)
+        if not files:
+            con.unregister(f"empty_{ds.name}")
+        records, max_upd = con.execute(f"SELECT count(*), max(updated_at) FROM stg_{ds.name}").fetchall()[0]
+        stats.append({"dataset": ds.name, "title": ds.title, "landed_rows": int(landed), "records": records,
                       "max_updated_at": max_upd})
-        con.execute(f"DROP TABLE landed_{ds.name}")
     con.register("stats_arrow", pa.Table.from_pylist(stats, schema=pa.schema([
         ("dataset", pa.string()), ("title", pa.string()), ("landed_rows", pa.int64()), ("records", pa.int64()),
         ("max_updated_at", pa.timestamp("us"))])))
@@ -88,7 +91,8 @@ def _config_tables(con, settings: Settings) -> None:
             con.execute("INSERT INTO cfg_kp_office VALUES ($1, $2)", [cat, _OFFICE_KIND[o]])
 
 
-def _etl_tables(con, lake: Lake, current_run: dict | None) -> None:
+def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | None = None,
+                built_at: dt.datetime | None = None) -> None:
     mans = lake.manifests()
     files = pa.Table.from_pylist([{
         "file": m["file"], "sha256": m["sha256"], "dataset": m["dataset"], "delivery": m["delivery"],
@@ -142,6 +146,20 @@ def _etl_tables(con, lake: Lake, current_run: dict | None) -> None:
     con.execute("CREATE TABLE etl_file_issue AS SELECT * FROM issues_arrow")
     con.unregister("issues_arrow")
 
+    # the configured feeding sources (etl/sources: lake/state/sources.json) as of this build; the status is
+    # recomputed against the current time by warehouse/sql/quality/source_health.sql
+    from etl.sources import health
+
+    hs = health(settings, lake_dir=lake.root, now=built_at) if settings is not None else []
+    con.register("health_arrow", pa.Table.from_pylist([dict(h, checked_at=built_at) for h in hs], schema=pa.schema([
+        ("name", pa.string()), ("kind", pa.string()), ("kind_label", pa.string()), ("source", pa.string()),
+        ("status", pa.string()), ("status_label", pa.string()), ("last_attempt", pa.timestamp("us")),
+        ("last_success", pa.timestamp("us")), ("last_failure", pa.timestamp("us")),
+        ("last_new_data", pa.timestamp("us")), ("first_success", pa.timestamp("us")), ("error", pa.string()),
+        ("quiet_hours", pa.float64()), ("message", pa.string()), ("checked_at", pa.timestamp("us"))])))
+    con.execute("CREATE TABLE source_health AS SELECT * FROM health_arrow")
+    con.unregister("health_arrow")
+
     qfiles = lake.quarantine_files()
     if qfiles:
         con.execute("CREATE TABLE quarantine AS SELECT dataset, source_file, source_row, reason, reason_kind, raw, _delivery AS delivery "
@@ -177,7 +195,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         con.execute("SET preserve_insertion_order = true")
         t = time.perf_counter()
         _config_tables(con, settings)
-        _etl_tables(con, lake, current_run)
+        _etl_tables(con, lake, current_run, settings, built_at)
         _stage(con, lake)
         timings["staging"] = time.perf_counter() - t
         for f in sorted(SCHEMA_DIR.glob("*.sql")):
