@@ -178,41 +178,16 @@ def normalise(con: duckdb.DuckDBPyConnection, dataset: str, raw: pa.Table, *, lo
     con.register("raw", raw)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE norm AS {sql}", params)
-    finally:
-        con.unregister("raw")
-    extra = _dataset_checks(ds)
-    if extra:
-        con.register("raw", raw)
-        try:
+        extra = _dataset_checks(ds)
+        if extra:
+            source = ("(SELECT n.*, r.id_number AS raw_id_number FROM norm n JOIN raw r USING (_row))"
+                      if "id_number" in ds.names else "norm")
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE norm AS
                 SELECT n.* REPLACE (list_concat(n._flags, list_filter([{', '.join(extra)}], lambda x: x IS NOT NULL)) AS _flags)
-                FROM (SELECT n.*, r.id_number AS raw_id_number FROM norm n JOIN raw r USING (_row)) n
-            """ if "id_number" in ds.names else f"""
-                CREATE OR REPLACE TEMP TABLE norm AS
-                SELECT n.* REPLACE (list_concat(n._flags, list_filter([{', '.join(extra)}], lambda x: x IS NOT NULL)) AS _flags)
-                FROM norm n
+                FROM {source} n
             """)
-        finally:
-            con.unregister("raw")
-    cols = ", ".join(_q(c) for c in ds.names)
-    kept = con.sql(f"""
-        SELECT {cols}, _row,
-               CASE WHEN _rank_in_file > 1 THEN list_sort(list_distinct(list_append(_flags, 'superseded_in_file')))
-                    WHEN len(_flags) <= 1 THEN _flags  -- already sorted and distinct (performance)
-                    ELSE list_sort(list_distinct(_flags)) END AS _flags
-        FROM norm WHERE len(_reasons) = 0 ORDER BY _row
-    """).to_arrow_table()
-    names = ", ".join(f"'{c.name}', r.{_q(c.name)}" for c in ds.columns)
-    con.register("raw", raw)
-    try:
-        quarantine = con.sql(f"""
-        SELECT $dataset AS dataset, $file AS source_file, n._row AS source_row,
-               array_to_string(_reasons, '; ') AS reason,
-               array_to_string(list_transform(_reasons, lambda x: split_part(x, ': ', 1)), '; ') AS reason_kind,
-               CAST(json_object({names}) AS VARCHAR) AS raw, $delivery::BIGINT AS _delivery
-        FROM norm n JOIN raw r ON r._row = n._row WHERE len(n._reasons) > 0 ORDER BY n._row
-    """, params={"dataset": dataset, "file": source_file, "delivery": delivery}).to_arrow_table()
+        kept, quarantine = _split(con, ds, dataset, source_file, delivery)
     finally:
         con.unregister("raw")
     con.execute("DROP TABLE norm")
@@ -224,6 +199,29 @@ def normalise(con: duckdb.DuckDBPyConnection, dataset: str, raw: pa.Table, *, lo
     kept = kept.append_column("_file", pa.array([source_file] * kept.num_rows, pa.string()))
     kept = kept.append_column("_delivery", pa.array(np.full(kept.num_rows, delivery, dtype="int64")))
     return Normalised(kept, quarantine)
+
+
+def _split(con: duckdb.DuckDBPyConnection, ds: Dataset, dataset: str, source_file: str,
+           delivery: int) -> tuple[pa.Table, pa.Table]:
+    """The kept rows (flags sorted and de-duplicated) and the quarantined rows (with the delivered values) of the
+    temp table `norm`; `raw` is the registered delivery."""
+    cols = ", ".join(_q(c) for c in ds.names)
+    kept = con.sql(f"""
+        SELECT {cols}, _row,
+               CASE WHEN _rank_in_file > 1 THEN list_sort(list_distinct(list_append(_flags, 'superseded_in_file')))
+                    WHEN len(_flags) <= 1 THEN _flags  -- already sorted and distinct (performance)
+                    ELSE list_sort(list_distinct(_flags)) END AS _flags
+        FROM norm WHERE len(_reasons) = 0 ORDER BY _row
+    """).to_arrow_table()
+    names = ", ".join(f"'{c.name}', r.{_q(c.name)}" for c in ds.columns)
+    quarantine = con.sql(f"""
+        SELECT $dataset AS dataset, $file AS source_file, n._row AS source_row,
+               array_to_string(_reasons, '; ') AS reason,
+               array_to_string(list_transform(_reasons, lambda x: split_part(x, ': ', 1)), '; ') AS reason_kind,
+               CAST(json_object({names}) AS VARCHAR) AS raw, $delivery::BIGINT AS _delivery
+        FROM norm n JOIN raw r ON r._row = n._row WHERE len(n._reasons) > 0 ORDER BY n._row
+    """, params={"dataset": dataset, "file": source_file, "delivery": delivery}).to_arrow_table()
+    return kept, quarantine
 
 
 def _add_flag(t: pa.Table, mask: np.ndarray, flag: str) -> pa.Table:

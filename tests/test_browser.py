@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 
 from county import sample_county
-from server import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, require_chromium, write_config
+from server import ROOT, Server, require_chromium, write_config
 from logins import add_users, browser_login, store
 from warehouse import config
 
@@ -29,7 +29,6 @@ DISPLAY: dict[str, str] = {}  # the display token of the test server (wall pages
 
 require_chromium()
 
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +41,6 @@ def server(tmp_path_factory):
     srv = Server(cfg)
     yield srv.url
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _open(browser, url: str, width: int, height: int, name: str, user: str | None = "admin") -> dict:

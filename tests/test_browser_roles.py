@@ -10,13 +10,12 @@ import pytest
 
 from county import sample_county
 from logins import add_users, browser_login, store
-from server import CHROMIUM, CHROMIUM_ARGS, Server, require_chromium, write_config
+from server import Server, require_chromium, write_config
 from warehouse import config
 
 pytestmark = pytest.mark.browser
 require_chromium()
 
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 NAV = {
     "admin": ["概览", "账号活跃度", "事件办结", "三项重点工作", "乡镇对比", "通报与周报", "指挥中心大屏", "数据质量",
@@ -42,14 +41,6 @@ def server(tmp_path_factory):
     log = srv.stop()
     for secret in FULL + ["correct-horse-9", "gwd_"]:  # nothing sensitive in the server's log
         assert secret not in log, secret
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _settle(page) -> None:

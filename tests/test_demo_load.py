@@ -3,7 +3,6 @@ generator says it delivered (its _demo_truth.json)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import duckdb
 import pytest

@@ -13,7 +13,7 @@ import pytest
 
 from county import sample_county
 from logins import add_users, browser_login, store
-from server import CHROMIUM, CHROMIUM_ARGS, Server, require_chromium, write_config
+from server import Server, chromium, require_chromium, write_config
 from warehouse import config
 
 CYCLES = int(os.environ.get("SOAK_CYCLES", "500"))
@@ -21,7 +21,6 @@ CYCLES = int(os.environ.get("SOAK_CYCLES", "500"))
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 require_chromium()
 
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 
 def _rss_mb(pid: int) -> float:
@@ -44,8 +43,7 @@ def test_wall_runs_500_refresh_cycles_without_memory_growth(tmp_path):
     token = store(config.load_settings(cfg)).add_token("值班大屏", actor="test")[1]
     samples: dict[int, float] = {}
     try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with chromium() as b:
             page = b.new_page(viewport={"width": 1920, "height": 1080})
             page.goto(f"{url}/wall?display_token={token}")
             deadline = time.time() + 60 + CYCLES * 2
@@ -57,7 +55,6 @@ def test_wall_runs_500_refresh_cycles_without_memory_growth(tmp_path):
                         samples[c] = _rss_mb(srv.pid)
                 time.sleep(0.1)
             errors = page.evaluate("() => document.querySelectorAll('[data-testid=\"stException\"]').length")
-            b.close()
     finally:
         srv.stop()
     print("server RSS (MB) by refresh cycle:", {k: round(v) for k, v in sorted(samples.items())})
@@ -92,8 +89,7 @@ PAGES = [("activity", "账号活跃度"), ("events", "事件办结"), ("key_pers
 
 def test_every_page_is_interactive_within_2_seconds_on_the_demo_county(demo_server):
     timings = {}
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         page = b.new_page(viewport={"width": 1440, "height": 900})
         page.goto(demo_server)
         browser_login(page, "admin")
@@ -115,7 +111,6 @@ def test_every_page_is_interactive_within_2_seconds_on_the_demo_county(demo_serv
             visit(path)
         for path, title in PAGES:
             timings[title] = min(visit(path) for _ in range(2))
-        b.close()
     print("page interactive (s):", {k: round(v, 2) for k, v in timings.items()})
     slow = {k: v for k, v in timings.items() if v > 2.0}
     assert not slow, slow

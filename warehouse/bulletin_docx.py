@@ -76,7 +76,11 @@ def _font(run, family: str, size: float, bold: bool = False) -> None:
     run.font.name = family
     run.font.size = Pt(size)
     run.font.bold = bold
-    rpr = run._element.get_or_add_rPr()
+    _set_fonts(run._element.get_or_add_rPr(), family)
+
+
+def _set_fonts(rpr, family: str) -> None:
+    """One family for Latin, East Asian and complex scripts (python-docx sets only the Latin one)."""
     fonts = rpr.find(qn("w:rFonts"))
     if fonts is None:
         fonts = OxmlElement("w:rFonts")
@@ -116,13 +120,7 @@ class _Writer:
         normal = doc.styles["Normal"]
         normal.font.name = self.body
         normal.font.size = Pt(BODY_PT)
-        rpr = normal.element.get_or_add_rPr()
-        fonts = rpr.find(qn("w:rFonts"))
-        if fonts is None:
-            fonts = OxmlElement("w:rFonts")
-            rpr.insert(0, fonts)
-        for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
-            fonts.set(qn(attr), self.body)
+        _set_fonts(normal.element.get_or_add_rPr(), self.body)
         doc.settings.odd_and_even_pages_header_footer = True
         self._page_number(sec.footer, WD_ALIGN_PARAGRAPH.RIGHT)
         self._page_number(sec.even_page_footer, WD_ALIGN_PARAGRAPH.LEFT)
@@ -254,13 +252,7 @@ class _Writer:
             st.font.size = Pt(TABLE_PT)
             st.font.bold = bold or (key == "head" and self.hei_bold)
             st.font.name = family
-            rpr = st.element.get_or_add_rPr()
-            fonts = rpr.find(qn("w:rFonts"))
-            if fonts is None:
-                fonts = OxmlElement("w:rFonts")
-                rpr.insert(0, fonts)
-            for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
-                fonts.set(qn(attr), family)
+            _set_fonts(st.element.get_or_add_rPr(), family)
             pf = st.paragraph_format
             pf.line_spacing_rule = WD_LINE_SPACING.SINGLE
             pf.space_before = Pt(1)
