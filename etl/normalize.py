@@ -75,6 +75,24 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# What gw_clean (etl/sql/macros.sql) trims: ASCII white space, the ideographic space, BOM and no-break space.
+# The normaliser applies the same rule with Arrow (five times cheaper than the regular expression in DuckDB);
+# tests/test_etl_formats.py checks that the two agree.
+_TRIM = " \t\n\r\f\u3000\ufeff\u00a0"
+
+
+def clean(raw: pa.Table, columns: list[str]) -> pa.Table:
+    """The delivered `columns` as trimmed strings, empty → NULL (the rule of gw_clean), with `_row`."""
+    out = [raw.column("_row")]
+    for name in columns:
+        c = raw.column(name)
+        if not pa.types.is_string(c.type):
+            c = c.cast(pa.string())
+        c = pc.utf8_trim(c, _TRIM)
+        out.append(pc.if_else(pc.equal(c, ""), pa.scalar(None, pa.string()), c))
+    return pa.table(out, names=["_row", *columns])
+
+
 def _build_sql(ds: Dataset, params: dict) -> str:
     vals, flags, reasons = [], [], []
     raw = lambda c: f"s.{_q(c)}"  # noqa: E731 — the cleaned value (CTE s)
@@ -120,7 +138,6 @@ def _build_sql(ds: Dataset, params: dict) -> str:
             flags.append(f"CASE WHEN {r} IS NOT NULL AND NOT {readable} THEN 'bad_value:{c.name}' END")
         if c.type in ("ts", "date") and not c.future_ok:
             flags.append(f"CASE WHEN ({v}) > $future_limit THEN 'future_time' END")
-    cleaned = ", ".join(f"gw_clean(r.{_q(c.name)}) AS {_q(c.name)}" for c in ds.columns)
     key_cols = ", ".join(_q(k) for k in ds.key)
     flag_list = "[" + ", ".join(flags) + "]" if flags else "[]::VARCHAR[]"
     reason_list = "[" + ", ".join(reasons) + "]"
@@ -137,7 +154,7 @@ def _build_sql(ds: Dataset, params: dict) -> str:
                  FROM c{i}_)"""
     last = f"c{len(pairs) - 1}" if pairs else "v"
     return f"""
-        WITH s AS (SELECT r._row, {cleaned} FROM raw r),
+        WITH s AS (SELECT * FROM cleaned),
         v AS (
             SELECT {', '.join(vals)},
                    s._row,
@@ -176,6 +193,7 @@ def normalise(con: duckdb.DuckDBPyConnection, dataset: str, raw: pa.Table, *, lo
     params: dict = {"future_limit": load_time + dt.timedelta(hours=future_tolerance_hours)}
     sql = _build_sql(ds, params)
     con.register("raw", raw)
+    con.register("cleaned", clean(raw, ds.names))
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE norm AS {sql}", params)
         extra = _dataset_checks(ds)
@@ -190,6 +208,7 @@ def normalise(con: duckdb.DuckDBPyConnection, dataset: str, raw: pa.Table, *, lo
         kept, quarantine = _split(con, ds, dataset, source_file, delivery)
     finally:
         con.unregister("raw")
+        con.unregister("cleaned")
     con.execute("DROP TABLE norm")
     kept = _fix_coordinates(kept)
     if dataset == "org_units":

@@ -119,17 +119,81 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
         else:
             todo.append((p, digest))
     delivery = lake.next_delivery()
+    tol = settings.etl.future_tolerance_hours
+    workers = _workers_for(settings, todo)
+    if workers > 1:
+        return _land_parallel(lake, todo, delivery, workers, res, reasons, load_time=load_time, settings=settings,
+                              progress=progress, log=log)
     for i, (p, digest) in enumerate(todo):
         progress(0.8 * i / max(1, len(todo)), f"导入 {p.name}")
         try:
-            m = land_file(lake, p, digest, delivery, con, load_time=load_time,
-                          future_tolerance_hours=settings.etl.future_tolerance_hours, run_id=res.run_id)
+            m = land_file(lake, p, digest, delivery, con, load_time=load_time, future_tolerance_hours=tol,
+                          run_id=res.run_id)
         except readers.ReadError as exc:
             res.files_failed.append({"file": p.name, "reason": str(exc)})
             log(f"  ✗ {p.name}: {exc}")
             continue
         delivery += 1
         _count(res, reasons, m)
+    return []
+
+
+def _workers_for(settings: Settings, todo: list[tuple[Path, str]]) -> int:
+    """Land in parallel processes only when it pays: two or more files and at least `parallel_min_mb` of them
+    (a process costs about half a second to start)."""
+    n = min(settings.etl.workers, len(todo))
+    if n < 2 or sum(p.stat().st_size for p, _ in todo) < settings.etl.parallel_min_mb * 1e6:
+        return 1
+    return n
+
+
+_WORKER_CON = None
+
+
+def _worker_init(threads: int, memory_limit: str) -> None:
+    global _WORKER_CON
+    _WORKER_CON = connect_memory(threads, memory_limit)
+
+
+def _worker_land(lake_root: str, path: str, digest: str, delivery: int, load_time: dt.datetime,
+                 future_tolerance_hours: float, run_id: str) -> tuple[str, object]:
+    try:
+        return "ok", land_file(Lake(Path(lake_root)), Path(path), digest, delivery, _WORKER_CON,
+                               load_time=load_time, future_tolerance_hours=future_tolerance_hours, run_id=run_id)
+    except readers.ReadError as exc:
+        return "read_error", str(exc)
+
+
+def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, workers: int, res: "RunResult",
+                   reasons: Counter, *, load_time: dt.datetime, settings: Settings, progress: Progress,
+                   log: Callable[[str], None]) -> list[str]:
+    """Land the files in `workers` processes, each with its own DuckDB. Delivery numbers are given in file order
+    before the work starts (a file that cannot be read leaves a gap: only their order matters); every delivery
+    still commits by writing its own manifest last, so a run killed half-way keeps what it finished."""
+    from concurrent.futures import as_completed
+
+    from etl import procs
+
+    threads = max(1, settings.etl.duckdb_threads // workers)
+    log(f"  并行导入: {workers} 个进程, {len(todo)} 个文件")
+    jobs = [(str(lake.root), str(p), digest, delivery + i, load_time, settings.etl.future_tolerance_hours,
+             res.run_id) for i, (p, digest) in enumerate(todo)]
+    # large files first keeps both processes busy to the end
+    order = sorted(range(len(jobs)), key=lambda i: -todo[i][0].stat().st_size)
+    results: dict[int, tuple[str, object]] = {}
+    with procs.pool(workers, _worker_init, (threads, settings.etl.duckdb_memory_limit)) as ex:
+        futures = dict(zip(procs.submit_all(ex, _worker_land, [jobs[i] for i in order]), order))
+        for done, fut in enumerate(as_completed(futures)):
+            i = futures[fut]
+            results[i] = fut.result()
+            progress(0.8 * (done + 1) / len(jobs), f"导入 {todo[i][0].name}")
+    for i, (p, _) in enumerate(todo):  # counted in file order, as a sequential run would
+        kind, value = results[i]
+        if kind == "read_error":
+            res.files_failed.append({"file": p.name, "reason": value})
+            log(f"  ✗ {p.name}: {value}")
+        else:
+            _count(res, reasons, value)
     return []
 
 

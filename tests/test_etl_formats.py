@@ -270,3 +270,20 @@ def test_published_parquet_is_hive_partitioned(loaded):
     assert n == 5
     landed = list((tmp / "lake" / "landed" / "events").glob("month=*/*.parquet"))
     assert {p.parent.name for p in landed} == {"month=2024-03", "month=2025-03"}
+
+
+def test_arrow_cleaning_is_the_gw_clean_rule():
+    """The normaliser trims in Arrow for speed; it must be exactly the documented SQL macro gw_clean."""
+    import pyarrow as pa
+
+    from etl.normalize import clean, connect_memory
+
+    values = ["  a b  ", "\u3000全角\u3000", "\ufeffBOM", "\u00a0nbsp\u00a0", "\t\r\nx\f", "", "   ", None, "中 间",
+              "x\u2003", "\u200bzero-width", "a\x0b"]
+    raw = pa.table({"_row": pa.array(range(len(values)), pa.int64()), "v": pa.array(values, pa.string())})
+    ours = clean(raw, ["v"]).column("v").to_pylist()
+    con = connect_memory(1, "1GB")
+    con.register("raw", raw)
+    theirs = [r[0] for r in con.execute("SELECT gw_clean(v) FROM raw ORDER BY _row").fetchall()]
+    assert ours == theirs
+    assert ours[:3] == ["a b", "全角", "BOM"] and ours[5:8] == [None, None, None]

@@ -238,3 +238,42 @@ def test_reader_keeps_answering_while_loads_publish(tmp_path):
     counts = sorted({n for _, n in result["seen"]})
     assert counts == [1, 2, 3, 4]  # saw every published state, each one whole
     assert len({v for v, _ in result["seen"]}) == 4
+
+
+def test_parallel_landing_equals_sequential(tmp_path):
+    """Files landed in two worker processes give the same lake and warehouse as one at a time, in the same
+    delivery order; a file that cannot be read fails alone in both."""
+    from county import sample_county
+
+    c = sample_county()
+    for name in ("seq", "par"):
+        drop = tmp_path / name / "drop"
+        c.write(drop, date="20240101", fmt="csv")
+        c.write(drop, date="20240102", fmt="json", suffix="_again")
+        (drop / "events_20240103.xlsx").write_bytes(b"not a workbook")
+    logs: dict[str, list[str]] = {"seq": [], "par": []}
+
+    def load(name, **etl):
+        tmp = tmp_path / name
+        s = Settings().resolve(tmp)
+        s.etl = s.etl.model_copy(update=etl)
+        res = run(tmp / "drop", s, warehouse_dir=tmp / "wh", lake_dir=tmp / "lake", load_time=LOAD_TIME,
+                  log=logs[name].append)
+        assert res.status == "ok", res.error
+        return res
+
+    seq = load("seq", workers=1)
+    par = load("par", workers=2, parallel_min_mb=0)
+    assert any("并行导入: 2 个进程" in m for m in logs["par"])
+    assert not any("并行导入" in m for m in logs["seq"])
+    for k in ("files_new", "rows_in", "rows_landed", "rows_quarantined", "quarantine_by_reason", "rows_by_dataset",
+              "files_failed"):
+        assert getattr(seq, k) == getattr(par, k), k
+    assert [f["file"] for f in par.files_failed] == ["events_20240103.xlsx"]
+    assert _fingerprint(tmp_path / "seq" / "wh") == _fingerprint(tmp_path / "par" / "wh")
+
+    def order(name):
+        mans = [json.loads(p.read_text(encoding="utf-8")) for p in (tmp_path / name / "lake" / "manifest").glob("*.json")]
+        return [m["file"] for m in sorted(mans, key=lambda m: m["delivery"])]
+
+    assert order("seq") == order("par")

@@ -31,9 +31,6 @@ import shutil
 import statistics
 import sys
 import time
-import types
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 SCALES = {
@@ -178,18 +175,10 @@ def _stats(xs: list[float]) -> dict:
 
 
 def _in_process(fn, *args, **kwargs):
-    """Run fn in a fresh (spawned) process and return its result: the phase's own peak memory and a cold DuckDB.
+    """Run fn in a fresh (spawned) process and return its result: the phase's own peak memory and a cold DuckDB."""
+    from etl.procs import run_in_process
 
-    A spawned process re-imports the parent's `__main__`; when that is a Streamlit script (after an in-process
-    AppTest, say) the child would run the app. The worker is therefore started with a neutral `__main__`."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as ex:
-        main = sys.modules.get("__main__")
-        sys.modules["__main__"] = types.ModuleType("__main__")
-        try:
-            future = ex.submit(fn, *args, **kwargs)  # the worker process starts here
-        finally:
-            sys.modules["__main__"] = main
-        return future.result()
+    return run_in_process(fn, *args, **kwargs)
 
 
 def machine() -> dict:

@@ -39,6 +39,8 @@ class Etl(_M):
     future_tolerance_hours: float = 24
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
+    workers: int = Field(2, ge=1)
+    parallel_min_mb: float = Field(32, ge=0)
 
 
 class Demo(_M):
