@@ -96,21 +96,25 @@ def county_deck(units: pd.DataFrame, points: pd.DataFrame | None, figure: str, *
     grids = units[units["level"] == "网格"].copy()
     towns["fill"] = colour(towns[col], higher_better, domain)
     towns["value_text"] = [_fmt(v, col) for v in towns[col]]
+    # fixed layer ids (pydeck's default is a random uuid per call): the same data gives the same JSON, so the
+    # browser keeps its layers and Streamlit can send the unchanged element as a reference to its cached copy
     layers = [
-        pdk.Layer("GeoJsonLayer", _features(grids, ["name"]), stroked=True, filled=False,
+        pdk.Layer("GeoJsonLayer", _features(grids, ["name"]), id="grids", stroked=True, filled=False,
                   get_line_color=[180, 200, 220, 60], line_width_min_pixels=0.5),
-        pdk.Layer("GeoJsonLayer", _features(towns, ["name", "value_text", "fill"]), stroked=True, filled=True,
+        pdk.Layer("GeoJsonLayer", _features(towns, ["name", "value_text", "fill"]), id="towns", stroked=True,
+                  filled=True,
                   get_fill_color="properties.fill", get_line_color=[235, 245, 255, 220], line_width_min_pixels=1.5,
                   pickable=True, auto_highlight=True),
     ]
     if points is not None and len(points):
         pts = points.dropna(subset=["lon", "lat"]).copy()
         pts["c"] = [[255, 80, 80, 230] if s != "已办结" else [120, 200, 255, 150] for s in pts["status"]]
-        layers.append(pdk.Layer("ScatterplotLayer", pts[["lon", "lat", "c"]], get_position=["lon", "lat"],
-                                get_fill_color="c", get_radius=120, radius_min_pixels=1.5, radius_max_pixels=5))
+        layers.append(pdk.Layer("ScatterplotLayer", pts[["lon", "lat", "c"]], id="events",
+                                get_position=["lon", "lat"], get_fill_color="c", get_radius=120,
+                                radius_min_pixels=1.5, radius_max_pixels=5))
     labels = towns.dropna(subset=["center_lon", "center_lat"]).copy()
     labels["short_name"] = labels["name"].str.replace(r"(街道办事处|街道|镇|乡)$", "", regex=True)
-    layers.append(pdk.Layer("TextLayer", labels[["center_lon", "center_lat", "short_name"]],
+    layers.append(pdk.Layer("TextLayer", labels[["center_lon", "center_lat", "short_name"]], id="labels",
                             get_position=["center_lon", "center_lat"], get_text="short_name",
                             get_size=label_size, get_color=[255, 255, 255, 235],
                             character_set=pdk.types.String("".join(sorted(set("".join(labels["short_name"]))))),
@@ -118,12 +122,41 @@ def county_deck(units: pd.DataFrame, points: pd.DataFrame | None, figure: str, *
                             font_family=pdk.types.String('"Noto Sans CJK SC", "Microsoft YaHei", sans-serif')))
     tile = settings().dashboard.map_tile_url
     if tile:
-        layers.insert(0, pdk.Layer("TileLayer", data=tile, min_zoom=0, max_zoom=19, tile_size=256))
+        layers.insert(0, pdk.Layer("TileLayer", data=tile, id="tiles", min_zoom=0, max_zoom=19, tile_size=256))
     return pdk.Deck(layers=layers, initial_view_state=fit_view(units[units["level"] == "乡镇"], width_px, height_px),
                     map_style=BLANK_STYLE, map_provider=None,
                     # plain text, never html: unit names come from the feeds
                     tooltip={"text": f"{{name}}\n{label}: {{value_text}}",
                              "style": {"backgroundColor": "#132b45", "color": "#fff"}})
+
+
+class PreparedDeck:
+    """A deck serialised once (compact JSON), for st.pydeck_chart, which asks its argument only for `to_json()`
+    and `_tooltip` (and `layers`, `mapbox_key`, `width` when present). Cheap to keep in a cache and to reuse on
+    every refresh of the wall: no pydeck objects, no DataFrames, no re-serialisation."""
+
+    __slots__ = ("json", "_tooltip")
+
+    def __init__(self, deck: pdk.Deck):
+        # pydeck's own to_json() indents (3× the bytes) and cannot take DataFrames under pandas 3
+        for layer in deck.layers:
+            if isinstance(getattr(layer, "data", None), pd.DataFrame):
+                layer.data = layer.data.to_dict(orient="records")
+        self.json = json.dumps(json.loads(deck.to_json()), separators=(",", ":"), ensure_ascii=False,
+                               sort_keys=True)
+        self._tooltip = deck._tooltip
+
+    def to_json(self) -> str:
+        return self.json
+
+    def __reduce__(self):  # picklable (st.cache_data) without pydeck
+        return (_prepared_from, (self.json, self._tooltip))
+
+
+def _prepared_from(spec: str, tooltip) -> PreparedDeck:
+    p = PreparedDeck.__new__(PreparedDeck)
+    p.json, p._tooltip = spec, tooltip
+    return p
 
 
 def _fmt(v, col: str) -> str:

@@ -10,7 +10,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, maps, ui
 from etl import sources
 from warehouse.config import settings
 from warehouse.metrics import Period, Scope
@@ -104,6 +104,15 @@ def tiles(h: pd.Series) -> None:
                    delta_color="inverse")
     cols[4].metric("重点人员报送", f"{int(h['kp_reports']):,}", delta_count(h["kp_reports"], h["prev_kp_reports"]))
     cols[5].metric("签收率", ui.pct(h["sign_rate"]), delta_points(h["sign_rate"], h["prev_sign_rate"]))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def map_deck(units: pd.DataFrame, points: pd.DataFrame, figure: str, width_px: int, height_px: int,
+             label_size: int) -> maps.PreparedDeck:
+    """The county map, built and serialised once per distinct input (the frames are hashed by content): an
+    unchanged map costs the wall's refresh a hash and a cache read, and the browser gets the same JSON again."""
+    return maps.PreparedDeck(maps.county_deck(units, points, figure, width_px=width_px, height_px=height_px,
+                                              label_size=label_size))
 
 
 def source_alerts() -> list[str]:

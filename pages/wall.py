@@ -5,6 +5,7 @@ URL options (set once when the screen is installed): `scale` (1 for 1920×1080, 
 both panels side by side).
 """
 import datetime as dt
+import time
 
 import streamlit as st
 
@@ -36,8 +37,8 @@ def overview_panel(p, prm, width_frac: float) -> None:
         label = maps.FIGURES[figure][1]
         st.markdown(f'<p class="wall-h">全县地图 · {ui.esc(label)} · 红点为未办结事件</p>', unsafe_allow_html=True)
         map_h = int(840 * scale)
-        st.pydeck_chart(maps.county_deck(units, pts, figure, width_px=int(1920 * scale * width_frac * 0.44),
-                                         height_px=map_h, label_size=int(13 * scale)),
+        st.pydeck_chart(wall.map_deck(units, pts, figure, int(1920 * scale * width_frac * 0.44), map_h,
+                                      int(13 * scale)),
                         height=map_h, key="map")
     with right:
         kp = data.q("overview/kp_tallies", wall.WALL, **prm)
@@ -102,6 +103,7 @@ interval = min(interval, cfg.refresh_seconds)
 
 @st.fragment(run_every=interval)
 def body() -> None:
+    t0 = time.time()
     try:
         meta = data.meta()
     except Exception:  # noqa: BLE001 — between versions or no warehouse: show the state, try again next cycle
@@ -113,24 +115,25 @@ def body() -> None:
     wall.header(settings().county.name, p, meta.get("built_at", ""), wall.source_alerts(), scale)
     head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
     wall.tiles(head)
-    st.session_state["feed_step"] = st.session_state.get("feed_step", -1) + 1
-    # the refresh cycle, for the soak test that watches the wall for hundreds of cycles
-    st.markdown(f'<span class="wall-cycle">{st.session_state["feed_step"]}</span>', unsafe_allow_html=True)
+    tick = st.session_state["feed_step"] = st.session_state.get("feed_step", -1) + 1
     if qp.get("panels") == "all":
         c1, c2 = st.columns(2)
         with c1:
             overview_panel(p, prm, 0.5)
         with c2:
             detail_panel(p, prm)
-        return
-    fixed = qp.get("panel")
-    tick = st.session_state["feed_step"]
-    rotate = cfg.rotate_seconds > 0 and fixed is None
-    panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
-    if panel == 0:
-        overview_panel(p, prm, 1.0)
     else:
-        detail_panel(p, prm)
+        fixed = qp.get("panel")
+        rotate = cfg.rotate_seconds > 0 and fixed is None
+        panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
+        if panel == 0:
+            overview_panel(p, prm, 1.0)
+        else:
+            detail_panel(p, prm)
+    # the refresh cycle, drawn last (the cycle is complete on the server), for the soak and load tests that watch
+    # the wall: its number, when the server began it (epoch s) and how long the server took (ms)
+    st.markdown(f'<span class="wall-cycle" data-start="{t0:.3f}" data-ms="{(time.time() - t0) * 1000:.0f}">'
+                f'{tick}</span>', unsafe_allow_html=True)
 
 
 body()
