@@ -64,8 +64,14 @@ def q(name: str, scope: Scope, **params) -> pd.DataFrame:
     """Run a metrics-layer query for `scope`, cached per published version. The caller's identity must allow
     `scope` (dashboard.auth.authorize): a page cannot widen its scope or ask for more personal data."""
     auth.authorize(name, scope)
-    _, version = connection()
-    return _cached(version, name, scope, tuple(sorted(params.items())))
+    path = warehouse_path()  # the version names the cache entry; the connection is opened on a miss only
+    if path is None:
+        raise db.NoWarehouse("尚未发布数据仓库")
+    # only the parameters the query reads make its key: the wall's as_of (to the minute) must not expire the
+    # queries that do not use it (scope_* go through, for metrics.bind to refuse)
+    used = metrics.sql_params(name)
+    key = tuple(sorted((k, v) for k, v in params.items() if k in used or k.startswith("scope_")))
+    return _cached(path.name, name, scope, key)
 
 
 def meta() -> dict[str, str]:
