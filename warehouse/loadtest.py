@@ -58,7 +58,7 @@ def _summary(xs: list[float]) -> dict:
             "max_s": round(max(xs), 3) if xs else None}
 
 
-def start_server(wh: Path, root: Path, wall_refresh: int) -> tuple[subprocess.Popen, str, str, str]:
+def start_server(wh: Path, root: Path, wall_refresh: float) -> tuple[subprocess.Popen, str, str, str]:
     """The server with its own config and user store: (process, url, admin password, display token)."""
     cfg = root / "config.toml"
     cfg.write_text(f'[paths]\ndata_dir = "{root}"\ndrop_dir = "{root}/drop"\nlake_dir = "{wh}/lake"\n'
@@ -132,25 +132,38 @@ async def user(browser, url: str, password: str, idx: int, rounds: int, out: lis
 
 
 async def wall(browser, url: str, token: str, stop: asyncio.Event, cycles: list) -> None:
+    """Watch the wall's cycle marker (pages/wall.py, drawn last in a refresh): for each new cycle, when the browser
+    showed it (perf_counter), when the server began it (epoch s) and how long the server took (ms)."""
     ctx = await browser.new_context(viewport={"width": 1920, "height": 1080})
     page = await ctx.new_page()
     await page.goto(f"{url}/wall?display_token={token}", wait_until="domcontentloaded", timeout=120_000)
     last = None
     while not stop.is_set():
         try:
-            # the cycle marker of pages/wall.py: its text (or, in older versions, data-cycle)
             c = await page.evaluate("() => { const e = document.querySelector('.wall-cycle');"
-                                    " return e ? (e.dataset.cycle ?? e.textContent) : null; }")
+                                    " return e ? [e.dataset.cycle ?? e.textContent, e.dataset.start ?? null,"
+                                    " e.dataset.ms ?? null] : null; }")
         except Exception:  # noqa: BLE001 — navigation in progress
             c = None
-        if c is not None and c != last:
-            cycles.append((time.perf_counter(), c))
-            last = c
+        if c is not None and c[0] != last:
+            cycles.append({"t": time.perf_counter(), "cycle": c[0],
+                           "server_start": float(c[1]) if c[1] else None, "server_ms": float(c[2]) if c[2] else None})
+            last = c[0]
         await asyncio.sleep(0.1)
     await ctx.close()
 
 
-async def _main(url: str, password: str, token: str, sessions: int, rounds: int, refresh: int) -> dict:
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux)."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+async def _main(url: str, password: str, token: str, sessions: int, rounds: int, refresh: float,
+                server_pid: int | None = None) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -158,42 +171,95 @@ async def _main(url: str, password: str, token: str, sessions: int, rounds: int,
         stop = asyncio.Event()
         cycles: list = []
         wt = asyncio.create_task(wall(browser, url, token, stop, cycles))
-        # the wall settles before the users start: wait for three idle cycles (at most 3 intervals + 60 s)
+        # the wall settles before the users start: wait for four idle cycles (at most 4 intervals + 60 s)
         t_idle = time.perf_counter()
-        while len(cycles) < 3 and time.perf_counter() - t_idle < 3 * refresh + 60:
+        while len(cycles) < 4 and time.perf_counter() - t_idle < 4 * refresh + 60:
             await asyncio.sleep(0.2)
-        idle_cycles = len(cycles)
+        idle_cycles = list(cycles)
         out, errors = [], []
+        cpu0 = _cpu_s(server_pid) if server_pid else None
         t0 = time.perf_counter()
         await asyncio.gather(*(user(browser, url, password, i, rounds, out, errors) for i in range(sessions)))
-        busy_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        cpu1 = _cpu_s(server_pid) if server_pid else None
         await asyncio.sleep(1)
         stop.set()
         await wt
         await browser.close()
-    busy = [c for c in cycles if t0 <= c[0] <= t0 + busy_s]
-    gaps_busy = [b[0] - a[0] for a, b in zip(busy, busy[1:])]
-    gaps_idle = [b[0] - a[0] for a, b in zip(cycles[:idle_cycles], cycles[1:idle_cycles])]
+    return analyse(out, errors, cycles, idle_cycles, t0, t1, sessions, rounds, refresh,
+                   server_cpu_s=None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+
+
+def _gaps(xs: list[float]) -> list[float]:
+    return [b - a for a, b in zip(xs, xs[1:])]
+
+
+def analyse(out: list[dict], errors: list[str], cycles: list[dict], idle_cycles: list[dict], t0: float, t1: float,
+            sessions: int, rounds: int, refresh: float, server_cpu_s: float | None = None) -> dict:
+    """The figures of one load test from the raw observations (times in perf_counter seconds)."""
+    busy_s = t1 - t0
+    # a gap counts for the busy period when it ends inside it; a wait still open when the users finish counts
+    # too when it is already longer than the interval (a wall that stalled at the end must not look fine)
+    ts = [c["t"] for c in cycles]
+    gaps_busy = [b - a for a, b in zip(ts, ts[1:]) if t0 < b <= t1]
+    last_before_end = max((t for t in ts if t <= t1), default=None)
+    open_gap = t1 - last_before_end if last_before_end is not None else busy_s
+    if open_gap > refresh:
+        gaps_busy.append(open_gap)
+    busy_cycles = [c for c in cycles if t0 < c["t"] <= t1]
+    starts = [c["server_start"] for c in cycles if c["server_start"] is not None and t0 < c["t"] <= t1]
+    server_ms = [c["server_ms"] / 1000 for c in busy_cycles if c["server_ms"] is not None]
     pages = [o["s"] for o in out if o["page"] != "login+home"]
-    return {"sessions": sessions, "rounds": rounds, "busy_s": round(busy_s, 1),
-            "page_time": _summary(pages),
-            "page_time_first_round": _summary([o["s"] for o in out if o["round"] == 1]),
-            "page_time_later_rounds": _summary([o["s"] for o in out if o["round"] > 1]),
-            "by_page": {n: _summary([o["s"] for o in out if o["page"] == n]) for n in PAGES},
-            "login": _summary([o["s"] for o in out if o["page"] == "login+home"]),
-            "wall_cycles_while_busy": len(busy), "wall_cycles_expected": int(busy_s // refresh),
-            "wall_interval_while_busy": _summary(gaps_busy), "wall_interval_idle": _summary(gaps_idle),
-            "errors": errors}
+    wall_busy = _summary(gaps_busy)
+    expected = int(busy_s // refresh)
+    limit = refresh + 1.0
+    keeps = bool(len(gaps_busy) >= 2 and wall_busy["p95_s"] <= limit and wall_busy["max_s"] <= 1.5 * refresh
+                 and len(busy_cycles) >= expected - 1)
+    opens_expected = sessions * rounds * len(PAGES)
+    verdict = []
+    if errors or len(pages) < opens_expected:
+        verdict.append(f"INCOMPLETE: {len(pages)} of {opens_expected} page opens, {len(errors)} errors")
+    if len(gaps_busy) < 2:
+        verdict.append(f"wall NOT MEASURED: {len(gaps_busy)} refresh gaps while the users worked")
+    else:
+        verdict.append(("wall KEEPS its interval" if keeps else "wall MISSES its interval")
+                       + f": gap p95 {wall_busy['p95_s']:.1f} s, max {wall_busy['max_s']:.1f} s against "
+                         f"{refresh:g} s (target p95 ≤ {limit:g} s, no gap over {1.5 * refresh:g} s), "
+                         f"{len(busy_cycles)} refreshes in {busy_s:.0f} s ({expected} expected)")
+    return {
+        "sessions": sessions, "rounds": rounds, "busy_s": round(busy_s, 1),
+        "page_opens": len(pages), "page_opens_expected": opens_expected,
+        "page_time": _summary(pages),
+        "page_time_first_round": _summary([o["s"] for o in out if o["round"] == 1]),
+        "page_time_later_rounds": _summary([o["s"] for o in out if o["round"] > 1]),
+        "by_page": {n: _summary([o["s"] for o in out if o["page"] == n]) for n in PAGES},
+        "login": _summary([o["s"] for o in out if o["page"] == "login+home"]),
+        "wall_refresh_s": refresh,
+        "wall_cycles_while_busy": len(busy_cycles), "wall_cycles_expected": expected,
+        "wall_gap_while_busy": wall_busy, "wall_gaps_while_busy_s": [round(g, 2) for g in gaps_busy],
+        "wall_open_gap_at_end_s": round(open_gap, 2),
+        "wall_gap_idle": _summary(_gaps([c["t"] for c in idle_cycles])),
+        # the same gaps as the server saw them (when each refresh began) and the server's time per refresh:
+        # browser gap ≫ server gap means the browser, not the server, was late
+        "wall_server_start_gap_while_busy": _summary(_gaps(starts)),
+        "wall_server_time_while_busy": _summary(server_ms),
+        "wall_server_time_idle": _summary([c["server_ms"] / 1000 for c in idle_cycles if c["server_ms"] is not None]),
+        "server_cpu_s_while_busy": None if server_cpu_s is None else round(server_cpu_s, 1),
+        "wall_keeps_interval": keeps,
+        "verdict": verdict,
+        "errors": errors,
+    }
 
 
-def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: int = 5) -> dict:
+def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: float = 5) -> dict:
     import duckdb
     import streamlit
 
+    load_start = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="gridwatch-load-"))
     proc, url, password, token = start_server(Path(wh).resolve(), root, wall_refresh)
     try:
-        res = asyncio.run(_main(url, password, token, sessions, rounds, wall_refresh))
+        res = asyncio.run(_main(url, password, token, sessions, rounds, wall_refresh, proc.pid))
     finally:
         proc.terminate()
         try:
@@ -201,14 +267,34 @@ def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: int = 5)
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(root, ignore_errors=True)
-    res["wall_refresh_s"] = wall_refresh
-    iv = res["wall_interval_while_busy"]
-    # kept: at least 80 % of the cycles the interval allows while the users work, no gap over 1.5 intervals
-    res["wall_keeps_interval"] = (bool(iv["n"]) and res["wall_cycles_while_busy"] >= 0.8 * res["wall_cycles_expected"]
-                                  and iv["max_s"] <= wall_refresh * 1.5)
     res["machine"] = {"cores": os.cpu_count(), "streamlit": streamlit.__version__, "duckdb": duckdb.__version__,
-                      "loadavg_end": os.getloadavg()}
+                      "loadavg_start": [round(x, 2) for x in load_start],
+                      "loadavg_end": [round(x, 2) for x in os.getloadavg()]}
     return res
+
+
+def report(r: dict) -> str:
+    """A short plain-text report of one run."""
+    def row(name: str, x: dict) -> str:
+        f = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
+        return f"  {name:<26}{x['n']:>5}{f(x['p50_s']):>9}{f(x['p95_s']):>9}{f(x['max_s']):>9}"
+    m = r["machine"]
+    lines = [f"load test: {r['sessions']} sessions × {r['rounds']} rounds × {len(PAGES)} pages, wall refresh "
+             f"{r['wall_refresh_s']:g} s, {r['busy_s']:.0f} s busy; {m['cores']} cores, load average "
+             f"{m['loadavg_start'][0]:.1f} at the start, {m['loadavg_end'][0]:.1f} at the end",
+             f"  {'seconds':<26}{'n':>5}{'p50':>9}{'p95':>9}{'max':>9}",
+             row("page time, all opens", r["page_time"]), row("  first round", r["page_time_first_round"]),
+             row("  later rounds", r["page_time_later_rounds"])]
+    lines += [row(f"  {n}", x) for n, x in r["by_page"].items()]
+    lines += [row("login + 概览", r["login"]),
+              row("wall gap, idle", r["wall_gap_idle"]),
+              row("wall gap, users working", r["wall_gap_while_busy"]),
+              row("  as the server began them", r["wall_server_start_gap_while_busy"]),
+              row("  server time per refresh", r["wall_server_time_while_busy"])]
+    if r.get("server_cpu_s_while_busy") is not None:
+        lines.append(f"  server CPU while busy: {r['server_cpu_s_while_busy']:.0f} s in {r['busy_s']:.0f} s")
+    lines += [f"verdict: {v}" for v in r["verdict"]] + [f"error: {e}" for e in r["errors"]]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -216,14 +302,13 @@ def main(argv=None) -> int:
     ap.add_argument("--warehouse", type=Path, required=True, help="a warehouse directory with CURRENT")
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--wall-refresh", type=int, default=5, help="the wall's refresh_seconds for the test")
-    ap.add_argument("--out", type=Path)
+    ap.add_argument("--wall-refresh", type=float, default=5, help="the wall's refresh_seconds for the test")
+    ap.add_argument("--out", type=Path, help="write every figure as JSON here")
     a = ap.parse_args(argv)
     r = run(a.warehouse, sessions=a.sessions, rounds=a.rounds, wall_refresh=a.wall_refresh)
-    text = json.dumps(r, ensure_ascii=False, indent=1)
     if a.out:
-        a.out.write_text(text, encoding="utf-8")
-    print(text)
+        a.out.write_text(json.dumps(r, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(report(r))
     return 0 if not r["errors"] else 1
 
 
