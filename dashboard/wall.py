@@ -6,6 +6,7 @@ would return personal columns have them removed by the metrics runner, and the w
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pandas as pd
 import streamlit as st
@@ -50,6 +51,7 @@ def css(scale: float) -> str:
                  font-variant-numeric: tabular-nums; line-height: 1.2; }}
   .wall-fresh {{ font-size: {0.95 * scale}rem; color: #9fb3c8; font-weight: 400; margin-left: {0.8 * scale}rem; }}
   .wall-alert {{ color: #ffb020; font-weight: 600; }}
+  .wall-stale {{ display: none; }}
   [data-testid="stMarkdown"]:has(.wall-title), [data-testid="stMarkdown"]:has(.wall-clock) {{
       min-height: {2.5 * scale}rem; }}
   [data-testid="stMarkdown"]:has(.wall-h) {{ min-height: {1.5 * scale}rem; }}
@@ -71,13 +73,45 @@ def header(county: str, p: Period, built_at: str, alerts: list[str], scale: floa
         clock(built_at, alerts)
 
 
-@st.fragment(run_every=1)
 def clock(built_at: str, alerts: list[str]) -> None:
+    """Date and time (ticking in the browser: see cycle_marker), data freshness, alerts."""
     now = dt.datetime.now()
     fresh = f"数据更新于 {ui.esc(built_at[5:16])}" if built_at else "暂无数据"
     alert = "".join(f' · <span class="wall-alert">⚠ {ui.esc(a)}</span>' for a in alerts)
-    st.markdown(f'<div class="wall-clock">{now:%Y-%m-%d} 星期{WEEKDAYS[now.weekday()]} {now:%H:%M:%S}'
-                f'<span class="wall-fresh"> {fresh}{alert}</span></div>', unsafe_allow_html=True)
+    st.markdown(f'<div class="wall-clock"><span class="wall-now">{now:%Y-%m-%d} 星期{WEEKDAYS[now.weekday()]} '
+                f'{now:%H:%M:%S}</span><span class="wall-fresh"> {fresh}{alert}<span class="wall-alert wall-stale">'
+                f' · ⚠ 大屏未能刷新, 请检查网络与服务</span></span></div>', unsafe_allow_html=True)
+
+
+# The clock ticks in the browser. (A fragment rerun every second cost the browser ≈ 70 ms of work per tick, as
+# Streamlit reconciles the whole page after each run, and the server a script run: under load that delayed the
+# wall's own refresh.) The script also watches the refresh marker: when no refresh has come for three intervals
+# (server gone, connection lost) the freshness line says so instead of the clock ticking on as if all were well.
+# Fixed text: no data goes into it.
+_CLOCK_JS = """<script>(() => {
+  const W = "一二三四五六日", pad = n => String(n).padStart(2, "0");
+  clearTimeout(window.__wallClock);
+  let seen = null, since = Date.now();
+  const tick = () => {
+    const d = new Date(), m = document.querySelector(".wall-cycle");
+    for (const e of document.querySelectorAll(".wall-now"))
+      e.textContent = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} 星期${W[(d.getDay() + 6) % 7]}`
+        + ` ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    const c = m ? m.textContent : null, iv = +(m && m.dataset.interval) || 60;
+    if (c !== seen) { seen = c; since = Date.now(); }
+    const stale = Date.now() - since > 3 * iv * 1000 + 10000;
+    for (const e of document.querySelectorAll(".wall-stale")) e.style.display = stale ? "inline" : "";
+    window.__wallClock = setTimeout(tick, 1020 - new Date().getMilliseconds());  // on the second
+  };
+  tick();
+})();</script>"""
+
+
+def cycle_marker(tick: int, started: float, interval: float) -> None:
+    """The end of a refresh cycle (hidden): its number, when the server began it (epoch s) and how long the server
+    took (ms), for the soak and load tests that watch the wall; and the browser-side clock."""
+    st.html(f'<span class="wall-cycle" data-start="{started:.3f}" data-ms="{(time.time() - started) * 1000:.0f}" '
+            f'data-interval="{float(interval):g}">{int(tick)}</span>{_CLOCK_JS}', unsafe_allow_javascript=True)
 
 
 def delta_points(cur, prev) -> str | None:

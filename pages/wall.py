@@ -130,10 +130,7 @@ def body() -> None:
             overview_panel(p, prm, 1.0)
         else:
             detail_panel(p, prm)
-    # the refresh cycle, drawn last (the cycle is complete on the server), for the soak and load tests that watch
-    # the wall: its number, when the server began it (epoch s) and how long the server took (ms)
-    st.markdown(f'<span class="wall-cycle" data-start="{t0:.3f}" data-ms="{(time.time() - t0) * 1000:.0f}">'
-                f'{tick}</span>', unsafe_allow_html=True)
+    wall.cycle_marker(tick, t0, interval)  # last: the cycle is complete on the server
 
 
 body()
