@@ -22,3 +22,31 @@ SELECT account_id, CAST(date_trunc('month', day) AS DATE) AS month,
 FROM agg_account_day
 GROUP BY ALL
 ORDER BY month, account_id;
+
+-- The columns of fact_event the metrics read, with the time each event ended (m_event_activity): closed_at, or
+-- for an event whose status is 已办结/已关闭 without a closed_at, when that status was recorded (updated_at).
+-- Narrow (no text, flags or lineage), so the per-period scans of the macros stay small.
+CREATE TABLE agg_event AS
+SELECT event_id, category, source, grid_code, township_code, community_code, ru_code, status, supervision,
+       reported_at, deadline, closed_at, closed_on_time, hours_to_close, lon, lat,
+       coalesce(closed_at, CASE WHEN status IN ('已办结', '已关闭') THEN updated_at END) AS ended_at
+FROM fact_event
+ORDER BY reported_at, event_id;
+
+-- Sign-offs with the columns of their report the metrics read (m_kp_signoffs).
+CREATE TABLE agg_kp_signoff AS
+SELECT s.report_id, s.category, s.reported_at, s.grid_code, s.township_code, r.community_code, s.ru_code,
+       s.office_kind, s.office_name, s.signed_at, r.police_station, r.justice_office, r.health_center
+FROM fact_kp_signoff s JOIN fact_kp_report r USING (report_id)
+ORDER BY s.reported_at, s.report_id, s.office_kind;
+
+-- Key-person reports with their sign-offs folded in (m_kp_reports): how many the report needs, and when each
+-- was signed (NULL: not yet), so a period's "signed by its cut-off" is a filter on one row, not a join.
+CREATE TABLE agg_kp_report AS
+SELECT r.report_id, r.category, r.reported_at, r.grid_code, r.township_code, r.community_code, r.ru_code,
+       r.police_station, r.justice_office, r.health_center,
+       count(s.report_id) AS needed,
+       coalesce(list(s.signed_at ORDER BY s.office_kind) FILTER (s.report_id IS NOT NULL), []) AS signed_ats
+FROM fact_kp_report r LEFT JOIN fact_kp_signoff s USING (report_id)
+GROUP BY ALL
+ORDER BY r.reported_at, r.report_id;

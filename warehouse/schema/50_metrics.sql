@@ -4,8 +4,11 @@
 --
 --     periods: [{'label': 'cur', 'ps': DATE start, 'pe': DATE end (exclusive)}, ...]   (m_period, m_cur_prev, m_months)
 --
--- They read the pre-aggregated agg_account_day (never the 4-million-row fact_activity). No scope filtering here:
--- every query filters its own rows by $scope_township / $scope_office, where a reader can see it.
+-- They read pre-aggregated, narrow tables (warehouse/schema/30_aggregates.sql: agg_account_month / agg_account_day,
+-- never the 4-million-row fact_activity; agg_event; agg_kp_signoff, agg_kp_report; agg_collection_asof below) and
+-- are kept to one or two joins each: a page runs a dozen queries that expand them, so their planning time counts
+-- as much as their execution. No scope filtering here: every query filters its own rows by $scope_township /
+-- $scope_office, where a reader can see it.
 
 -- ---------------------------------------------------------------------------------------------------- periods
 CREATE MACRO m_period(label, ps, pe) AS {'label': CAST(label AS VARCHAR), 'ps': CAST(ps AS DATE), 'pe': CAST(pe AS DATE)};
@@ -44,8 +47,14 @@ counted AS (
       AND (a.status IS DISTINCT FROM '停用' OR coalesce(a.closed_at, a.updated_at) >= p.ps)
 ),
 days AS (
+    -- a whole calendar month from agg_account_month (one row per account), any other period from agg_account_day
+    SELECT p.label, m.account_id, m.active_days, m.n_ops
+    FROM agg_account_month m JOIN p ON m.month = p.ps
+    WHERE p.ps = date_trunc('month', p.ps) AND p.pe = p.ps + INTERVAL 1 MONTH
+    UNION ALL
     SELECT p.label, d.account_id, count(*) AS active_days, sum(d.n_ops) AS n_ops
     FROM agg_account_day d JOIN p ON d.day >= p.ps AND d.day < p.pe
+    WHERE NOT (p.ps = date_trunc('month', p.ps) AND p.pe = p.ps + INTERVAL 1 MONTH)
     GROUP BY ALL
 )
 SELECT c.label AS period, c.ps AS period_start, c.pe AS period_end, c.* EXCLUDE (label, ps, pe),
@@ -62,26 +71,20 @@ FROM counted c LEFT JOIN days d ON d.label = c.label AND d.account_id = c.accoun
 --                   status is 已办结/已关闭 without a closed_at ended when that status was recorded (updated_at).
 --   overdue_open    open at the end with its deadline passed by then (超期未办结)
 CREATE MACRO m_event_activity(periods) AS TABLE
-WITH p AS (SELECT unnest(periods, recursive := true)),
-e AS (
-    SELECT *, coalesce(closed_at, CASE WHEN status IN ('已办结', '已关闭') THEN updated_at END) AS ended_at
-    FROM fact_event
-),
-flags AS (
-    SELECT p.label, p.ps, p.pe, e.*,
-           e.reported_at >= p.ps AND e.reported_at < p.pe AS reported,
-           coalesce(e.closed_at >= p.ps AND e.closed_at < p.pe, FALSE) AS closed,
-           e.reported_at < p.pe AND NOT coalesce(e.ended_at < p.pe, FALSE) AS open_at_end
-    FROM e JOIN p ON (e.reported_at >= p.ps AND e.reported_at < p.pe)
-                  OR (e.closed_at >= p.ps AND e.closed_at < p.pe)
-                  OR (e.reported_at < p.pe AND (e.ended_at IS NULL OR e.ended_at >= p.pe))
-)
-SELECT label AS period, ps AS period_start, pe AS period_end,
-       event_id, category, source, grid_code, township_code, community_code, ru_code, status, supervision,
-       reported_at, deadline, closed_at, hours_to_close, lon, lat,
-       reported, closed, closed AND closed_on_time AS closed_on_time, open_at_end,
-       open_at_end AND coalesce(deadline < pe, FALSE) AS overdue_open
-FROM flags;
+SELECT p.label AS period, p.ps AS period_start, p.pe AS period_end,
+       e.event_id, e.category, e.source, e.grid_code, e.township_code, e.community_code, e.ru_code, e.status,
+       e.supervision, e.reported_at, e.deadline, e.closed_at, e.hours_to_close, e.lon, e.lat,
+       e.reported_at >= p.ps AND e.reported_at < p.pe AS reported,
+       coalesce(e.closed_at >= p.ps AND e.closed_at < p.pe, FALSE) AS closed,
+       coalesce(e.closed_at >= p.ps AND e.closed_at < p.pe, FALSE) AND e.closed_on_time AS closed_on_time,
+       e.reported_at < p.pe AND NOT coalesce(e.ended_at < p.pe, FALSE) AS open_at_end,
+       e.reported_at < p.pe AND NOT coalesce(e.ended_at < p.pe, FALSE) AND coalesce(e.deadline < p.pe, FALSE)
+           AS overdue_open
+FROM agg_event e
+JOIN (SELECT unnest(periods, recursive := true)) p
+  ON (e.reported_at >= p.ps AND e.reported_at < p.pe)
+  OR (e.closed_at >= p.ps AND e.closed_at < p.pe)
+  OR (e.reported_at < p.pe AND (e.ended_at IS NULL OR e.ended_at >= p.pe));
 
 -- ---------------------------------------------------------------------------------------------------- 三项重点工作
 -- The grace a sign-off gets after each period's end: the bulletin's cut-off `cutoff` (a TIMESTAMP; NULL = the
@@ -95,35 +98,30 @@ CREATE MACRO m_grace(cutoff, pe) AS
 -- `grace` (an INTERVAL, see m_grace; the bulletin's cut-off). A report without the office named is a sign-off
 -- nobody can make: it counts as needed and unsigned.
 CREATE MACRO m_kp_signoffs(periods, grace) AS TABLE
-WITH p AS (SELECT unnest(periods, recursive := true))
 SELECT p.label AS period, p.ps AS period_start, p.pe AS period_end,
-       s.report_id, s.category, s.reported_at, s.grid_code, s.township_code, r.community_code, s.ru_code,
+       s.report_id, s.category, s.reported_at, s.grid_code, s.township_code, s.community_code, s.ru_code,
        s.office_kind, s.office_name, s.signed_at,
        coalesce(s.signed_at < CAST(p.pe AS TIMESTAMP) + grace, FALSE) AS signed,
-       r.police_station, r.justice_office, r.health_center
-FROM fact_kp_signoff s
-JOIN p ON s.reported_at >= p.ps AND s.reported_at < p.pe
-JOIN fact_kp_report r USING (report_id);
+       s.police_station, s.justice_office, s.health_center
+FROM agg_kp_signoff s
+JOIN (SELECT unnest(periods, recursive := true)) p ON s.reported_at >= p.ps AND s.reported_at < p.pe;
 
 -- One row per period and key-person report reported in it (报送数), with its sign-offs by the cut-off:
 -- needed (1, or 2 for 严重精神障碍患者), signed, and fully_signed = signed by every office it went to
 -- (the 签收相对较好 rule). A category no office is configured for needs none: fully_signed is NULL.
+-- Same counting as m_kp_signoffs: agg_kp_report holds each report's sign-off times (signed_ats).
 CREATE MACRO m_kp_reports(periods, grace) AS TABLE
-WITH p AS (SELECT unnest(periods, recursive := true)),
-r AS (
-    SELECT p.label, p.ps, p.pe, k.*
-    FROM fact_kp_report k JOIN p ON k.reported_at >= p.ps AND k.reported_at < p.pe
-),
-s AS (
-    SELECT period, report_id, count(*) AS needed, count(*) FILTER (signed) AS signed
-    FROM m_kp_signoffs(periods, grace) GROUP BY ALL
-)
-SELECT r.label AS period, r.ps AS period_start, r.pe AS period_end,
-       r.report_id, r.category, r.reported_at, r.grid_code, r.township_code, r.community_code, r.ru_code,
-       r.police_station, r.justice_office, r.health_center,
-       coalesce(s.needed, 0) AS needed, coalesce(s.signed, 0) AS signed,
-       CASE WHEN s.needed > 0 THEN s.signed = s.needed END AS fully_signed
-FROM r LEFT JOIN s ON s.period = r.label AND s.report_id = r.report_id;
+SELECT period, period_start, period_end, report_id, category, reported_at, grid_code, township_code, community_code,
+       ru_code, police_station, justice_office, health_center, needed, signed,
+       CASE WHEN needed > 0 THEN signed = needed END AS fully_signed
+FROM (
+    SELECT p.label AS period, p.ps AS period_start, p.pe AS period_end,
+           r.report_id, r.category, r.reported_at, r.grid_code, r.township_code, r.community_code, r.ru_code,
+           r.police_station, r.justice_office, r.health_center, r.needed,
+           CAST(len(list_filter(r.signed_ats, lambda t: t < CAST(p.pe AS TIMESTAMP) + grace)) AS BIGINT) AS signed
+    FROM agg_kp_report r
+    JOIN (SELECT unnest(periods, recursive := true)) p ON r.reported_at >= p.ps AND r.reported_at < p.pe
+);
 
 -- ---------------------------------------------------------------------------------------------------- 采集率
 -- Pre-aggregated: each grid's last statistics day of each month (collection statistics are cumulative, so the
@@ -138,37 +136,48 @@ WHERE stat_date IS NOT NULL
 GROUP BY ALL
 ORDER BY month, grid_code;
 
+-- Each grid's figures as of the end of each month of agg_collection_month: every column is its latest non-empty
+-- value up to that month (what arg_max over all the rows before the month's end gives), so a period ending at a
+-- month boundary reads one row per grid (an ASOF join on month_end) instead of every month before it.
+CREATE TABLE agg_collection_asof AS
+SELECT grid_code, month, CAST(month + INTERVAL 1 MONTH AS DATE) AS month_end, stat_date,
+       last_value(collected IGNORE NULLS) OVER w AS collected, last_value(persons IGNORE NULLS) OVER w AS persons,
+       last_value(floating IGNORE NULLS) OVER w AS floating, last_value(houses IGNORE NULLS) OVER w AS houses,
+       last_value(rentals IGNORE NULLS) OVER w AS rentals, last_value(key_places IGNORE NULLS) OVER w AS key_places
+FROM agg_collection_month
+WINDOW w AS (PARTITION BY grid_code ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+ORDER BY grid_code, month;
+
 -- One row per period and grid (网格 of org_units): registered households, and households_collected on the
--- last statistics day before the period's end (cumulative counts; a grid with no statistics yet: 0).
--- Whole months before the end come from agg_collection_month; the days of a month cut by the end, from the fact.
+-- last statistics day before the period's end (cumulative counts; a grid with no statistics yet: 0); each other
+-- count likewise its latest delivered value. Whole months before the end come from agg_collection_asof; the days
+-- of a month cut by the end (a week, a month still running), from the fact, and win when they hold a value.
 CREATE MACRO m_collection(periods) AS TABLE
 WITH p AS (SELECT unnest(periods, recursive := true)),
-g AS (
-    SELECT unit_code AS grid_code, unit_name AS grid_name, township_code, community_code, community_name, ru_code,
-           households
-    FROM dim_unit WHERE level = '网格'
+gp AS (
+    SELECT p.label, p.ps, p.pe, unit_code AS grid_code, unit_name AS grid_name, township_code, community_code,
+           community_name, ru_code, households
+    FROM dim_unit CROSS JOIN p WHERE level = '网格'
 ),
-candidates AS (
-    SELECT p.label, a.grid_code, a.stat_date, a.collected, a.persons, a.floating, a.houses, a.rentals, a.key_places
-    FROM agg_collection_month a JOIN p ON a.month + INTERVAL 1 MONTH <= p.pe
-    UNION ALL
-    SELECT p.label, c.grid_code, c.stat_date, c.households_collected, c.persons, c.floating, c.houses, c.rentals,
-           c.key_places
+cut AS (
+    SELECT p.label, c.grid_code, max(c.stat_date) AS stat_date,
+           arg_max(c.households_collected, c.stat_date) AS collected,
+           arg_max(c.persons, c.stat_date) AS persons, arg_max(c.floating, c.stat_date) AS floating,
+           arg_max(c.houses, c.stat_date) AS houses, arg_max(c.rentals, c.stat_date) AS rentals,
+           arg_max(c.key_places, c.stat_date) AS key_places
     FROM fact_collection c JOIN p ON c.stat_date >= date_trunc('month', p.pe) AND c.stat_date < p.pe
-),
-latest AS (
-    SELECT label, grid_code, max(stat_date) AS stat_date,
-           arg_max(collected, stat_date) AS collected,
-           arg_max(persons, stat_date) AS persons, arg_max(floating, stat_date) AS floating,
-           arg_max(houses, stat_date) AS houses, arg_max(rentals, stat_date) AS rentals,
-           arg_max(key_places, stat_date) AS key_places
-    FROM candidates
+    WHERE p.pe > date_trunc('month', p.pe)  -- only a period ending inside a month reads the fact (skips the scan)
     GROUP BY ALL
 )
-SELECT p.label AS period, p.ps AS period_start, p.pe AS period_end, g.*,
-       coalesce(l.collected, 0) AS collected, l.stat_date, l.persons, l.floating, l.houses, l.rentals, l.key_places
-FROM g CROSS JOIN p
-LEFT JOIN latest l ON l.label = p.label AND l.grid_code = g.grid_code;
+SELECT gp.label AS period, gp.ps AS period_start, gp.pe AS period_end, gp.grid_code, gp.grid_name, gp.township_code,
+       gp.community_code, gp.community_name, gp.ru_code, gp.households,
+       coalesce(x.collected, a.collected, 0) AS collected, coalesce(x.stat_date, a.stat_date) AS stat_date,
+       coalesce(x.persons, a.persons) AS persons, coalesce(x.floating, a.floating) AS floating,
+       coalesce(x.houses, a.houses) AS houses, coalesce(x.rentals, a.rentals) AS rentals,
+       coalesce(x.key_places, a.key_places) AS key_places
+FROM gp
+ASOF LEFT JOIN agg_collection_asof a ON a.grid_code = gp.grid_code AND a.month_end <= gp.pe
+LEFT JOIN cut x ON x.label = gp.label AND x.grid_code = gp.grid_code;
 
 -- ---------------------------------------------------------------------------------------------------- labels
 -- A threshold as the bulletin writes it: 1.0 → '100%', 0.5 → '50%', 0.857 → '85.7%'.
