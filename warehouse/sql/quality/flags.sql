@@ -1,2 +1,2 @@
 -- Data-quality flags on current records (repairs and doubts), by dataset.
-SELECT dataset, flag, n FROM dq_flag ORDER BY dataset, n DESC;
+SELECT dataset, flag, n FROM dq_flag ORDER BY dataset, n DESC, flag;
