@@ -48,6 +48,8 @@ class RunResult:
     source_name: str = ""  # the configured name (or the source itself, without secrets)
     # per dataset of a database/API source: watermark before and after, batches, rows pulled, NULL updated_at rows
     watermarks: dict[str, dict] = field(default_factory=dict)
+    build_steps: dict[str, float] = field(default_factory=dict)  # seconds per build step, and the export
+    export: dict[str, int] = field(default_factory=dict)  # month partitions of the Parquet export written, linked
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -325,7 +327,9 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
                 tb = time.perf_counter()
                 res.finished_at = _now().isoformat(sep=" ")
                 res.duration_s = round(time.perf_counter() - t0, 2)
-                published = build_and_publish(lake, warehouse_dir, settings, current_run=res.as_dict())
+                stats: dict = {}
+                published = build_and_publish(lake, warehouse_dir, settings, current_run=res.as_dict(), stats=stats)
+                res.build_steps, res.export = stats.get("build", {}), stats.get("export", {})
                 res.published = published.name
                 res.build_s = round(time.perf_counter() - tb, 2)
     except Busy as exc:

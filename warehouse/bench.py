@@ -161,6 +161,11 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _peak_rss_children_mb() -> float:
+    """The largest peak of the finished child processes (the ETL's landing workers)."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
 def _dir_bytes(p: Path) -> int:
     return sum(f.stat().st_size for f in Path(p).rglob("*") if f.is_file())
 
@@ -253,6 +258,8 @@ def phase_ingest_ours(data: str, wh: str) -> dict:
     runs = [res]
     total = time.perf_counter() - t
     peak = _peak_rss_mb()
+    peak_workers = _peak_rss_children_mb()
+    workers = min(settings.etl.workers, res.files_new)
     from etl.lake import Lake
 
     mans = Lake(wh / "lake").manifests()
@@ -277,11 +284,60 @@ def phase_ingest_ours(data: str, wh: str) -> dict:
     cur = (wh / "CURRENT").read_text().strip()
     return {"seconds": round(total, 2), "landing_s": round(total - build_s, 2), "build_publish_s": round(build_s, 2),
             "rows_in": rows, "rows_per_s": round(rows / total), "datasets": per,
-            "peak_rss_mb": peak, "warehouse_bytes": (wh / "versions" / cur).stat().st_size,
+            "peak_rss_mb": peak, "peak_rss_worker_mb": peak_workers, "workers": workers,
+            # an upper bound: the main process and every landing worker at their peaks at once
+            "peak_rss_total_mb": round(peak + workers * peak_workers, 1) if workers > 1 else peak,
+            "warehouse_bytes": (wh / "versions" / cur).stat().st_size,
             "published_parquet_bytes": _dir_bytes(wh / "lake" / "published"),
             "landed_parquet_bytes": _dir_bytes(wh / "lake" / "landed"), "versions": len(versions),
             "csv_rows_in": sum(d["csv_rows_in"] for d in per.values()),
             "csv_landing_s": round(sum(d["csv_landing_s"] for d in per.values()), 3)}
+
+
+def phase_increment(wh: str, out: str) -> dict:
+    """A day's delivery on top of the loaded warehouse, as the daily (or `watch`) run sees it: a day of activity
+    (the last day's logs again under new ids, one day later) and updates to 50 open events. Reports the run's
+    landing and build + publish times and how many month partitions the Parquet export wrote or linked."""
+    import duckdb
+
+    from etl import pipeline
+    from etl.spec import DATASETS
+    from warehouse import db
+    from warehouse.config import load_settings
+
+    settings = load_settings()
+    wh, out = Path(wh), Path(out)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    con = db.open_published(wh)
+    last = con.execute("SELECT max(op_date) FROM fact_activity WHERE op_date <= current_date").fetchone()[0]
+    day = last + dt.timedelta(days=1)
+    heads = {ds: {c.name: c.header for c in DATASETS[ds].columns} for ds in ("activity_log", "events")}
+    act = con.execute("""
+        SELECT 'INC' || log_id AS log_id, account_id, op_time + INTERVAL 1 DAY AS op_time, op_type, terminal,
+               lon, lat, 'WGS84' AS coord_sys, op_time + INTERVAL 1 DAY AS updated_at
+        FROM fact_activity WHERE op_date = $d ORDER BY op_time""", {"d": last}).to_arrow_table()
+    ev = con.execute("""
+        SELECT event_id, reported_at, reporter_account, grid_code, category, source, summary, lon, lat,
+               'WGS84' AS coord_sys, handling_level, '已办结' AS status, deadline, $t AS closed_at, satisfaction,
+               supervision, $t AS updated_at
+        FROM fact_event WHERE NOT is_closed AND reported_at < $t ORDER BY reported_at DESC LIMIT 50""",
+                     {"t": dt.datetime.combine(day, dt.time(18))}).to_arrow_table()
+    con.close()
+    rows = 0
+    for ds, t in (("activity_log", act), ("events", ev)):
+        t = t.select([c for c in heads[ds] if c in t.column_names])
+        t = t.rename_columns([heads[ds][c] for c in t.column_names])
+        duckdb.from_arrow(t).write_csv(str(out / f"{ds}_{day:%Y%m%d}_daily.csv"))
+        rows += t.num_rows
+    t0 = time.perf_counter()
+    res = pipeline.run(out, settings, warehouse_dir=wh, lake_dir=wh / "lake", log=lambda s: None)
+    total = time.perf_counter() - t0
+    if res.status != "ok" or res.files_new != 2:
+        raise RuntimeError(f"increment failed: {res.status} {res.error} files_new={res.files_new}")
+    return {"day": str(day), "rows_in": rows, "seconds": round(total, 2),
+            "landing_s": round(total - res.build_s, 2), "build_publish_s": res.build_s,
+            "build_steps_s": res.build_steps, "export": res.export, "peak_rss_mb": _peak_rss_mb()}
 
 
 def phase_lower_bound(data: str, out: str) -> dict:
@@ -441,6 +497,9 @@ def run(scale: str = "county", *, work: Path | None = None, out: Path | None = N
     wh = work / "wh"
     res["ingest"] = {"ours": _in_process(phase_ingest_ours, str(data), str(wh))}
     log(f"[bench]   {res['ingest']['ours']['seconds']} s")
+    log("[bench] ingest: a day's delivery on top (the daily run)")
+    res["ingest"]["increment"] = _in_process(phase_increment, str(wh), str(work / "increment"))
+    log(f"[bench]   {res['ingest']['increment']['seconds']} s")
     log("[bench] ingest: lower bound (DuckDB csv → Parquet)")
     res["ingest"]["lower_bound_csv_to_parquet"] = _in_process(phase_lower_bound, str(data), str(work / "lb"))
     if pandas_ingest:
@@ -534,8 +593,16 @@ def table(res: dict) -> str:
         L.append("")
     L += ["| ingest | rows | seconds | rows/s | peak MB | note |", "| --- | ---: | ---: | ---: | ---: | --- |",
           f"| ours: etl run (land + build + publish) | {ours['rows_in']:,} | {ours['seconds']} | {ours['rows_per_s']:,} | "
-          f"{ours['peak_rss_mb']:.0f} | landing {ours['landing_s']} s, build+publish {ours['build_publish_s']} s; "
-          f"warehouse {ours['warehouse_bytes'] / 1e6:.0f} MB, published Parquet {ours['published_parquet_bytes'] / 1e6:.0f} MB |"]
+          f"{ours.get('peak_rss_total_mb', ours['peak_rss_mb']):.0f} | landing {ours['landing_s']} s "
+          f"({ours.get('workers', 1)} processes), build+publish {ours['build_publish_s']} s; "
+          f"warehouse {ours['warehouse_bytes'] / 1e6:.0f} MB, published Parquet {ours['published_parquet_bytes'] / 1e6:.0f} MB; "
+          f"peak MB: main {ours['peak_rss_mb']:.0f}, each landing worker ≤ {ours.get('peak_rss_worker_mb', 0):.0f} |"]
+    inc = res["ingest"].get("increment")
+    if inc:
+        ex = inc.get("export") or {}
+        L.append(f"| ours: a day's delivery on top ({inc['day']}) | {inc['rows_in']:,} | {inc['seconds']} | — | "
+                 f"{inc['peak_rss_mb']:.0f} | landing {inc['landing_s']} s, build+publish {inc['build_publish_s']} s; "
+                 f"export wrote {ex.get('written')} and linked {ex.get('linked')} month partitions |")
     if pd_:
         L.append(f"| plain pandas (read_excel/read_csv/read_json → DuckDB) | {pd_['rows']:,} | {pd_['seconds']} | "
                  f"{pd_['rows_per_s']:,} | {pd_['peak_rss_mb']:.0f} | no repair, no dedupe |")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import time
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from etl.lake import Lake
@@ -218,40 +218,87 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
     return timings
 
 
-def export_parquet(version_file: Path, out_dir: Path) -> None:
-    """Published facts and dims as hive-partitioned (month=YYYY-MM), ZSTD Parquet for other engines."""
+FINGERPRINTS = "_fingerprints.json"
+
+
+def export_parquet(version_file: Path, out_dir: Path, previous: Path | None = None) -> dict:
+    """Published facts and dims as hive-partitioned (month=YYYY-MM), ZSTD Parquet for other engines.
+
+    Incremental: each month partition has a fingerprint (row count and the sum of the rows' hashes); a month whose
+    fingerprint equals the one in the `previous` export is hard-linked from there instead of written again, so a
+    daily load rewrites only the months it touched. Returns {"written": n, "linked": n} month partitions."""
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    old: dict = {}
+    if previous is not None and (previous / FINGERPRINTS).exists():
+        old = json.loads((previous / FINGERPRINTS).read_text(encoding="utf-8"))
+    fps: dict[str, dict[str, str]] = {}
+    counts = {"written": 0, "linked": 0}
     con = db.connect(version_file, read_only=True)
     try:
         for table, month_col in PUBLISHED_PARQUET.items():
-            rel = con.table(table)
-            if month_col:
-                rel = rel.select("*", duckdb.FunctionExpression(
-                    "strftime", duckdb.ColumnExpression(month_col), duckdb.ConstantExpression("%Y-%m")).alias("month"))
-                rel.to_parquet(str(tmp / table), compression="zstd", partition_by=["month"])
-            else:
+            if not month_col:
                 (tmp / table).mkdir()
-                rel.to_parquet(str(tmp / table / "part-0.parquet"), compression="zstd")
+                con.table(table).to_parquet(str(tmp / table / "part-0.parquet"), compression="zstd")
+                continue
+            ym = f"strftime({_q(month_col)}, '%Y-%m')"
+            # a NULL month is written every time (never linked); a table with its own `month` column (a date)
+            # is partitioned by it, as YYYY-MM
+            fps[table] = {m or "": f"{n}:{h}" for m, n, h in con.execute(
+                f"SELECT {ym}, count(*), sum(hash(t)::HUGEINT)::VARCHAR FROM {_q(table)} t GROUP BY ALL").fetchall()}
+            same = {m for m, fp in fps[table].items()
+                    if m and old.get(table, {}).get(m) == fp and (previous / table / f"month={m}").is_dir()}
+            changed = sorted(set(fps[table]) - same)
+            if changed:  # written first: DuckDB writes partitions into a new directory
+                cols = "* EXCLUDE (month)" if month_col == "month" else "*"
+                rel = con.sql(f"SELECT {cols}, {ym} AS month FROM {_q(table)} "
+                              f"WHERE list_contains($months, coalesce({ym}, ''))", params={"months": changed})
+                rel.to_parquet(str(tmp / table), compression="zstd", partition_by=["month"])
+            (tmp / table).mkdir(exist_ok=True)
+            for m in sorted(same):
+                _link_tree(previous / table / f"month={m}", tmp / table / f"month={m}")
+            counts["written"] += len(changed)
+            counts["linked"] += len(same)
     finally:
         con.close()
+    (tmp / FINGERPRINTS).write_text(json.dumps(fps, indent=1), encoding="utf-8")
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
+    return counts
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        try:
+            os.link(f, dst / f.name)
+        except OSError:  # another file system, or links not supported
+            shutil.copy2(f, dst / f.name)
 
 
 def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, current_run: dict | None = None,
-                      export: bool = True) -> Path:
+                      export: bool = True, stats: dict | None = None) -> Path:
+    """Build, publish, export. `stats`, when given, receives the seconds per build step ("build") and the
+    export's written and linked month partitions ("export")."""
     built_at = dt.datetime.now().replace(microsecond=0)
     tmp, final = db.new_version_path(warehouse_dir, built_at)
-    build(lake, tmp, settings, current_run=current_run, version=final.name, built_at=built_at)
+    timings = build(lake, tmp, settings, current_run=current_run, version=final.name, built_at=built_at)
     published = db.publish(warehouse_dir, tmp, final, keep=settings.paths.keep_versions)
     lake.mark_published(warehouse_dir, published.name)
     if export:
         pub_root = lake.root / "published"
-        export_parquet(published, pub_root / published.stem)
+        previous = max((d for d in pub_root.glob("wh-*") if d.is_dir() and (d / FINGERPRINTS).exists()),
+                       key=lambda d: d.name, default=None) if pub_root.exists() else None
+        t = time.perf_counter()
+        counts = export_parquet(published, pub_root / published.stem, previous)
+        timings["export_parquet"] = time.perf_counter() - t
         keep = {p.stem for p in (Path(warehouse_dir) / db.VERSIONS).glob("wh-*.duckdb")}
         for d in pub_root.iterdir():
             if d.is_dir() and d.name not in keep:
                 shutil.rmtree(d, ignore_errors=True)
+        if stats is not None:
+            stats["export"] = counts
+    if stats is not None:
+        stats["build"] = {k: round(v, 3) for k, v in timings.items()}
     return published
