@@ -60,9 +60,13 @@ def _cached(version: str, name: str, scope: Scope, params: tuple) -> pd.DataFram
     return metrics.query(con, name, scope, **dict(params))
 
 
-def q(name: str, scope: Scope, **params) -> pd.DataFrame:
+def q(name: str, scope: Scope, *, keyed: bool = False, **params):
     """Run a metrics-layer query for `scope`, cached per published version. The caller's identity must allow
-    `scope` (dashboard.auth.authorize): a page cannot widen its scope or ask for more personal data."""
+    `scope` (dashboard.auth.authorize): a page cannot widen its scope or ask for more personal data.
+
+    keyed=True returns (frame, key): the key the result is cached under (published version, query, scope, the
+    parameters it reads). Equal keys, equal results: what is derived from a result (a chart, the wall's map) can
+    be cached by its key instead of hashing the frame."""
     auth.authorize(name, scope)
     path = warehouse_path()  # the version names the cache entry; the connection is opened on a miss only
     if path is None:
@@ -71,7 +75,8 @@ def q(name: str, scope: Scope, **params) -> pd.DataFrame:
     # queries that do not use it (scope_* go through, for metrics.bind to refuse)
     used = metrics.sql_params(name)
     key = tuple(sorted((k, v) for k, v in params.items() if k in used or k.startswith("scope_")))
-    return _cached(path.name, name, scope, key)
+    df = _cached(path.name, name, scope, key)
+    return (df, (path.name, name, scope, key)) if keyed else df
 
 
 def meta() -> dict[str, str]:

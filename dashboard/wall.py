@@ -9,9 +9,10 @@ import datetime as dt
 import time
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import data, maps, ui
+from dashboard import charts, maps, ui
 from etl import sources
 from warehouse.config import settings
 from warehouse.metrics import Period, Scope
@@ -140,13 +141,46 @@ def tiles(h: pd.Series) -> None:
     cols[5].metric("签收率", ui.pct(h["sign_rate"]), delta_points(h["sign_rate"], h["prev_sign_rate"]))
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def map_deck(units: pd.DataFrame, points: pd.DataFrame, figure: str, width_px: int, height_px: int,
-             label_size: int) -> maps.PreparedDeck:
-    """The county map, built and serialised once per distinct input (the frames are hashed by content): an
-    unchanged map costs the wall's refresh a hash and a cache read, and the browser gets the same JSON again."""
-    return maps.PreparedDeck(maps.county_deck(units, points, figure, width_px=width_px, height_px=height_px,
+# What a refresh draws is built once per query result and shared by every later refresh and every wall screen:
+# the inputs are named by their result keys (data.q(keyed=True)), not hashed, and Streamlit only reads the
+# objects (st.plotly_chart and st.pydeck_chart serialise them), so a refresh of unchanged data builds nothing.
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _map_deck(units_key: tuple, points_key: tuple, figure: str, width_px: int, height_px: int, label_size: int,
+              _units: pd.DataFrame, _points: pd.DataFrame) -> maps.PreparedDeck:
+    return maps.PreparedDeck(maps.county_deck(_units, _points, figure, width_px=width_px, height_px=height_px,
                                               label_size=label_size))
+
+
+def map_deck(units: tuple[pd.DataFrame, tuple], points: tuple[pd.DataFrame, tuple], figure: str, width_px: int,
+             height_px: int, label_size: int) -> maps.PreparedDeck:
+    """The county map from overview/map_units and overview/event_points, each a (frame, key) of data.q(keyed=True)."""
+    return _map_deck(units[1], points[1], figure, width_px, height_px, label_size, units[0], points[0])
+
+
+def _backlog_bars(back: pd.DataFrame, **kw) -> go.Figure:
+    kinds = back.groupby("office_kind", as_index=False)[["within", "yellow", "red"]].sum()
+    return charts.grouped_bars(kinds, "office_kind", {"within": "未超时", "yellow": "黄灯", "red": "红灯"},
+                               stacked=True, colours=[charts.NEUTRAL, charts.AMBER, charts.BAD], horizontal=True, **kw)
+
+
+def _top_overdue(rank: pd.DataFrame, **kw) -> go.Figure:
+    over = rank.sort_values("overdue_open", ascending=False).head(8)
+    return charts.ranking_bars(over, "overdue_open", "short_name", pct=False, **kw)
+
+
+_CHARTS = {"ranking_bars": charts.ranking_bars, "funnel": charts.funnel, "grouped_bars": charts.grouped_bars,
+           "backlog_bars": _backlog_bars, "top_overdue": _top_overdue}
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _chart(kind: str, key: tuple, args: tuple, opts: dict, _df: pd.DataFrame) -> go.Figure:
+    return _CHARTS[kind](_df, *args, **opts)
+
+
+def chart(kind: str, result: tuple[pd.DataFrame, tuple], *args, **opts) -> go.Figure:
+    """A figure of dashboard.charts (or of the two above) from a (frame, key) of data.q(keyed=True)."""
+    return _chart(kind, result[1], args, opts, result[0])
 
 
 def source_alerts() -> list[str]:

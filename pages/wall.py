@@ -9,7 +9,7 @@ import time
 
 import streamlit as st
 
-from dashboard import charts, data, maps, ui, wall
+from dashboard import data, maps, ui, wall
 from warehouse.config import settings
 
 cfg = settings().dashboard
@@ -23,17 +23,16 @@ H = 1080 * scale  # the design height; everything below adds up to it
 def overview_panel(p, prm, width_frac: float) -> None:
     left, mid, right = st.columns([1.05, 1.75, 1.1])
     with left:
-        rank = data.q("overview/unit_ranking", wall.WALL, **prm)
-        st.plotly_chart(charts.ranking_bars(rank, "activity_rate", "short_name", title="各地账号活跃度",
-                                            height=620, scale=scale, good_at=1.0,
-                                            bad_below=settings().metrics.activity_good),
+        rank = data.q("overview/unit_ranking", wall.WALL, keyed=True, **prm)
+        st.plotly_chart(wall.chart("ranking_bars", rank, "activity_rate", "short_name", title="各地账号活跃度",
+                                   height=620, scale=scale, good_at=1.0, bad_below=settings().metrics.activity_good),
                         config={"displayModeBar": False}, key="rank")
-        fun = data.q("overview/event_funnel", wall.WALL, **prm)
-        st.plotly_chart(charts.funnel(fun, title="事件流转 (上报 → 受理 → 办结)", height=225, scale=scale),
+        fun = data.q("overview/event_funnel", wall.WALL, keyed=True, **prm)
+        st.plotly_chart(wall.chart("funnel", fun, title="事件流转 (上报 → 受理 → 办结)", height=225, scale=scale),
                         config={"displayModeBar": False}, key="funnel")
     with mid:
-        units = data.q("overview/map_units", wall.WALL, **prm)
-        pts = data.q("overview/event_points", wall.WALL, **prm)
+        units = data.q("overview/map_units", wall.WALL, keyed=True, **prm)
+        pts = data.q("overview/event_points", wall.WALL, keyed=True, **prm)
         label = maps.FIGURES[figure][1]
         st.markdown(f'<p class="wall-h">全县地图 · {ui.esc(label)} · 红点为未办结事件</p>', unsafe_allow_html=True)
         map_h = int(840 * scale)
@@ -41,15 +40,12 @@ def overview_panel(p, prm, width_frac: float) -> None:
                                       int(13 * scale)),
                         height=map_h, key="map")
     with right:
-        kp = data.q("overview/kp_tallies", wall.WALL, **prm)
-        st.plotly_chart(charts.grouped_bars(kp, "category", {"reports": "报送", "fully_signed": "已全部签收"},
-                                            title="三项重点工作 (人数)", height=260, scale=scale),
+        kp = data.q("overview/kp_tallies", wall.WALL, keyed=True, **prm)
+        st.plotly_chart(wall.chart("grouped_bars", kp, "category", {"reports": "报送", "fully_signed": "已全部签收"},
+                                   title="三项重点工作 (人数)", height=260, scale=scale),
                         config={"displayModeBar": False}, key="kp")
-        back = data.q("overview/signoff_backlog", wall.WALL, as_of=prm["as_of"])
-        kinds = back.groupby("office_kind", as_index=False)[["within", "yellow", "red"]].sum()
-        st.plotly_chart(charts.grouped_bars(kinds, "office_kind", {"within": "未超时", "yellow": "黄灯", "red": "红灯"},
-                                            title="待签收 (按部门)", height=235, scale=scale, stacked=True,
-                                            colours=[charts.NEUTRAL, charts.AMBER, charts.BAD], horizontal=True),
+        back = data.q("overview/signoff_backlog", wall.WALL, keyed=True, as_of=prm["as_of"])
+        st.plotly_chart(wall.chart("backlog_bars", back, title="待签收 (按部门)", height=235, scale=scale),
                         config={"displayModeBar": False}, key="backlog")
         recent_feed(p, prm)
 
@@ -70,16 +66,17 @@ def recent_feed(p, prm) -> None:
 
 
 def detail_panel(p, prm) -> None:
-    rank = data.q("overview/unit_ranking", wall.WALL, **prm)
+    ranked = data.q("overview/unit_ranking", wall.WALL, keyed=True, **prm)
+    rank = ranked[0]
+    m = settings().metrics
     a, b, c = st.columns(3)
     with a:
-        st.plotly_chart(charts.ranking_bars(rank, "completion_rate", "short_name", title="各地事件办结率",
-                                            height=950, scale=scale, good_at=settings().metrics.event_high,
-                                            bad_below=settings().metrics.event_low),
+        st.plotly_chart(wall.chart("ranking_bars", ranked, "completion_rate", "short_name", title="各地事件办结率",
+                                   height=950, scale=scale, good_at=m.event_high, bad_below=m.event_low),
                         config={"displayModeBar": False}, key="d-comp")
     with b:
-        st.plotly_chart(charts.ranking_bars(rank, "sign_rate", "short_name", title="各地重点人员签收率",
-                                            height=950, scale=scale, good_at=settings().metrics.sign_good),
+        st.plotly_chart(wall.chart("ranking_bars", ranked, "sign_rate", "short_name", title="各地重点人员签收率",
+                                   height=950, scale=scale, good_at=m.sign_good),
                         config={"displayModeBar": False}, key="d-sign")
     with c:
         red = rank[rank["red"]].sort_values("rank")
@@ -91,9 +88,7 @@ def detail_panel(p, prm) -> None:
         st.dataframe(black.assign(单位=[("⚠ " if r else "") + n for n, r in zip(black["short_name"], black["black_repeat"])],
                                   综合得分=black["score"].map(ui.pct))[["单位", "综合得分"]],
                      hide_index=True, height=int(260 * scale))
-        over = rank.sort_values("overdue_open", ascending=False).head(8)
-        st.plotly_chart(charts.ranking_bars(over, "overdue_open", "short_name", title="超期未办结最多",
-                                            height=330, scale=scale, pct=False),
+        st.plotly_chart(wall.chart("top_overdue", ranked, title="超期未办结最多", height=330, scale=scale),
                         config={"displayModeBar": False}, key="d-over")
 
 
