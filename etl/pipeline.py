@@ -48,6 +48,7 @@ class RunResult:
     source_name: str = ""  # the configured name (or the source itself, without secrets)
     # per dataset of a database/API source: watermark before and after, batches, rows pulled, NULL updated_at rows
     watermarks: dict[str, dict] = field(default_factory=dict)
+    landing_workers: int = 1  # processes that landed the files
     build_steps: dict[str, float] = field(default_factory=dict)  # seconds per build step, and the export
     export: dict[str, int] = field(default_factory=dict)  # month partitions of the Parquet export written, linked
 
@@ -123,6 +124,7 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
     delivery = lake.next_delivery()
     tol = settings.etl.future_tolerance_hours
     workers = _workers_for(settings, todo)
+    res.landing_workers = workers
     if workers > 1:
         return _land_parallel(lake, todo, delivery, workers, res, reasons, load_time=load_time, settings=settings,
                               progress=progress, log=log)

@@ -259,7 +259,7 @@ def phase_ingest_ours(data: str, wh: str) -> dict:
     total = time.perf_counter() - t
     peak = _peak_rss_mb()
     peak_workers = _peak_rss_children_mb()
-    workers = min(settings.etl.workers, res.files_new)
+    workers = res.landing_workers
     from etl.lake import Lake
 
     mans = Lake(wh / "lake").manifests()
@@ -596,7 +596,8 @@ def table(res: dict) -> str:
           f"{ours.get('peak_rss_total_mb', ours['peak_rss_mb']):.0f} | landing {ours['landing_s']} s "
           f"({ours.get('workers', 1)} processes), build+publish {ours['build_publish_s']} s; "
           f"warehouse {ours['warehouse_bytes'] / 1e6:.0f} MB, published Parquet {ours['published_parquet_bytes'] / 1e6:.0f} MB; "
-          f"peak MB: main {ours['peak_rss_mb']:.0f}, each landing worker ≤ {ours.get('peak_rss_worker_mb', 0):.0f} |"]
+          + (f"peak MB: main {ours['peak_rss_mb']:.0f}, each landing worker ≤ {ours['peak_rss_worker_mb']:.0f} "
+             "(the peak column adds them all) |" if ours.get("workers", 1) > 1 else "|")]
     inc = res["ingest"].get("increment")
     if inc:
         ex = inc.get("export") or {}
