@@ -24,14 +24,18 @@ GROUP BY ALL
 ORDER BY month, account_id;
 
 -- The columns of fact_event the metrics read, with the time each event ended (m_event_activity): closed_at, or
--- for an event whose status is 已办结/已关闭 without a closed_at, when that status was recorded (updated_at).
--- Narrow (no text, flags or lineage), so the per-period scans of the macros stay small.
+-- for an event whose status is 已办结/已关闭 without a closed_at, when that status was recorded (updated_at); and
+-- its first 受理 step in the flow (accepted_at; the event funnel). Narrow (no text, flags or lineage), so the
+-- per-period scans of the macros stay small.
 CREATE TABLE agg_event AS
-SELECT event_id, category, source, grid_code, township_code, community_code, ru_code, status, supervision,
-       reported_at, deadline, closed_at, closed_on_time, hours_to_close, lon, lat,
-       coalesce(closed_at, CASE WHEN status IN ('已办结', '已关闭') THEN updated_at END) AS ended_at
-FROM fact_event
-ORDER BY reported_at, event_id;
+SELECT e.event_id, e.category, e.source, e.grid_code, e.township_code, e.community_code, e.ru_code, e.status,
+       e.supervision, e.reported_at, e.deadline, e.closed_at, e.closed_on_time, e.hours_to_close, e.lon, e.lat,
+       coalesce(e.closed_at, CASE WHEN e.status IN ('已办结', '已关闭') THEN e.updated_at END) AS ended_at,
+       f.accepted_at
+FROM fact_event e
+LEFT JOIN (SELECT event_id, min(action_time) AS accepted_at FROM fact_event_flow WHERE action = '受理' GROUP BY ALL) f
+       USING (event_id)
+ORDER BY e.reported_at, e.event_id;
 
 -- Sign-offs with the columns of their report the metrics read (m_kp_signoffs).
 CREATE TABLE agg_kp_signoff AS

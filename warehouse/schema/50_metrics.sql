@@ -70,6 +70,7 @@ FROM counted c LEFT JOIN days d ON d.label = c.label AND d.account_id = c.accoun
 --   open_at_end     reported before the end and not ended before it. An event ends at closed_at; one whose
 --                   status is 已办结/已关闭 without a closed_at ended when that status was recorded (updated_at).
 --   overdue_open    open at the end with its deadline passed by then (超期未办结)
+--   accepted_at     the time of its first 受理 step in the event flow (NULL: none)
 CREATE MACRO m_event_activity(periods) AS TABLE
 SELECT p.label AS period, p.ps AS period_start, p.pe AS period_end,
        e.event_id, e.category, e.source, e.grid_code, e.township_code, e.community_code, e.ru_code, e.status,
@@ -79,7 +80,8 @@ SELECT p.label AS period, p.ps AS period_start, p.pe AS period_end,
        coalesce(e.closed_at >= p.ps AND e.closed_at < p.pe, FALSE) AND e.closed_on_time AS closed_on_time,
        e.reported_at < p.pe AND NOT coalesce(e.ended_at < p.pe, FALSE) AS open_at_end,
        e.reported_at < p.pe AND NOT coalesce(e.ended_at < p.pe, FALSE) AND coalesce(e.deadline < p.pe, FALSE)
-           AS overdue_open
+           AS overdue_open,
+       e.accepted_at
 FROM agg_event e
 JOIN (SELECT unnest(periods, recursive := true)) p
   ON (e.reported_at >= p.ps AND e.reported_at < p.pe)
@@ -136,17 +138,27 @@ WHERE stat_date IS NOT NULL
 GROUP BY ALL
 ORDER BY month, grid_code;
 
--- Each grid's figures as of the end of each month of agg_collection_month: every column is its latest non-empty
--- value up to that month (what arg_max over all the rows before the month's end gives), so a period ending at a
--- month boundary reads one row per grid (an ASOF join on month_end) instead of every month before it.
+-- Each grid's figures as of the end of every month from its first statistics on to the last month held: every
+-- column is its latest non-empty value up to that month (what arg_max over all the rows before the month's end
+-- gives), so a period reads one row per grid (month_end = the start of the month its end falls in; after the last
+-- month held, the last row: is_last) instead of every month before it.
 CREATE TABLE agg_collection_asof AS
-SELECT grid_code, month, CAST(month + INTERVAL 1 MONTH AS DATE) AS month_end, stat_date,
-       last_value(collected IGNORE NULLS) OVER w AS collected, last_value(persons IGNORE NULLS) OVER w AS persons,
-       last_value(floating IGNORE NULLS) OVER w AS floating, last_value(houses IGNORE NULLS) OVER w AS houses,
-       last_value(rentals IGNORE NULLS) OVER w AS rentals, last_value(key_places IGNORE NULLS) OVER w AS key_places
-FROM agg_collection_month
-WINDOW w AS (PARTITION BY grid_code ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-ORDER BY grid_code, month;
+WITH bounds AS (SELECT min(month) AS first_month, max(month) AS last_month FROM agg_collection_month),
+grid_months AS (
+    SELECT g.grid_code, CAST(m.month AS DATE) AS month
+    FROM (SELECT grid_code, min(month) AS first_month FROM agg_collection_month GROUP BY ALL) g
+    JOIN (SELECT unnest(generate_series(CAST(first_month AS TIMESTAMP), CAST(last_month AS TIMESTAMP),
+                                        INTERVAL 1 MONTH)) AS month FROM bounds) m ON m.month >= g.first_month
+)
+SELECT gm.grid_code, gm.month, CAST(gm.month + INTERVAL 1 MONTH AS DATE) AS month_end,
+       gm.month = (SELECT last_month FROM bounds) AS is_last,
+       last_value(a.stat_date IGNORE NULLS) OVER w AS stat_date,
+       last_value(a.collected IGNORE NULLS) OVER w AS collected, last_value(a.persons IGNORE NULLS) OVER w AS persons,
+       last_value(a.floating IGNORE NULLS) OVER w AS floating, last_value(a.houses IGNORE NULLS) OVER w AS houses,
+       last_value(a.rentals IGNORE NULLS) OVER w AS rentals, last_value(a.key_places IGNORE NULLS) OVER w AS key_places
+FROM grid_months gm LEFT JOIN agg_collection_month a USING (grid_code, month)
+WINDOW w AS (PARTITION BY gm.grid_code ORDER BY gm.month ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+ORDER BY gm.grid_code, gm.month;
 
 -- One row per period and grid (网格 of org_units): registered households, and households_collected on the
 -- last statistics day before the period's end (cumulative counts; a grid with no statistics yet: 0); each other
@@ -176,7 +188,9 @@ SELECT gp.label AS period, gp.ps AS period_start, gp.pe AS period_end, gp.grid_c
        coalesce(x.houses, a.houses) AS houses, coalesce(x.rentals, a.rentals) AS rentals,
        coalesce(x.key_places, a.key_places) AS key_places
 FROM gp
-ASOF LEFT JOIN agg_collection_asof a ON a.grid_code = gp.grid_code AND a.month_end <= gp.pe
+LEFT JOIN agg_collection_asof a
+       ON a.grid_code = gp.grid_code
+      AND (a.month_end = date_trunc('month', gp.pe) OR (a.is_last AND a.month_end < date_trunc('month', gp.pe)))
 LEFT JOIN cut x ON x.label = gp.label AND x.grid_code = gp.grid_code;
 
 -- ---------------------------------------------------------------------------------------------------- labels

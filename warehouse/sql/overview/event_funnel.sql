@@ -2,20 +2,16 @@
 -- in the event's flow before the end, or closed by then) → 办结 (closed before the end); the previous period's
 -- events beside it, measured at its own end.
 WITH ev AS (
-    SELECT e.period, e.period_end, e.event_id, e.closed_at
+    SELECT e.period, e.period_end, e.event_id, e.closed_at, e.accepted_at
     FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end)) e
     WHERE e.reported AND ($scope_township IS NULL OR e.township_code = $scope_township)
-),
-accepted AS (
-    SELECT DISTINCT ev.period, ev.event_id
-    FROM ev JOIN fact_event_flow f ON f.event_id = ev.event_id AND f.action = '受理' AND f.action_time < ev.period_end
 ),
 stages AS (
     SELECT ev.period,
            count(*) AS reported,
-           count(*) FILTER (a.event_id IS NOT NULL OR ev.closed_at < ev.period_end) AS accepted,
+           count(*) FILTER (ev.accepted_at < ev.period_end OR ev.closed_at < ev.period_end) AS accepted,
            count(*) FILTER (ev.closed_at < ev.period_end) AS closed
-    FROM ev LEFT JOIN accepted a ON a.period = ev.period AND a.event_id = ev.event_id
+    FROM ev
     GROUP BY ALL
 ),
 p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end), recursive := true)),
