@@ -10,7 +10,7 @@ WITH acc AS (
 )
 SELECT u.unit_code AS community_code, u.unit_name AS community_name, u.level AS community_level,
        u.township_code, u.township_name, u.ru_code, r.short_name AS ru_short_name,
-       (SELECT count(*) FROM dim_unit g WHERE g.level = '网格' AND g.community_code = u.unit_code) AS grids,
+       coalesce(g.grids, 0) AS grids,
        coalesce(c.accounts, 0) AS accounts, coalesce(c.active, 0) AS active,
        c.active / nullif(c.accounts, 0) AS rate, c.avg_active_days,
        coalesce(p.accounts, 0) AS prev_accounts, coalesce(p.active, 0) AS prev_active,
@@ -18,6 +18,8 @@ SELECT u.unit_code AS community_code, u.unit_name AS community_name, u.level AS 
        c.active / nullif(c.accounts, 0) - p.active / nullif(p.accounts, 0) AS change
 FROM dim_unit u
 LEFT JOIN dim_reporting_unit r ON r.ru_code = u.ru_code
+LEFT JOIN (SELECT community_code, count(*) AS grids FROM dim_unit WHERE level = '网格' GROUP BY ALL) g
+       ON g.community_code = u.unit_code
 LEFT JOIN acc c ON c.community_code = u.unit_code AND c.period = 'cur'
 LEFT JOIN acc p ON p.community_code = u.unit_code AND p.period = 'prev'
 WHERE u.level IN ('社区', '村')

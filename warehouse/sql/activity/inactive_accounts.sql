@@ -11,10 +11,15 @@ WITH acc AS (
       AND ($community_code IS NULL OR community_code = $community_code)
       AND ($grid_code IS NULL OR unit_code = $grid_code)
 ),
-last_day AS (
-    SELECT d.account_id, max(d.day) AS last_active_day
-    FROM agg_account_day d SEMI JOIN acc ON acc.account_id = d.account_id
-    WHERE d.day < $end
+last_day AS (  -- the months before the one $end falls in from agg_account_month, the days of that one by day
+    SELECT account_id, max(day) AS last_active_day
+    FROM (SELECT m.account_id, m.last_day AS day
+          FROM agg_account_month m SEMI JOIN acc ON acc.account_id = m.account_id
+          WHERE m.month < date_trunc('month', CAST($end AS DATE))
+          UNION ALL
+          SELECT d.account_id, d.day
+          FROM agg_account_day d SEMI JOIN acc ON acc.account_id = d.account_id
+          WHERE d.day >= date_trunc('month', CAST($end AS DATE)) AND d.day < $end)
     GROUP BY ALL
 )
 SELECT a.account_id, d.person_name, d.phone, a.role, a.status, a.opened_at, a.closed_at,
