@@ -7,7 +7,7 @@ from warehouse.config import settings
 m = settings().metrics
 ctx = ui.page("账号活跃度", key="activity", caption=f"活跃: 当月有操作的天数 ≥ {m.min_active_days} 天 (登录也算); "
               "计数: 当月任何时间处于启用状态的网格员、网格长账号; 没有账号的单位显示“—”。")
-head = data.q("overview/headline", ctx.scope, **ctx.prm).iloc[0]
+head = data.q("activity/headline", ctx.scope, **ctx.prm).iloc[0]
 c = st.columns(4)
 c[0].metric("网格员账号活跃度", ui.pct(head["activity_rate"]), ui.delta_pp(head["activity_rate"], head["prev_activity_rate"]))
 c[1].metric("活跃 / 计数账号", f"{int(head['active'])} / {int(head['accounts'])}")

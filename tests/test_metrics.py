@@ -236,6 +236,16 @@ def test_department_user_sees_only_reports_sent_to_its_office(county):
     assert list(off["office_name"]) == ["大新派出所"]
 
 
+def test_activity_headline_is_the_headlines_account_figures(county):
+    """activity/headline (the 账号活跃度 page's lighter query) gives exactly the account columns of overview/headline."""
+    con, t = county
+    for scope in (metrics.COUNTY, Scope(township_code=t["卧龙镇"], label="卧龙镇"), Scope(office_name="宏仁派出所")):
+        for period in (MARCH, FEB, Period.iso_week(2026, 12)):
+            a = q(con, "activity/headline", period, scope)
+            h = q(con, "overview/headline", period, scope)[list(a.columns)]
+            assert len(a.columns) == 12 and a.equals(h) and list(a.dtypes) == list(h.dtypes)
+
+
 # ---------------------------------------------------------------------------------------------------- overview
 def test_headline_and_unit_ranking(county):
     con, _ = county

@@ -68,7 +68,7 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
     "home": COMMON + [("overview/headline", "admin", {"kind": "prm"}),
                       ("overview/unit_ranking", "admin", {"kind": "prm"})],
     "activity": COMMON + [
-        ("overview/headline", "admin", {"kind": "prm"}), ("activity/by_unit", "admin", {"kind": "prm"}),
+        ("activity/headline", "admin", {"kind": "prm"}), ("activity/by_unit", "admin", {"kind": "prm"}),
         ("activity/by_community", "admin", {"kind": "prm", "ru_code": True}),
         ("activity/by_grid", "admin", {"kind": "prm", "ru_code": True, "community_code": True}),
         ("activity/inactive_accounts", "admin", {"kind": "period", "ru_code": True, "community_code": True,
