@@ -6,6 +6,8 @@ run the app, so workers are started with a neutral `__main__`.
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import types
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -24,9 +26,24 @@ def _neutral_main():
         sys.modules["__main__"] = main
 
 
+def _die_with_parent(parent: int, initializer: Callable | None, initargs: tuple) -> None:
+    """Worker start: be killed with the parent (Linux PR_SET_PDEATHSIG), so that a `kill -9` of an ETL run
+    cannot leave workers landing files after its lock is gone; then the caller's initializer."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the worker ends when it next reads the closed task queue
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def pool(workers: int, initializer: Callable | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=initializer,
-                               initargs=initargs)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_die_with_parent,
+                               initargs=(os.getpid(), initializer, initargs))
 
 
 def submit_all(ex: ProcessPoolExecutor, fn: Callable, jobs: Iterable[tuple]) -> list[Future]:

@@ -130,6 +130,25 @@ def _big_drop(drop: Path, n_files: int, rows: int, seed: int = 0) -> None:
         pacsv.write_csv(t, drop / f"activity_log_2024{f + 2:02d}01.csv")
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
+
+
 def _spawn_etl(tmp: Path) -> subprocess.Popen:
     cfg = tmp / "config.toml"
     cfg.write_text(f'[paths]\ndata_dir = "{tmp}"\nlake_dir = "{tmp}/lake"\nwarehouse_dir = "{tmp}/wh"\n'
@@ -161,12 +180,24 @@ def test_kill_9_leaves_published_warehouse_intact(tmp_path, phase):
             time.sleep(0.3)
             killed = True
         if killed:
+            workers = _children(proc.pid)
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)
     proc.wait()
     assert killed, "the load finished before it could be killed; make the test data larger"
     assert proc.returncode == -signal.SIGKILL
+    if phase == "landing":
+        # the files were landed by worker processes, and they died with the run: none lands anything after it
+        assert workers
+        deadline = time.time() + 5
+        while any(_state(w) not in "XZ" for w in workers) and time.time() < deadline:
+            time.sleep(0.05)
+        alive = [w for w in workers if _state(w) not in "XZ"]
+        for w in alive:
+            os.kill(w, signal.SIGKILL)
+        assert not alive, "landing workers outlived the killed run"
+        assert "并行导入" in proc.stdout.read().decode("utf-8")
 
     # readers still get the old warehouse, whole
     assert db.current_version(tmp_path / "wh") == old_version
