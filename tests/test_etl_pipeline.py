@@ -350,3 +350,14 @@ def test_export_rewrites_only_the_months_a_load_touched(tmp_path):
         assert same(exported) == same(ours), table
     assert wh.execute("SELECT status FROM fact_event WHERE event_id = 'E3'").fetchone()[0] == "已办结"
     wh.close()
+
+
+def test_prune_removes_a_killed_builds_spill_directory(tmp_path):
+    """A build killed while DuckDB spilled to disk leaves `.building-….duckdb.tmp/` (a directory) beside its file."""
+    vdir = tmp_path / "wh" / db.VERSIONS
+    spill = vdir / ".building-wh-20240101T000000-abc123.duckdb.tmp"
+    spill.mkdir(parents=True)
+    (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 10)
+    (vdir / ".building-wh-20240101T000000-abc123.duckdb").write_bytes(b"")
+    removed = db.prune(tmp_path / "wh", keep=3)
+    assert len(removed) == 2 and not list(vdir.iterdir())

@@ -15,6 +15,7 @@ Old versions beyond `keep_versions` are deleted; a process still holding one kee
 from __future__ import annotations
 
 import os
+import shutil
 import re
 import secrets
 import datetime as dt
@@ -131,7 +132,10 @@ def prune(warehouse_dir: Path, keep: int) -> list[Path]:
         p.unlink(missing_ok=True)
         removed.append(p)
     for p in vdir.iterdir():
-        if p.name.startswith(".building-"):
-            p.unlink(missing_ok=True)
+        if p.name.startswith(".building-"):  # a killed build's file, its WAL, or DuckDB's spill directory
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
             removed.append(p)
     return removed
