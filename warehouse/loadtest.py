@@ -131,25 +131,43 @@ async def user(browser, url: str, password: str, idx: int, rounds: int, out: lis
         await ctx.close()
 
 
+# Installed in the wall's page before its scripts: a new refresh cycle (pages/wall.py's marker, drawn last in a
+# refresh) is stamped in the page itself, with the browser's clock, when it enters the document, so the watcher's
+# own polling delay does not count; the marker also says when the server began the cycle and how long it took.
+_WALL_WATCH = """(() => {
+  window.__wallCycles = []; let last = null;
+  const check = () => {
+    const e = document.querySelector('.wall-cycle'); if (!e) return;
+    const c = e.dataset.cycle ?? e.textContent;
+    if (c === last) return;
+    last = c;
+    window.__wallCycles.push([c, Date.now() / 1000, e.dataset.start ?? null, e.dataset.ms ?? null]);
+  };
+  new MutationObserver(check).observe(document, {subtree: true, childList: true, characterData: true});
+})();"""
+
+
 async def wall(browser, url: str, token: str, stop: asyncio.Event, cycles: list) -> None:
-    """Watch the wall's cycle marker (pages/wall.py, drawn last in a refresh): for each new cycle, when the browser
-    showed it (perf_counter), when the server began it (epoch s) and how long the server took (ms)."""
+    """Watch the wall's refresh cycles: for each, when it was in the page (epoch s, the browser's clock), when the
+    server began it (epoch s) and how long the server took (ms)."""
     ctx = await browser.new_context(viewport={"width": 1920, "height": 1080})
+    await ctx.add_init_script(_WALL_WATCH)
     page = await ctx.new_page()
     await page.goto(f"{url}/wall?display_token={token}", wait_until="domcontentloaded", timeout=120_000)
-    last = None
-    while not stop.is_set():
+
+    async def collect() -> None:
         try:
-            c = await page.evaluate("() => { const e = document.querySelector('.wall-cycle');"
-                                    " return e ? [e.dataset.cycle ?? e.textContent, e.dataset.start ?? null,"
-                                    " e.dataset.ms ?? null] : null; }")
+            got = await page.evaluate("() => window.__wallCycles.splice(0)")
         except Exception:  # noqa: BLE001 — navigation in progress
-            c = None
-        if c is not None and c[0] != last:
-            cycles.append({"t": time.perf_counter(), "cycle": c[0],
-                           "server_start": float(c[1]) if c[1] else None, "server_ms": float(c[2]) if c[2] else None})
-            last = c[0]
-        await asyncio.sleep(0.1)
+            return
+        for c, t, start, ms in got:
+            cycles.append({"t": t, "cycle": c, "server_start": float(start) if start else None,
+                           "server_ms": float(ms) if ms else None})
+
+    while not stop.is_set():
+        await collect()
+        await asyncio.sleep(0.5)
+    await collect()
     await ctx.close()
 
 
@@ -163,31 +181,48 @@ def _cpu_s(pid: int) -> float | None:
 
 
 async def _main(url: str, password: str, token: str, sessions: int, rounds: int, refresh: float,
-                server_pid: int | None = None) -> dict:
+                server_pid: int | None = None, user_nice: int = 0) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # the wall and the users in two browsers, like two machines; the users' one at a lower CPU priority when
+        # user_nice > 0 (the users' browsers stand for other machines: on this one they would take the server's
+        # and the wall's cores)
+        wall_browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        users_browser = await p.chromium.launch(executable_path=_niced(CHROMIUM, user_nice), args=CHROMIUM_ARGS)
         stop = asyncio.Event()
         cycles: list = []
-        wt = asyncio.create_task(wall(browser, url, token, stop, cycles))
+        wt = asyncio.create_task(wall(wall_browser, url, token, stop, cycles))
         # the wall settles before the users start: wait for four idle cycles (at most 4 intervals + 60 s)
-        t_idle = time.perf_counter()
-        while len(cycles) < 4 and time.perf_counter() - t_idle < 4 * refresh + 60:
+        t_idle = time.time()
+        while len(cycles) < 4 and time.time() - t_idle < 4 * refresh + 60:
             await asyncio.sleep(0.2)
         idle_cycles = list(cycles)
         out, errors = [], []
         cpu0 = _cpu_s(server_pid) if server_pid else None
-        t0 = time.perf_counter()
-        await asyncio.gather(*(user(browser, url, password, i, rounds, out, errors) for i in range(sessions)))
-        t1 = time.perf_counter()
+        t0 = time.time()
+        await asyncio.gather(*(user(users_browser, url, password, i, rounds, out, errors) for i in range(sessions)))
+        t1 = time.time()
         cpu1 = _cpu_s(server_pid) if server_pid else None
         await asyncio.sleep(1)
         stop.set()
         await wt
-        await browser.close()
-    return analyse(out, errors, cycles, idle_cycles, t0, t1, sessions, rounds, refresh,
-                   server_cpu_s=None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+        await users_browser.close()
+        await wall_browser.close()
+    res = analyse(out, errors, cycles, idle_cycles, t0, t1, sessions, rounds, refresh,
+                  server_cpu_s=None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+    res["users_browser_nice"] = user_nice
+    return res
+
+
+def _niced(exe: str, nice: int) -> str:
+    """`exe`, or a wrapper that starts it at the given niceness (its renderer processes inherit it)."""
+    if nice <= 0:
+        return exe
+    w = Path(tempfile.mkdtemp(prefix="gridwatch-load-nice-")) / "chromium"
+    w.write_text(f'#!/bin/sh\nexec nice -n {int(nice)} "{exe}" "$@"\n', encoding="utf-8")
+    w.chmod(0o755)
+    return str(w)
 
 
 def _gaps(xs: list[float]) -> list[float]:
@@ -196,7 +231,7 @@ def _gaps(xs: list[float]) -> list[float]:
 
 def analyse(out: list[dict], errors: list[str], cycles: list[dict], idle_cycles: list[dict], t0: float, t1: float,
             sessions: int, rounds: int, refresh: float, server_cpu_s: float | None = None) -> dict:
-    """The figures of one load test from the raw observations (times in perf_counter seconds)."""
+    """The figures of one load test from the raw observations (t0, t1 and the cycles' times: epoch seconds)."""
     busy_s = t1 - t0
     # a gap counts for the busy period when it ends inside it; a wait still open when the users finish counts
     # too when it is already longer than the interval (a wall that stalled at the end must not look fine)
@@ -207,7 +242,9 @@ def analyse(out: list[dict], errors: list[str], cycles: list[dict], idle_cycles:
     if open_gap > refresh:
         gaps_busy.append(open_gap)
     busy_cycles = [c for c in cycles if t0 < c["t"] <= t1]
-    starts = [c["server_start"] for c in cycles if c["server_start"] is not None and t0 < c["t"] <= t1]
+    # when the server had each refresh ready (began + its time): the server keeps the interval when these do
+    done = [c["server_start"] + c["server_ms"] / 1000 for c in cycles
+            if c["server_start"] is not None and c["server_ms"] is not None and t0 < c["t"] <= t1]
     server_ms = [c["server_ms"] / 1000 for c in busy_cycles if c["server_ms"] is not None]
     pages = [o["s"] for o in out if o["page"] != "login+home"]
     wall_busy = _summary(gaps_busy)
@@ -239,19 +276,25 @@ def analyse(out: list[dict], errors: list[str], cycles: list[dict], idle_cycles:
         "wall_gap_while_busy": wall_busy, "wall_gaps_while_busy_s": [round(g, 2) for g in gaps_busy],
         "wall_open_gap_at_end_s": round(open_gap, 2),
         "wall_gap_idle": _summary(_gaps([c["t"] for c in idle_cycles])),
-        # the same gaps as the server saw them (when each refresh began) and the server's time per refresh:
+        # the same gaps as the server saw them (when each refresh was ready) and the server's time per refresh:
         # browser gap ≫ server gap means the browser, not the server, was late
-        "wall_server_start_gap_while_busy": _summary(_gaps(starts)),
+        "wall_server_gap_while_busy": _summary(_gaps(done)),
         "wall_server_time_while_busy": _summary(server_ms),
         "wall_server_time_idle": _summary([c["server_ms"] / 1000 for c in idle_cycles if c["server_ms"] is not None]),
         "server_cpu_s_while_busy": None if server_cpu_s is None else round(server_cpu_s, 1),
+        # every refresh seen: cycle number, seconds from the users' start to when the page had it, to when the
+        # server began it, the server's time (s)
+        "wall_cycles": [[c["cycle"], round(c["t"] - t0, 2),
+                         None if c["server_start"] is None else round(c["server_start"] - t0, 2),
+                         None if c["server_ms"] is None else round(c["server_ms"] / 1000, 3)] for c in cycles],
         "wall_keeps_interval": keeps,
         "verdict": verdict,
         "errors": errors,
     }
 
 
-def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: float = 5) -> dict:
+def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: float = 5,
+        user_nice: int = 10) -> dict:
     import duckdb
     import streamlit
 
@@ -259,7 +302,7 @@ def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: float = 
     root = Path(tempfile.mkdtemp(prefix="gridwatch-load-"))
     proc, url, password, token = start_server(Path(wh).resolve(), root, wall_refresh)
     try:
-        res = asyncio.run(_main(url, password, token, sessions, rounds, wall_refresh, proc.pid))
+        res = asyncio.run(_main(url, password, token, sessions, rounds, wall_refresh, proc.pid, user_nice))
     finally:
         proc.terminate()
         try:
@@ -280,7 +323,8 @@ def report(r: dict) -> str:
         return f"  {name:<26}{x['n']:>5}{f(x['p50_s']):>9}{f(x['p95_s']):>9}{f(x['max_s']):>9}"
     m = r["machine"]
     lines = [f"load test: {r['sessions']} sessions × {r['rounds']} rounds × {len(PAGES)} pages, wall refresh "
-             f"{r['wall_refresh_s']:g} s, {r['busy_s']:.0f} s busy; {m['cores']} cores, load average "
+             f"{r['wall_refresh_s']:g} s, {r['busy_s']:.0f} s busy; users' browser at nice "
+             f"{r.get('users_browser_nice', 0)}; {m['cores']} cores, load average "
              f"{m['loadavg_start'][0]:.1f} at the start, {m['loadavg_end'][0]:.1f} at the end",
              f"  {'seconds':<26}{'n':>5}{'p50':>9}{'p95':>9}{'max':>9}",
              row("page time, all opens", r["page_time"]), row("  first round", r["page_time_first_round"]),
@@ -289,7 +333,7 @@ def report(r: dict) -> str:
     lines += [row("login + 概览", r["login"]),
               row("wall gap, idle", r["wall_gap_idle"]),
               row("wall gap, users working", r["wall_gap_while_busy"]),
-              row("  as the server began them", r["wall_server_start_gap_while_busy"]),
+              row("  as the server had them", r["wall_server_gap_while_busy"]),
               row("  server time per refresh", r["wall_server_time_while_busy"])]
     if r.get("server_cpu_s_while_busy") is not None:
         lines.append(f"  server CPU while busy: {r['server_cpu_s_while_busy']:.0f} s in {r['busy_s']:.0f} s")
@@ -303,9 +347,12 @@ def main(argv=None) -> int:
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--wall-refresh", type=float, default=5, help="the wall's refresh_seconds for the test")
+    ap.add_argument("--user-nice", type=int, default=10,
+                    help="niceness of the users' browser (0: the same CPU priority as the server and the wall)")
     ap.add_argument("--out", type=Path, help="write every figure as JSON here")
     a = ap.parse_args(argv)
-    r = run(a.warehouse, sessions=a.sessions, rounds=a.rounds, wall_refresh=a.wall_refresh)
+    r = run(a.warehouse, sessions=a.sessions, rounds=a.rounds, wall_refresh=a.wall_refresh,
+            user_nice=a.user_nice)
     if a.out:
         a.out.write_text(json.dumps(r, ensure_ascii=False, indent=1), encoding="utf-8")
     print(report(r))
