@@ -87,7 +87,8 @@ def export_buttons(df: pd.DataFrame, name: str, key: str) -> None:
     c1, c2, _ = st.columns([1, 1, 3])
     c1.download_button("导出 CSV", df.to_csv(index=False).encode("utf-8-sig"), f"{name}.csv", "text/csv",
                        key=f"{key}-csv", on_click=_audit_export, args=(name, "csv", len(df)))
-    c2.download_button("导出 Excel", _xlsx(df, name), f"{name}.xlsx",
+    # the workbook is built when someone clicks (a deferred download), not on every view of the page
+    c2.download_button("导出 Excel", lambda: _xlsx(df, name), f"{name}.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}-xlsx",
                        on_click=_audit_export, args=(name, "xlsx", len(df)))
 

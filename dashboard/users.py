@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +161,7 @@ class UserStore:
         self.lockout = dt.timedelta(minutes=lockout_minutes)
         self.min_password_length = min_password_length
         self._ready = False
+        self._local = threading.local()
 
     @classmethod
     def from_settings(cls, s) -> "UserStore":
@@ -208,6 +210,25 @@ class UserStore:
                 yield con
         finally:
             con.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        """A read connection kept per thread. The app checks the caller against the store before every query
+        (a session, a token may have been revoked a moment ago); opening SQLite each time was a quarter of the
+        wall's server time under load. Autocommit reads see every committed change, so the check stays exact.
+        Streamlit runs each script run in its own thread: the connection lives as long as the run."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            with self._db():  # creates the store and its schema (private file modes) on first use
+                pass
+            old = os.umask(0o077)
+            try:
+                con = sqlite3.connect(self.path, timeout=15, isolation_level=None)
+            finally:
+                os.umask(old)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA busy_timeout=15000")
+            self._local.con = con
+        return con
 
     # ------------------------------------------------------------------------------------------ audit
     def _audit(self, con: sqlite3.Connection, actor: str, action: str, target: str = "", detail: str = "",
@@ -271,8 +292,8 @@ class UserStore:
             raise StoreError("密码过于简单")
 
     def get_user(self, username: str) -> User | None:
-        with self._db() as con:
-            return self._user(con.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone())
+        con = self._reader()
+        return self._user(con.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone())
 
     def users(self) -> list[User]:
         with self._db() as con:
@@ -395,8 +416,7 @@ class UserStore:
         return self.token(token_id), token
 
     def token(self, token_id: str) -> Token | None:
-        with self._db() as con:
-            r = con.execute("SELECT * FROM display_tokens WHERE token_id = ?", (token_id,)).fetchone()
+        r = self._reader().execute("SELECT * FROM display_tokens WHERE token_id = ?", (token_id,)).fetchone()
         return None if r is None else Token(r["token_id"], r["name"], r["created_at"], r["created_by"],
                                             r["revoked_at"], r["last_used_at"])
 

@@ -33,6 +33,19 @@ def params(p: Period, as_of: dt.datetime) -> dict:
     return {**p.params(), **p.prev().params("prev_"), "cutoff": None, "as_of": as_of}
 
 
+def queries(prm: dict, overview: bool) -> list[tuple[str, Scope, dict]]:
+    """What one refresh reads, for data.prefetch: the freshness line, the tiles and the ranking always; the
+    overview panel's funnel, map, tallies, backlog and feed when it shows. The same names and parameters as the
+    drawing calls of pages/wall.py, so that those find the results cached."""
+    calls = [("quality/freshness", WALL, {}), ("overview/headline", WALL, prm), ("overview/unit_ranking", WALL, prm)]
+    if overview:
+        calls += [(n, WALL, prm) for n in ("overview/event_funnel", "overview/map_units", "overview/event_points",
+                                           "overview/kp_tallies")]
+        calls += [("overview/signoff_backlog", WALL, {"as_of": prm["as_of"]}),
+                  ("overview/recent_events", WALL, {**prm, "limit": 30})]
+    return calls
+
+
 def css(scale: float) -> str:
     """Full-screen layout: no sidebar, no toolbar, no scrollbars; sizes follow `scale` (2 for a 4K wall)."""
     return f"""

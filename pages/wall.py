@@ -107,24 +107,25 @@ def body() -> None:
     last = meta.get("data_last_day")
     p = wall.wall_period(dt.date.today(), dt.date.fromisoformat(last) if last else None)
     prm = wall.params(p, dt.datetime.now().replace(second=0, microsecond=0))  # ageing to the minute: cacheable
+    tick = st.session_state["feed_step"] = st.session_state.get("feed_step", -1) + 1
+    both = qp.get("panels") == "all"
+    fixed = qp.get("panel")
+    rotate = cfg.rotate_seconds > 0 and fixed is None
+    panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
+    data.prefetch(wall.queries(prm, overview=both or panel == 0))  # all at once; drawn from the cache below
     wall.header(settings().county.name, p, meta.get("built_at", ""), wall.source_alerts(), scale)
     head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
     wall.tiles(head)
-    tick = st.session_state["feed_step"] = st.session_state.get("feed_step", -1) + 1
-    if qp.get("panels") == "all":
+    if both:
         c1, c2 = st.columns(2)
         with c1:
             overview_panel(p, prm, 0.5)
         with c2:
             detail_panel(p, prm)
+    elif panel == 0:
+        overview_panel(p, prm, 1.0)
     else:
-        fixed = qp.get("panel")
-        rotate = cfg.rotate_seconds > 0 and fixed is None
-        panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
-        if panel == 0:
-            overview_panel(p, prm, 1.0)
-        else:
-            detail_panel(p, prm)
+        detail_panel(p, prm)
     wall.cycle_marker(tick, t0, interval)  # last: the cycle is complete on the server
 
 

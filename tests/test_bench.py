@@ -83,3 +83,19 @@ def test_city_counties_get_distinct_codes_and_ids():
     assert out["grid_code"].tolist() == ["510796001001001", " 510796002 ", None, "999"]
     assert out["account_id"].tolist() == ["C3WG00001", " C3WG00002", "", None]  # a blank stays blank
     assert out["op_type"] is cols["op_type"]
+
+
+def test_wall_is_measured_as_the_app_fetches_it():
+    """The benchmark's wall runs what dashboard.wall.queries prefetches, with as many cursors as the app."""
+    import datetime as dt
+
+    from dashboard import data, wall
+    from warehouse.metrics import Period
+
+    prm = wall.params(Period.parse_month("2026-10"), dt.datetime(2026, 11, 3))
+    app = {name for name, _, _ in wall.queries(prm, overview=True)}
+    first = bench.PREFETCHED_AFTER["wall"]
+    measured = [name for name, _, _ in bench.PAGES["wall"]]
+    assert measured[:first] == ["quality/meta"]
+    assert set(measured[first:]) == app
+    assert bench.PREFETCH_THREADS == data.PREFETCH_THREADS

@@ -42,9 +42,10 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = True, th
         cfg["threads"] = threads
     if memory_limit:
         cfg["memory_limit"] = memory_limit
-    if path is None:
-        return duckdb.connect(":memory:", config=cfg)
-    return duckdb.connect(str(path), read_only=read_only, config=cfg)
+    con = duckdb.connect(":memory:" if path is None else str(path), read_only=read_only and path is not None,
+                         config=cfg)
+    con.execute("SET enable_progress_bar = false")  # long builds would draw one on the ETL's log
+    return con
 
 
 def current_version(warehouse_dir: Path) -> Path:
