@@ -4,10 +4,12 @@ display refreshes.
     python -m warehouse.loadtest --warehouse WH [--sessions 10] [--rounds 2] [--wall-refresh 5] [--out r.json]
 
 One server (`streamlit run dashboard/app.py`) on a published warehouse WH (e.g. the benchmark's, `…/wh`), with a
-temporary configuration (its own user store; the demo build off). One headless Chromium (Debian's, no download)
-with N + 1 isolated contexts: the wall (logged in with a display token, refreshing every `--wall-refresh` seconds)
-and N users, each logging in through the form, then opening the pages through the sidebar in turn (a rotation
-offset per user, so they do not all ask for the same page at once) for `--rounds` rounds.
+temporary configuration (its own user store; the demo build off). Two headless Chromiums (Debian's, no download),
+like two machines: one for the wall (logged in with a display token, refreshing every `--wall-refresh` seconds),
+one with N isolated contexts for N users, each logging in through the form, then opening the pages through the
+sidebar in turn (a rotation offset per user, so they do not all ask for the same page at once) for `--rounds`
+rounds. The users' browser runs at `--user-nice` (10 by default): on a real network it is other people's machines,
+here it would take the server's two cores; `--user-nice 0` gives every process the same priority.
 
 Page time: from the click on the link to the end of the script run (Streamlit's status widget gone and the
 page's title drawn). The first round of each user is cold for the result cache of that page and period (the
