@@ -431,15 +431,18 @@ def phase_pages(wh: str, month: str, runs: int) -> dict:
             cold.append(_timeit(lambda: run_page(c, page)))
             c.close()
         out["pages"][page] = {"cold": _stats(cold), "queries": len(calls[page])}
-    cold_b, cold_docx, cold_r = [], [], []
-    for _ in range(runs):
-        c = connect()
+    def time_bulletin(c, md: list, docx: list) -> None:
         t = time.perf_counter()
         b = run_bulletin(c)
         t1 = time.perf_counter()
         render_docx(b)
-        cold_b.append(t1 - t)
-        cold_docx.append(time.perf_counter() - t)
+        md.append(t1 - t)
+        docx.append(time.perf_counter() - t)
+
+    cold_b, cold_docx, cold_r = [], [], []
+    for _ in range(runs):
+        c = connect()
+        time_bulletin(c, cold_b, cold_docx)
         c.close()
         c = connect()
         cold_r.append(_timeit(lambda: review.compute(c, week)))
@@ -460,12 +463,7 @@ def phase_pages(wh: str, month: str, runs: int) -> dict:
     render_docx(b)
     warm_b, warm_docx = [], []
     for _ in range(runs):
-        t = time.perf_counter()
-        b = run_bulletin(c)
-        t1 = time.perf_counter()
-        render_docx(b)
-        warm_b.append(t1 - t)
-        warm_docx.append(time.perf_counter() - t)
+        time_bulletin(c, warm_b, warm_docx)
     review.compute(c, week)
     warm_r = [_timeit(lambda: review.compute(c, week)) for _ in range(runs)]
     c.close()
