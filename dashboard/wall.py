@@ -62,7 +62,8 @@ def css(scale: float) -> str:
   .wall-title {{ font-size: {1.7 * scale}rem; font-weight: 700; letter-spacing: .08em; color: #fff; line-height: 1.2; }}
   .wall-sub {{ font-size: {1.05 * scale}rem; color: #9fb3c8; font-weight: 400; letter-spacing: 0; margin-left: {1.2 * scale}rem; }}
   .wall-clock {{ font-size: {1.6 * scale}rem; font-weight: 600; color: #fff; text-align: right;
-                 font-variant-numeric: tabular-nums; line-height: 1.2; }}
+                 font-variant-numeric: tabular-nums; line-height: 1.2;
+                 white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}  /* alerts never push the tiles down */
   .wall-fresh {{ font-size: {0.95 * scale}rem; color: #9fb3c8; font-weight: 400; margin-left: {0.8 * scale}rem; }}
   .wall-alert {{ color: #ffb020; font-weight: 600; }}
   .wall-stale {{ display: none; }}
@@ -93,8 +94,9 @@ def clock(built_at: str, alerts: list[str]) -> None:
     fresh = f"数据更新于 {ui.esc(built_at[5:16])}" if built_at else "暂无数据"
     alert = "".join(f' · <span class="wall-alert">⚠ {ui.esc(a)}</span>' for a in alerts)
     st.markdown(f'<div class="wall-clock"><span class="wall-now">{now:%Y-%m-%d} 星期{WEEKDAYS[now.weekday()]} '
-                f'{now:%H:%M:%S}</span><span class="wall-fresh"> {fresh}{alert}<span class="wall-alert wall-stale">'
-                f' · ⚠ 大屏未能刷新, 请检查网络与服务</span></span></div>', unsafe_allow_html=True)
+                f'{now:%H:%M:%S}</span><span class="wall-fresh"> <span class="wall-alert wall-stale">'
+                f'⚠ 大屏未能刷新, 请检查网络与服务 · </span>{fresh}{alert}</span></div>',  # first: never cut off
+                unsafe_allow_html=True)
 
 
 # The clock ticks in the browser. (A fragment rerun every second cost the browser ≈ 70 ms of work per tick, as
