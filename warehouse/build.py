@@ -282,14 +282,17 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
     """Build, publish, export. `stats`, when given, receives the seconds per build step ("build") and the
     export's written and linked month partitions ("export")."""
     built_at = dt.datetime.now().replace(microsecond=0)
+    try:  # the export of the version now published is the one the new export can link from
+        before = db.current_version(warehouse_dir).stem
+    except db.NoWarehouse:
+        before = None
     tmp, final = db.new_version_path(warehouse_dir, built_at)
     timings = build(lake, tmp, settings, current_run=current_run, version=final.name, built_at=built_at)
     published = db.publish(warehouse_dir, tmp, final, keep=settings.paths.keep_versions)
     lake.mark_published(warehouse_dir, published.name)
     if export:
         pub_root = lake.root / "published"
-        previous = max((d for d in pub_root.glob("wh-*") if d.is_dir() and (d / FINGERPRINTS).exists()),
-                       key=lambda d: d.name, default=None) if pub_root.exists() else None
+        previous = pub_root / before if before and (pub_root / before / FINGERPRINTS).exists() else None
         t = time.perf_counter()
         counts = export_parquet(published, pub_root / published.stem, previous)
         timings["export_parquet"] = time.perf_counter() - t
