@@ -34,6 +34,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from etl.procs import run_in_process as _in_process  # a fresh process per phase: its own peak memory, a cold DuckDB
+
 SCALES = {
     # months of data, counties
     "tiny": {"months": 1, "counties": 1},
@@ -183,13 +185,6 @@ def _stats(xs: list[float]) -> dict:
     p95 = xs[min(n - 1, max(0, int(-(-0.95 * n // 1)) - 1))]
     return {"median_s": round(statistics.median(xs), 5), "p95_s": round(p95, 5), "min_s": round(xs[0], 5),
             "max_s": round(xs[-1], 5), "runs": n}
-
-
-def _in_process(fn, *args, **kwargs):
-    """Run fn in a fresh (spawned) process and return its result: the phase's own peak memory and a cold DuckDB."""
-    from etl.procs import run_in_process
-
-    return run_in_process(fn, *args, **kwargs)
 
 
 def machine() -> dict:

@@ -292,9 +292,8 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
     lake.mark_published(warehouse_dir, published.name)
     if export:
         pub_root = lake.root / "published"
-        previous = pub_root / before if before and (pub_root / before / FINGERPRINTS).exists() else None
         t = time.perf_counter()
-        counts = export_parquet(published, pub_root / published.stem, previous)
+        counts = export_parquet(published, pub_root / published.stem, pub_root / before if before else None)
         timings["export_parquet"] = time.perf_counter() - t
         keep = {p.stem for p in (Path(warehouse_dir) / db.VERSIONS).glob("wh-*.duckdb")}
         for d in pub_root.iterdir():
