@@ -1,9 +1,15 @@
 """First start: when no warehouse has been published, build one before showing any page.
 
 - deliveries waiting in the configured drop folder are loaded;
-- otherwise, when `[demo] auto = true` (the default), the embedded demo county is generated into
-  `{data_dir}/demo_drop` and loaded, so that `streamlit run` works on a fresh machine with nothing else;
+- otherwise, when the lake holds real deliveries, the warehouse is built again from the lake;
+- otherwise, when `[demo] auto = true` (the default) and the lake never held real deliveries
+  (etl.lake.Lake.holds_real), the embedded demo county is generated into `{data_dir}/demo_drop` and loaded, so
+  that `streamlit run` works on a fresh machine with nothing else; the lake itself refuses the demo too, under its
+  lock (so a production install needs no flag to be safe);
 - otherwise the app says what to do.
+
+"No warehouse" means no version that opens (dashboard.data.warehouse_path: a damaged CURRENT falls back to the
+newest whole version, with a one-line warning on every page), so a damaged pointer alone never starts a load.
 
 The build runs in one background thread per process, not in a session's script: closing the browser tab does not
 abort it, and every session that opens meanwhile watches the same progress bar. Across processes the lake's lock
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from etl.lake import Lake
 from etl.pipeline import list_drop, run
 from warehouse import db
 from warehouse.config import Settings, settings
@@ -35,11 +42,26 @@ _LOCK = threading.Lock()
 
 
 def _has_warehouse() -> bool:
-    try:
-        db.current_version(settings().paths.warehouse_dir)
-        return True
-    except db.NoWarehouse:
-        return False
+    from dashboard import data
+
+    return data.warehouse_path() is not None
+
+
+def plan(s: Settings) -> tuple[str, str | None]:
+    """What a first start does with no warehouse: ("drop" | "lake" | "demo", None) or ("refuse", message)."""
+    drop_files, _ = list_drop(s.paths.drop_dir) if s.paths.drop_dir.is_dir() else ([], [])
+    if drop_files:
+        return "drop", None
+    lake = Lake(s.paths.lake_dir)
+    if lake.holds_real():
+        if lake.manifests():
+            return "lake", None
+        return "refuse", (f"尚未发布数据仓库。数据湖 {s.paths.lake_dir} 属于正式数据 (已有正式数据源的导入记录), "
+                          f"不会装入示例县数据; 请把交付文件放入投递目录 {s.paths.drop_dir} 后运行 `python -m etl run`。")
+    if not s.demo.auto:
+        return "refuse", (f"尚未发布数据仓库, 投递目录 {s.paths.drop_dir} 中也没有数据文件。"
+                          "请把交付文件放入投递目录后运行 `python -m etl run`。")
+    return "demo", None
 
 
 def _report(fraction: float, message: str) -> None:
@@ -48,6 +70,8 @@ def _report(fraction: float, message: str) -> None:
 
 def _build(s: Settings, demo: bool) -> None:
     try:
+        if not demo:  # the drop folder, or none: a lake with real deliveries is built again
+            s.paths.drop_dir.mkdir(parents=True, exist_ok=True)
         if demo:
             from etl.demo import generate
 
@@ -63,7 +87,7 @@ def _build(s: Settings, demo: bool) -> None:
                 break
             _report(offset, "另一个导入任务正在运行, 等待其完成…")
             time.sleep(2)
-        if res.status != "ok":
+        if res.status != "ok" and not res.published:
             _STATE.error = f"数据导入失败: {res.error}"
     except Exception as exc:  # noqa: BLE001 — shown to every waiting session; the next start retries
         _STATE.error = f"首次启动构建失败: {type(exc).__name__}: {exc}"
@@ -72,18 +96,22 @@ def _build(s: Settings, demo: bool) -> None:
 def ensure_warehouse() -> None:
     """Return when a warehouse is published; otherwise start (or watch) the build with a progress bar."""
     if _has_warehouse():
+        from dashboard import data
+
+        warning = data.version_warning()
+        if warning:
+            st.warning(warning, icon="⚠️")
         return
     s = settings()
     st.title(f"{s.county.name}网格化服务管理督导平台")
-    drop_files, _ = list_drop(s.paths.drop_dir) if s.paths.drop_dir.is_dir() else ([], [])
-    if not drop_files and not s.demo.auto:
-        st.error(f"尚未发布数据仓库, 投递目录 {s.paths.drop_dir} 中也没有数据文件。"
-                 "请把交付文件放入投递目录后运行 `python -m etl run`。")
+    what, message = plan(s)
+    if what == "refuse":
+        st.error(message)
         st.stop()
     with _LOCK:
         if _STATE.thread is None or (not _STATE.thread.is_alive() and not _has_warehouse()):
             _STATE.error = None
-            _STATE.thread = threading.Thread(target=_build, args=(s, not drop_files), name="first-start-build",
+            _STATE.thread = threading.Thread(target=_build, args=(s, what == "demo"), name="first-start-build",
                                              daemon=True)
             _STATE.thread.start()
     bar = st.progress(0.0, text=_STATE.message)

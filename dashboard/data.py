@@ -24,10 +24,50 @@ from warehouse.metrics import Scope
 
 
 def warehouse_path() -> Path | None:
+    """The version to read: the one CURRENT names, or, when CURRENT is damaged or names a missing or damaged
+    file, the newest version that is whole (version_warning() then says so)."""
+    return _published()[0]
+
+
+def version_warning() -> str | None:
+    """One line for a banner when the app reads a fallback version instead of the published one."""
+    return _published()[1]
+
+
+_GOOD: set[tuple] = set()
+_BAD: set[tuple] = set()
+
+
+def _usable(path: Path) -> bool:
+    """Opens (through the cached connection, once per version file) and has its meta table."""
     try:
-        return db.current_version(settings().paths.warehouse_dir)
-    except db.NoWarehouse:
-        return None
+        st_ = path.stat()
+    except OSError:
+        return False
+    key = (str(path), st_.st_size, st_.st_mtime_ns)
+    if key in _GOOD:
+        return True
+    if key in _BAD:
+        return False
+    try:
+        _connection(str(path)).cursor().execute("SELECT count(*) FROM meta").fetchone()
+    except Exception:  # noqa: BLE001 — duckdb raises several kinds for a damaged file
+        _BAD.add(key)
+        return False
+    _GOOD.add(key)
+    return True
+
+
+def _published() -> tuple[Path | None, str | None]:
+    candidates, problem = db.readable_versions(settings().paths.warehouse_dir)
+    for i, path in enumerate(candidates):
+        if _usable(path):
+            if i == 0 and problem is None:
+                return path, None
+            why = problem or f"{candidates[0].name} 无法打开"
+            return path, (f"当前发布的数据仓库不可用 ({why}), 正在显示上一个完好的版本 {path.name}; "
+                          "下一次导入 (python -m etl run) 会重新发布。")
+    return None, None
 
 
 @st.cache_resource(max_entries=2, show_spinner=False, validate=lambda con: _alive(con),

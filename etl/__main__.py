@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--datasets", default=None, help="只读取这些数据集, 逗号分隔 (前置库 / 接口)")
     r.add_argument("--warehouse", type=Path, default=None, help="数据仓库目录 (默认配置中的 warehouse_dir)")
     r.add_argument("--lake", type=Path, default=None,
-                   help="数据湖目录 (默认: 指定 --warehouse 时为其下的 lake/, 否则为配置中的 lake_dir)")
+                   help="数据湖目录 (默认: 数据仓库记录的数据湖; 指定 --warehouse 时为其下的 lake/, 否则为配置中的 lake_dir)")
     r.add_argument("--rebuild", action="store_true", help="即使没有新数据也重新构建并发布")
 
     sv = sub.add_parser("serve-demo", help="以省平台接口的形式提供示例县数据 (开发与测试用)")
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         if kind != "files" and urlsplit(source).password:
             print("提示: 密码不要写在命令行的 URL 中 (会留在 shell 历史里); 请用 GRIDWATCH_PG_PASSWORD、~/.pgpass 或密钥文件",
                   file=sys.stderr)
-        lake = args.lake or (args.warehouse / "lake" if args.warehouse else None)
+        lake = args.lake or _lake_for(args.warehouse, settings)
         res = run(source, settings, warehouse_dir=args.warehouse, lake_dir=lake, rebuild=args.rebuild,
                   log=lambda m: print(m, file=sys.stderr), source_name=name, datasets=datasets)
         print(summary(res))
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "watch":
         from etl.watch import watch
 
-        lake = args.lake or (args.warehouse / "lake" if args.warehouse else None)
+        lake = args.lake or _lake_for(args.warehouse, settings)
         return watch(settings, once=args.once, interval=args.interval, warehouse_dir=args.warehouse, lake_dir=lake,
                      log=lambda m: print(m, flush=True))
     if args.cmd == "health":
@@ -122,6 +122,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"       {h['message']}")
         return 1 if any(h["status"] == "failed" for h in rows) else 0
     return 2
+
+
+def _lake_for(warehouse: Path | None, settings) -> Path | None:
+    """The lake of `--warehouse DIR` without --lake: the one DIR is built from (DIR/LAKE), else the configured lake
+    when DIR is the configured warehouse, else DIR/lake. One warehouse is only ever built from one lake."""
+    from etl.lake import bound_lake
+
+    if warehouse is None:
+        return None
+    bound = bound_lake(warehouse)
+    if bound is not None:
+        return bound
+    if Path(warehouse).resolve() == Path(settings.paths.warehouse_dir).resolve():
+        return Path(settings.paths.lake_dir)
+    return Path(warehouse) / "lake"
 
 
 def _demo_to_postgres(args, settings) -> int:

@@ -5,16 +5,28 @@
         quarantine/<dataset>/part-<hash16>.parquet              rows that could not be used, with file, row and reason
         manifest/<sha256>.json                                  one per landed delivery; written last
         runs/<run_id>.json                                      one per ETL run
-        state/                                                  watermarks of the database and API sources
-        .lock                                                   one ETL run at a time
+        state/                                                  watermarks of the database and API sources;
+                                                                real.json (this lake holds real deliveries: the demo
+                                                                never writes here); damaged/<sha256>.json
+        .lock                                                   one ETL run at a time (taken together with the
+                                                                warehouse's own .lock, see Lake.lock)
 
 A delivery is landed when its manifest exists. Part names derive from the content hash, so a delivery landed again
 after a crash overwrites its own parts instead of adding copies; every part is written to a temporary name and
-renamed into place. Parquet is plain (hive-style `month=` partitions, ZSTD, standard types) so that Spark or
+renamed into place. The manifest records each part's size and sha256; every run checks every part (exists, size,
+readable Parquet footer; the full sha256 too with --rebuild) before it lands anything, and sets a damaged
+delivery aside (Lake.verify): its manifest and parts are removed, so a file still in the drop folder is landed again
+in the same run, and one that is not is listed as damaged in every run (lake/state/damaged/) until it is.
+
+A delivery's place in the order of deliveries (which of two versions of a record with the same updated_at wins)
+comes from the delivery itself, never from when it landed: `order_key` (the date in its name, then its name).
+
+Parquet is plain (hive-style `month=` partitions, ZSTD, standard types) so that Spark or
 Trino can read the same lake.
 """
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -32,7 +44,53 @@ from etl.spec import DATASETS
 
 
 class Busy(Exception):
-    """Another ETL run holds the lake's lock."""
+    """Another ETL run holds the lake's (or the warehouse's) lock."""
+
+
+class LakeError(Exception):
+    """The lake or the warehouse cannot be used: unwritable, bound to another lake, demo into a real lake. The
+    message is a complete Chinese sentence naming the path (show it as is, without a traceback)."""
+
+
+DEMO_TRUTH = "_demo_truth.json"  # = etl.demo.TRUTH_FILE: a folder holding it is a generated demo drop
+LAKE_BINDING = "LAKE"  # in the warehouse directory: the lake it is built from
+
+
+def order_key(manifest: dict) -> str:
+    """Where a delivery sorts among the deliveries of its dataset (later wins a tie of updated_at): the date in its
+    name, then the name. A file `events_20240401_x.json` → `2024-04-01 events_20240401_x.json`; a 前置库/API batch
+    `pg:events@2024-03-01T08:00:00..2024-03-31T23:59:59` → its pulled range's end, then the name (a file of a day
+    sorts before a batch pulled up to any time of that day). A name without a date sorts first."""
+    from etl import readers
+
+    name = str(manifest.get("file") or "")
+    parsed = readers.parse_file_name(name)
+    if parsed is not None:
+        d = parsed[1]
+        return f"{d[:4]}-{d[4:6]}-{d[6:8]} {name}"
+    if "@" in name and ".." in name:
+        hi = name.rsplit("..", 1)[1]
+        if hi and hi[0].isdigit():
+            return f"{hi} {name}"
+    return f" {name}"
+
+
+def is_demo_drop(source: object) -> bool:
+    s = str(source or "")
+    return "://" not in s and bool(s) and (Path(s) / DEMO_TRUTH).is_file()
+
+
+def bound_lake(warehouse_dir: Path) -> Path | None:
+    """The lake a warehouse directory is built from (recorded by its first run), or None."""
+    p = Path(warehouse_dir) / LAKE_BINDING
+    try:
+        rec = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    rel = Path(warehouse_dir) / rec.get("relative", "")
+    if rec.get("relative") and rel.exists():
+        return rel.resolve()
+    return Path(rec["path"]) if rec.get("path") else None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -57,13 +115,38 @@ def write_json(path: Path, obj: object) -> None:
     _atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, indent=1, default=str).encode("utf-8"))
 
 
-def write_parquet(path: Path, table: pa.Table) -> None:
+def write_parquet(path: Path, table: pa.Table) -> dict:
+    """Write atomically; returns {"bytes": size, "sha256": hex} of the file written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd", use_dictionary=True)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=True)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        check = {"bytes": tmp.stat().st_size, "sha256": sha256_file(tmp)}
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return check
+
+
+def _flock(folder: Path, what: str):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fh = open(folder / ".lock", "a+")
+    except OSError as exc:
+        raise LakeError(f"{what}目录不可写: {folder} ({exc.strerror or exc})") from None
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise Busy(f"另一个导入任务正在运行 ({what}已加锁: {folder})") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
 
 
 @dataclass
@@ -94,31 +177,153 @@ class Lake:
 
     # ------------------------------------------------------------------ lock
     @contextmanager
-    def lock(self):
-        self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.root / ".lock", "a+")
+    def lock(self, warehouse_dir: Path | None = None, *, source: object = None, full_check: bool = False):
+        """One ETL run at a time. With `warehouse_dir` (an ETL run): the warehouse's lock first, then the lake's,
+        so one lock guards a warehouse and its lake together; the warehouse records the lake it is built from
+        (`LAKE`) and refuses another (LakeError). Then, under both locks: leftovers of killed runs are removed
+        (temporary files and folders, killed builds), the demo is refused a lake that holds real deliveries, a
+        real source marks the lake as real, and every landed part is verified (`verify`; `self.damage` lists
+        what was set aside)."""
+        handles = []
         try:
+            if warehouse_dir is not None:
+                handles.append(_flock(Path(warehouse_dir), "数据仓库"))
+            handles.append(_flock(self.root, "数据湖"))
+            self.damage: list[dict] = []
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Busy("另一个导入任务正在运行 (数据湖已加锁)") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(str(os.getpid()))
-            fh.flush()
-            self.clean_temp()
+                self.clean_temp()
+                if warehouse_dir is not None:
+                    from warehouse import db
+
+                    self._bind(Path(warehouse_dir))
+                    db.clean_building(Path(warehouse_dir))
+                if source is not None:
+                    self._note_origin(source)
+                if warehouse_dir is not None:
+                    self.damage = self.verify(full=full_check)
+            except PermissionError as exc:
+                raise LakeError(f"数据湖目录不可写: {exc.filename or self.root} ({exc.strerror})") from None
             yield self
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
+            for fh in reversed(handles):
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                fh.close()
+
+    def _bind(self, warehouse_dir: Path) -> None:
+        mine = self.root.resolve()
+        bound = bound_lake(warehouse_dir)
+        if bound is not None and bound.resolve() != mine:
+            raise LakeError(f"数据仓库 {warehouse_dir} 由数据湖 {bound} 构建, 不能再用另一个数据湖 {self.root} 构建或发布 "
+                            f"(请用 --lake {bound}; 确需更换时先删除 {Path(warehouse_dir) / LAKE_BINDING})")
+        if bound is None:
+            wh = Path(warehouse_dir).resolve()
+            write_json(Path(warehouse_dir) / LAKE_BINDING,
+                       {"path": str(mine), "relative": os.path.relpath(mine, wh)})
+
+    def _note_origin(self, source: object) -> None:
+        if is_demo_drop(source):
+            if self.holds_real():
+                raise LakeError(f"数据湖 {self.root} 中已有正式数据, 示例县数据不会写入其中 (来源 {source})")
+        elif not (self.state_dir / "real.json").exists():
+            from etl.sources import redact
+
+            write_json(self.state_dir / "real.json", {"since": dt.datetime.now().isoformat(sep=" ", timespec="seconds"),
+                                                     "source": redact(str(source))})
+
+    def holds_real(self) -> bool:
+        """True when this lake holds or held real deliveries: marked by a run from a real source (state/real.json),
+        or, for a lake older than the mark, any run or delivery that the demo did not bring."""
+        if (self.state_dir / "real.json").exists():
+            return True
+        runs = {r.get("run_id"): r for r in self.runs()}
+        if any(not is_demo_drop(r.get("source")) for r in runs.values()):
+            return True
+        return any(m.get("run_id") not in runs for m in self.manifests())
 
     def clean_temp(self) -> None:
-        """Remove temporary files a killed run left behind (called under the lock)."""
-        for p in self.root.rglob(".*.tmp"):
-            p.unlink(missing_ok=True)
+        """Remove temporary files and folders a killed run left behind (called under the lock): a killed export
+        leaves `published/.wh-….tmp/`, a folder."""
+        if not self.root.exists():
+            return
+        for p in sorted(self.root.rglob(".*.tmp"), key=lambda p: len(p.parts)):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.exists() or p.is_symlink():
+                p.unlink(missing_ok=True)
         tmp = self.root / "tmp"
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+    # ------------------------------------------------------------------ verification
+    @property
+    def damaged_dir(self) -> Path:
+        return self.state_dir / "damaged"
+
+    def _check(self, m: dict, full: bool) -> str | None:
+        sums = m.get("checksums") or {}
+        rels = list(m.get("landed_parts") or []) + ([m["quarantine_part"]] if m.get("quarantine_part") else [])
+        for rel in rels:
+            p = self.root / rel
+            if not p.is_file():
+                return f"数据湖文件缺失: {rel}"
+            c = sums.get(rel)
+            size = p.stat().st_size
+            if c and size != c["bytes"]:
+                return f"数据湖文件大小不符 ({size} 字节, 应为 {c['bytes']}): {rel}"
+            try:
+                pq.read_metadata(p)
+            except Exception as exc:  # noqa: BLE001 — any unreadable footer
+                return f"数据湖文件无法读取 ({type(exc).__name__}): {rel}"
+            if full and c and sha256_file(p) != c["sha256"]:
+                return f"数据湖文件校验和不符: {rel}"
+        return None
+
+    def verify(self, full: bool = False) -> list[dict]:
+        """Check every landed delivery's parts: exists, size as recorded, Parquet footer readable; with `full`
+        also the sha256 (manifests written before checksums were recorded: existence and footer only). A damaged
+        delivery is set aside: recorded in state/damaged/<sha256>.json, then its manifest and parts removed — a
+        file still in the drop folder is landed again by this run. Returns what was set aside."""
+        out = []
+        if not self.manifest_dir.exists():
+            return out
+        for path in sorted(self.manifest_dir.glob("*.json")):
+            try:
+                m = json.loads(path.read_text(encoding="utf-8"))
+                reason = self._check(m, full)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                m, reason = {"sha256": path.stem, "file": path.name}, f"数据湖清单无法读取 ({type(exc).__name__})"
+            if reason is None:
+                continue
+            rec = {"file": m.get("file"), "sha256": m.get("sha256") or path.stem, "dataset": m.get("dataset"),
+                   "reason": reason, "found_at": dt.datetime.now().isoformat(sep=" ", timespec="seconds"),
+                   "manifest": m}
+            write_json(self.damaged_dir / f"{rec['sha256']}.json", rec)
+            path.unlink(missing_ok=True)
+            for rel in list(m.get("landed_parts") or []) + ([m["quarantine_part"]] if m.get("quarantine_part") else []):
+                p = self.root / rel
+                if p.is_file() or p.is_symlink():
+                    p.unlink(missing_ok=True)
+            out.append(rec)
+        return out
+
+    def damaged(self) -> list[dict]:
+        """Deliveries set aside as damaged and not landed again since: {"file", "reason"} each, for the run's
+        failed files (the build leaves them out). One landed again (same content) is resolved and forgotten."""
+        out = []
+        if not self.damaged_dir.exists():
+            return out
+        for p in sorted(self.damaged_dir.glob("*.json")):
+            try:
+                rec = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if self.has(rec.get("sha256") or p.stem):
+                p.unlink(missing_ok=True)
+                continue
+            out.append({"file": rec.get("file") or p.stem,
+                        "reason": f"数据湖中的该批数据已损坏, 已从构建中排除 ({rec.get('reason')}); "
+                                  "请把原文件重新放入投递目录 (前置库/接口: 从源头重新提供)"})
+        return out
 
     # ------------------------------------------------------------------ manifest
     def manifests(self) -> list[dict]:
@@ -138,8 +343,14 @@ class Lake:
 
     def land(self, digest: str, dataset: str, kept: pa.Table, quarantine: pa.Table, manifest: dict) -> dict:
         """Write the parts of one delivery, then its manifest (the commit point)."""
+        try:
+            return self._land(digest, dataset, kept, quarantine, manifest)
+        except OSError as exc:
+            raise LakeError(f"无法写入数据湖 {exc.filename or self.root}: {exc.strerror or exc}") from None
+
+    def _land(self, digest: str, dataset: str, kept: pa.Table, quarantine: pa.Table, manifest: dict) -> dict:
         ds = DATASETS[dataset]
-        parts = []
+        parts, sums = [], {}
         if kept.num_rows:
             col = kept.column(ds.month_col)
             months = pc.strftime(col, format="%Y-%m")
@@ -147,14 +358,15 @@ class Lake:
             for month in sorted(set(months.to_pylist())):
                 part = kept.filter(pc.equal(kept.column("month"), month)).drop_columns(["month"])
                 path = self.landed_part(dataset, month, digest)
-                write_parquet(path, part)
-                parts.append(str(path.relative_to(self.root)))
+                rel = str(path.relative_to(self.root))
+                sums[rel] = write_parquet(path, part)
+                parts.append(rel)
         qpart = None
         if quarantine.num_rows:
             path = self.quarantine_part(dataset, digest)
-            write_parquet(path, quarantine)
             qpart = str(path.relative_to(self.root))
-        manifest = dict(manifest, landed_parts=parts, quarantine_part=qpart)
+            sums[qpart] = write_parquet(path, quarantine)
+        manifest = dict(manifest, landed_parts=parts, quarantine_part=qpart, checksums=sums)
         write_json(self.manifest_dir / f"{digest}.json", manifest)
         return manifest
 
@@ -177,15 +389,19 @@ class Lake:
                    {"warehouse_dir": str(warehouse_dir), "version": version, "deliveries": self.fingerprint()})
 
     def unpublished(self, warehouse_dir: Path) -> bool:
-        """True when landed deliveries are not all in the published warehouse (e.g. a run died while building)."""
-        from warehouse.db import NoWarehouse, current_version
+        """True when landed deliveries are not all in the published warehouse (e.g. a run died while building), or
+        the published version is damaged (db.check_version: size, opens, has its meta table)."""
+        from warehouse.db import NoWarehouse, check_version, current_version
 
         if not self.manifest_dir.exists():
             return False
         try:
-            cur = current_version(warehouse_dir).name
+            path = current_version(warehouse_dir)
         except NoWarehouse:
             return bool(self.manifests())
+        if check_version(path) is not None:  # the published file is damaged: publish again
+            return True
+        cur = path.name
         p = self.state_dir / "published.json"
         if not p.exists():
             return True

@@ -299,7 +299,7 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
     progress = progress or (lambda f, m: None)
     failure_noted = False
     try:
-        with lake.lock():
+        with lake.lock(warehouse_dir, source=source, full_check=rebuild):  # verifies the lake (Lake.lock)
             con = connect_memory(settings.etl.duckdb_threads, settings.etl.duckdb_memory_limit)
             reasons: Counter = Counter()
             lt = load_time or started
@@ -316,6 +316,7 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
                 res.quarantine_by_reason = dict(reasons.most_common())
                 for info in res.watermarks.values():
                     info.setdefault("watermark_to", info.get("watermark_from"))
+            res.files_failed.extend(lake.damaged())  # set aside by Lake.verify and not landed again
             if errors:
                 res.error = "; ".join(errors)[:2000]
             # the source's health, before the build so that the published warehouse shows this run

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from etl.lake import Lake
+from etl.lake import Lake, order_key
 from etl.spec import DATASETS, KP_OFFICES, Dataset
 from warehouse import db
 from warehouse.config import Settings
@@ -47,8 +47,19 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _delivery_order(lake: Lake) -> pa.Table:
+    """delivery → its rank in the order of deliveries (etl.lake.order_key: from the delivery's name, never from
+    when it landed; the delivery number only breaks a tie of equal names)."""
+    mans = sorted(lake.manifests(), key=lambda m: (order_key(m), m["delivery"]))
+    return pa.table({"_delivery": pa.array([m["delivery"] for m in mans], pa.int64()),
+                     "_order": pa.array(range(len(mans)), pa.int64())})
+
+
 def _stage(con, lake: Lake) -> None:
     stats = []
+    con.register("order_arrow", _delivery_order(lake))
+    con.execute("CREATE TEMP TABLE delivery_order AS SELECT * FROM order_arrow")
+    con.unregister("order_arrow")
     for ds in DATASETS.values():
         files = lake.landed_files(ds.name)
         key = ", ".join(_q(k) for k in ds.key)
@@ -62,7 +73,8 @@ def _stage(con, lake: Lake) -> None:
         else:
             con.register(f"empty_{ds.name}", empty_landed(ds))
             src, params, landed = f"empty_{ds.name}", {}, 0
-        # the latest updated_at wins; ties: the later delivery, then the later row of that delivery.
+        # the latest updated_at wins; ties: the later delivery by its order (delivery_order: by name, not by
+        # landing), then the later row of that delivery.
         # Performance: most keys are delivered once, so only the keys delivered more than once go through the
         # window; staging tables are TEMP (never compressed into the warehouse file, where dropping them would
         # leave free blocks behind).
@@ -72,9 +84,11 @@ def _stage(con, lake: Lake) -> None:
                  dup AS (SELECT {key} FROM src GROUP BY ALL HAVING count(*) > 1)
             SELECT * EXCLUDE (_delivery) FROM src ANTI JOIN dup USING ({key})
             UNION ALL
-            SELECT * EXCLUDE (_delivery) FROM (SELECT src.* FROM src SEMI JOIN dup USING ({key}))
+            SELECT * EXCLUDE (_delivery, _order) FROM (
+                SELECT d.*, coalesce(o._order, -1) AS _order
+                FROM (SELECT src.* FROM src SEMI JOIN dup USING ({key})) d LEFT JOIN delivery_order o USING (_delivery))
             QUALIFY row_number() OVER (PARTITION BY {key}
-                                       ORDER BY updated_at DESC NULLS LAST, _delivery DESC, _row DESC) = 1
+                                       ORDER BY updated_at DESC NULLS LAST, _order DESC, _delivery DESC, _row DESC) = 1
         """, params)
         if not files:
             con.unregister(f"empty_{ds.name}")
@@ -287,8 +301,15 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
     except db.NoWarehouse:
         before = None
     tmp, final = db.new_version_path(warehouse_dir, built_at)
-    timings = build(lake, tmp, settings, current_run=current_run, version=final.name, built_at=built_at)
-    published = db.publish(warehouse_dir, tmp, final, keep=settings.paths.keep_versions)
+    try:
+        timings = build(lake, tmp, settings, current_run=current_run, version=final.name, built_at=built_at)
+        published = db.publish(warehouse_dir, tmp, final, keep=settings.paths.keep_versions)
+    except BaseException as exc:  # a failed build (a full disk) leaves nothing behind: its file, WAL, spill folder
+        for p in tmp.parent.glob(tmp.name + "*"):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        if isinstance(exc, OSError) or type(exc).__name__ in ("IOException", "OutOfMemoryException"):
+            raise db.WarehouseError(f"无法写入数据仓库 {tmp.parent}: {exc}") from exc
+        raise
     lake.mark_published(warehouse_dir, published.name)
     if export:
         pub_root = lake.root / "published"

@@ -11,6 +11,11 @@ The ETL builds a new version under a temporary name, closes it, renames it into 
 its own path, so DuckDB's per-path instance cache never hands a reader a stale or locked database, the ETL never
 needs a write lock on a file a reader holds, and a reader sees the old version or the new one, never half of one.
 Old versions beyond `keep_versions` are deleted; a process still holding one keeps reading it (POSIX unlink).
+
+Each version has a sidecar `versions/wh-….duckdb.sum` (JSON: bytes, sha256) written before the version appears.
+`check_version` (size as recorded, opens read-only, has its `meta` table) is what the ETL checks at every run (a
+damaged current version is published again); `readable_versions` is what the app falls back on when CURRENT is
+damaged or names a missing or damaged file: the newest version that is whole, with a warning to show.
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from pathlib import Path
 
 import duckdb
 
+from etl.lake import LakeError
+
 POINTER = "CURRENT"
 VERSIONS = "versions"
 _VERSION_RE = re.compile(r"^wh-\d{8}T\d{6}-[0-9a-f]{6}\.duckdb$")
@@ -32,6 +39,12 @@ BASE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions
 
 class NoWarehouse(Exception):
     """No published warehouse at this location yet."""
+
+
+class WarehouseError(LakeError):
+    """The warehouse directory cannot be written (full disk, unwritable folder): a message naming the path."""
+
+SUM_SUFFIX = ".sum"
 
 
 def connect(path: str | os.PathLike | None = None, *, read_only: bool = True, threads: int | None = None,
@@ -61,6 +74,79 @@ def current_version(warehouse_dir: Path) -> Path:
     if not path.exists():
         raise NoWarehouse(f"发布指针指向的文件不存在: {path}")
     return path
+
+
+def _recorded(path: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads(path.with_name(path.name + SUM_SUFFIX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _size_problem(path: Path) -> str | None:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return f"文件不存在: {path.name}"
+    rec = _recorded(path)
+    if rec and rec.get("bytes") is not None and rec["bytes"] != size:
+        return f"{path.name} 大小不符 ({size} 字节, 应为 {rec['bytes']})"
+    return None
+
+
+def check_version(path: Path, full: bool = False) -> str | None:
+    """None when the version file is whole (size as recorded at publishing, opens read-only, has `meta`; with
+    `full` also its sha256); else what is wrong. Opens its own connection: not for a process that holds the file
+    open with another configuration (the app probes through its cached connection instead)."""
+    problem = _size_problem(Path(path))
+    if problem:
+        return problem
+    if full:
+        from etl.lake import sha256_file
+
+        rec = _recorded(Path(path))
+        if rec and rec.get("sha256") and sha256_file(Path(path)) != rec["sha256"]:
+            return f"{Path(path).name} 校验和不符"
+    try:
+        con = connect(path, read_only=True)
+        try:
+            con.execute("SELECT count(*) FROM meta").fetchone()
+        finally:
+            con.close()
+    except Exception as exc:  # noqa: BLE001 — duckdb raises several kinds for a damaged file
+        return f"{Path(path).name} 无法打开 ({type(exc).__name__})"
+    return None
+
+
+def _versions_newest_first(warehouse_dir: Path) -> list[Path]:
+    vdir = Path(warehouse_dir) / VERSIONS
+    if not vdir.is_dir():
+        return []
+    vs = [p for p in vdir.iterdir() if _VERSION_RE.match(p.name)]
+
+    def key(p):
+        try:
+            return p.name[3:18], p.stat().st_mtime_ns
+        except OSError:
+            return p.name[3:18], 0
+    return sorted(vs, key=key, reverse=True)
+
+
+def readable_versions(warehouse_dir: Path) -> tuple[list[Path], str | None]:
+    """Versions a reader may open, best first, and what is wrong with CURRENT (None when it is fine): the current
+    version first when CURRENT is valid and its file is whole by size; then the others, newest first, whose size
+    is as recorded. The caller opens them in this order and takes the first that opens."""
+    try:
+        cur = current_version(warehouse_dir)
+        problem = _size_problem(cur)
+    except NoWarehouse as exc:
+        cur, problem = None, str(exc)
+    others = [p for p in _versions_newest_first(warehouse_dir) if p != cur and _size_problem(p) is None]
+    if cur is not None and problem is None:
+        return [cur] + others, None
+    return others, problem
 
 
 def resolve(warehouse: str | os.PathLike) -> Path:
@@ -102,8 +188,16 @@ def publish(warehouse_dir: Path, built: Path, final: Path, keep: int = 3) -> Pat
     wal = built.with_name(built.name + ".wal")
     if wal.exists():  # a cleanly closed database has no WAL; never publish one that needs it
         raise RuntimeError(f"构建未正常关闭 (存在 WAL): {wal}")
+    import json
+
+    from etl.lake import sha256_file
+
     with open(built, "rb+") as fh:
         os.fsync(fh.fileno())
+    side = final.with_name(final.name + SUM_SUFFIX)
+    side_tmp = side.with_name(f".building-{side.name}")
+    side_tmp.write_text(json.dumps({"bytes": built.stat().st_size, "sha256": sha256_file(built)}), encoding="utf-8")
+    os.replace(side_tmp, side)  # the sum first: a version never appears without it
     os.replace(built, final)
     _fsync_dir(final.parent)
     ptr = Path(warehouse_dir) / POINTER
@@ -131,10 +225,25 @@ def prune(warehouse_dir: Path, keep: int) -> list[Path]:
     old = [p for p in versions if p.name != cur][: max(0, len(versions) - keep)]
     for p in old:
         p.unlink(missing_ok=True)
+        p.with_name(p.name + SUM_SUFFIX).unlink(missing_ok=True)
         removed.append(p)
+    for p in vdir.iterdir():  # sums of versions no longer there
+        if p.name.endswith(SUM_SUFFIX) and _VERSION_RE.match(p.name[: -len(SUM_SUFFIX)]) \
+                and not p.with_name(p.name[: -len(SUM_SUFFIX)]).exists():
+            p.unlink(missing_ok=True)
+    return removed + clean_building(warehouse_dir)
+
+
+def clean_building(warehouse_dir: Path) -> list[Path]:
+    """Remove what killed or failed builds left (`.building-*`: the file, its WAL, DuckDB's spill directory).
+    Only under the warehouse's lock (etl.lake.Lake.lock), where no build of this warehouse is running."""
+    vdir = Path(warehouse_dir) / VERSIONS
+    removed = []
+    if not vdir.is_dir():
+        return removed
     for p in vdir.iterdir():
-        if p.name.startswith(".building-"):  # a killed build's file, its WAL, or DuckDB's spill directory
-            if p.is_dir():
+        if p.name.startswith(".building-"):
+            if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
