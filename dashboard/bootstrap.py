@@ -72,6 +72,9 @@ def _build(s: Settings, demo: bool) -> None:
     try:
         if not demo:  # the drop folder, or none: a lake with real deliveries is built again
             s.paths.drop_dir.mkdir(parents=True, exist_ok=True)
+        if demo and Lake(s.paths.lake_dir).holds_real():  # the lake refuses it too (Lake.lock); say so at once
+            _STATE.error = plan(s)[1] or f"数据湖 {s.paths.lake_dir} 中已有正式数据, 不会装入示例县数据。"
+            return
         if demo:
             from etl.demo import generate
 

@@ -39,7 +39,8 @@ _BAD: set[tuple] = set()
 
 
 def _usable(path: Path) -> bool:
-    """Opens (through the cached connection, once per version file) and has its meta table."""
+    """Opens (through the cached connection, once per version file) and has its meta table. A file the process
+    already holds open is not opened again (DuckDB's instance cache): damage in place shows at a restart."""
     try:
         st_ = path.stat()
     except OSError:

@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from etl.lake import Lake, order_key
@@ -307,7 +308,7 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
     except BaseException as exc:  # a failed build (a full disk) leaves nothing behind: its file, WAL, spill folder
         for p in tmp.parent.glob(tmp.name + "*"):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-        if isinstance(exc, OSError) or type(exc).__name__ in ("IOException", "OutOfMemoryException"):
+        if isinstance(exc, (OSError, duckdb.IOException, duckdb.FatalException, duckdb.OutOfMemoryException)):
             raise db.WarehouseError(f"无法写入数据仓库 {tmp.parent}: {exc}") from exc
         raise
     lake.mark_published(warehouse_dir, published.name)

@@ -68,6 +68,8 @@ def current_version(warehouse_dir: Path) -> Path:
         name = ptr.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise NoWarehouse(f"尚未发布数据仓库: {warehouse_dir}") from None
+    except (OSError, UnicodeDecodeError):
+        raise NoWarehouse(f"发布指针无法读取: {ptr}") from None
     if not _VERSION_RE.match(name):
         raise NoWarehouse(f"发布指针内容无效: {ptr}")
     path = Path(warehouse_dir) / VERSIONS / name
