@@ -402,6 +402,8 @@ class Lake:
         if check_version(path) is not None:  # the published file is damaged: publish again
             return True
         cur = path.name
+        if not (self.root / "published" / path.stem / "_fingerprints.json").exists():
+            return True  # its Parquet export is missing (a run killed while exporting): build and export again
         p = self.state_dir / "published.json"
         if not p.exists():
             return True

@@ -116,6 +116,7 @@ def _config_tables(con, settings: Settings) -> None:
 def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | None = None,
                 built_at: dt.datetime | None = None) -> None:
     mans = lake.manifests()
+    rank = dict(zip(*_delivery_order(lake).to_pydict().values()))
     files = pa.Table.from_pylist([{
         "file": m["file"], "sha256": m["sha256"], "dataset": m["dataset"], "delivery": m["delivery"],
         "run_id": m.get("run_id"), "format": m.get("format"), "encoding": m.get("encoding"),
@@ -125,12 +126,14 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
         "unknown_columns": "、".join(m.get("unknown_columns") or []),
         "missing_columns": "、".join(m.get("missing_columns") or []),
         "landed_at": dt.datetime.fromisoformat(m["landed_at"]), "seconds": m.get("seconds"),
+        "delivery_order": rank.get(m["delivery"]),
     } for m in mans], schema=pa.schema([
         ("file", pa.string()), ("sha256", pa.string()), ("dataset", pa.string()), ("delivery", pa.int64()),
         ("run_id", pa.string()), ("format", pa.string()), ("encoding", pa.string()), ("bytes", pa.int64()),
         ("rows_in", pa.int64()), ("rows_landed", pa.int64()), ("rows_quarantined", pa.int64()),
         ("banner_rows", pa.int64()), ("summary_rows", pa.int64()), ("unknown_columns", pa.string()),
-        ("missing_columns", pa.string()), ("landed_at", pa.timestamp("us")), ("seconds", pa.float64())]))
+        ("missing_columns", pa.string()), ("landed_at", pa.timestamp("us")), ("seconds", pa.float64()),
+        ("delivery_order", pa.int64())]))
     con.register("files_arrow", files)
     con.execute("CREATE TABLE etl_file AS SELECT * FROM files_arrow ORDER BY delivery")
     con.unregister("files_arrow")
@@ -311,7 +314,6 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
         if isinstance(exc, (OSError, duckdb.IOException, duckdb.FatalException, duckdb.OutOfMemoryException)):
             raise db.WarehouseError(f"无法写入数据仓库 {tmp.parent}: {exc}") from exc
         raise
-    lake.mark_published(warehouse_dir, published.name)
     if export:
         pub_root = lake.root / "published"
         t = time.perf_counter()
@@ -323,6 +325,7 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
                 shutil.rmtree(d, ignore_errors=True)
         if stats is not None:
             stats["export"] = counts
+    lake.mark_published(warehouse_dir, published.name)  # after the export: a run killed in it exports again
     if stats is not None:
         stats["build"] = {k: round(v, 3) for k, v in timings.items()}
     return published

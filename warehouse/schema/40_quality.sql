@@ -18,7 +18,7 @@ SELECT s.dataset, s.title, s.records, s.landed_rows, s.landed_rows - s.records A
        f.files, f.last_landed_at, f.last_file,
        coalesce(q.quarantined, 0) AS quarantined
 FROM stg_stats s
-LEFT JOIN (SELECT dataset, count(*) AS files, max(landed_at) AS last_landed_at, arg_max(file, delivery) AS last_file
+LEFT JOIN (SELECT dataset, count(*) AS files, max(landed_at) AS last_landed_at, arg_max(file, delivery_order) AS last_file
            FROM etl_file GROUP BY ALL) f USING (dataset)
 LEFT JOIN (SELECT dataset, count(*) AS quarantined FROM quarantine GROUP BY ALL) q USING (dataset)
 ORDER BY s.dataset;
