@@ -242,7 +242,8 @@ def test_credentials_from_environment_secrets_file_or_pgpass_never_stored(pg_ser
     with_pw = url.replace(f"{pg.USER}@", f"{pg.USER}:{pg.PASSWORD}@")
     res = channels.load(with_pw, tmp_path, s)
     assert res.status == "ok" and res.source == url
-    out = subprocess.run([sys.executable, "-m", "etl", "run", "--from", with_pw], cwd=ROOT, env=_env(tmp_path),
+    out = subprocess.run([sys.executable, "-m", "etl", "run", "--from", with_pw, "--lake", str(tmp_path / "lake")],
+                         cwd=ROOT, env=_env(tmp_path),  # the lake tmp/wh is built from (one warehouse, one lake)
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert pg.PASSWORD not in out.stdout + out.stderr and "shell" in out.stderr
