@@ -76,8 +76,19 @@ def order_key(manifest: dict) -> str:
 
 
 def is_demo_drop(source: object) -> bool:
+    """A folder the demo generator wrote: its truth file lists every delivery file in it (a real file added to
+    such a folder makes it a real source)."""
+    from etl import readers
+
     s = str(source or "")
-    return "://" not in s and bool(s) and (Path(s) / DEMO_TRUTH).is_file()
+    if not s or "://" in s or not (Path(s) / DEMO_TRUTH).is_file():
+        return False
+    try:
+        listed = set(json.loads((Path(s) / DEMO_TRUTH).read_text(encoding="utf-8")).get("files") or {})
+    except (OSError, ValueError, AttributeError):
+        return False
+    return all(p.name in listed for p in Path(s).rglob("*")
+               if p.is_file() and readers.parse_file_name(p.name) is not None)
 
 
 def bound_lake(warehouse_dir: Path) -> Path | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from county import MiniCounty
-from etl.lake import Lake, LakeError
+from etl.lake import Lake, LakeError, is_demo_drop
 from etl.pipeline import run
 from warehouse import config, db
 from warehouse.config import Settings
@@ -248,6 +248,12 @@ def _real_install(tmp: Path, settings) -> None:
         p.unlink()
 
 
+def _demo_drop(folder: Path) -> None:
+    """A small stand-in for `etl demo --out`: deliveries and the truth file that lists them."""
+    files = _county().write(folder, date="20240601")
+    (folder / "_demo_truth.json").write_text(json.dumps({"files": {p.name: {} for p in files}}), encoding="utf-8")
+
+
 def test_demo_never_lands_in_a_lake_with_real_deliveries(tmp_path, app_config):
     from dashboard import bootstrap
 
@@ -271,8 +277,7 @@ def test_demo_never_lands_in_a_lake_with_real_deliveries(tmp_path, app_config):
     assert not (s.paths.data_dir / "demo_drop").exists()
     # and the lake refuses a demo drop itself, under its lock, whoever asks (here `etl run --from demo_drop`)
     demo = s.paths.data_dir / "demo_drop"
-    _county().write(demo, date="20240601")
-    (demo / "_demo_truth.json").write_text("{}", encoding="utf-8")
+    _demo_drop(demo)
     res = run(demo, s, load_time=LOAD_TIME, log=lambda m: None)
     assert res.status == "failed" and "示例县数据不会写入" in res.error and str(s.paths.lake_dir) in res.error
     assert sorted(m["file"] for m in _manifests(s.paths.lake_dir)) == real
@@ -310,14 +315,20 @@ def test_fresh_install_still_gets_the_demo_until_a_real_source_runs(tmp_path, ap
     s = app_config
     assert bootstrap.plan(s) == ("demo", None)
     demo = s.paths.data_dir / "demo_drop"  # a demo drop is known by the generator's truth file
-    _county().write(demo)
-    (demo / "_demo_truth.json").write_text("{}", encoding="utf-8")
+    _demo_drop(demo)
     res = run(demo, s, load_time=LOAD_TIME, log=lambda m: None)
     assert res.status == "ok", res.error
     lake = Lake(s.paths.lake_dir)
     assert not lake.holds_real() and lake.manifests()
     shutil.rmtree(s.paths.warehouse_dir)
     assert bootstrap.plan(s) == ("demo", None)  # a demo lake: the demo may build it again
+    c = MiniCounty()
+    c.event(c.grid(c.village(c.township("文兴乡"), "文兴村")), dt.datetime(2024, 4, 1, 9), event_id="R1")
+    added = c.write(demo, date="20240701")  # real files put into the demo's folder: no longer a demo source
+    assert not is_demo_drop(demo) and not is_demo_drop(s.paths.data_dir / "missing")
+    for p in added:
+        p.unlink()
+    assert is_demo_drop(demo)
     s.paths.drop_dir.mkdir(parents=True, exist_ok=True)
     run(s.paths.drop_dir, s, log=lambda m: None)  # a real source runs into it, even with nothing to deliver
     assert lake.holds_real() and bootstrap.plan(s) == ("lake", None)
