@@ -60,13 +60,15 @@ def _usable(path: Path) -> bool:
 
 
 def _published() -> tuple[Path | None, str | None]:
-    candidates, problem = db.readable_versions(settings().paths.warehouse_dir)
-    for i, path in enumerate(candidates):
+    wdir = settings().paths.warehouse_dir
+    cur, problem = db.pointed_version(wdir)  # the usual case: a pointer read and a stat or two
+    if cur is not None:
+        if _usable(cur):
+            return cur, None
+        problem = f"{cur.name} 无法打开"
+    for path in db.fallback_versions(wdir, cur):
         if _usable(path):
-            if i == 0 and problem is None:
-                return path, None
-            why = problem or f"{candidates[0].name} 无法打开"
-            return path, (f"当前发布的数据仓库不可用 ({why}), 正在显示上一个完好的版本 {path.name}; "
+            return path, (f"当前发布的数据仓库不可用 ({problem}), 正在显示上一个完好的版本 {path.name}; "
                           "下一次导入 (python -m etl run) 会重新发布。")
     return None, None
 

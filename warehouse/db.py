@@ -136,19 +136,27 @@ def _versions_newest_first(warehouse_dir: Path) -> list[Path]:
     return sorted(vs, key=key, reverse=True)
 
 
+def pointed_version(warehouse_dir: Path) -> tuple[Path | None, str | None]:
+    """(the version CURRENT names, None) when CURRENT is valid and its file whole by size; else (None, problem)."""
+    try:
+        cur = current_version(warehouse_dir)
+    except NoWarehouse as exc:
+        return None, str(exc)
+    problem = _size_problem(cur)
+    return (None, problem) if problem else (cur, None)
+
+
+def fallback_versions(warehouse_dir: Path, exclude: Path | None = None) -> list[Path]:
+    """The other versions whose size is as recorded, newest first."""
+    return [p for p in _versions_newest_first(warehouse_dir) if p != exclude and _size_problem(p) is None]
+
+
 def readable_versions(warehouse_dir: Path) -> tuple[list[Path], str | None]:
     """Versions a reader may open, best first, and what is wrong with CURRENT (None when it is fine): the current
     version first when CURRENT is valid and its file is whole by size; then the others, newest first, whose size
     is as recorded. The caller opens them in this order and takes the first that opens."""
-    try:
-        cur = current_version(warehouse_dir)
-        problem = _size_problem(cur)
-    except NoWarehouse as exc:
-        cur, problem = None, str(exc)
-    others = [p for p in _versions_newest_first(warehouse_dir) if p != cur and _size_problem(p) is None]
-    if cur is not None and problem is None:
-        return [cur] + others, None
-    return others, problem
+    cur, problem = pointed_version(warehouse_dir)
+    return ([cur] if cur else []) + fallback_versions(warehouse_dir, cur), problem
 
 
 def resolve(warehouse: str | os.PathLike) -> Path:
