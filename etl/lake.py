@@ -212,8 +212,8 @@ class Lake:
                     self._note_origin(source)
                 if warehouse_dir is not None:
                     self.damage = self.verify(full=full_check)
-            except PermissionError as exc:
-                raise LakeError(f"数据湖目录不可写: {exc.filename or self.root} ({exc.strerror})") from None
+            except OSError as exc:  # e.g. a read-only or full file system
+                raise LakeError(f"数据湖目录不可写: {exc.filename or self.root} ({exc.strerror or exc})") from None
             yield self
         finally:
             for fh in reversed(handles):
@@ -301,7 +301,7 @@ class Lake:
             try:
                 m = json.loads(path.read_text(encoding="utf-8"))
                 reason = self._check(m, full)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 m, reason = {"sha256": path.stem, "file": path.name}, f"数据湖清单无法读取 ({type(exc).__name__})"
             if reason is None:
                 continue
