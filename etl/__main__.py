@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "run":
         from etl import sources
-        from etl.pipeline import run, summary
+        from etl.pipeline import EXIT_CODES, run, summary
 
         name, datasets = None, args.datasets.split(",") if args.datasets else None
         if args.source_name:
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         res = run(source, settings, warehouse_dir=args.warehouse, lake_dir=lake, rebuild=args.rebuild,
                   log=lambda m: print(m, file=sys.stderr), source_name=name, datasets=datasets)
         print(summary(res))
-        return {"ok": 0, "busy": 3}.get(res.status, 1)
+        return EXIT_CODES.get(res.status, 1)
     if args.cmd == "serve-demo":
         return _serve_demo(args, settings)
     if args.cmd == "watch":
