@@ -16,9 +16,10 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 import streamlit as st  # noqa: E402
 
 from dashboard import auth, bootstrap, ui  # noqa: E402
-from warehouse.config import settings  # noqa: E402
+from warehouse.config import owner_only, settings  # noqa: E402
 
 PAGES = ROOT / "pages"
+owner_only()  # everything the app writes (first-start demo, lake, warehouse, user store) is owner-only
 
 st.set_page_config(page_title=f"{settings().county.name}网格化服务管理督导平台", page_icon="🛡️", layout="wide")
 bootstrap.ensure_warehouse()

@@ -22,7 +22,7 @@ from typing import Callable
 from etl import readers
 from etl.lake import Busy, Lake, sha256_file, write_json
 from etl.normalize import connect_memory, normalise
-from warehouse.config import Settings
+from warehouse.config import Settings, owner_only
 
 Progress = Callable[[float, str], None]
 
@@ -439,6 +439,7 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
 
     lake = Lake(lake_dir or settings.paths.lake_dir)
     warehouse_dir = Path(warehouse_dir or settings.paths.warehouse_dir)
+    owner_only(lake.root, warehouse_dir)  # personal data: 0700 folders, 0600 files, whatever the umask
     started = _now()
     kind = sources.kind_of(source)
     shown = sources.redact(source)

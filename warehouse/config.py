@@ -183,3 +183,35 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
 def settings() -> Settings:
     """The process-wide settings (tests call load_settings directly)."""
     return load_settings()
+
+
+# ----------------------------------------------------------------------------------------------- files on disk
+PRIVATE_UMASK = 0o077
+
+
+def owner_only(*folders: os.PathLike | str) -> None:
+    """Personal data on disk is owner-only: from now on every file and folder this process creates is 0600/0700
+    whatever umask it inherited (the umask is process-wide: the ETL, the app and their worker processes all set
+    it), and the given folders — the lake, the warehouse, the data folder — and everything already under them are
+    made owner-only too (an install from before this rule is tightened on its next run)."""
+    os.umask(PRIVATE_UMASK)
+    for folder in folders:
+        root = Path(folder)
+        if not root.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            _chmod(dirpath, 0o700)
+            for f in filenames:
+                _chmod(os.path.join(dirpath, f), 0o600)
+
+
+def _chmod(path: str, mode: int) -> None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if (st.st_mode & 0o777) != mode and not os.path.islink(path):
+        try:
+            os.chmod(path, mode)
+        except OSError:  # a file another user owns: the run still goes on; the check below names it
+            pass
