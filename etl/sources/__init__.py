@@ -309,7 +309,8 @@ def record_health(lake: Lake, *, name: str, kind: str, source: str, ok: bool = T
             e["last_new_data"] = when
     else:
         e["last_failure"] = when
-        e["error"] = (error or "未知错误")[:1000]
+        listed = "; ".join(f"{f.get('file')}: {f.get('reason')}" for f in failed or [])
+        e["error"] = (error or listed or "未知错误")[:1000]
     allh[name] = e
     write_json(lake.state_dir / HEALTH_FILE, allh)
     return e
