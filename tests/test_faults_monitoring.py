@@ -52,6 +52,12 @@ def _events(root: Path) -> list[dict]:
     return json.loads((root / "drop" / "events_20240101.json").read_text(encoding="utf-8"))
 
 
+def _good(root: Path, name: str, event_id: str, folder: Path | None = None) -> None:
+    """A valid events delivery of one event."""
+    rows = [dict(_events(root)[0], event_id=event_id)]
+    (folder or root / "drop").joinpath(name).write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+
+
 @pytest.fixture()
 def county(tmp_path):
     """The sample county landed and published from root/drop (the configured default drop folder)."""
@@ -88,7 +94,9 @@ def test_failed_file_warns_until_fixed_and_first_seen_stays(county):
     drop = county / "drop"
     assert sources.open_failures(lake) == []
     (drop / BROKEN).write_text("{broken", encoding="utf-8")
+    _good(county, "events_20240102_补充.json", "E8000001")  # a partial run: something else lands
     r1 = _run(county)
+    assert r1.files_new == 1
     fails = sources.open_failures(lake)
     assert [(f["file"], f["unit"], f["source_name"]) for f in fails] == [(BROKEN, "文件", str(drop))]
     assert "JSON" in fails[0]["reason"]
@@ -97,16 +105,14 @@ def test_failed_file_warns_until_fixed_and_first_seen_stays(county):
     h = {x["name"]: x for x in sources.health(config.settings())}[str(drop)]
     assert (h["status"], h["status_label"]) == ("partial", "部分失败") and BROKEN in h["message"]
 
-    # retried, still failing: still one warning, first seen at the first run
+    # retried, still failing (the only new file: the run is failed or partial): one warning, first seen at run 1
     r2 = _run(county)
     assert r2.files_failed and r2.run_id != r1.run_id
     fails = sources.open_failures(lake)
     assert len(fails) == 1 and fails[0]["first_seen"] == first and fails[0]["run_id"] == r2.run_id
 
     # corrected under the same name: landed, resolved
-    rows = _events(county)[:1]
-    rows[0] = dict(rows[0], event_id="E9000001")
-    (drop / BROKEN).write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    _good(county, BROKEN, "E9000001")
     r3 = _run(county)
     assert r3.status == "ok" and not r3.files_failed and r3.files_new == 1
     assert sources.open_failures(lake) == []
@@ -165,7 +171,8 @@ def test_health_exit_codes_partial_and_failed(county):
     """0 nothing failed; 2 unresolved failures; 1 a source's last run failed (worse wins)."""
     assert _health_cli(county).returncode == 0
     (county / "drop" / BROKEN).write_text("{", encoding="utf-8")
-    _run(county)
+    _good(county, "events_20240102_补充.json", "E8000001")
+    assert _run(county).files_new == 1  # partial: one failed, one landed
     out = _health_cli(county)
     assert out.returncode == 2 and "部分失败" in out.stdout, out.stdout + out.stderr
     cfg = county / "config.toml"
@@ -184,8 +191,7 @@ def test_a_later_landing_of_the_same_name_resolves(county):
     (county / "drop" / BROKEN).write_text("{", encoding="utf-8")
     _run(county)
     assert len(sources.open_failures(county / "lake")) == 1
-    rows = [dict(_events(county)[0], event_id="E9000002")]
-    (other / BROKEN).write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    _good(county, BROKEN, "E9000002", folder=other)
     assert _run(county, other).files_new == 1
     assert sources.open_failures(county / "lake") == []
 
