@@ -263,10 +263,11 @@ def test_failures_show_before_the_run_log_and_after_a_kill(tmp_path):
     its run log leaves the last known state, and the next run folds on from there."""
     lake = Lake(tmp_path / "lake")
     log = _log(0, "partial", ["pg:events@2024-01-01..2024-02-01"], ["events"], source="postgresql://gw@db/x")
+    log["files_failed"][0]["rows"] = 12  # the data rows of the batch (counted)
     sources.record_health(lake, name="前置库", kind="postgres", source=log["source"], run_id=log["run_id"],
                           status="partial", failed=log["files_failed"], when=dt.datetime(2026, 5, 1, 8))
     fails = sources.open_failures(lake)
-    assert [(f["file"], f["unit"]) for f in fails] == [("pg:events@2024-01-01..2024-02-01", "前置库批次")]
+    assert [(f["file"], f["unit"], f["rows"]) for f in fails] == [("pg:events@2024-01-01..2024-02-01", "前置库批次", 12)]
     # a second call for the same run (a build that failed afterwards) keeps the failures
     sources.record_health(lake, name="前置库", kind="postgres", source=log["source"], run_id=log["run_id"], ok=False,
                           error="build failed", when=dt.datetime(2026, 5, 1, 8, 5))
