@@ -205,7 +205,7 @@ def source_alerts() -> list[str]:
     Counts and source names only: never a row's content."""
     # live, from the lake's state (a failed pull or an all-failed run publishes nothing: the warehouse cannot say it)
     try:
-        health = sources.health(settings())
+        health = sources.health(settings(), default_drop=True)
         lake = Lake(settings().paths.lake_dir)
         known = sources.read_health(lake)
         failed = sources.failure_summary(sources.open_failures(lake, known))
@@ -219,5 +219,6 @@ def source_alerts() -> list[str]:
     stale = ui.stale_datasets()
     if len(stale):
         alerts.append("数据超时未更新: " + "、".join(ui.DATASET_TITLES.get(d, d) for d in stale["dataset"][:3]))
-    alerts += [f"数据源「{h['name']}」超过 {h['quiet_hours']:g} 小时无新数据" for h in health if h["status"] == "quiet"]
+    alerts += [f"数据源「{h['name']}」超过 {h['quiet_hours']:g} 小时无新数据" for h in health
+               if h["status"] == "quiet" and h["configured"]]  # the default drop: the stale datasets say it
     return alerts

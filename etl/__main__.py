@@ -125,7 +125,7 @@ def _health(args, settings) -> int:
     from etl.sources import failure_summary, health, open_failures, read_health, recent_quarantine
 
     lake = Lake(args.lake or settings.paths.lake_dir)
-    rows = health(settings, lake_dir=lake.root, include_unconfigured=args.all)
+    rows = health(settings, lake_dir=lake.root, include_unconfigured=args.all, default_drop=True)
     if not rows:
         print("没有配置数据源 ([[sources]])")
     for h in rows:

@@ -102,7 +102,7 @@ def test_failed_file_warns_until_fixed_and_first_seen_stays(county):
     assert "JSON" in fails[0]["reason"]
     first = fails[0]["first_seen"]
     assert first == dt.datetime.fromisoformat(r1.started_at)
-    h = {x["name"]: x for x in sources.health(config.settings())}[str(drop)]
+    h = {x["name"]: x for x in sources.health(config.settings(), default_drop=True)}[str(drop)]
     assert (h["status"], h["status_label"]) == ("partial", "部分失败") and BROKEN in h["message"]
 
     # retried, still failing (the only new file: the run is failed or partial): one warning, first seen at run 1
@@ -116,7 +116,7 @@ def test_failed_file_warns_until_fixed_and_first_seen_stays(county):
     r3 = _run(county)
     assert r3.status == "ok" and not r3.files_failed and r3.files_new == 1
     assert sources.open_failures(lake) == []
-    h = {x["name"]: x for x in sources.health(config.settings())}[str(drop)]
+    h = {x["name"]: x for x in sources.health(config.settings(), default_drop=True)}[str(drop)]
     assert h["status"] == "ok" and h["failures"] == []
 
 

@@ -440,12 +440,13 @@ def status_of(e: dict | None, quiet_hours: float, now: dt.datetime, open_count: 
 
 
 def health(settings: Settings, lake_dir: Path | None = None, now: dt.datetime | None = None,
-           include_unconfigured: bool = False) -> list[dict]:
-    """Per configured source, the default drop folder once it ran (and, when asked, every source ever run): name,
-    kind, source (no secrets), status ok | partial | failed | quiet | never, status_label, last_attempt,
-    last_success, last_failure, last_new_data, error, quiet_hours, failures (its open import failures, see
-    open_failures), message (one Chinese line for the wall display). partial: the source runs, but files, pages
-    or batches of it failed and are not resolved."""
+           include_unconfigured: bool = False, default_drop: bool = False) -> list[dict]:
+    """Per configured source (with default_drop, also the default drop folder once it ran: `etl run` without
+    --from/--source; with include_unconfigured, every source ever run): name, kind, source (no secrets),
+    configured, status ok | partial | failed | quiet | never, status_label, last_attempt, last_success,
+    last_failure, last_new_data, error, quiet_hours, failures (its open import failures, see open_failures),
+    message (one Chinese line for the wall display). partial: the source runs, but files, pages or batches of it
+    failed and are not resolved."""
     now = now or _now()
     lake = Lake(lake_dir or settings.paths.lake_dir)
     known = read_health(lake)
@@ -454,9 +455,9 @@ def health(settings: Settings, lake_dir: Path | None = None, now: dt.datetime | 
         fails.setdefault(f["source_name"], []).append(f)
     rows = []
     names = [s.name for s in settings.sources if s.enabled]
-    default_drop = str(settings.paths.drop_dir)  # `etl run` without --from/--source: as good as configured
-    if default_drop in known and default_drop not in names:
-        names.append(default_drop)
+    drop = str(settings.paths.drop_dir)
+    if default_drop and drop in known and drop not in names:
+        names.append(drop)
     if include_unconfigured:
         names += sorted(n for n in known if n not in names)
     for n in names:
@@ -470,7 +471,7 @@ def health(settings: Settings, lake_dir: Path | None = None, now: dt.datetime | 
         if st == "partial":
             error = "; ".join(f"{f['file']}: {f['reason']}" for f in mine)[:1000] or None
         rows.append({
-            "name": n, "kind": kind, "kind_label": KIND_LABELS.get(kind, kind),
+            "name": n, "kind": kind, "kind_label": KIND_LABELS.get(kind, kind), "configured": cfg is not None,
             "source": e.get("source") or (redact(cfg.url) if cfg else ""), "status": st,
             "status_label": STATUS_LABELS[st], "last_attempt": _ts(e.get("last_attempt")),
             "last_success": _ts(e.get("last_success")), "last_failure": _ts(e.get("last_failure")),
