@@ -29,7 +29,7 @@ except OSError as exc:
     st.warning(f"无法读取数据湖的导入状态: {exc}", icon="⚠️")
 if failures:
     st.error(f"{sources.failure_summary(failures)}, 尚未解决。每次导入都会重试; 修正或移除这些文件 (批次) "
-             "后, 下一次导入即消除此警告。", icon="🚨")
+             "后, 下一次导入即消除此警告。", icon="⚠️")
     st.dataframe(pd.DataFrame({
         "数据源": [f["source_name"] for f in failures], "类型": [f["unit"] for f in failures],
         "文件 / 批次": [f["file"] for f in failures], "原因": [f["reason"] for f in failures],
