@@ -476,9 +476,10 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
                 more = f" 等 {len(res.files_failed)} 个" if len(res.files_failed) > 5 else ""
                 res.error = f"{len(res.files_failed)} 个{_unit(res)}导入失败: {names}{more}"[:2000]
             # the source's health, before the build so that the published warehouse shows this run
-            sources.record_health(lake, name=res.source_name, kind=kind, source=shown, ok=res.status == "ok",
-                                  error=res.error, new_rows=res.rows_in, run_id=res.run_id, when=_now())
-            failure_noted = res.status != "ok"
+            sources.record_health(lake, name=res.source_name, kind=kind, source=shown, ok=res.status != "failed",
+                                  status=res.status, failed=res.files_failed, error=res.error,
+                                  new_rows=res.rows_in, run_id=res.run_id, when=_now())
+            failure_noted = res.status == "failed"
             need = rebuild or res.files_new > 0 or lake.unpublished(warehouse_dir)
             if need:
                 progress(0.85, "构建并发布数据仓库")
