@@ -29,7 +29,8 @@ from typing import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from etl.lake import Lake, write_json
-from etl.sources.common import Batch, Cursor, DatasetError, DatasetMissing, SourceError  # noqa: F401
+from etl.sources.common import (Batch, BatchError, Cursor, DatasetError, DatasetMissing,  # noqa: F401
+                                SourceError)
 from warehouse.config import Settings, Source
 
 PG_SCHEMES = ("postgresql", "postgres")
