@@ -237,7 +237,7 @@ class ApiSource:
                 raise Retryable(f"第 {page} 页不完整: {len(data)} 行, 总数 {total}")
             obj["page_size"], obj["total"] = psize, total
 
-        return self.client.get_json(dataset, params, validate, what=f"{dataset} 第 {page} 页")
+        return self.client.get_json(dataset, params, validate, what=f"{self.prefix}:{dataset} 第 {page} 页")
 
     def pull(self, dataset: str, lake: Lake, info: dict, load_time: dt.datetime) -> Iterator[Batch]:
         """Batches of new or changed records, oldest first. A page that cannot be used after the retries stops
@@ -271,7 +271,7 @@ class ApiSource:
             try:
                 t, unk = records_to_table(dataset, data, info)
             except Exception as exc:  # noqa: BLE001 — this page is unreadable; no other page or dataset is
-                raise BatchError(f"{dataset} 第 {page} 页", f"{type(exc).__name__}: {exc}") from None
+                raise BatchError(f"{self.prefix}:{dataset} 第 {page} 页", f"{type(exc).__name__}: {exc}") from None
             unknown.update(unk)
             ua = [v for v in t.column("updated_at").to_pylist() if v is not None and _CANON.match(v)]
             if ordered and (any(a > b for a, b in zip(ua, ua[1:])) or (ua and ua[0] < last_ts)):

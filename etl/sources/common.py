@@ -7,7 +7,8 @@ serve every channel.
 
 Watermarks (`Cursor`), per source and dataset, in `lake/state/watermarks/<source>/<dataset>.json`:
 - `watermark` W: the newest `updated_at` (canonical text, whole seconds) among the rows landed so far;
-- `seen`: a content hash → `updated_at` for every landed row with `updated_at ≥ W − lookback`.
+- `seen`: a content hash → `updated_at` for every landed row with `updated_at ≥ W − lookback` (as text: a stamp
+  that is no time, `infinity` or `不详`, sorts after every date and is remembered too, so it is landed once).
 Each pull asks for `updated_at ≥ W − lookback` (lookback ≥ 1 s), so rows sharing the last timestamp, and rows
 committed late with a slightly older one, are read again; the rows among them whose content is in `seen` were
 landed already and are dropped, so nothing is lost and nothing is doubled. A row changed without a new
@@ -339,9 +340,10 @@ class Cursor:
             return
         cutoff = self.since()
         self.seen = {h: ts for h, ts in self.seen.items() if ts >= cutoff}
+        # rows in the look-back window — and rows whose updated_at is no time at all (`infinity`, `不详`: a source
+        # hands them out on every pull, text order puts them after every date) — are remembered by content
         ua = t.column("updated_at")
-        mask = pc.fill_null(pc.and_(pc.match_substring_regex(ua, CANONICAL_TS), pc.greater_equal(ua, cutoff)),
-                            False)
+        mask = pc.fill_null(pc.greater_equal(ua, cutoff), False)
         recent = t.filter(mask)
         if recent.num_rows:
             for h, ts in zip(row_hashes(recent, self.names), recent.column("updated_at").to_pylist()):
