@@ -221,9 +221,9 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
         log(f"  ✗ {msg}")
         return [msg]
 
-    def failed(name: str, msg: str, ds: str) -> None:
+    def failed(name: str, msg: str, ds: str, rows: int | None = None) -> None:
         msg = sources.scrub(src.scrub(msg), hidden)
-        res.files_failed.append({"file": name, "reason": msg})
+        res.files_failed.append({"file": name, "reason": msg, **({"rows": rows} if rows is not None else {})})
         errors.append(f"{ds}: {msg}")
         log(f"  ✗ {name}: {msg}")
 
@@ -248,7 +248,7 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
                                                run_id=res.run_id, source=res.source)
                             except Exception as exc:  # noqa: BLE001 — this batch only; its watermark stays
                                 info["failed_batch"] = batch.name
-                                failed(batch.name, f"无法导入: {type(exc).__name__}: {exc}", ds)
+                                failed(batch.name, f"无法导入: {type(exc).__name__}: {exc}", ds, batch.rows)
                                 break
                             delivery += 1
                             _count(res, reasons, m)
@@ -266,7 +266,7 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
                 break
             except sources.BatchError as exc:
                 info["failed_batch"] = exc.name
-                failed(exc.name, exc.reason, ds)
+                failed(exc.name, exc.reason, ds, exc.rows)
             except sources.DatasetError as exc:
                 failed(f"{src.prefix}:{ds}", str(exc), ds)
             except Exception as exc:  # noqa: BLE001 — an unforeseen failure of this dataset, not of the run

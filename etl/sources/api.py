@@ -7,7 +7,10 @@ Every request has a deadline (`feeds.api_timeout_seconds` for connecting and rec
 retried — 429 (waiting what Retry-After says), 5xx, time-outs, dropped connections, a body that is not complete
 JSON, a page shorter than `total` implies — up to `feeds.api_max_retries` times with exponential back-off and
 jitter. 401/403 stop the source at once (the token is wrong; retrying will not help). A page is used only when it
-arrived whole and is consistent; pages are gathered into batches of about `feeds.api_batch_rows` rows.
+arrived whole and is consistent (`data` a list of JSON objects); pages are gathered into batches of about
+`feeds.api_batch_rows` rows. When the server keeps answering with a page that cannot be used, that page fails
+(BatchError: listed with its name, the dataset stops there, the others go on); when it cannot be reached, the
+source stops. `updated_since` is sent with its Asia/Shanghai offset (`…T00:00:00+08:00`).
 
 Watermarks (etl/sources/common.py): a scan asks for `updated_since = W − lookback`. The API is expected to return
 rows in `updated_at` order, as the contract's simulator does; the client checks this on every page. While it
@@ -271,7 +274,8 @@ class ApiSource:
             try:
                 t, unk = records_to_table(dataset, data, info)
             except Exception as exc:  # noqa: BLE001 — this page is unreadable; no other page or dataset is
-                raise BatchError(f"{self.prefix}:{dataset} 第 {page} 页", f"{type(exc).__name__}: {exc}") from None
+                raise BatchError(f"{self.prefix}:{dataset} 第 {page} 页", f"{type(exc).__name__}: {exc}",
+                                 rows=len(data)) from None
             unknown.update(unk)
             ua = [v for v in t.column("updated_at").to_pylist() if v is not None and _CANON.match(v)]
             if ordered and (any(a > b for a, b in zip(ua, ua[1:])) or (ua and ua[0] < last_ts)):

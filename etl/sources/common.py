@@ -64,10 +64,11 @@ class BatchError(DatasetError):
     take): listed as failed with its name and reason; the dataset stops there — its watermark stays at the last
     landed batch, so the same rows are asked for again next run — and the other datasets go on."""
 
-    def __init__(self, name: str, reason: str):
+    def __init__(self, name: str, reason: str, rows: int | None = None):
         super().__init__(f"{name}: {reason}")
         self.name = name
         self.reason = reason
+        self.rows = rows  # the data rows it held, when they could be counted
 
 
 # ------------------------------------------------------------------------------------------------ string form
