@@ -229,7 +229,8 @@ class ApiSource:
                 raise Retryable("响应中没有 data 数组")
             bad = next((i for i, r in enumerate(data) if not isinstance(r, dict)), None)
             if bad is not None:
-                raise Retryable(f"data 中第 {bad + 1} 条记录不是 JSON 对象: {json.dumps(data[bad], ensure_ascii=False)[:80]}")
+                shown = json.dumps(data[bad], ensure_ascii=False)[:80]
+                raise Retryable(f"data 中第 {bad + 1} 条记录不是 JSON 对象: {shown}")
             if obj.get("page") not in (None, page):
                 raise Retryable(f"请求第 {page} 页, 收到第 {obj.get('page')!r} 页")
             psize = _count(obj.get("page_size"), "page_size") or size

@@ -16,8 +16,9 @@ Values are converted to text the way the file readers give them: timestamps as `
 converted to Asia/Shanghai), dates as `YYYY-MM-DD`, numbers in their shortest exact form, so one set of repair rules
 serves every channel. What has no such form stays text for the normaliser to judge: `NaN`, `Infinity`, 20-digit
 numerics, `infinity` and BC timestamps. Chunk bounds are computed in the database (as text), so no stamp has to fit
-a Python datetime; a chunk that still cannot be converted is a BatchError (listed, the dataset stops there). Ties between versions of a record with the same updated_at go to the later row in the table (ctid
-order; in a view, the order of the view).
+a Python datetime; a chunk that still cannot be converted is a BatchError (listed, the dataset stops there). Ties
+between versions of a record with the same updated_at go to the later row in the table (ctid order; in a view, the
+order of the view).
 """
 from __future__ import annotations
 
@@ -147,7 +148,6 @@ class PostgresSource:
             cur.save(state)
             info["watermark_to"] = state["watermark"]
 
-        where = sql.SQL("")
         try:
             with self.conn.transaction():
                 self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
