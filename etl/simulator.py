@@ -3,7 +3,7 @@
     typed_tables(drop)                   the drop's records with proper types, in delivery order
     load_postgres(url, tables, …)        → one table per dataset (English names, proper types, index on updated_at)
     DemoApi(tables, token, faults=…)     → GET /api/v1/{dataset}?updated_since=&page=&page_size=, Bearer auth
-    FaultPlan("429:0.1,500:0.1,…")       injected failures: 429 (Retry-After), 500, 503, slow, drop, truncate, short,
+    FaultPlan("429:0.1,500:0.1,…")       injected failures: 429 (Retry-After), 500, 503, 400, slow, drop, truncate, short,
                                          and pages that are valid JSON but unusable: not_list, not_object
 
 Times: the API serves timestamps as local time (Asia/Shanghai) without a zone, `YYYY-MM-DDTHH:MM:SS`; records
@@ -128,7 +128,7 @@ def load_postgres(url: str, tables: dict[str, pa.Table], *, password: str | None
 
 
 # ------------------------------------------------------------------------------------------------ faults
-FAULT_KINDS = ("429", "500", "503", "slow", "drop", "truncate", "short", "not_list", "not_object")
+FAULT_KINDS = ("429", "500", "503", "400", "slow", "drop", "truncate", "short", "not_list", "not_object")
 
 
 @dataclass
@@ -345,6 +345,8 @@ def _handler(api: DemoApi):
                 return self._send(429, {"error": "too many requests"}, {"Retry-After": str(api.faults.retry_after)})
             if fault in ("500", "503"):
                 return self._send(int(fault), {"error": "server error"})
+            if fault == "400":
+                return self._send(400, {"error": "bad request"})
             data, total = api.feeds[ds].page(since, page, size)
             if fault == "short" and data:
                 data = data[:-1]

@@ -299,6 +299,15 @@ def test_poison_through_the_api_leaves_the_other_datasets_loading(tmp_path):
         assert channels.load(api.url, tmp_path, s).files_new == 0
 
 
+def test_a_request_refused_for_one_dataset_fails_that_dataset_only(tmp_path):
+    tables, _, _ = _county(tmp_path)
+    with DemoApi(tables, TOKEN, faults=FaultPlan(rates={"400": 1.0}, datasets={"accounts"})) as api:
+        res = channels.load(api.url, tmp_path, channels.settings(tmp_path, **FAST))
+    assert [(f["file"], "HTTP 400" in f["reason"]) for f in res.files_failed] == [("api:accounts", True)]
+    assert res.published and _published(tmp_path / "wh", "fact_event", "event_id", "E3")
+    assert res.watermarks["accounts"]["watermark_to"] is None and res.rows_by_dataset["events"]["rows_in"] == 3
+
+
 def test_the_summary_shows_the_watermark_that_was_saved(tmp_path):
     """Defect 9: batches landed, then a page that cannot be read. In order, the watermark of the last landed batch
     is saved and shown; out of order (nothing may be saved before the scan ends), none is saved and none shown."""

@@ -37,8 +37,8 @@ import pyarrow as pa
 
 from etl.lake import Lake
 from etl.sources import api_token, cursor_for, redact, scrub
-from etl.sources.common import (CANONICAL_TS, Batch, BatchError, DatasetMissing, SourceError, batch_name, finish,
-                                local_iso, records_to_table)
+from etl.sources.common import (CANONICAL_TS, Batch, BatchError, DatasetError, DatasetMissing, SourceError,
+                                batch_name, finish, local_iso, records_to_table)
 from etl.spec import DATASETS
 from warehouse.config import Settings
 
@@ -109,7 +109,10 @@ class HttpClient:
                     raise DatasetMissing(f"接口没有 {path} (HTTP 404)")
                 if status == 429 or 500 <= status < 600:
                     raise Retryable(f"HTTP {status}", _retry_after(headers.get("Retry-After")))
-                raise SourceError(f"接口返回 HTTP {status}: {self.scrub(body[:200].decode('utf-8', 'replace'))}")
+                msg = f"接口返回 HTTP {status}: {self.scrub(body[:200].decode('utf-8', 'replace'))}"
+                if 400 <= status < 500:  # this request was refused (e.g. 400 for one dataset's parameters)
+                    raise DatasetError(f"{what}: {msg}")
+                raise SourceError(msg)
             except Retryable as exc:
                 err, wait, content = str(exc), exc.wait, exc.content
             except (TimeoutError, socket.timeout) as exc:
