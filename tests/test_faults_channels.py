@@ -308,6 +308,23 @@ def test_a_request_refused_for_one_dataset_fails_that_dataset_only(tmp_path):
     assert res.watermarks["accounts"]["watermark_to"] is None and res.rows_by_dataset["events"]["rows_in"] == 3
 
 
+def test_a_damaged_watermark_file_is_set_aside_and_the_dataset_read_again(tmp_path):
+    tables, _, _ = _county(tmp_path)
+    with DemoApi(tables, TOKEN) as api:
+        url = api.url
+        s = channels.settings(tmp_path, **FAST)
+        first = channels.load(url, tmp_path, s)
+        lake = Lake(tmp_path / "lake")
+        path = lake.state_dir / "watermarks" / sources.source_id(url) / "events.json"
+        path.write_text('{"watermark": "2024-13-45 99:00:00", "seen": {', encoding="utf-8")
+        assert sources.watermarks(lake, url)["events"] is None
+        second = channels.load(url, tmp_path, s)
+    assert second.status == "ok" and second.files_failed == [], second.files_failed
+    assert second.watermarks["events"]["watermark_reset"].startswith("events.json.damaged-")
+    assert second.files_new == 0 and second.files_already_loaded == 1  # the same batch again: recognised
+    assert sources.watermarks(lake, url)["events"] == first.watermarks["events"]["watermark_to"]
+
+
 def test_the_summary_shows_the_watermark_that_was_saved(tmp_path):
     """Defect 9: batches landed, then a page that cannot be read. In order, the watermark of the last landed batch
     is saved and shown; out of order (nothing may be saved before the scan ends), none is saved and none shown."""

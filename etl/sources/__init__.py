@@ -168,7 +168,10 @@ def watermarks(lake: Lake, source: str) -> dict[str, str | None]:
     out = {}
     if folder.exists():
         for p in sorted(folder.glob("*.json")):
-            out[p.stem] = json.loads(p.read_text(encoding="utf-8")).get("watermark")
+            try:
+                out[p.stem] = json.loads(p.read_text(encoding="utf-8")).get("watermark")
+            except (OSError, ValueError, AttributeError):  # damaged: the next pull puts it aside
+                out[p.stem] = None
     return out
 
 

@@ -253,6 +253,9 @@ class ApiSource:
         f = self.settings.feeds
         size, batch_rows = f.api_page_size, f.api_batch_rows
         cur = cursor_for(lake, self.url, dataset, self.settings, load_time)
+        if cur.damaged:
+            info["watermark_reset"] = cur.damaged.name
+            self.log(f"  ! {dataset}: 水位文件损坏, 已移到 {cur.damaged.name}; 从头读取 (已导入的批次按摘要跳过)")
         info.update(watermark_from=cur.watermark, watermark_to=cur.watermark, rows=0, batches=0, requests=0,
                     pages=0)
         req0, retried0 = self.client.requests, self.client.retried

@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,11 +297,32 @@ class Cursor:
         self.source = source
         self.lookback = max(float(lookback), MIN_LOOKBACK)
         self.names = DATASETS[dataset].names
-        st = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
+        self.damaged: Path | None = None  # where an unreadable watermark file was put aside
+        st = self._load()
         self.watermark: str | None = st.get("watermark")
         self.seen: dict[str, str] = dict(st.get("seen") or {})
         self.nulls_done: bool = bool(st.get("nulls_done"))
         self.extra: dict = dict(st.get("extra") or {})
+
+    def _load(self) -> dict:
+        """The saved state; a file that is damaged (not JSON, a watermark that is no time) is moved aside and the
+        dataset is read from the start — the batches landed before give the same digests and are skipped."""
+        if not self.path.exists():
+            return {}
+        try:
+            st = json.loads(self.path.read_text(encoding="utf-8"))
+            w = st.get("watermark")
+            if w is not None:
+                _parse(w)
+            if not all(isinstance(v, str) for v in dict(st.get("seen") or {}).values()):
+                raise ValueError("seen")
+            dict(st.get("extra") or {})
+            return st
+        except (OSError, ValueError, TypeError, AttributeError):
+            aside = self.path.with_name(f"{self.path.name}.damaged-{dt.datetime.now():%Y%m%dT%H%M%S}")
+            os.replace(self.path, aside)
+            self.damaged = aside
+            return {}
 
     def since(self) -> str | None:
         """Where the next pull starts: the watermark minus the look-back, or None (everything)."""

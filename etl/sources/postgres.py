@@ -136,6 +136,9 @@ class PostgresSource:
         ua = sql.Identifier(cols["updated_at"][0])
         order = sql.SQL("{} NULLS FIRST, ctid").format(ua) if is_table else sql.SQL("{} NULLS FIRST").format(ua)
         cur = cursor_for(lake, self.url, dataset, self.settings, load_time)
+        if cur.damaged:
+            info["watermark_reset"] = cur.damaged.name
+            self.log(f"  ! {dataset}: 水位文件损坏, 已移到 {cur.damaged.name}; 从头读取 (已导入的批次按摘要跳过)")
         n = self.settings.feeds.pg_batch_rows
         info.update(watermark_from=cur.watermark, watermark_to=cur.watermark, rows=0, batches=0)
         lit = sql.Literal
