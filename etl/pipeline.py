@@ -345,19 +345,29 @@ def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, work
 def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Counter, *, load_time: dt.datetime,
                   settings: Settings, datasets: list[str] | None, progress: Progress,
                   log: Callable[[str], None]) -> list[str]:
-    """Pull every dataset of a database/API source; land each batch, then move its watermark. Returns the errors
-    (a dataset that failed does not stop the others; a source that cannot be reached stops at once)."""
+    """Pull every dataset of a database/API source; land each batch, then move its watermark. Returns the errors.
+    A batch (or page) that cannot be read or landed is listed as failed with its name and reason and ends its
+    dataset for this run — its watermark stays at the last landed batch, so it is retried next run; no exception
+    from one dataset reaches another. Only a source that cannot be reached stops at once."""
     from etl import sources
 
     errors: list[str] = []
+    hidden = sources.secret_values(settings, res.source_name, source)
     try:
         src = sources.open_source(source, settings, name=res.source_name, log=log)
         src.__enter__()
     except sources.SourceError as exc:
-        msg = sources.scrub(str(exc), sources.secret_values(settings, res.source_name, source))
+        msg = sources.scrub(str(exc), hidden)
         res.files_failed.append({"file": res.source, "reason": msg})
         log(f"  ✗ {msg}")
         return [msg]
+
+    def failed(name: str, msg: str, ds: str, rows: int | None = None) -> None:
+        msg = sources.scrub(src.scrub(msg), hidden)
+        res.files_failed.append({"file": name, "reason": msg, **({"rows": rows} if rows is not None else {})})
+        errors.append(f"{ds}: {msg}")
+        log(f"  ✗ {name}: {msg}")
+
     delivery = lake.next_delivery()
     try:
         names = src.datasets(datasets)
@@ -365,33 +375,48 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
             progress(0.8 * i / max(1, len(names)), f"读取 {ds}")
             info: dict = {}
             res.watermarks[ds] = info
+            batch = None
+            pull = src.pull(ds, lake, info, load_time)
             try:
-                for batch in src.pull(ds, lake, info, load_time):
+                for batch in pull:
                     if batch.rows:
                         if lake.has(batch.digest):
                             res.files_already_loaded += 1
                         else:
-                            m = land_batch(lake, batch, delivery, con, load_time=load_time,
-                                           future_tolerance_hours=settings.etl.future_tolerance_hours,
-                                           run_id=res.run_id, source=res.source)
+                            try:
+                                m = land_batch(lake, batch, delivery, con, load_time=load_time,
+                                               future_tolerance_hours=settings.etl.future_tolerance_hours,
+                                               run_id=res.run_id, source=res.source)
+                            except Exception as exc:  # noqa: BLE001 — this batch only; its watermark stays
+                                info["failed_batch"] = batch.name
+                                failed(batch.name, f"无法导入: {type(exc).__name__}: {exc}", ds, batch.rows)
+                                break
                             delivery += 1
                             _count(res, reasons, m)
                             log(f"  ✓ {batch.name}: {batch.rows} 行")
                     batch.commit()  # after the manifest: the watermark moves only over landed rows
+                    batch = None
             except sources.DatasetMissing as exc:
                 res.files_ignored.append({"file": f"{src.prefix}:{ds}", "reason": src.scrub(str(exc))})
                 info["missing"] = True
-            except sources.DatasetError as exc:
-                msg = src.scrub(str(exc))
-                res.files_failed.append({"file": f"{src.prefix}:{ds}", "reason": msg})
-                errors.append(f"{ds}: {msg}")
-                log(f"  ✗ {ds}: {msg}")
             except sources.SourceError as exc:
-                msg = src.scrub(str(exc))
+                msg = sources.scrub(src.scrub(str(exc)), hidden)
                 res.files_failed.append({"file": f"{src.prefix}:{ds}", "reason": msg})
                 errors.append(msg)
                 log(f"  ✗ {msg}")
                 break
+            except sources.BatchError as exc:
+                info["failed_batch"] = exc.name
+                failed(exc.name, exc.reason, ds, exc.rows)
+            except sources.DatasetError as exc:
+                failed(f"{src.prefix}:{ds}", str(exc), ds)
+            except Exception as exc:  # noqa: BLE001 — an unforeseen failure of this dataset, not of the run
+                failed(batch.name if batch is not None else f"{src.prefix}:{ds}", f"{type(exc).__name__}: {exc}", ds)
+            finally:
+                try:
+                    pull.close()  # a pull left half-way ends its snapshot (the transaction is rolled back)
+                except Exception as exc:  # noqa: BLE001
+                    log(f"  ! {ds}: {sources.scrub(src.scrub(str(exc)), hidden)}")
     finally:
         src.close()
     return errors

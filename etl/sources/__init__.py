@@ -32,7 +32,8 @@ from typing import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from etl.lake import Lake, write_json
-from etl.sources.common import Batch, Cursor, DatasetError, DatasetMissing, SourceError  # noqa: F401
+from etl.sources.common import (Batch, BatchError, Cursor, DatasetError, DatasetMissing,  # noqa: F401
+                                SourceError)
 from warehouse.config import Settings, Source
 
 PG_SCHEMES = ("postgresql", "postgres")
@@ -170,7 +171,10 @@ def watermarks(lake: Lake, source: str) -> dict[str, str | None]:
     out = {}
     if folder.exists():
         for p in sorted(folder.glob("*.json")):
-            out[p.stem] = json.loads(p.read_text(encoding="utf-8")).get("watermark")
+            try:
+                out[p.stem] = json.loads(p.read_text(encoding="utf-8")).get("watermark")
+            except (OSError, ValueError, AttributeError):  # damaged: the next pull puts it aside
+                out[p.stem] = None
     return out
 
 
