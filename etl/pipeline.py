@@ -358,13 +358,13 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
         src.__enter__()
     except sources.SourceError as exc:
         msg = sources.scrub(str(exc), hidden)
-        res.files_failed.append({"file": res.source, "reason": msg})
+        res.fail_file(res.source, msg)
         log(f"  ✗ {msg}")
         return [msg]
 
     def failed(name: str, msg: str, ds: str, rows: int | None = None) -> None:
         msg = sources.scrub(src.scrub(msg), hidden)
-        res.files_failed.append({"file": name, "reason": msg, **({"rows": rows} if rows is not None else {})})
+        res.fail_file(name, msg, rows)
         errors.append(f"{ds}: {msg}")
         log(f"  ✗ {name}: {msg}")
 
@@ -388,6 +388,8 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
                                                future_tolerance_hours=settings.etl.future_tolerance_hours,
                                                run_id=res.run_id, source=res.source)
                             except Exception as exc:  # noqa: BLE001 — this batch only; its watermark stays
+                                if _lake_fault(exc, lake):  # a full disk: no other batch could land either
+                                    raise LakeFault(f"无法写入数据湖 {lake.root}: {exc}") from exc
                                 info["failed_batch"] = batch.name
                                 failed(batch.name, f"无法导入: {type(exc).__name__}: {exc}", ds, batch.rows)
                                 break
@@ -401,7 +403,7 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
                 info["missing"] = True
             except sources.SourceError as exc:
                 msg = sources.scrub(src.scrub(str(exc)), hidden)
-                res.files_failed.append({"file": f"{src.prefix}:{ds}", "reason": msg})
+                res.fail_file(f"{src.prefix}:{ds}", msg)
                 errors.append(msg)
                 log(f"  ✗ {msg}")
                 break
@@ -410,6 +412,8 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
                 failed(exc.name, exc.reason, ds, exc.rows)
             except sources.DatasetError as exc:
                 failed(f"{src.prefix}:{ds}", str(exc), ds)
+            except LakeFault:
+                raise
             except Exception as exc:  # noqa: BLE001 — an unforeseen failure of this dataset, not of the run
                 failed(batch.name if batch is not None else f"{src.prefix}:{ds}", f"{type(exc).__name__}: {exc}", ds)
             finally:

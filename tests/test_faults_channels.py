@@ -67,7 +67,7 @@ def _outcome(res, lake: Lake, source: str, ds: str, prefix: str, wm_before: str 
     if fails:
         assert all(f["reason"].strip() for f in fails), fails
         assert saved == wm_before, (ds, saved, wm_before)
-        assert f"失败文件 {fails[0]['file']}" in summary(res)
+        assert f"失败批次 {fails[0]['file']}" in summary(res)
         return "failed"
     assert res.rows_by_dataset[ds]["rows_in"] >= 1, res.rows_by_dataset
     return "landed"
