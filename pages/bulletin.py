@@ -34,7 +34,7 @@ if kind == "月度通报":
     c[3].download_button("下载 Markdown", files["md"].encode("utf-8"), f"{name}.md", "text/markdown", key="dl-md")
     c[4].download_button("下载 JSON", files["json"].encode("utf-8"), f"{name}.json", "application/json", key="dl-json")
     with st.container(border=True):
-        st.markdown(files["md"])
+        st.markdown(files["page_md"])
 else:
     ctx = ui.page("领导周例会 · 周报", unit_filter=False, kinds=("week", "month"))
     _, version = data.connection()
@@ -54,5 +54,5 @@ else:
         st.dataframe([{"单位": ("⚠ 连续两期 " if e["repeat"] else "") + e["full_name"], "综合得分": ui.pct(e["score"]),
                        "名次": e["rank"]} for e in r.black], hide_index=True)
     with st.expander("周报全文", expanded=False):
-        st.markdown(files["md"])
+        st.markdown(files["page_md"])
     st.download_button("下载周报 (Markdown)", files["md"].encode("utf-8"), f"周报{ctx.period.key}.md", "text/markdown")
