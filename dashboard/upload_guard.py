@@ -9,12 +9,15 @@ Installed once per server process (imported by dashboard/app.py):
   the user store): the upload route's session check (`Runtime.is_active_session`, which only that route calls)
   answers "no" for any other session, so it gets 400 before a byte of the body is read; the file manager refuses
   such a file as well (a second lock, should a Streamlit version skip the check);
-- the size limit is `server.maxUploadSize` (.streamlit/config.toml, MB: what the upload page needs);
+- the size limit: `server.maxUploadSize` is 0 in .streamlit/config.toml (nothing is accepted before the guard is
+  in place, e.g. from a session that connected but never ran the script), and the guard sets it to
+  `[dashboard] upload_max_mb` of config.toml (50 MB: what the upload page needs) when it is installed;
 - every SWEEP_SECONDS a sweeper frees the uploads of sessions that are no longer connected.
 """
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -24,7 +27,7 @@ from dashboard.users import ADMIN
 # The roles whose pages take uploads. There is no upload page yet; the county administrator's data-upload page
 # (a later issue) is the only one planned.
 UPLOAD_ROLES = (ADMIN,)
-SWEEP_SECONDS = 30
+SWEEP_SECONDS = float(os.environ.get("GRIDWATCH_UPLOAD_SWEEP_SECONDS", "30"))  # tests shorten it
 
 _LOG = logging.getLogger("gridwatch.uploads")
 _INSTALLED = False
@@ -75,6 +78,12 @@ def _sweeper(runtime) -> None:
             _LOG.exception("uploads: sweep failed")
 
 
+def _max_mb():
+    from streamlit import config as st_config
+
+    return st_config.get_option("server.maxUploadSize")
+
+
 def install() -> bool:
     """Guard the upload endpoint of the running server (once per process); False without a server (AppTest)."""
     global _INSTALLED
@@ -107,7 +116,11 @@ def install() -> bool:
 
         mgr.add_file = guarded_add_file
         threading.Thread(target=_sweeper, args=(rt,), name="gw-upload-sweeper", daemon=True).start()
+        from streamlit import config as st_config
+
+        st_config.set_option("server.maxUploadSize", auth.settings().dashboard.upload_max_mb)
         _INSTALLED = True
+        _LOG.warning("uploads: guard installed, limit %s MB, roles %s", _max_mb(), "、".join(UPLOAD_ROLES))
         return True
 
 

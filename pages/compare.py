@@ -29,7 +29,7 @@ else:
     metric = st.selectbox("趋势指标", list(labels["metric"]),
                           format_func=dict(zip(labels["metric"], labels["metric_label"])).get, key="_metric")
     series = sel[sel["metric"] == metric]
-    series = series.assign(short_name=charts.text(series["short_name"]))  # plotly reads markup in names
+    series = series.assign(short_name=charts.labels(series["short_name"]))  # plotly reads markup in names
     fig = px.line(series, x="month", y="value", color="short_name", markers=True,
                   labels={"month": "月份", "value": "", "short_name": "单位"})
     if labels.set_index("metric").loc[metric, "kind"] == "rate":
