@@ -53,8 +53,8 @@ _AFTER_WORDS = ("反映", "称", "说", "诉", "家", "等", "先生", "女士",
 _PUNCT = "与和及同跟、，,。；;：:！!？?\\s（()）“”\"'《》【】\\[\\]"
 _BEFORE = "(?:^|(?<=[" + _PUNCT + "])|" + "|".join(f"(?<={w})" for w in _BEFORE_WORDS) + ")"
 _AFTER = "(?=$|[" + _PUNCT + "]|" + "|".join(_AFTER_WORDS) + ")"
-_NAME_IN_TEXT = re.compile(
-    _BEFORE + "(" + "|".join(COMPOUND_SURNAMES) + "|[" + SURNAMES + "])(" + _CJK + "{1,2}?)" + _AFTER)
+_NAME_IN_TEXT = re.compile(  # the surname first: most positions fail on one character class
+    "(?=[" + SURNAMES + "]|" + "|".join(COMPOUND_SURNAMES) + ")" + _BEFORE + "(" + "|".join(COMPOUND_SURNAMES) + "|[" + SURNAMES + "])(" + _CJK + "{1,2}?)" + _AFTER)
 # words that look like a surname and a name where one stands, but are not names
 NOT_NAMES = frozenset("黄牌 红牌 黄灯 红灯 周边 方面 方便 高速 马路 石头 江边 金额 万元 龙头 白天 田地 林地 陆续 夏季 "
                       "冯某 王某 李某 张某 刘某 陈某 杨某 赵某 某某 文明 文化 文件 程序 严重 向上 任务 任何 "
@@ -98,12 +98,17 @@ class KnownNames:
     def __init__(self, names: Iterable[str]):
         self.names = frozenset(n.strip() for n in names if isinstance(n, str) and len(n.strip()) >= 2)
         self.lengths = sorted({len(n) for n in self.names}, reverse=True)
+        self.first = frozenset(n[0] for n in self.names)
 
     def sub(self, text: str) -> str:
-        if not self.names:
+        if not self.names or not self.first.intersection(text):
             return text
         out, i, n = [], 0, len(text)
         while i < n:
+            if text[i] not in self.first:
+                out.append(text[i])
+                i += 1
+                continue
             for k in self.lengths:
                 if text[i:i + k] in self.names:
                     out.append(mask_name(text[i:i + k]))

@@ -4,8 +4,8 @@
 -- coordinates: the cell is a privacy rule, not a setting (it must not be made finer).
 WITH e AS (
     SELECT e.township_code, e.status = '已办结' AS closed,
-           coalesce(g.center_lon, (floor(e.lon / 0.002) + 0.5) * 0.002) AS lon,
-           coalesce(g.center_lat, (floor(e.lat / 0.002) + 0.5) * 0.002) AS lat
+           coalesce(g.center_lon, floor(e.lon / 0.002) * 0.002 + 0.001) AS lon,
+           coalesce(g.center_lat, floor(e.lat / 0.002) * 0.002 + 0.001) AS lat
     FROM m_event_activity([m_period('cur', $start, $end)]) e
     LEFT JOIN dim_unit g ON g.unit_code = e.grid_code AND g.level = '网格'
                         AND g.center_lon IS NOT NULL AND g.center_lat IS NOT NULL
