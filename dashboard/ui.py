@@ -101,7 +101,7 @@ def _xlsx(df: pd.DataFrame, name: str) -> bytes:
     return buf.getvalue()
 
 
-def _audited(make, actor: str, name: str, fmt: str, rows: int):
+def audited(make, actor: str, name: str, detail: str):
     """The file of a deferred download, built only when the button is clicked, and only after the download is
     written to the audit log under the user who was shown the button (still enabled): there is no URL to the
     file before that, so no export leaves the server without its audit entry."""
@@ -109,9 +109,15 @@ def _audited(make, actor: str, name: str, fmt: str, rows: int):
         user = auth.store().get_user(actor)
         if user is None or user.disabled:
             raise PermissionError("the user who was shown this export is gone")
-        auth.store().audit(actor, "export", name, f"{fmt} · {rows} 行 · 已脱敏")
+        auth.store().audit(actor, "export", name, detail)
         return make()
     return build
+
+
+def audited_download(container, label: str, make, file_name: str, mime: str, *, key: str, detail: str) -> None:
+    """A download button whose file is built on click, after its audit entry (see `audited`)."""
+    container.download_button(label, audited(make, session.identity().name, file_name, detail), file_name, mime,
+                              key=key, on_click="ignore")
 
 
 def export_buttons(df: pd.DataFrame, name: str, key: str) -> None:
@@ -120,11 +126,11 @@ def export_buttons(df: pd.DataFrame, name: str, key: str) -> None:
     first. The grid's own "download as CSV" is off (client.disableDataExport): it never reaches the server."""
     actor = session.identity().name
     c1, c2, _ = st.columns([1, 1, 3])
-    c1.download_button("导出 CSV", _audited(lambda: csv_bytes(df), actor, name, "csv", len(df)), f"{name}.csv",
-                       "text/csv", key=f"{key}-csv", on_click="ignore")
-    c2.download_button("导出 Excel", _audited(lambda: _xlsx(df, name), actor, name, "xlsx", len(df)), f"{name}.xlsx",
-                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}-xlsx",
-                       on_click="ignore")
+    c1.download_button("导出 CSV", audited(lambda: csv_bytes(df), actor, name, f"csv · {len(df)} 行 · 已脱敏"),
+                       f"{name}.csv", "text/csv", key=f"{key}-csv", on_click="ignore")
+    c2.download_button("导出 Excel", audited(lambda: _xlsx(df, name), actor, name, f"xlsx · {len(df)} 行 · 已脱敏"),
+                       f"{name}.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       key=f"{key}-xlsx", on_click="ignore")
 
 
 def _shown(df: pd.DataFrame, columns: dict[str, str], rates: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -164,7 +170,8 @@ def unmask_panel(df: pd.DataFrame, source: Source, columns: dict[str, str], *, n
         else:
             full = data.unmasked_table(source.query, source.params, name, reason.strip())
             view = _shown(full, columns)
-            st.download_button("下载完整信息 (Excel)", _xlsx(view, name), f"{name}-完整.xlsx",
+            # built when clicked: no standing URL to the unmasked file (the export_full entry is written already)
+            st.download_button("下载完整信息 (Excel)", lambda: _xlsx(view, name), f"{name}-完整.xlsx",
                                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                                key=f"{key}-full-xlsx", on_click="ignore")
 

@@ -125,6 +125,15 @@ def test_exports_have_no_standing_url_and_are_audited(county, browser):
         assert "'" + FORMULA.replace('"', '""') in body and "'+HYPERLINK" in body
         entries = st_.audit_entries(None, action="export")
         assert len(entries) == before + 1 and entries[0]["actor"] == "admin" and "csv" in entries[0]["detail"]
+        # the bulletin's downloads too
+        page, frames = _open(ctx, f"{srv.url}/bulletin?p=2024-03&k=month", "admin")
+        page.wait_for_selector('text=下载 Word', timeout=60_000)
+        assert not re.search(rb"/media/[0-9a-f]+\.(docx|xlsx|md|json)", b"".join(frames))
+        with page.expect_download(timeout=60_000) as dl:
+            page.get_by_role("button", name="下载 Word").click()
+        assert open(dl.value.path(), "rb").read(2) == b"PK"
+        entry = st_.audit_entries(1, action="export")[0]
+        assert entry["target"].endswith(".docx") and entry["actor"] == "admin"
         ctx.close()
     finally:
         srv.stop()
