@@ -37,10 +37,13 @@ _LOCK = threading.Lock()
 def may_upload(streamlit_session_id: str) -> bool:
     """Whether this Streamlit session is logged in (a user, not a display) with a role that may upload, as the
     user store says now (disabled users and changed roles count at once)."""
-    with auth._LOCK:  # noqa: SLF001 — the login records of this process
-        recs = [r for r in auth._SESSIONS.values() if r.streamlit_id == streamlit_session_id]  # noqa: SLF001
+    sessions = getattr(auth, "_SESSIONS", None)  # the login records of this process (none found: no upload)
+    if not isinstance(sessions, dict):
+        return False
+    with getattr(auth, "_LOCK", _LOCK):
+        recs = [r for r in sessions.values() if getattr(r, "streamlit_id", None) == streamlit_session_id]
     for rec in recs:
-        if rec.kind != "user":
+        if getattr(rec, "kind", None) != "user":
             continue
         a = auth.settings().auth
         now = time.time()
