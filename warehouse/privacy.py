@@ -53,8 +53,9 @@ _AFTER_WORDS = ("反映", "称", "说", "诉", "家", "等", "先生", "女士",
 _PUNCT = "与和及同跟、，,。；;：:！!？?\\s（()）“”\"'《》【】\\[\\]"
 _BEFORE = "(?:^|(?<=[" + _PUNCT + "])|" + "|".join(f"(?<={w})" for w in _BEFORE_WORDS) + ")"
 _AFTER = "(?=$|[" + _PUNCT + "]|" + "|".join(_AFTER_WORDS) + ")"
+_SURNAME = "|".join(COMPOUND_SURNAMES) + "|[" + SURNAMES + "]"
 _NAME_IN_TEXT = re.compile(  # the surname first: most positions fail on one character class
-    "(?=[" + SURNAMES + "]|" + "|".join(COMPOUND_SURNAMES) + ")" + _BEFORE + "(" + "|".join(COMPOUND_SURNAMES) + "|[" + SURNAMES + "])(" + _CJK + "{1,2}?)" + _AFTER)
+    "(?=" + _SURNAME + ")" + _BEFORE + "(" + _SURNAME + ")(" + _CJK + "{1,2}?)" + _AFTER)
 # words that look like a surname and a name where one stands, but are not names
 NOT_NAMES = frozenset("黄牌 红牌 黄灯 红灯 周边 方面 方便 高速 马路 石头 江边 金额 万元 龙头 白天 田地 林地 陆续 夏季 "
                       "冯某 王某 李某 张某 刘某 陈某 杨某 赵某 某某 文明 文化 文件 程序 严重 向上 任务 任何 "
