@@ -16,6 +16,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 import streamlit as st  # noqa: E402
 
 from dashboard import auth, bootstrap, ui  # noqa: E402
+from dashboard import upload_guard  # noqa: E402,F401 — uploads only for logged-in roles that may upload
 from warehouse.config import owner_only, settings  # noqa: E402
 
 PAGES = ROOT / "pages"

@@ -82,6 +82,7 @@ class Dashboard(_M):
     cache_ttl_seconds: int = 600
     cache_max_entries: int = 256
     map_tile_url: str = ""
+    upload_max_mb: int = Field(50, ge=0)  # largest uploaded file, for sessions whose role may upload (else none)
 
 
 class Feeds(_M):
