@@ -300,14 +300,17 @@ _NOT_TEXT = "不是文本文件 (含二进制内容; 可能是改了扩展名的
 
 
 def _check_text(path: Path, what: str) -> str | None:
-    """'utf-16' for a UTF-16 file with a BOM, None for other text; ReadError for binary content (a NUL byte in the
-    first 64 KB), naming UTF-16 without a BOM and Excel/zip files where it can tell."""
+    """'utf-16' for a UTF-16 file with a BOM, 'nul' for text with a stray NUL byte (its line is unreadable), None
+    for other text; ReadError for binary content (NUL bytes in the first 64 KB), naming UTF-16 without a BOM and
+    Excel/zip files where it can tell."""
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not head.startswith(codecs.BOM_UTF32_LE):
         return "utf-16"
     if b"\x00" not in head:
         return None
+    if head.count(b"\x00") <= max(2, len(head) // 1000) and not head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return "nul"
     if head.startswith(b"PK\x03\x04"):
         raise ReadError(f"不是 {what} 文件: 内容是 Excel 或 zip 压缩包 (请以 .xlsx 扩展名投递 Excel 文件)")
     if head.startswith(b"\xd0\xcf\x11\xe0"):
@@ -337,16 +340,49 @@ def detect_encoding(path: Path, chunk: int = 1 << 22) -> str:
     return "utf-8-sig" if bom else "utf-8"
 
 
-def _has_utf8_lines(path: Path) -> bool:
+# UTF-8 text of Chinese exports: CJK ideographs and punctuation, full-width forms, general punctuation (“”—…).
+# A short GBK string can be valid UTF-8 by chance (未知 = CE B4 D6 AA = "δ֪"): such a line decodes to other
+# scripts, so a line counts as UTF-8 only when valid and all its non-ASCII characters are of these ranges.
+_NOT_CHINESE = re.compile("[^\x00-\x7f\u00b7\u00d7\u2000-\u206f\u2160-\u217f\u2460-\u24ff\u3000-\u303f"
+                          "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\ufeff]")
+_UTF8_CJK = re.compile(rb"[\xe3-\xe9][\x80-\xbf][\x80-\xbf]")
+
+
+def _utf8_line(line: bytes) -> str | None:
+    """The line decoded as UTF-8 when it is valid UTF-8 Chinese text (see _NOT_CHINESE), else None."""
+    try:
+        s = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if _NOT_CHINESE.search(s) else s
+
+
+def _has_utf8_lines(path: Path, chunk: int = 1 << 22) -> bool:
+    """Whether a file that is not UTF-8 as a whole has a line of UTF-8 Chinese text. Only the lines holding a run
+    UTF-8 three-byte sequence (found by a regular expression over each chunk) are checked exactly."""
     with open(path, "rb") as fh:
-        for line in fh:
-            if not line.isascii():
-                try:
-                    line.decode("utf-8")
+        rest = b""
+        while True:
+            data = fh.read(chunk)
+            buf = rest + data
+            if not data:
+                end = len(buf)
+            else:
+                end = buf.rfind(b"\n") + 1
+                if end == 0:
+                    rest = buf
+                    continue
+            block, rest = buf[:end], buf[end:]
+            pos = 0
+            while (m := _UTF8_CJK.search(block, pos)) is not None:
+                a = block.rfind(b"\n", 0, m.start()) + 1
+                b = block.find(b"\n", m.end())
+                b = b if b >= 0 else len(block)
+                if _utf8_line(block[a:b]) is not None:
                     return True
-                except UnicodeDecodeError:
-                    pass
-    return False
+                pos = b + 1  # each line is checked once
+            if not data:
+                return False
 
 
 def _decode_lines(path: Path, enc: str) -> tuple[list[str | None], bool]:
@@ -368,13 +404,15 @@ def _decode_lines(path: Path, enc: str) -> tuple[list[str | None], bool]:
             if line.isascii():
                 out.append(line.decode("ascii"))
                 continue
-            s = None
-            for e in (("utf-8", "gb18030") if enc in ("mixed", "utf-8", "utf-8-sig") else ("gb18030",)):
+            s = _utf8_line(line) if enc == "mixed" else None
+            if s is None:
                 try:
-                    s = line.decode(e)
-                    break
+                    s = line.decode("utf-8" if enc in ("utf-8", "utf-8-sig") else "gb18030")
                 except UnicodeDecodeError:
-                    continue
+                    try:
+                        s = line.decode("gb18030")
+                    except UnicodeDecodeError:
+                        s = None
             out.append(s)
             bad |= s is None
     return out, bad
@@ -394,7 +432,7 @@ class _Feed:
             raise StopIteration
         s = self.lines[self.i]
         self.i += 1
-        if s is None:
+        if s is None or "\x00" in s:
             self.hit_bad = True
             return "\n"
         return s
@@ -420,10 +458,15 @@ def _parse_csv_lines(lines: list[str | None], width: int, first_row: int = 2):
     empty = [None] * width
     while feed.i < len(lines):
         start = feed.i
-        if lines[start] is None:
+        if lines[start] is None or "\x00" in lines[start]:
             feed.i += 1
-            out.append(empty), rows.append(rec), raws.append(None)
-            errors.append("无法解析的行: 字符编码无法识别 (既不是 UTF-8 也不是 GB18030)")
+            out.append(empty), rows.append(rec)
+            if lines[start] is None:
+                raws.append(None)
+                errors.append("无法解析的行: 字符编码无法识别 (既不是 UTF-8 也不是 GB18030)")
+            else:
+                raws.append(lines[start].replace("\x00", "\\0").rstrip("\r\n")[:MAX_RAW_TEXT])
+                errors.append("无法解析的行: 含有 NUL (二进制 0) 字符")
             rec += 1
             continue
         feed.hit_bad = False
@@ -458,19 +501,21 @@ def _parse_csv_lines(lines: list[str | None], width: int, first_row: int = 2):
 
 def read_csv(path: Path, ds: Dataset) -> tuple[pa.Table, ReadInfo]:
     info = ReadInfo()
-    utf16 = _check_text(path, "CSV")
-    enc = utf16 or detect_encoding(path)
+    kind = _check_text(path, "CSV")
+    enc = "utf-16" if kind == "utf-16" else detect_encoding(path)
     info.encoding = enc
     lines: list[str | None] | None = None
-    bad_lines = False
-    if enc in ("mixed", "utf-16"):
-        lines, bad_lines = _decode_lines(path, enc)
+    if enc in ("mixed", "utf-16") or kind == "nul":  # the exact reader, on lines decoded one by one
+        lines = _decode_lines(path, enc)[0]
         first = lines[0] if lines else ""
     else:
         with open(path, "r", encoding=enc, newline="", errors="replace") as fh:
             first = fh.readline()
     first = (first or "").lstrip("\ufeff")
-    header = next(csv.reader(io.StringIO(first)), []) if first.strip() else []
+    try:
+        header = next(csv.reader(io.StringIO(first)), []) if first.strip() else []
+    except csv.Error as exc:
+        raise ReadError(f"表头行无法解析: {exc}") from exc
     if not header:
         raise ReadError("文件为空或第一行没有表头")
     names = _match_headers(ds, header, info)
@@ -479,9 +524,9 @@ def read_csv(path: Path, ds: Dataset) -> tuple[pa.Table, ReadInfo]:
     width = len(header)
     table = None
     if lines is None:
-        table, last = _read_csv_fast(path, ds, enc, names, width, info)
+        table = _read_csv_fast(path, ds, enc, names, width, info)
         if table is None:  # a row that needs the exact reader (wrong field count, unclosed quote, bad encoding)
-            lines, bad_lines = _decode_lines(path, enc)
+            lines = _decode_lines(path, enc)[0]
     if table is None:
         cells, rows, errors, raws, info.blank_rows = _parse_csv_lines(lines[1:], width)
         if cells and errors[-1] is None and _is_summary(ds, names, cells[-1]):
@@ -494,7 +539,7 @@ def read_csv(path: Path, ds: Dataset) -> tuple[pa.Table, ReadInfo]:
 
 
 def _read_csv_fast(path: Path, ds: Dataset, enc: str, names: list[str | None], width: int,
-                   info: ReadInfo) -> tuple[pa.Table | None, None]:
+                   info: ReadInfo) -> pa.Table | None:
     """Arrow's reader (multi-threaded, transcoding GBK itself) for the common case; None when a row needs the
     exact reader. Blank lines are read as rows of nulls (so row numbers stay those of the file) and dropped."""
     pos = [f"c{i}" for i in range(width)]
@@ -517,9 +562,9 @@ def _read_csv_fast(path: Path, ds: Dataset, enc: str, names: list[str | None], w
                                                  quoted_strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
-        return None, None
+        return None
     if invalid:
-        return None, None
+        return None
     n = tbl.num_rows
     rows = pa.array(np.arange(2, n + 2, dtype="int64"))
     blank = None
@@ -540,7 +585,7 @@ def _read_csv_fast(path: Path, ds: Dataset, enc: str, names: list[str | None], w
         if _is_summary(ds, names, last):
             info.summary_rows.append(rows[n - 1].as_py())
             table = table.slice(0, n - 1)
-    return table, None
+    return table
 
 
 # ---------------------------------------------------------------------------------------------------------- json
@@ -577,11 +622,11 @@ def _json_val(v: object) -> str | None:
 
 def read_json(path: Path, ds: Dataset) -> tuple[pa.Table, ReadInfo]:
     info = ReadInfo(encoding="utf-8")
-    utf16 = _check_text(path, "JSON")
+    utf16 = _check_text(path, "JSON") == "utf-16"
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-16" if utf16 else "utf-8-sig").lstrip("\ufeff")
-        info.encoding = utf16 or "utf-8"
+        info.encoding = "utf-16" if utf16 else "utf-8"
     except UnicodeDecodeError:
         try:
             text = raw.decode("gb18030")
@@ -601,7 +646,7 @@ def read_json(path: Path, ds: Dataset) -> tuple[pa.Table, ReadInfo]:
 
 def read_jsonl(path: Path, ds: Dataset) -> tuple[pa.Table, ReadInfo]:
     info = ReadInfo(encoding="utf-8")
-    if _check_text(path, "JSONL"):
+    if _check_text(path, "JSONL") == "utf-16":
         return _read_jsonl_lines(ds, _decode_lines(path, "utf-16")[0], ReadInfo(encoding="utf-16"))
     # fast path: Arrow's reader, then every column cast to string; values Arrow would read as timestamps are read
     # again as text (Arrow turns `…+08:00` into UTC); anything unusual goes to the exact reader below

@@ -313,7 +313,9 @@ def test_bad_rows_are_quarantined_with_the_row_a_person_sees(tmp_path):
     jsonl = "\n".join([recs[0], "", "{not json", recs[1], "[1, 2]", "", recs[2], '"text"', recs[3], ""]) + "\n"
     gbk_line = EVENT_HDR + "\n" + _event_line("G1") + "\n"
     t = _load(tmp_path, {"events_20240302.csv": csv, "events_20240303.jsonl": jsonl,
-                         "events_20240304.csv": gbk_line.encode() + b"G2,\xff\xfe\xff,x\n" + _event_line("G3").encode()})
+                         "events_20240304.csv": gbk_line.encode() + b"G2,\xff\xfe\xff,x\n" + _event_line("G3").encode(),
+                         "events_20240305.csv": (EVENT_HDR + "\n" + _event_line("N1") + _event_line("N\x002")
+                                                 + _event_line("N3")).encode()})
     assert t.failed() == {}
     kept = [(r["event_id"], r["_row"]) for r in t.landed("events", "_file = 'events_20240302.csv'")]
     assert kept == [("B1", 2), ("B4", 8), ("B5", 9), ("B6", 10)]
@@ -328,6 +330,8 @@ def test_bad_rows_are_quarantined_with_the_row_a_person_sees(tmp_path):
     assert "不是有效的 JSON" in qj[0][1] and "不是 JSON 对象" in qj[1][1]
     assert [r["event_id"] for r in t.landed("events", "_file = 'events_20240304.csv'")] == ["G1", "G3"]
     assert [r[0] for r in t.quarantine("events_20240304.csv")] == [4]
+    assert [r["event_id"] for r in t.landed("events", "_file = 'events_20240305.csv'")] == ["N1", "N3"]
+    assert [r[:3:2] for r in t.quarantine("events_20240305.csv")] == [(3, "无法解析的行")]
     m = t.file("events_20240302.csv")
     assert (m["rows_in"], m["rows_landed"], m["rows_quarantined"]) == (7, 4, 3)  # 10 lines of data, 3 blank
 
