@@ -606,10 +606,25 @@ def _records_to_table(ds: Dataset, recs: list, rows: list[int], info: ReadInfo,
     cols = {}
     for k, name in zip(keys, names):
         if name:
-            cols[name] = pa.array([_json_val(r.get(k)) if isinstance(r, dict) else None for r in recs],
-                                  type=pa.string())
+            vals = [_json_val(r.get(k)) if isinstance(r, dict) else None for r in recs]
+            try:
+                cols[name] = pa.array(vals, type=pa.string())
+            except UnicodeEncodeError:  # a lone surrogate (`"\ud83d"`, half an emoji): U+FFFD in its place
+                cols[name] = pa.array([_SURROGATE.sub("\ufffd", v) if v is not None and not _encodable(v) else v
+                                       for v in vals], pa.string())
     info.unreadable_rows = sum(1 for e in errors if e)
     return _finish(ds, cols, pa.array(rows, type=pa.int64()), len(recs), errors, raws)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(v: str) -> bool:
+    try:
+        v.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _json_val(v: object) -> str | None:
