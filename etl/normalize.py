@@ -2,7 +2,10 @@
 
 Returns the kept rows, typed, with a `_flags` list (repairs and doubts, e.g. `coord_swapped`, `future_time`,
 `unknown_code:category`), and the quarantined rows with their reasons. A row is quarantined only when a required
-column is missing or cannot be read (feeds.md); every other problem is repaired or flagged and the row is kept.
+column is missing or cannot be read (feeds.md) — not exactly of its type, an Excel error value, a time out of the
+plausible range — or when the reader could not read the row at all (`_read_error`, etl/readers.py); every other
+problem is repaired or flagged and the row is kept. Nothing here raises for a value: a value is parsed or it is
+unreadable.
 
 The SQL is assembled from the contract in etl/spec.py: identifiers come from that fixed spec, every value (code
 lists, aliases, the load time) is a bound parameter.

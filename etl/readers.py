@@ -247,25 +247,25 @@ def read_xlsx(path: Path, ds: Dataset) -> tuple[pa.Table, ReadInfo]:
         data = sheet.to_python(skip_empty_area=False)
     except Exception as exc:  # noqa: BLE001 — calamine raises several types for broken files
         raise ReadError(f"无法读取 Excel 文件: {exc}") from exc
-    # calamine starts at the first non-empty cell unless told otherwise; find where the sheet really starts
-    start = getattr(sheet, "start", None)
-    row_offset = start[0] if start else 0
-    col_offset = start[1] if start else 0
-    for (r, c), code in _xlsx_error_cells(path).items():  # error cells: the code, not an empty string
-        i, j = r - row_offset, c - col_offset
+    # with skip_empty_area=False calamine's rows start at A1: data[i][j] is Excel row i + 1, column j
+    for (i, j), code in _xlsx_error_cells(path).items():  # error cells: the code, not an empty string
         if 0 <= i < len(data) and 0 <= j < len(data[i]) and data[i][j] in (None, ""):
             data[i][j] = code
+    # empty rows above the banner/header are not banner rows
+    top = 0
+    while top < len(data) and all(v in (None, "") for v in data[top]):
+        top += 1
     hm = header_map(ds)
     header_idx = None
-    for i, row in enumerate(data[: MAX_BANNER_ROWS + 1]):
-        hits = sum(1 for v in row if clean_header(v) in hm)
+    for i in range(top, min(len(data), top + MAX_BANNER_ROWS + 1)):
+        hits = sum(1 for v in data[i] if clean_header(v) in hm)
         if hits >= 2:
             header_idx = i
             break
     if header_idx is None:
         raise ReadError(f"前 {MAX_BANNER_ROWS + 1} 行中找不到表头(应为 {', '.join(c.header for c in ds.columns[:3])} …)")
-    info.banner_rows = header_idx
-    info.header_row = row_offset + header_idx + 1
+    info.banner_rows = header_idx - top
+    info.header_row = header_idx + 1
     names = _match_headers(ds, data[header_idx], info)
     body = data[header_idx + 1:]
     excel_rows = list(range(info.header_row + 1, info.header_row + 1 + len(body)))
@@ -344,7 +344,7 @@ def detect_encoding(path: Path, chunk: int = 1 << 22) -> str:
 # A short GBK string can be valid UTF-8 by chance (未知 = CE B4 D6 AA = "δ֪"): such a line decodes to other
 # scripts, so a line counts as UTF-8 only when valid and all its non-ASCII characters are of these ranges.
 _NOT_CHINESE = re.compile("[^\x00-\x7f\u00b7\u00d7\u2000-\u206f\u2160-\u217f\u2460-\u24ff\u3000-\u303f"
-                          "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\ufeff]")
+                          "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\ufeff\U0001f300-\U0001faff]")
 _UTF8_CJK = re.compile(rb"[\xe3-\xe9][\x80-\xbf][\x80-\xbf]")
 
 

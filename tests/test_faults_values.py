@@ -377,3 +377,20 @@ def test_read_file_raises_only_read_error(tmp_path):
                 assert str(exc)
                 continue
             assert table.num_rows + info.blank_rows <= bytes(data).count(b"\n") + 1
+
+
+def test_xlsx_row_numbers_are_excel_rows_when_the_sheet_starts_below_a1(tmp_path):
+    xlsx = tmp_path / "b3.xlsx"
+    wb = xlsxwriter.Workbook(str(xlsx))
+    ws = wb.add_worksheet()
+    ws.write_row(2, 1, EVENT_HDR.split(","))                       # header at B3
+    good = ["2024-03-05 10:00:00", GRID, "矛盾纠纷", "办理中", "x", "2024-03-05 10:00:00"]
+    ws.write_row(3, 1, ["B1"] + good)
+    ws.write_formula(3, 6, "=NA()", None, "#N/A")                 # G4: an error cell
+    ws.write_row(5, 1, ["B2", good[0], None] + good[2:])          # row 6 (after a blank row 5): no grid
+    wb.close()
+    t = _load(tmp_path, {"events_20240302.xlsx": xlsx.read_bytes()})
+    kept = t.landed("events", "_file = 'events_20240302.xlsx'")
+    assert [(r["event_id"], r["_row"], r["_flags"]) for r in kept] == [("B1", 4, ["excel_error:summary:#N/A"])]
+    assert [r[:3:2] for r in t.quarantine("events_20240302.xlsx")] == [(6, "缺少必填字段「所属网格」")]
+    assert (t.file("events_20240302.xlsx")["header_row"], t.file("events_20240302.xlsx")["banner_rows"]) == (3, 0)
