@@ -121,13 +121,13 @@ def clean(raw: pa.Table, columns: list[str], excel_errors: dict[str, str] | None
 
 def _build_sql(ds: Dataset, params: dict, excel_errors: dict[str, str] | None = None,
                read_errors: bool = False) -> str:
-    """The normaliser's SQL over `cleaned` (strings). CTE p parses every typed column once (`_p<i>`); CTE v
+    """The normaliser's SQL over `cleaned` (strings). CTE s adds every typed column parsed once (`_p<i>`); CTE v
     applies the rules: a value that is not exactly of its type, or a time out of the plausible range
     ($ts_min … $ts_max), is unreadable — quarantine when required, emptied with `bad_value:<column>` otherwise;
     an Excel error value is recorded (quarantine, or emptied with `excel_error:<column>:<code>`)."""
     excel_errors = excel_errors or {}
     vals, flags, reasons, parsed = [], [], [], []
-    raw = lambda c: f"s.{_q(c)}"  # noqa: E731 — the cleaned value (CTEs s/p)
+    raw = lambda c: f"s.{_q(c)}"  # noqa: E731 — the cleaned value (CTE s)
 
     def ranged(i: int, c) -> str:
         """The parsed value of column i, NULL when out of range (dates cast after the range check)."""
