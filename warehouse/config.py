@@ -41,6 +41,8 @@ class Etl(_M):
     duckdb_threads: int = 2
     workers: int = Field(2, ge=1)
     parallel_min_mb: float = Field(32, ge=0)
+    max_future_days: float = Field(366, gt=0)  # a time later than load + this is out of range (unreadable)
+    min_year: int = Field(2000, ge=1, le=9999)  # a time before 1 January of this year is out of range
 
 
 class Demo(_M):
