@@ -164,12 +164,12 @@ def list_drop(folder: Path) -> tuple[list[Path], list[dict]]:
     return [p for _, p in files], ignored
 
 
-def land_batch(lake: Lake, batch, delivery: int, con, *, load_time: dt.datetime, future_tolerance_hours: float,
+def land_batch(lake: Lake, batch, delivery: int, con, *, load_time: dt.datetime, rules: dict,
                run_id: str, source: str) -> dict:
     """Land one batch pulled from a database table or API pages (a table of strings, like a read file)."""
     t0 = time.perf_counter()
-    norm = normalise(con, batch.dataset, batch.table, load_time=load_time,
-                     future_tolerance_hours=future_tolerance_hours, source_file=batch.name, delivery=delivery)
+    norm = normalise(con, batch.dataset, batch.table, load_time=load_time, source_file=batch.name,
+                     delivery=delivery, **rules)
     manifest = {
         "file": batch.name, "sha256": batch.digest, "dataset": batch.dataset, "delivery": delivery,
         "run_id": run_id, "format": batch.fmt, "encoding": None, "bytes": batch.bytes,
@@ -182,6 +182,13 @@ def land_batch(lake: Lake, batch, delivery: int, con, *, load_time: dt.datetime,
     manifest = lake.land(batch.digest, batch.dataset, norm.kept, norm.quarantine, manifest)
     manifest["_reasons"] = Counter(norm.quarantine.column("reason_kind").to_pylist())
     return manifest
+
+
+def value_rules(settings: Settings) -> dict:
+    """The normaliser's settings of [etl]: how far in the future a time is doubtful, then out of range."""
+    e = settings.etl
+    return {"future_tolerance_hours": e.future_tolerance_hours, "max_future_days": e.max_future_days,
+            "min_year": e.min_year}
 
 
 def _count(res: "RunResult", reasons: Counter, m: dict) -> None:
@@ -218,12 +225,12 @@ def _failure_reason(exc: BaseException) -> str:
 
 
 def _land_one(lake: Lake, p: Path, shown: str, digest: str, delivery: int, con, *, load_time: dt.datetime,
-              future_tolerance_hours: float, run_id: str) -> dict:
+              rules: dict, run_id: str) -> dict:
     """land_file, with every failure of this one file turned into FileFailed (its name and reason) — except a
     fault of the lake itself (LakeFault), which stops the run: no other file could be landed either."""
     try:
         return land_file(lake, p, digest, delivery, con, load_time=load_time,
-                         future_tolerance_hours=future_tolerance_hours, run_id=run_id, source_name=shown)
+                         rules=rules, run_id=run_id, source_name=shown)
     except FileFailed:
         raise
     except Exception as exc:  # noqa: BLE001 — one delivery's error never reaches another
@@ -252,7 +259,7 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
         else:
             todo.append((p, digest))
     delivery = lake.next_delivery()
-    tol = settings.etl.future_tolerance_hours
+    rules = value_rules(settings)
     workers = _workers_for(settings, todo)
     res.landing_workers = workers
     if workers > 1:
@@ -262,7 +269,7 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
         shown = display_name(p.name)
         progress(0.8 * i / max(1, len(todo)), f"导入 {shown}")
         try:
-            m = _land_one(lake, p, shown, digest, delivery, con, load_time=load_time, future_tolerance_hours=tol,
+            m = _land_one(lake, p, shown, digest, delivery, con, load_time=load_time, rules=rules,
                           run_id=res.run_id)
         except FileFailed as exc:
             res.fail_file(shown, str(exc), exc.rows)
@@ -291,11 +298,11 @@ def _worker_init(threads: int, memory_limit: str) -> None:
 
 
 def _worker_land(lake_root: str, path: str, digest: str, delivery: int, load_time: dt.datetime,
-                 future_tolerance_hours: float, run_id: str) -> tuple[str, object, object]:
+                 rules: dict, run_id: str) -> tuple[str, object, object]:
     p = Path(path)
     try:
         return "ok", _land_one(Lake(Path(lake_root)), p, display_name(p.name), digest, delivery, _WORKER_CON,
-                               load_time=load_time, future_tolerance_hours=future_tolerance_hours,
+                               load_time=load_time, rules=rules,
                                run_id=run_id), None
     except FileFailed as exc:
         return "failed", str(exc), exc.rows
@@ -315,7 +322,7 @@ def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, work
 
     threads = max(1, settings.etl.duckdb_threads // workers)
     log(f"  并行导入: {workers} 个进程, {len(todo)} 个文件")
-    jobs = [(str(lake.root), str(p), digest, delivery + i, load_time, settings.etl.future_tolerance_hours,
+    jobs = [(str(lake.root), str(p), digest, delivery + i, load_time, value_rules(settings),
              res.run_id) for i, (p, digest) in enumerate(todo)]
     # large files first keeps both processes busy to the end
     order = sorted(range(len(jobs)), key=lambda i: -todo[i][0].stat().st_size)
@@ -385,7 +392,7 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
                         else:
                             try:
                                 m = land_batch(lake, batch, delivery, con, load_time=load_time,
-                                               future_tolerance_hours=settings.etl.future_tolerance_hours,
+                                               rules=value_rules(settings),
                                                run_id=res.run_id, source=res.source)
                             except Exception as exc:  # noqa: BLE001 — this batch only; its watermark stays
                                 if _lake_fault(exc, lake):  # a full disk: no other batch could land either
@@ -427,7 +434,7 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
 
 
 def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_time: dt.datetime,
-              future_tolerance_hours: float, run_id: str, source_name: str | None = None) -> dict:
+              rules: dict, run_id: str, source_name: str | None = None) -> dict:
     t0 = time.perf_counter()
     name = source_name or display_name(path.name)
     parsed = readers.parse_file_name(name)
@@ -439,7 +446,7 @@ def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_t
         os.symlink(os.path.abspath(path), readable)
     dataset, raw, info = readers.read_file(readable, parsed[0] if parsed else None)
     try:
-        norm = normalise(con, dataset, raw, load_time=load_time, future_tolerance_hours=future_tolerance_hours,
+        norm = normalise(con, dataset, raw, load_time=load_time, **rules,
                          source_file=name, delivery=delivery, imprecise_rows=info.imprecise_rows)
     except Exception as exc:  # noqa: BLE001 — the rows were read: the failure names them
         raise FileFailed(_failure_reason(exc), raw.num_rows + len(info.summary_rows)) from exc
@@ -448,6 +455,7 @@ def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_t
         "format": path.suffix.lstrip(".").lower(), "encoding": info.encoding, "bytes": path.stat().st_size,
         "rows_in": raw.num_rows, "rows_landed": norm.kept.num_rows, "rows_quarantined": norm.quarantine.num_rows,
         "banner_rows": info.banner_rows, "header_row": info.header_row, "summary_rows": info.summary_rows,
+        "blank_rows": info.blank_rows, "unreadable_rows": info.unreadable_rows,
         "unknown_columns": info.unknown_columns, "missing_columns": info.missing_columns,
         "landed_at": load_time.isoformat(sep=" "), "seconds": round(time.perf_counter() - t0, 3),
     }
