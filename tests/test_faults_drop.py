@@ -69,6 +69,12 @@ def test_hostile_entries_are_listed_and_the_good_files_publish(tmp_path):
     drop = tmp_path / "drop"
     c.write(drop, fmt="csv")
     good = _rows_written(c)
+    # a row that cannot be parsed (too many fields) and a blank line inside a good csv: the row is quarantined
+    # with the line a person sees, the rest of the file lands
+    ev = drop / "events_20240101.csv"
+    lines = ev.read_text(encoding="utf-8").splitlines(keepends=True)
+    ev.write_text(lines[0] + lines[1] + "\n" + "E9,1,2,3" + "," * 20 + "\n" + "".join(lines[2:]), encoding="utf-8")
+    good += 1
     # a file whose name is GBK bytes (a Windows share mounted on a UTF-8 system): read, and named legibly
     gbk = MiniCounty()
     t = gbk.township("卧龙镇")
@@ -108,6 +114,13 @@ def test_hostile_entries_are_listed_and_the_good_files_publish(tmp_path):
     assert "org_units_20240105_卧龙镇.csv" in names
     assert _published_count(tmp_path / "wh", "fact_event") == 2
     assert _published_count(tmp_path / "wh", "dim_unit") >= 4
+    con = db.open_published(tmp_path / "wh")
+    try:
+        q = con.execute("SELECT source_file, source_row FROM quarantine WHERE source_file = 'events_20240101.csv'"
+                        ).fetchall()
+    finally:
+        con.close()
+    assert q == [("events_20240101.csv", 4)]  # header 1, E1 2, blank 3, the bad line 4
     # nothing of /etc/passwd reached the lake or the warehouse
     lake_text = b"".join(p.read_bytes() for p in (tmp_path / "lake").rglob("*") if p.is_file())
     assert b"root:x:0:0" not in lake_text
