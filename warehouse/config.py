@@ -128,8 +128,11 @@ class Auth(_M):
     oidc: bool = False  # also offer st.login (needs [auth] in .streamlit/secrets.toml and Authlib)
     oidc_provider: str = ""  # the provider's name under [auth.<name>] in secrets.toml; empty = the [auth] default
     oidc_claim: str = "email"  # the claim matched to a user name of the store (users added with --oidc)
+    client_max_failures: int = Field(20, ge=1)  # failed logins (any names) from one client address before it is locked
+    audit_key_file: Path | None = None  # key of the audit hash chain (0600, created at first use); default beside the config
+    display_cookie_days: float = Field(30, gt=0)  # the wall display's login cookie (gw_display) lasts this long
 
-    @field_validator("store", mode="before")
+    @field_validator("store", "audit_key_file", mode="before")
     @classmethod
     def _empty_store(cls, v):
         return None if v in ("", None) else v
@@ -160,7 +163,9 @@ class Settings(_M):
                                           if getattr(f, k) is not None and str(getattr(f, k))})
         a = self.auth
         self.auth = a.model_copy(update={"store": fix(a.store) if a.store is not None
-                                         else self.paths.data_dir / "auth" / "users.db"})
+                                         else self.paths.data_dir / "auth" / "users.db",
+                                         "audit_key_file": fix(a.audit_key_file) if a.audit_key_file
+                                         else base / "audit.key"})
         self.config_dir = base
         return self
 
