@@ -1,0 +1,384 @@
+"""The authentication, session and audit holes of issue 12, each reproduced and kept shut:
+
+- parallel logins cannot check more passwords than the lockout allows (threads and processes on the real store);
+  throttling per client address; common and all-digit passwords are refused;
+- the first-start administrator form never comes back once a store has been set up;
+- the audit chain is keyed: rebuilt by someone who can write users.db but not read the key file, it fails
+  verification; anonymous attempts cannot flood the log, nor forge lines with control characters in a name;
+- an unmask reason made of zero-width characters is no reason;
+- on the real server: anti-framing and nosniff headers on every response (the first one included),
+  /_stcore/metrics refused to anyone but the machine itself, the display token set as an HttpOnly cookie by a
+  redirect (never in the page's address or history), a Streamlit session id reconnected from another client
+  finds the session logged out (and the id is not in the log), and `clear_cache` refused to anyone but a
+  logged-in 县级管理员.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import multiprocessing
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+import time
+import types
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import auth, users
+from dashboard.users import StoreError, UserStore
+from logins import PASSWORD, add_users, login
+from test_auth import app_config  # noqa: F401 — the fixture (a temporary config on the sample county)
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "dashboard" / "app.py")
+RIGHT = "a-long-secret-1"
+
+
+def _store(tmp_path, **kw) -> UserStore:
+    return UserStore(tmp_path / "auth" / "users.db", **{"max_failures": 5, "lockout_minutes": 10, **kw})
+
+
+def _throttle(store: UserStore, name: str) -> dict:
+    con = sqlite3.connect(store.path)
+    con.row_factory = sqlite3.Row
+    r = con.execute("SELECT * FROM login_throttle WHERE username = ?", (name,)).fetchone()
+    con.close()
+    return dict(r) if r else {}
+
+
+def _places_taken(store: UserStore, name: str, limit: int) -> bool:
+    """The wrong attempts hold every place (or locked the name): the moment the right password is tried."""
+    r = _throttle(store, name)
+    return bool(r.get("locked_until")) or r.get("failures", 0) + r.get("pending", 0) >= limit
+
+
+# ------------------------------------------------------------------------------------------------- hole 1
+def test_parallel_logins_in_threads_cannot_pass_the_lockout(tmp_path):
+    store = _store(tmp_path)
+    store.add_user("boss", "县级管理员", password=RIGHT, actor="t")
+    go = threading.Barrier(15)
+    results: list[str] = []
+
+    def wrong(i):
+        go.wait()
+        results.append(store.authenticate("boss", f"wrong-password-{i}").status)
+
+    threads = [threading.Thread(target=wrong, args=(i,)) for i in range(15)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and not _places_taken(store, "boss", 5):
+        time.sleep(0.01)
+    right = store.authenticate("boss", RIGHT)  # the 16th attempt, while the 15 are being checked
+    for t in threads:
+        t.join()
+    assert right.status == "locked" and right.user is None
+    assert sorted(set(results)) <= ["bad", "locked"] and results.count("bad") <= 5
+    assert store.authenticate("boss", RIGHT).status == "locked"  # and the account stays locked
+    checked = [e for e in store.audit_entries(None) if e["action"] == "login_failed"]
+    assert len(checked) == 5  # exactly max_failures passwords were checked
+
+
+def _attempt(path: str, password: str, barrier, out, delay_until_taken: bool) -> None:
+    store = UserStore(path, max_failures=5, lockout_minutes=10)
+    barrier.wait()
+    if delay_until_taken:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and not _places_taken(store, "boss", 5):
+            time.sleep(0.01)
+    out.put((password == RIGHT, store.authenticate("boss", password).status))
+
+
+def test_parallel_logins_in_processes_cannot_pass_the_lockout(tmp_path):
+    store = _store(tmp_path)
+    store.add_user("boss", "县级管理员", password=RIGHT, actor="t")
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(16), ctx.Queue()
+    procs = [ctx.Process(target=_attempt, args=(str(store.path), f"wrong-password-{i}", barrier, out, False))
+             for i in range(15)]
+    procs.append(ctx.Process(target=_attempt, args=(str(store.path), RIGHT, barrier, out, True)))
+    for p in procs:
+        p.start()
+    res = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert [s for is_right, s in res if is_right] == ["locked"]
+    assert store.authenticate("boss", RIGHT).status == "locked"
+    assert len([e for e in store.audit_entries(None) if e["action"] == "login_failed"]) == 5
+
+
+def test_waves_of_parallel_attempts_always_leave_the_name_locked(tmp_path):
+    store = _store(tmp_path, max_failures=5)
+    store.add_user("boss", "县级管理员", password=RIGHT, actor="t")
+    for wave in range(2):
+        go = threading.Barrier(13)
+
+        def wrong(i):
+            go.wait()
+            store.authenticate("boss", f"wrong-{wave}-{i}-pw")
+
+        ts = [threading.Thread(target=wrong, args=(i,)) for i in range(13)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert _throttle(store, "boss")["locked_until"], wave
+        assert store.authenticate("boss", RIGHT).status == "locked"
+
+
+def test_a_success_never_clears_a_lock_and_sequential_semantics_hold(tmp_path):
+    store = _store(tmp_path, max_failures=3)
+    store.add_user("boss", "县级管理员", password=RIGHT, actor="t")
+    t0 = dt.datetime(2026, 1, 1, 9)
+    for _ in range(2):
+        assert store.authenticate("boss", "wrong-password", at=t0).status == "bad"
+    assert store.authenticate("boss", RIGHT, at=t0).status == "ok"  # 2 < 3: still allowed, failures reset
+    for _ in range(3):
+        store.authenticate("boss", "wrong-password", at=t0)
+    assert store.authenticate("boss", RIGHT, at=t0 + dt.timedelta(minutes=1)).status == "locked"
+    assert store.authenticate("boss", "wrong-password", at=t0 + dt.timedelta(minutes=2)).status == "locked"
+    assert store.authenticate("boss", RIGHT, at=t0 + dt.timedelta(minutes=11)).status == "ok"
+
+
+def test_one_client_address_trying_many_names_is_locked(tmp_path):
+    store = _store(tmp_path, client_max_failures=4)
+    store.add_user("boss", "县级管理员", password=RIGHT, actor="t")
+    for i in range(4):
+        assert store.authenticate(f"guess{i}", "wrong-password", client="203.0.113.7").status == "bad"
+    # the address is locked for every name, the right password of a real user included
+    assert store.authenticate("boss", RIGHT, client="203.0.113.7").status == "locked"
+    assert store.authenticate("guess9", "x", client="203.0.113.7").status == "locked"
+    # another address is not affected
+    assert store.authenticate("boss", RIGHT, client="198.51.100.2").status == "ok"
+
+
+@pytest.mark.parametrize("pw", ["1234567890", "password12", "qwertyuiop", "12345678901", "2024password!",
+                                "Password123", "iloveyou1314", "woaini1314520"])
+def test_common_and_all_digit_passwords_are_refused(tmp_path, pw):
+    store = _store(tmp_path)
+    with pytest.raises(StoreError):
+        store.add_user("boss", "县级管理员", password=pw, actor="t")
+    store.add_user("boss", "县级管理员", password=RIGHT, actor="t")
+    with pytest.raises(StoreError):
+        store.set_password("boss", pw, actor="t")
+
+
+def test_common_password_list_is_shipped_and_long():
+    assert len(users.COMMON_PASSWORDS) >= 300
+    assert {"123456", "password", "qwerty", "woaini1314"} <= users.COMMON_PASSWORDS
+
+
+# ------------------------------------------------------------------------------------------------- hole 2
+def test_first_start_form_never_comes_back(app_config):  # noqa: F811
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert any("首次设置" in t.value for t in at.title)
+    at.text_input(key="setup_user").input("chief")
+    at.text_input(key="setup_password").input("first-admin-pw-1")
+    at.text_input(key="setup_password2").input("first-admin-pw-1")
+    next(b for b in at.button if b.label == "创建并登录").click()
+    at.run()
+    assert any("概览" in t.value for t in at.title)
+    # the last (only) administrator is disabled on the server: nobody may set up again
+    store = auth.store()
+    store.set_disabled("chief", True, actor="cli:root")
+    at2 = AppTest.from_file(APP, default_timeout=60).run()
+    assert not any("首次设置" in t.value for t in at2.title)
+    assert at2.text_input(key="login_user") and not [t for t in at2.text_input if t.key == "setup_user"]
+    assert not store.has_admin() and store.setup_done()
+    with pytest.raises(StoreError):
+        store.add_user("intruder", "县级管理员", password="intruder-pw-77", actor="intruder", first_admin=True)
+    assert store.get_user("intruder") is None
+    # the CLI still can
+    store.add_user("chief2", "县级管理员", password="second-admin-pw-2", actor="cli:root")
+    assert store.has_admin()
+
+
+def test_a_store_that_already_had_an_administrator_counts_as_set_up(tmp_path):
+    """A store made before the set-up flag existed: an administrator (even a disabled one) means it was set up."""
+    store = _store(tmp_path)
+    store.add_user("chief", "县级管理员", password=RIGHT, actor="t")
+    store.set_disabled("chief", True, actor="t")
+    con = sqlite3.connect(store.path)
+    con.execute("DELETE FROM meta WHERE key = 'setup_done'")
+    con.commit()
+    con.close()
+    again = _store(tmp_path)
+    assert again.setup_done()
+    with pytest.raises(StoreError):
+        again.add_user("intruder", "县级管理员", password="intruder-pw-77", actor="x", first_admin=True)
+
+
+# ------------------------------------------------------------------------------------------------- audit key
+def _rebuild_chain_without_key(path: Path) -> None:
+    """What someone with write access to users.db (and not to the key) can do: edit an entry and recompute
+    every hash — with plain SHA-256 as before, since the key is unknown."""
+    con = sqlite3.connect(path)
+    con.execute("DROP TRIGGER audit_no_update")
+    con.execute("UPDATE audit SET reason = '随便看看' WHERE action = 'unmask'")
+    prev = "0" * 64
+    for seq, at, actor, action, target, detail, reason in con.execute(
+            "SELECT seq, at, actor, action, target, detail, reason FROM audit ORDER BY seq").fetchall():
+        body = json.dumps([prev, seq, at, actor, action, target, detail, reason], ensure_ascii=False)
+        h = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        con.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, h, seq))
+        prev = h
+    with contextlib.suppress(sqlite3.OperationalError):  # (no such table before the key existed)
+        con.execute("DELETE FROM meta WHERE key = 'audit_legacy_upto'")  # and try to pass it off as a legacy log
+    con.commit()
+    con.close()
+
+
+def test_audit_chain_rebuilt_without_the_key_fails_verification(tmp_path):
+    store = _store(tmp_path)
+    store.add_user("boss", "县级管理员", password=RIGHT, actor="t")
+    store.audit("boss", "unmask", "events/list · event_id=E1", "全县", "核实群众投诉")
+    assert store.verify_audit()[0]
+    _rebuild_chain_without_key(store.path)
+    assert not _store(tmp_path).verify_audit()[0]
+    key = store.audit_key_file
+    assert key.exists() and key.parent != store.path.parent  # outside the store's folder
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert key.read_text().strip() not in store.path.read_text(errors="replace")
+
+
+def test_cli_verify_fails_on_a_rebuilt_chain(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}/data"\nwarehouse_dir = "{tmp_path}/wh"\n', encoding="utf-8")
+    env = dict(os.environ, GRIDWATCH_CONFIG=str(cfg))
+
+    def cli(*args, stdin=""):
+        return subprocess.run([sys.executable, "-m", "dashboard", "users", *args], cwd=ROOT, env=env,
+                              input=stdin, capture_output=True, text=True, timeout=60)
+
+    assert cli("add", "boss", "--role", "admin", "--password-stdin", stdin=RIGHT + "\n").returncode == 0
+    assert (tmp_path / "audit.key").exists()  # beside the config, not in the data folder
+    UserStore(tmp_path / "data" / "auth" / "users.db", audit_key_file=tmp_path / "audit.key").audit(
+        "boss", "unmask", "x", "全县", "核实群众投诉")
+    assert cli("audit", "--verify").returncode == 0
+    _rebuild_chain_without_key(tmp_path / "data" / "auth" / "users.db")
+    assert cli("audit", "--verify").returncode == 4
+
+
+def test_a_store_from_before_the_key_is_sealed_and_still_verifies(tmp_path):
+    """Entries written before this version (plain SHA-256) stay verifiable; the first keyed entry seals them."""
+    store = _store(tmp_path)
+    store.audit("t", "user_add", "a")
+    store.audit("t", "login", "a")
+    # make it look like an old store: unkeyed hashes, no mark, no key file
+    con = sqlite3.connect(store.path)
+    con.execute("DROP TRIGGER audit_no_update")
+    prev = "0" * 64
+    for seq, at, actor, action, target, detail, reason in con.execute(
+            "SELECT seq, at, actor, action, target, detail, reason FROM audit ORDER BY seq").fetchall():
+        h = users.entry_hash(prev, seq, at, actor, action, target, detail, reason)
+        con.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, h, seq))
+        prev = h
+    con.execute("DELETE FROM meta")
+    con.commit()
+    con.close()
+    store.audit_key_file.unlink()
+    old = _store(tmp_path)
+    old.audit("t", "logout", "a")
+    assert old.verify_audit()[0]
+    assert [e["action"] for e in reversed(old.audit_entries())] == ["user_add", "login", "audit_key", "logout"]
+
+
+def test_a_lost_key_stops_the_log_rather_than_starting_a_new_chain(tmp_path):
+    store = _store(tmp_path)
+    store.audit("t", "login", "a")
+    store.audit_key_file.unlink()
+    again = _store(tmp_path)
+    assert not again.verify_audit()[0]
+    with pytest.raises(StoreError, match="审计密钥"):
+        again.audit("t", "login", "b")
+
+
+# ------------------------------------------------------------------------------------------------- audit flood, forged lines
+def test_a_locked_name_or_address_cannot_flood_the_audit_log(tmp_path):
+    store = _store(tmp_path, max_failures=3, client_max_failures=5)
+    for _ in range(60):
+        store.authenticate("boss", "wrong-password")
+    actions = [e["action"] for e in store.audit_entries(None)]
+    assert sorted(actions) == ["login_failed"] * 3 + ["login_locked"], actions  # 3 checked, 1 "locked" note
+    n = len(store.audit_entries(None))
+    for i in range(60):
+        store.authenticate(f"name{i}", "wrong-password", client="203.0.113.9")
+    assert len(store.audit_entries(None)) - n <= 5 + 1
+    n = len(store.audit_entries(None))
+    for i in range(60):
+        store.check_token(f"gwd_forged{i}", client="203.0.113.10")
+    assert len(store.audit_entries(None)) - n <= 5 + 1
+
+
+def test_an_invalid_display_cookie_is_audited_once_per_session(app_config):  # noqa: F811
+    add_users(app_config)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["display_token"] = "gwd_not-a-token"
+    at.run()
+    n = len(auth.store().audit_entries(None, action="login_failed"))
+    for _ in range(3):
+        at.query_params["display_token"] = "gwd_not-a-token"  # the same bad token again and again
+        at.run()
+    assert len(auth.store().audit_entries(None, action="login_failed")) == n
+
+
+def test_a_newline_in_a_user_name_cannot_forge_an_audit_line(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\nwarehouse_dir = "{tmp_path}/wh"\n', encoding="utf-8")
+    store = UserStore(tmp_path / "auth" / "users.db")  # its key file: tmp_path/audit.key, as the config's
+    forged = "x\n9999\t2026-01-01 00:00:00\tadmin\tunmask\tall\t全县\t核实\u2028y"
+    assert store.authenticate(forged, "whatever-pw").status == "bad"
+    for bad in ("ab\ncd", "ab\tcd", "ab\u200bcd", "ab\u202ecd", "boss\x00"):
+        with pytest.raises(StoreError):
+            store.add_user(bad, "县领导", password=RIGHT, actor="t")
+    entry = store.audit_entries(1)[0]
+    assert "\n" not in entry["actor"] and "\\n" in entry["actor"] and "\u2028" not in entry["target"]
+    r = subprocess.run([sys.executable, "-m", "dashboard", "users", "audit"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, GRIDWATCH_CONFIG=str(cfg)))
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(store.audit_entries(None)), lines
+    assert all(len(line.split("\t")) == 7 for line in lines)
+    assert not any(line.startswith("9999") for line in lines)
+
+
+# ------------------------------------------------------------------------------------------------- unmask reason
+@pytest.mark.parametrize("reason", ["\u200b\u200b\u200b\u200b\u200b", "\u200b \u200c\u200d\ufeff\u2060 ",
+                                    "a\u200bb\u200b\u200b\u200b", "\u3000\u3000\u3000\u3000", "....!!!!"])
+def test_reasons_of_invisible_characters_are_no_reasons(reason):
+    assert users.reason_chars(reason) < users.MIN_REASON_CHARS
+    assert "\u200b" not in users.clean_reason(reason)
+
+
+def test_a_real_reason_is_kept_clean():
+    assert users.clean_reason(" 核实\u200b群众\n来电 ") == "核实群众 来电"
+    assert users.reason_chars("核实群众来电") >= users.MIN_REASON_CHARS
+
+
+def test_unmask_with_a_zero_width_reason_is_refused_in_the_app(app_config):  # noqa: F811
+    add_users(app_config)
+    at = AppTest.from_file(APP, default_timeout=90).run()
+    login(at, "admin")
+    at.switch_page(str(ROOT / "pages" / "events.py"))
+    at.query_params["p"] = "2024-03"
+    at.query_params["k"] = "month"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    reason_box = next(t for t in at.text_input if str(t.key).endswith("-unmask-reason"))
+    reason_box.input("\u200b\u200b\u200b\u200b\u200b\u200b")
+    next(b for b in at.button if b.label == "查看此条完整信息").click()
+    at.run()
+    assert any("请填写查看理由" in e.value for e in at.error)
+    assert auth.store().audit_entries(None, action="unmask") == []
+    # and the data layer refuses it too, whoever calls it
+    with pytest.raises(Exception, match="reason"):
+        auth.audit("unmask", "x", "y", "\u200b" * 8)
