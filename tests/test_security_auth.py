@@ -382,3 +382,207 @@ def test_unmask_with_a_zero_width_reason_is_refused_in_the_app(app_config):  # n
     # and the data layer refuses it too, whoever calls it
     with pytest.raises(Exception, match="reason"):
         auth.audit("unmask", "x", "y", "\u200b" * 8)
+
+
+# ------------------------------------------------------------------------------------------------- clear_cache
+def test_clear_cache_message_is_refused_unless_an_admin_sent_it(app_config):  # noqa: F811
+    import streamlit as st
+    from streamlit.runtime.app_session import AppSession
+
+    from dashboard import server_hardening
+
+    add_users(app_config)
+    server_hardening.install()
+    calls: list[int] = []
+
+    @st.cache_data
+    def cached(x: int) -> int:
+        calls.append(x)
+        return x
+
+    cached(1), cached(1)
+    assert calls == [1]
+    cleared: list[bool] = []
+    session = types.SimpleNamespace(id="sess-anon", _session_state=types.SimpleNamespace(
+        clear=lambda: cleared.append(True)))
+    AppSession._handle_clear_cache_request(session)  # an anonymous session's clear_cache message
+    cached(1)
+    assert calls == [1] and not cleared
+    t = time.time()
+    auth._SESSIONS["h-leader"] = auth._Session("sess-anon", "user", "leader", "password", t, t)
+    AppSession._handle_clear_cache_request(session)  # a logged-in 县领导: still no
+    cached(1)
+    assert calls == [1]
+    auth._SESSIONS["h-leader"] = auth._Session("sess-anon", "user", "admin", "password", t, t)
+    AppSession._handle_clear_cache_request(session)  # a logged-in 县级管理员 may
+    cached(1)
+    assert calls == [1, 1] and cleared
+    auth._SESSIONS.pop("h-leader")
+
+
+# ------------------------------------------------------------------------------------------------- the real server
+@pytest.fixture(scope="module")
+def county_cfg(tmp_path_factory):
+    from county import sample_county
+    from server import write_config
+    from warehouse import config
+
+    root = tmp_path_factory.mktemp("security-server")
+    cfg = write_config(root)
+    s = config.load_settings(cfg)
+    sample_county().build(root, settings=s, load_time=dt.datetime(2024, 4, 1))
+    add_users(s)
+    return cfg, UserStore.from_settings(s)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kw):
+        return None
+
+
+def _get(url: str, headers: dict | None = None):
+    """(status, headers) without following redirects."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        r = opener.open(urllib.request.Request(url, headers=headers or {}), timeout=30)
+        return r.status, r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers
+
+
+@pytest.fixture(scope="module")
+def server(county_cfg):
+    from server import Server
+
+    srv = Server(county_cfg[0])
+    first = _get(srv.url + "/")  # the very first response of the server
+    yield srv, county_cfg[1], first
+    srv.stop()
+
+
+def _assert_hardened(h, what) -> None:
+    assert h.get("X-Frame-Options") == "DENY", what
+    assert "frame-ancestors 'none'" in (h.get("Content-Security-Policy") or ""), what
+    assert h.get("X-Content-Type-Options") == "nosniff", what
+
+
+def test_every_response_forbids_framing_and_sniffing(server):
+    srv, _, (status, first) = server
+    assert status == 200
+    _assert_hardened(first, "first response")
+    for path in ("/", "/wall", "/_stcore/health", "/_stcore/host-config", "/app/static/nothing-here.json",
+                 "/no/such/page", "/_stcore/metrics"):
+        status, h = _get(srv.url + path)
+        _assert_hardened(h, path)
+
+
+def test_metrics_answer_only_the_machine_itself(server):
+    srv, _, _ = server
+    assert _get(srv.url + "/_stcore/metrics")[0] == 200  # loopback (a local monitoring agent)
+    # anyone else (here: through a reverse proxy on this machine, which uvicorn trusts for X-Forwarded-For)
+    status, _ = _get(srv.url + "/_stcore/metrics", {"X-Forwarded-For": "203.0.113.5"})
+    assert status == 403
+
+
+def test_display_token_becomes_an_httponly_cookie_and_leaves_the_address(server):
+    srv, store, _ = server
+    _, token = store.add_token("重定向测试", actor="test")
+    status, h = _get(f"{srv.url}/wall?display_token={token}&scale=2")
+    assert status == 303 and h.get("Location") == "/wall?scale=2"
+    c = h.get("Set-Cookie")
+    assert c.startswith(f"gw_display={token};") and "HttpOnly" in c and "SameSite=Strict" in c
+    assert f"Max-Age={30 * 86400}" in c and "Secure" not in c  # [auth] display_cookie_days; plain http here
+    _, h = _get(f"{srv.url}/wall?display_token={token}", {"X-Forwarded-Proto": "https"})
+    assert "Secure" in h.get("Set-Cookie")
+    status, h = _get(f"{srv.url}//evil.example/?display_token={token}")  # no open redirect to another host
+    assert status == 303 and not h.get("Location").startswith("//")
+
+
+@pytest.mark.browser
+def test_display_token_is_not_in_browser_history_nor_readable_by_scripts(server, browser):
+    from server import require_chromium
+
+    require_chromium()
+    srv, store, _ = server
+    _, token = store.add_token("历史测试", actor="test")
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = ctx.new_page()
+    page.goto(f"{srv.url}/wall?display_token={token}", wait_until="domcontentloaded", timeout=60_000)
+    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+    page.wait_for_function("() => document.body.innerText.includes('指挥中心')", timeout=60_000)
+    assert "display_token" not in page.url and token not in page.url
+    assert token not in page.evaluate("document.cookie")
+    cookie = next(c for c in ctx.cookies() if c["name"] == "gw_display")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert cookie["expires"] - time.time() < 31 * 86400  # not 400 days
+    visited = []  # every entry of the tab's history: the token's address is none of them
+    for _ in range(page.evaluate("history.length") - 1):
+        page.go_back(wait_until="commit", timeout=10_000)
+        page.wait_for_timeout(300)
+        visited.append(page.url)
+    assert visited and not any(token in u for u in visited), visited
+    ctx.close()
+
+
+def _forward_msgs(frames: list[bytes]):
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    for f in frames:
+        try:
+            yield ForwardMsg.FromString(f)
+        except Exception:  # noqa: BLE001 — not a ForwardMsg
+            continue
+
+
+@pytest.mark.browser
+def test_a_session_id_reconnected_from_another_client_is_logged_out(county_cfg, browser):
+    """Streamlit's session id (sent by a browser when it reconnects) must not work as a bearer token."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ClientState_pb2 import ClientState
+    from websockets.sync.client import connect
+
+    from logins import browser_login
+    from server import Server, require_chromium
+
+    require_chromium()
+    srv = Server(county_cfg[0])
+    try:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+        page = ctx.new_page()
+        frames: list[bytes] = []
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(
+            f if isinstance(f, bytes) else f.encode())))
+        page.goto(srv.url, wait_until="domcontentloaded", timeout=60_000)
+        browser_login(page, "admin")
+        page.wait_for_selector('button:has-text("退出登录")', timeout=60_000)
+        sid = next(m.new_session.initialize.session_id for m in _forward_msgs(frames)
+                   if m.HasField("new_session") and m.new_session.initialize.session_id)
+        page.close()  # the admin's tab goes away; its session waits on the server for a reconnect
+        # someone who learned the session id connects with it, from another client (no cookies)
+        got: list[bytes] = []
+        port = srv.url.rsplit(":", 1)[1]
+        with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit", "x", sid],
+                     additional_headers={"Origin": srv.url}, max_size=None, open_timeout=30) as ws:
+            ws.send(BackMsg(rerun_script=ClientState(query_string="", page_script_hash="")).SerializeToString())
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    f = ws.recv(timeout=5)
+                except TimeoutError:
+                    if any(m.HasField("script_finished") for m in _forward_msgs(got)):
+                        break
+                    continue
+                got.append(f if isinstance(f, bytes) else f.encode())
+            ws.send(BackMsg(clear_cache=True).SerializeToString())  # and tries to flush everyone's caches
+            time.sleep(1)
+        assert any(m.HasField("script_finished") for m in _forward_msgs(got))
+        # what the script drew for it (new_session only repeats the page titles the session had)
+        drawn = b"".join(m.SerializeToString() for m in _forward_msgs(got) if m.HasField("delta"))
+        assert "退出登录".encode() not in drawn and "概览".encode() not in drawn
+        assert "用户名".encode() in drawn and "会话已在另一客户端上使用".encode() in drawn  # the login screen
+        ctx.close()
+    finally:
+        log = srv.stop()
+    assert sid not in log  # session ids are not written to the server's log
+    assert "clear_cache refused" in log
+    assert [e for e in county_cfg[1].audit_entries(None, action="session_rejected") if e["actor"] == "admin"]
