@@ -433,8 +433,13 @@ def gate() -> Identity | None:
     return None
 
 
+def _md_text(text: str) -> str:
+    """Text for a Markdown element (st.caption) that stays text: Markdown and HTML characters escaped."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$:" else ch for ch in users.printable(text))
+
+
 def sidebar(ident: Identity) -> None:
     with st.sidebar:
-        st.caption(f"{ident.display_name} · {ident.role} · {ident.scope.label}")
+        st.caption(_md_text(f"{ident.display_name} · {ident.role} · {ident.scope.label}"))
         if st.button("退出登录", key="logout"):
             logout()

@@ -471,6 +471,8 @@ class UserStore:
         if not USERNAME_RE.fullmatch(username):
             raise StoreError("用户名为 2–64 位字母、数字、汉字或 . @ - _")
         role = canonical_role(role)
+        if display_name is not None and (has_control(display_name) or len(display_name) > 64):
+            raise StoreError("姓名或说明不能含控制字符, 最多 64 个字")
         if password is None and not oidc:
             raise StoreError("需要密码 (或 --oidc: 只通过统一身份认证登录)")
         if password is not None:

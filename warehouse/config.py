@@ -124,7 +124,7 @@ class Auth(_M):
     idle_minutes: float = Field(30, gt=0)  # a session without interaction for this long must log in again
     max_session_hours: float = Field(12, gt=0)  # and every session after this long, active or not
     min_password_length: int = Field(10, ge=8)
-    web_setup: bool = True  # with no 县级管理员 in the store, the first visitor creates one (else: only the CLI)
+    web_setup: bool = True  # once per store, the first visitor creates the first 县级管理员 (else: only the CLI)
     oidc: bool = False  # also offer st.login (needs [auth] in .streamlit/secrets.toml and Authlib)
     oidc_provider: str = ""  # the provider's name under [auth.<name>] in secrets.toml; empty = the [auth] default
     oidc_claim: str = "email"  # the claim matched to a user name of the store (users added with --oidc)
