@@ -398,7 +398,8 @@ def setup_screen() -> None:
         st.error("尚未设置县级管理员。请在服务器上运行 `python -m dashboard users add --role 县级管理员 用户名` "
                  "(本配置关闭了网页设置: [auth] web_setup = false)。")
         st.stop()
-    st.info("用户库中还没有县级管理员。请创建第一个县级管理员账号 (之后可在“用户管理”页或命令行添加其他用户)。")
+    st.info("用户库中还没有县级管理员。请创建第一个县级管理员账号 (此设置只出现这一次; 之后其他用户在“用户与大屏令牌”页"
+            "或命令行添加, 县级管理员只能在服务器上用命令行添加)。")
     with st.form("setup"):
         name = st.text_input("管理员用户名", key="setup_user", max_chars=64)
         display = st.text_input("姓名或说明 (可选)", key="setup_display", max_chars=64)

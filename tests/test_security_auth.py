@@ -44,6 +44,19 @@ APP = str(ROOT / "dashboard" / "app.py")
 RIGHT = "a-long-secret-1"
 
 
+@pytest.fixture(autouse=True)
+def cheap_argon2(request, monkeypatch):
+    """Argon2 with its cheapest parameters, to keep the module fast — except for the parallel-login tests, whose
+    race needs the real cost of a password check."""
+    if "parallel" in request.node.name or "waves" in request.node.name:
+        return
+    from argon2 import PasswordHasher
+
+    ph = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(users, "_PH", ph)
+    monkeypatch.setattr(users, "_DUMMY_HASH", ph.hash("dummy-password"))
+
+
 def _store(tmp_path, **kw) -> UserStore:
     return UserStore(tmp_path / "auth" / "users.db", **{"max_failures": 5, "lockout_minutes": 10, **kw})
 
@@ -201,6 +214,17 @@ def test_first_start_form_never_comes_back(app_config):  # noqa: F811
     # the CLI still can
     store.add_user("chief2", "县级管理员", password="second-admin-pw-2", actor="cli:root")
     assert store.has_admin()
+
+
+def test_the_users_page_adds_no_administrator(app_config):  # noqa: F811
+    add_users(app_config)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    login(at, "admin")
+    at.switch_page(str(ROOT / "pages" / "users.py"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    roles = next(sb for sb in at.selectbox if sb.label == "角色")
+    assert "县级管理员" not in roles.options and "县领导" in roles.options
 
 
 def test_a_store_that_already_had_an_administrator_counts_as_set_up(tmp_path):
