@@ -43,7 +43,8 @@ def write_config(root: Path, extra: str = "") -> Path:
 
 
 class Server:
-    """`streamlit run dashboard/app.py` with GRIDWATCH_CONFIG=cfg; `url` once healthy; `stop()` returns its log."""
+    """`python -m dashboard serve` (= streamlit run dashboard/app.py, hardened) with GRIDWATCH_CONFIG=cfg; `url` once
+    healthy; `stop()` returns its log."""
 
     def __init__(self, cfg: Path, capture: bool = True):
         self.port = free_port()
