@@ -610,3 +610,28 @@ def test_a_session_id_reconnected_from_another_client_is_logged_out(county_cfg, 
     assert sid not in log  # session ids are not written to the server's log
     assert "clear_cache refused" in log
     assert [e for e in county_cfg[1].audit_entries(None, action="session_rejected") if e["actor"] == "admin"]
+
+
+def test_session_ids_are_masked_in_streamlit_log_lines(capsys):
+    import logging
+
+    import streamlit.logger as slog
+
+    from dashboard import server_hardening
+
+    server_hardening.install()
+    lg = slog.get_logger("streamlit.runtime.websocket_session_manager")
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    h = Keep()
+    lg.addHandler(h)
+    try:
+        sid = "0b6f1f0e-3c2a-4f7e-9a41-5d2c8e7b9f10"
+        lg.warning("Session with id %s is already connected! Reconnecting to existing session.", sid)
+    finally:
+        lg.removeHandler(h)
+    assert records and sid not in records[0] and "<session>" in records[0]
