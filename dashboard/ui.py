@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, data, session
+from dashboard import auth, data, session, users
 from warehouse import cells, db
 from warehouse.config import settings
 from warehouse.metrics import Period, Scope
@@ -22,7 +22,7 @@ DATASET_TITLES = {
     "event_flow": "事件流转", "key_person_reports": "重点人员信息报送", "collection_stats": "基础信息采集统计",
 }
 ADMIN = Scope(personal="masked", label="全县")  # the 县级管理员's scope (kept for callers outside a login, e.g. tests)
-UNMASK_MIN_REASON = 4
+UNMASK_MIN_REASON = users.MIN_REASON_CHARS
 
 
 def esc(v: object) -> str:
@@ -161,7 +161,8 @@ def unmask_panel(df: pd.DataFrame, source: Source, columns: dict[str, str], *, n
             whole = c2.form_submit_button("导出整表完整信息")
         if not (one or whole):
             return
-        if len((reason or "").strip()) < UNMASK_MIN_REASON:
+        reason = users.clean_reason(reason)  # zero-width and other invisible characters do not count
+        if users.reason_chars(reason) < UNMASK_MIN_REASON:
             st.error(f"请填写查看理由 (至少 {UNMASK_MIN_REASON} 个字)。")
             return
         if one:

@@ -127,12 +127,15 @@ class Auth(_M):
     idle_minutes: float = Field(30, gt=0)  # a session without interaction for this long must log in again
     max_session_hours: float = Field(12, gt=0)  # and every session after this long, active or not
     min_password_length: int = Field(10, ge=8)
-    web_setup: bool = True  # with no 县级管理员 in the store, the first visitor creates one (else: only the CLI)
+    web_setup: bool = True  # once per store, the first visitor creates the first 县级管理员 (else: only the CLI)
     oidc: bool = False  # also offer st.login (needs [auth] in .streamlit/secrets.toml and Authlib)
     oidc_provider: str = ""  # the provider's name under [auth.<name>] in secrets.toml; empty = the [auth] default
     oidc_claim: str = "email"  # the claim matched to a user name of the store (users added with --oidc)
+    client_max_failures: int = Field(20, ge=1)  # failed logins (any names) from one client address before it is locked
+    audit_key_file: Path | None = None  # key of the audit hash chain (0600, created at first use); default beside the config
+    display_cookie_days: float = Field(30, gt=0)  # the wall display's login cookie (gw_display) lasts this long
 
-    @field_validator("store", mode="before")
+    @field_validator("store", "audit_key_file", mode="before")
     @classmethod
     def _empty_store(cls, v):
         return None if v in ("", None) else v
@@ -163,7 +166,9 @@ class Settings(_M):
                                           if getattr(f, k) is not None and str(getattr(f, k))})
         a = self.auth
         self.auth = a.model_copy(update={"store": fix(a.store) if a.store is not None
-                                         else self.paths.data_dir / "auth" / "users.db"})
+                                         else self.paths.data_dir / "auth" / "users.db",
+                                         "audit_key_file": fix(a.audit_key_file) if a.audit_key_file
+                                         else base / "audit.key"})
         self.config_dir = base
         return self
 
