@@ -1,4 +1,6 @@
-"""Command line of the dashboard: the user store.
+"""Command line of the dashboard: the web server and the user store.
+
+    python -m dashboard serve [streamlit options, e.g. --server.port 8501]
 
     python -m dashboard users list
     python -m dashboard users add NAME --role 县级管理员|县领导|乡镇用户|部门用户 [--township 宏仁乡] [--office 宏仁派出所]
@@ -7,6 +9,9 @@
     python -m dashboard users token-add [--name 指挥中心大屏]      (prints the token once)
     python -m dashboard users token-list | token-revoke TOKEN_ID
     python -m dashboard users audit [--limit N] [--action A] [--verify]
+
+`serve` is `streamlit run dashboard/app.py` with dashboard/server_hardening.py installed before the server starts
+(security headers and the display-token cookie on every response, from the first one).
 
 Passwords are asked for twice on the terminal (or read from stdin with --password-stdin); never on the command
 line, where other users of the machine and the shell history would see them. Changes are written to the audit log
@@ -19,7 +24,9 @@ import getpass
 import os
 import sys
 
-from dashboard.users import DEPARTMENT, TOWNSHIP, StoreError, UserStore, canonical_role
+from pathlib import Path
+
+from dashboard.users import DEPARTMENT, TOWNSHIP, StoreError, UserStore, canonical_role, printable
 from warehouse.config import load_settings
 
 
@@ -154,15 +161,32 @@ def users_main(argv: list[str] | None = None) -> int:
                 print(f"审计日志完整, 最新哈希 {head}" if ok else f"审计日志第 {broken} 条起校验失败")
                 return 0 if ok else 4
             for e in reversed(store.audit_entries(args.limit, action=args.action, actor=args.actor)):
-                print("\t".join(str(e[k]) for k in ("seq", "at", "actor", "action", "target", "detail", "reason")))
+                print("\t".join(printable(str(e[k])).replace("\t", "\\t")  # one entry, one line, whatever it holds
+                                for k in ("seq", "at", "actor", "action", "target", "detail", "reason")))
     except StoreError as exc:
         print(f"错误: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
+def serve_main(argv: list[str]) -> int:
+    from streamlit.web import cli as stcli
+
+    from dashboard import server_hardening
+
+    server_hardening.install()
+    sys.argv = ["streamlit", "run", str(Path(__file__).resolve().parent / "app.py"), *argv]
+    try:
+        stcli.main()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "serve":
+        return serve_main(argv[1:])
     if not argv or argv[0] != "users":
         print(__doc__, file=sys.stderr)
         return 2

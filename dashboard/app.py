@@ -15,10 +15,13 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 
 import streamlit as st  # noqa: E402
 
-from dashboard import auth, bootstrap, ui  # noqa: E402
-from warehouse.config import settings  # noqa: E402
+from dashboard import auth, bootstrap, server_hardening, ui  # noqa: E402
+from dashboard import upload_guard  # noqa: E402,F401 — uploads only for logged-in roles that may upload
+from warehouse.config import owner_only, settings  # noqa: E402
 
 PAGES = ROOT / "pages"
+owner_only()  # everything the app writes (first-start demo, lake, warehouse, user store) is owner-only
+server_hardening.install()  # security headers, display-token cookie, clear_cache guard (if not yet installed)
 
 st.set_page_config(page_title=f"{settings().county.name}网格化服务管理督导平台", page_icon="🛡️", layout="wide")
 bootstrap.ensure_warehouse()
@@ -39,7 +42,7 @@ ident = auth.gate()
 if ident is None:  # not logged in: only the login (or first-start) screen exists, whatever the URL asks for. It is
     # registered under every page's path too, so that after login the rerun lands on the page the URL asked for
     # (when the role may use it; else on the role's start page).
-    screen = auth.login_screen if auth.store().has_admin() else auth.setup_screen
+    screen = auth.login_screen if auth.store().setup_done() else auth.setup_screen
     st.navigation([st.Page(screen, title="登录", icon=":material/login:", url_path="login", default=True)]
                   + [st.Page(screen, title="登录", url_path=k, visibility="hidden") for k in PAGE_DEFS],
                   position="hidden").run()
@@ -58,7 +61,6 @@ for i, key in enumerate(allowed):
     else:
         pages.append(st.Page(PAGES / file, title=title, icon=icon, url_path=key))
 nav = st.navigation(groups, position="hidden" if ident.is_display else "sidebar")
-auth.set_display_cookie()
 if not ident.is_display:
     auth.sidebar(ident)
 if not ident.is_display and nav.url_path != "wall":  # the wall shows its own alert line and must fit the screen

@@ -2,7 +2,9 @@
 
 Where the identity lives: in this process, in `_SESSIONS`, keyed by a random 256-bit session handle. The handle
 is kept in the session's state and the record is bound to Streamlit's own (server-generated) session id, so a
-client that rewrites its URL, query parameters or widget state can at most invalidate its own login. The record
+client that rewrites its URL, query parameters or widget state can at most invalidate its own login. It is bound
+to the browser too — its `gw_client` cookie (HttpOnly, set by dashboard/server_hardening.py) and its address —
+so a websocket that reconnects to the session id from another client finds the session logged out. The record
 holds the user name (or the display token's id) and times only: the role, the 乡镇/office binding and whether the
 user is still enabled are re-read from the user store on every run and every query, so disabling a user or
 revoking a display token takes effect at the next refresh, also on a wall display nobody touches.
@@ -31,6 +33,7 @@ SESSION_KEY = "_gw_session"
 NOTICE_KEY = "_gw_notice"
 DISPLAY_PARAM = "display_token"
 DISPLAY_COOKIE = "gw_display"
+CLIENT_COOKIE = "gw_client"
 
 # The pages of each role (url paths as in app.py). 部门用户 see the reports addressed to their office, which is
 # what the 三项重点工作 page is about; every other page is about 乡镇 and grids, outside their scope.
@@ -79,6 +82,7 @@ class _Session:
     via: str
     started: float
     last_seen: float
+    client: tuple = (None, None)  # (address, gw_client cookie) of the browser that logged in
 
 
 _SESSIONS: dict[str, _Session] = {}
@@ -119,6 +123,24 @@ def _streamlit_id() -> str | None:
     return ctx.session_id if ctx else None
 
 
+def client_address() -> str | None:
+    """The client's address (None on the machine itself: Streamlit reports no address for loopback; behind a
+    reverse proxy on this machine uvicorn takes it from X-Forwarded-For)."""
+    try:
+        ip = st.context.ip_address
+    except Exception:  # noqa: BLE001 — no client context (AppTest)
+        return None
+    return ip if isinstance(ip, str) and ip else None
+
+
+def _client() -> tuple:
+    try:
+        c = st.context.cookies.get(CLIENT_COOKIE)
+    except Exception:  # noqa: BLE001
+        c = None
+    return client_address(), (c if isinstance(c, str) and c else None)
+
+
 def _purge(now: float) -> None:
     a = settings().auth
     for k, rec in list(_SESSIONS.items()):
@@ -137,7 +159,7 @@ def _start(kind: str, name: str, via: str) -> None:
         old = st.session_state.get(SESSION_KEY)
         if isinstance(old, str):
             _SESSIONS.pop(old, None)
-        _SESSIONS[handle] = _Session(sid, kind, name, via, t, t)
+        _SESSIONS[handle] = _Session(sid, kind, name, via, t, t, _client())
     st.session_state[SESSION_KEY] = handle
 
 
@@ -162,6 +184,11 @@ def current(*, touch: bool = False) -> Identity | None:
     if rec is None or rec.streamlit_id != sid:
         if handle is not None:
             st.session_state.pop(SESSION_KEY, None)
+        return None
+    if rec.client != _client():  # the session id was reconnected from another browser or address
+        name = f"大屏:{rec.name}" if rec.kind == "display" else rec.name
+        store().audit(name, "session_rejected", name, f"会话从另一客户端重连 ({client_address() or '本机'}), 已退出")
+        _drop("会话已在另一客户端上使用, 请重新登录。")
         return None
     now = time.time()
     a = settings().auth
@@ -241,7 +268,15 @@ def unmask_scope(ident: Identity) -> Scope:
     return dataclasses.replace(ident.scope, personal="full")
 
 
+REASON_ACTIONS = ("unmask", "export_full")
+
+
 def audit(action: str, target: str = "", detail: str = "", reason: str = "") -> None:
+    """Write an audit entry for the caller. An unmask or full export needs a reason of at least
+    users.MIN_REASON_CHARS letters or digits once zero-width and other invisible characters are taken out."""
+    reason = users.clean_reason(reason)
+    if action in REASON_ACTIONS and users.reason_chars(reason) < users.MIN_REASON_CHARS:
+        raise ScopeError("a reason is required")
     ident = current()
     store().audit(ident.name if ident else "-", action, target, detail, reason)
 
@@ -276,31 +311,26 @@ def _presented_display_token() -> tuple[str | None, str]:
 
 
 def display_login() -> bool:
-    """Log the session in as the wall display when it presents a valid token. The token is taken out of the
-    address bar at once and kept in a cookie of this site, so the screen reconnects by itself after a restart
-    of the server or of the screen's browser."""
+    """Log the session in as the wall display when it presents a valid token. Served through
+    dashboard/server_hardening.py, a `?display_token=` never reaches the page: the server sets it as an HttpOnly
+    cookie and redirects to the address without it. A token that still arrives in the URL (AppTest, or the first
+    page of a plain `streamlit run` before the server was patched) logs this session in and is taken out of the
+    address bar. A token this session already found invalid is not checked (nor audited) again."""
     tok, where = _presented_display_token()
     if not tok:
         return False
     if where == "url":
         st.query_params.pop(DISPLAY_PARAM, None)
-    rec = store().check_token(tok)
+    digest = users.token_hash(tok)
+    if st.session_state.get("_gw_bad_token") == digest:
+        return False
+    rec = store().check_token(tok, client=client_address())
     if rec is None:
+        st.session_state["_gw_bad_token"] = digest
         st.session_state[NOTICE_KEY] = "大屏令牌无效或已被吊销。"
         return False
     _start("display", rec.token_id, "token")
-    if where == "url":
-        st.session_state["_gw_set_cookie"] = tok
     return True
-
-
-def set_display_cookie() -> None:
-    tok = st.session_state.pop("_gw_set_cookie", None)
-    if tok and all(ch.isalnum() or ch in "-_" for ch in tok):
-        st.sidebar.html(
-            "<script>document.cookie = '" + DISPLAY_COOKIE + "=" + tok + "; Path=/; Max-Age=34560000; "
-            "SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '');</script>",
-            unsafe_allow_javascript=True)
 
 
 # ---------------------------------------------------------------------------------------------- screens
@@ -341,7 +371,7 @@ def login_screen() -> None:
         pw = st.text_input("密码", type="password", key="login_password", max_chars=256)
         go = st.form_submit_button("登录", type="primary")
     if go:
-        res = store().authenticate(name, pw)
+        res = store().authenticate(name, pw, client=client_address())
         st.session_state.pop("login_password", None)
         if res.status == "ok":
             _start("user", res.user.username, "password")
@@ -358,14 +388,18 @@ def login_screen() -> None:
 
 
 def setup_screen() -> None:
-    """The one-time form that creates the first 县级管理员 (only while the store has none)."""
+    """The one-time form that creates the first 县级管理员 (only until the store has had one: set-up happens once,
+    ever; afterwards administrators are added from the command line only)."""
+    if store().setup_done():
+        return login_screen()
     cfg = settings()
     st.title(f"{cfg.county.name}网格化服务管理督导平台 · 首次设置")
     if not cfg.auth.web_setup:
         st.error("尚未设置县级管理员。请在服务器上运行 `python -m dashboard users add --role 县级管理员 用户名` "
                  "(本配置关闭了网页设置: [auth] web_setup = false)。")
         st.stop()
-    st.info("用户库中还没有县级管理员。请创建第一个县级管理员账号 (之后可在“用户管理”页或命令行添加其他用户)。")
+    st.info("用户库中还没有县级管理员。请创建第一个县级管理员账号 (此设置只出现这一次; 之后其他用户在“用户与大屏令牌”页"
+            "或命令行添加, 县级管理员只能在服务器上用命令行添加)。")
     with st.form("setup"):
         name = st.text_input("管理员用户名", key="setup_user", max_chars=64)
         display = st.text_input("姓名或说明 (可选)", key="setup_display", max_chars=64)
@@ -400,8 +434,13 @@ def gate() -> Identity | None:
     return None
 
 
+def _md_text(text: str) -> str:
+    """Text for a Markdown element (st.caption) that stays text: Markdown and HTML characters escaped."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$:" else ch for ch in users.printable(text))
+
+
 def sidebar(ident: Identity) -> None:
     with st.sidebar:
-        st.caption(f"{ident.display_name} · {ident.role} · {ident.scope.label}")
+        st.caption(_md_text(f"{ident.display_name} · {ident.role} · {ident.scope.label}"))
         if st.button("退出登录", key="logout"):
             logout()

@@ -90,7 +90,7 @@ def _build(s: Settings, demo: bool) -> None:
                 break
             _report(offset, "另一个导入任务正在运行, 等待其完成…")
             time.sleep(2)
-        if res.status != "ok" and not res.published:
+        if res.status not in ("ok", "partial") and not res.published:
             _STATE.error = f"数据导入失败: {res.error}"
     except Exception as exc:  # noqa: BLE001 — shown to every waiting session; the next start retries
         _STATE.error = f"首次启动构建失败: {type(exc).__name__}: {exc}"

@@ -1,11 +1,19 @@
 """plotly figures shared by the pages (the wall display passes a scale for big screens)."""
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 
 GOOD, BAD, NEUTRAL, AMBER = "#1a9850", "#d73027", "#4c9be8", "#f4a53c"
 FONT = '"Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif'
+
+
+def labels(values) -> list:
+    """Labels from the feeds (unit, office, category names) for plotly, which reads `<a href>`, `<b>`, `<br>` in
+    its text as markup: HTML-escaped, so a name is always shown as typed and is never a link."""
+    return [html.escape(v) if isinstance(v, str) else v for v in values]
 
 
 def _layout(fig: go.Figure, height: int, scale: float = 1.0, **kw) -> go.Figure:
@@ -32,7 +40,7 @@ def ranking_bars(df: pd.DataFrame, value: str, label: str, *, title: str, height
         else:
             colours.append(NEUTRAL)
     text = ["—" if pd.isna(v) else (f"{v * 100:.1f}%" if pct else f"{v:,.0f}") for v in d["_v"]]
-    fig = go.Figure(go.Bar(x=d["_v"].fillna(0), y=d[label], orientation="h", marker_color=colours, text=text,
+    fig = go.Figure(go.Bar(x=d["_v"].fillna(0), y=labels(d[label]), orientation="h", marker_color=colours, text=text,
                            textposition="outside", cliponaxis=False, hoverinfo="skip"))
     fig.update_xaxes(visible=False, range=[0, max(1.0, float(d["_v"].max() or 0)) * (1.18 if pct else 1.25)])
     fig.update_yaxes(tickfont=dict(size=12 * scale), automargin=True)
@@ -40,7 +48,7 @@ def ranking_bars(df: pd.DataFrame, value: str, label: str, *, title: str, height
 
 
 def funnel(df: pd.DataFrame, *, title: str, height: int = 220, scale: float = 1.0) -> go.Figure:
-    fig = go.Figure(go.Funnel(y=df["stage"], x=df["events"], textinfo="value+percent initial",
+    fig = go.Figure(go.Funnel(y=labels(df["stage"]), x=df["events"], textinfo="value+percent initial",
                               marker=dict(color=[NEUTRAL, AMBER, GOOD][: len(df)])))
     return _layout(fig, height, scale, title=dict(text=title, x=0, font=dict(size=16 * scale)))
 
@@ -52,10 +60,10 @@ def grouped_bars(df: pd.DataFrame, x: str, series: dict[str, str], *, title: str
     fig = go.Figure()
     for (col, name), c in zip(series.items(), colours):
         if horizontal:
-            fig.add_bar(y=df[x], x=df[col], name=name, marker_color=c, orientation="h", text=df[col],
+            fig.add_bar(y=labels(df[x]), x=df[col], name=name, marker_color=c, orientation="h", text=df[col],
                         textposition="auto")
         else:
-            fig.add_bar(x=df[x], y=df[col], name=name, marker_color=c, text=df[col], textposition="auto")
+            fig.add_bar(x=labels(df[x]), y=df[col], name=name, marker_color=c, text=df[col], textposition="auto")
     fig.update_layout(barmode="stack" if stacked else "group",
                       legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     if horizontal:
@@ -67,7 +75,7 @@ def trend(df: pd.DataFrame, x: str, series: dict[str, str], *, title: str, heigh
           pct: bool = True) -> go.Figure:
     fig = go.Figure()
     for col, name in series.items():
-        fig.add_scatter(x=df[x], y=df[col], name=name, mode="lines+markers")
+        fig.add_scatter(x=labels(df[x]), y=df[col], name=html.escape(str(name)), mode="lines+markers")
     if pct:
         fig.update_yaxes(tickformat=".0%")
     fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))

@@ -95,6 +95,51 @@ def connection() -> tuple[duckdb.DuckDBPyConnection, str]:
     return _connection(str(path)), path.name
 
 
+# The queries each role may run: those its pages call, and no other (a role without a page for a query cannot run
+# it through the data layer either: a 部门用户 gets no county ranking or headline, the wall no record lists).
+# 县领导 and 大屏 see aggregates only: no query that returns a row per event, person or account.
+_FRAME = {"quality/meta", "quality/freshness", "units/reporting_units", "overview/coverage"}  # ui.page, banner
+_PAGE_QUERIES = {
+    "home": {"overview/headline", "overview/unit_ranking"},
+    "activity": {"activity/headline", "activity/by_unit", "activity/by_community", "activity/by_grid",
+                 "activity/inactive_accounts", "activity/by_office", "activity/trend"},
+    "events": {"events/by_unit", "events/groups", "events/category_mix", "events/time_to_close", "events/list"},
+    "key_persons": {"overview/kp_tallies", "kp/by_category_unit", "kp/by_office", "kp/overdue_signoffs", "kp/trend"},
+    "compare": {"comparison/long", "comparison/rankings"},
+    "bulletin": {"overview/coverage", "overview/headline", "activity/by_unit", "activity/by_office", "events/by_unit",
+                 "kp/by_category_unit", "overview/kp_tallies", "kp/by_office_category", "kp/by_office",
+                 "overview/unit_ranking"},
+    "wall": {"quality/freshness", "quality/source_health", "overview/headline", "overview/unit_ranking",
+             "overview/event_funnel", "overview/map_units", "overview/event_points", "overview/kp_tallies",
+             "overview/signoff_backlog", "overview/recent_events"},
+    "quality": {"quality/runs", "quality/file_issues", "quality/quarantine_by_reason", "quality/quarantine_rows",
+                "quality/flags", "quality/files", "quality/source_health"},
+    "users": {"units/reporting_units"},
+    "audit": set(),
+}
+RECORD_QUERIES = {"events/list", "kp/overdue_signoffs", "activity/inactive_accounts", "quality/quarantine_rows"}
+AGGREGATE_ROLES = (auth.LEADER, auth.DISPLAY)
+
+
+def role_queries(role: str) -> frozenset[str]:
+    """The allow-list of query names for `role`: its pages' queries (minus record-level ones for the roles that
+    see aggregates only). The 县级管理员 has every page, so every query."""
+    if role == auth.ADMIN:
+        return frozenset(metrics.available())
+    names = set(_FRAME)
+    for page in auth.PAGES[role]:
+        names |= _PAGE_QUERIES[page]
+    if role in AGGREGATE_ROLES:
+        names -= RECORD_QUERIES
+    return frozenset(names)
+
+
+def allow(ident: auth.Identity, name: str) -> None:
+    """Refuse a query that no page of the caller's role calls (after auth.authorize has checked the scope)."""
+    if name not in role_queries(ident.role):
+        raise metrics.ScopeError(f"{name}: not a query of the role {ident.role}")
+
+
 def _ttl() -> int:
     return settings().dashboard.cache_ttl_seconds
 
@@ -113,7 +158,7 @@ def q(name: str, scope: Scope, *, keyed: bool = False, **params):
     keyed=True returns (frame, key): the key the result is cached under (published version, query, scope, the
     parameters it reads). Equal keys, equal results: what is derived from a result (a chart, the wall's map) can
     be cached by its key instead of hashing the frame."""
-    auth.authorize(name, scope)
+    allow(auth.authorize(name, scope), name)
     path = warehouse_path()  # the version names the cache entry; the connection is opened on a miss only
     if path is None:
         raise db.NoWarehouse("尚未发布数据仓库")
@@ -142,7 +187,7 @@ def prefetch(calls: list[tuple[str, Scope, dict]]) -> None:
         return
     jobs = []
     for name, scope, params in calls:
-        auth.authorize(name, scope)
+        allow(auth.authorize(name, scope), name)
         jobs.append((path.name, name, scope, _params_key(name, params)))
     ctx = get_script_run_ctx()
 
@@ -168,7 +213,7 @@ def unmasked_record(name: str, params: dict, key_col: str, key_value: str, reaso
     written to the audit log. Never cached (st.cache_data would keep it for other sessions' lookups)."""
     ident = auth.require()
     full = auth.unmask_scope(ident)
-    auth.authorize(name, dataclasses.replace(full, personal=ident.scope.personal))
+    allow(auth.authorize(name, dataclasses.replace(full, personal=ident.scope.personal)), name)
     auth.audit("unmask", f"{name} · {key_col}={key_value}", ident.scope.label, reason)
     con, _ = connection()
     df = metrics.query(con, name, full, **params)
@@ -179,7 +224,7 @@ def unmasked_table(name: str, params: dict, table: str, reason: str) -> pd.DataF
     """A whole table in full for an export asked for by a role that may unmask (audited, not cached)."""
     ident = auth.require()
     full = auth.unmask_scope(ident)
-    auth.authorize(name, dataclasses.replace(full, personal=ident.scope.personal))
+    allow(auth.authorize(name, dataclasses.replace(full, personal=ident.scope.personal)), name)
     con, _ = connection()
     df = metrics.query(con, name, full, **params)
     auth.audit("export_full", table, f"{len(df)} 行 · {name} · {ident.scope.label}", reason)

@@ -108,10 +108,14 @@ def county_deck(units: pd.DataFrame, points: pd.DataFrame | None, figure: str, *
     ]
     if points is not None and len(points):
         pts = points.dropna(subset=["lon", "lat"]).copy()
+        # overview/event_points: events counted per coarsened point (a grid's centre or a ~200 m cell), never
+        # an event's own coordinates; the dot grows with the count
         pts["c"] = [[255, 80, 80, 230] if s != "已办结" else [120, 200, 255, 150] for s in pts["status"]]
-        layers.append(pdk.Layer("ScatterplotLayer", pts[["lon", "lat", "c"]], id="events",
-                                get_position=["lon", "lat"], get_fill_color="c", get_radius=120,
-                                radius_min_pixels=1.5, radius_max_pixels=5))
+        n = pts["events"] if "events" in pts else pd.Series(1, index=pts.index)
+        pts["r"] = [round(120 * math.sqrt(max(1, int(k))), 1) for k in n]
+        layers.append(pdk.Layer("ScatterplotLayer", pts[["lon", "lat", "c", "r"]], id="events",
+                                get_position=["lon", "lat"], get_fill_color="c", get_radius="r",
+                                radius_min_pixels=1.5, radius_max_pixels=9))
     labels = towns.dropna(subset=["center_lon", "center_lat"]).copy()
     labels["short_name"] = labels["name"].str.replace(r"(街道办事处|街道|镇|乡)$", "", regex=True)
     layers.append(pdk.Layer("TextLayer", labels[["center_lon", "center_lat", "short_name"]], id="labels",

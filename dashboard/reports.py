@@ -1,6 +1,7 @@
 """The bulletin and the weekly review for the app: computed once per warehouse version, period and scope."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import tempfile
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, ui
 from warehouse import bulletin, review
 from warehouse.bulletin_docx import render_docx
 from warehouse.bulletin_xlsx import render_xlsx
@@ -23,14 +24,36 @@ def bulletin_files(version: str, period_key: str, scope: Scope) -> dict:
     con, _ = data.connection()
     b = bulletin.compute(con, Period.parse(period_key), scope)
     return {"md": bulletin.render_md(b), "json": bulletin.render_json(b), "docx": render_docx(b),
-            "xlsx": render_xlsx(b), "title": b.title if hasattr(b, "title") else ""}
+            "xlsx": render_xlsx(b), "title": b.title if hasattr(b, "title") else "", "page_md": page_md(b)}
+
+
+def page_md(b: bulletin.Bulletin) -> str:
+    """The bulletin's Markdown for st.markdown on the page: the same document with every text that comes from the
+    data (unit and office names inside the paragraphs, table cells) escaped, so feed text is always text (no link,
+    no emphasis, no table break); the downloads keep the plain text."""
+    t = ui.md
+    safe = dataclasses.replace(
+        b, title=t(b.title), addressee=t(b.addressee), intro=t(b.intro), issuer=t(b.issuer),
+        sections=[dataclasses.replace(s, heading=t(s.heading), paragraphs=[t(p) for p in s.paragraphs])
+                  for s in b.sections],
+        tables=[dataclasses.replace(tb, title=t(tb.title), columns=[t(c) for c in tb.columns], note=t(tb.note),
+                                    rows=[[t(v) if isinstance(v, str) else v for v in r] for r in tb.rows])
+                for tb in b.tables])
+    return bulletin.render_md(safe)
+
+
+def review_page_md(r: review.Review) -> str:
+    """The weekly review's Markdown for the page, unit names escaped like page_md."""
+    def units(us: list[dict]) -> list[dict]:
+        return [{**u, "full_name": ui.md(u.get("full_name")), "name": ui.md(u.get("name"))} for u in us]
+    return review.render_md(dataclasses.replace(r, area=ui.md(r.area), red=units(r.red), black=units(r.black)))
 
 
 @st.cache_data(ttl=_TTL, max_entries=24, show_spinner="正在生成周报…")
 def review_files(version: str, period_key: str, scope: Scope) -> dict:
     con, _ = data.connection()
     r = review.compute(con, Period.parse(period_key), scope)
-    return {"md": review.render_md(r), "json": review.render_json(r), "obj": r}
+    return {"md": review.render_md(r), "json": review.render_json(r), "obj": r, "page_md": review_page_md(r)}
 
 
 def soffice() -> str | None:

@@ -6,13 +6,14 @@ import datetime as dt
 import html
 import io
 import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, data, session
-from warehouse import db
+from dashboard import auth, data, session, users
+from warehouse import cells, db
 from warehouse.config import settings
 from warehouse.metrics import Period, Scope
 
@@ -21,12 +22,23 @@ DATASET_TITLES = {
     "event_flow": "事件流转", "key_person_reports": "重点人员信息报送", "collection_stats": "基础信息采集统计",
 }
 ADMIN = Scope(personal="masked", label="全县")  # the 县级管理员's scope (kept for callers outside a login, e.g. tests)
-UNMASK_MIN_REASON = 4
+UNMASK_MIN_REASON = users.MIN_REASON_CHARS
 
 
 def esc(v: object) -> str:
     """HTML-escape text that goes into st.markdown(unsafe_allow_html=True): feed values are never trusted."""
     return html.escape("" if v is None else str(v))
+
+
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character (CommonMark escapes them all)
+
+
+def md(v: object) -> str:
+    """Feed text for st.markdown / st.caption / st.subheader / a metric's label: always text. Every ASCII
+    punctuation character is backslash-escaped, so no link (`[x](http://…)`, a bare `http://…`), emphasis, heading,
+    table, `:red[…]`, emoji code, LaTeX or HTML comes from a value; line breaks become spaces."""
+    s = "" if v is None else str(v)
+    return _MD_SPECIAL.sub(r"\\\1", s.replace("\r", " ").replace("\n", " "))
 
 
 def pct(v: object, digits: int = 1) -> str:
@@ -69,9 +81,17 @@ class Source:
     key: str
 
 
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """A table as CSV (UTF-8 with BOM, opens in Excel), feed text that a spreadsheet would evaluate neutralised."""
+    return cells.neutralise_frame(df).to_csv(index=False).encode("utf-8-sig")
+
+
 def _xlsx(df: pd.DataFrame, name: str) -> bytes:
+    """A table as a workbook: text cells written as text (never a formula or a link), neutralised like the CSV."""
+    df = cells.neutralise_frame(df)
     buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="xlsxwriter") as xw:
+    with pd.ExcelWriter(buf, engine="xlsxwriter",
+                        engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as xw:
         df.to_excel(xw, index=False, sheet_name=name[:31])
         ws = xw.sheets[name[:31]]
         ws.freeze_panes(1, 0)
@@ -81,20 +101,36 @@ def _xlsx(df: pd.DataFrame, name: str) -> bytes:
     return buf.getvalue()
 
 
+def audited(make, actor: str, name: str, detail: str):
+    """The file of a deferred download, built only when the button is clicked, and only after the download is
+    written to the audit log under the user who was shown the button (still enabled): there is no URL to the
+    file before that, so no export leaves the server without its audit entry."""
+    def build() -> bytes:
+        user = auth.store().get_user(actor)
+        if user is None or user.disabled:
+            raise PermissionError("the user who was shown this export is gone")
+        auth.store().audit(actor, "export", name, detail)
+        return make()
+    return build
+
+
+def audited_download(container, label: str, make, file_name: str, mime: str, *, key: str, detail: str) -> None:
+    """A download button whose file is built on click, after its audit entry (see `audited`)."""
+    container.download_button(label, audited(make, session.identity().name, file_name, detail), file_name, mime,
+                              key=key, on_click="ignore")
+
+
 def export_buttons(df: pd.DataFrame, name: str, key: str) -> None:
-    """CSV (UTF-8 with BOM, opens in Excel) and xlsx downloads of a table as shown (masked as shown); every
-    download is written to the audit log."""
+    """CSV (UTF-8 with BOM, opens in Excel) and xlsx downloads of a table as shown (masked as shown); both are
+    built when clicked (deferred downloads, never a standing URL) and every download is written to the audit log
+    first. The grid's own "download as CSV" is off (client.disableDataExport): it never reaches the server."""
+    actor = session.identity().name
     c1, c2, _ = st.columns([1, 1, 3])
-    c1.download_button("导出 CSV", df.to_csv(index=False).encode("utf-8-sig"), f"{name}.csv", "text/csv",
-                       key=f"{key}-csv", on_click=_audit_export, args=(name, "csv", len(df)))
-    # the workbook is built when someone clicks (a deferred download), not on every view of the page
-    c2.download_button("导出 Excel", lambda: _xlsx(df, name), f"{name}.xlsx",
-                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}-xlsx",
-                       on_click=_audit_export, args=(name, "xlsx", len(df)))
-
-
-def _audit_export(name: str, fmt: str, rows: int) -> None:
-    auth.audit("export", name, f"{fmt} · {rows} 行 · 已脱敏")
+    c1.download_button("导出 CSV", audited(lambda: csv_bytes(df), actor, name, f"csv · {len(df)} 行 · 已脱敏"),
+                       f"{name}.csv", "text/csv", key=f"{key}-csv", on_click="ignore")
+    c2.download_button("导出 Excel", audited(lambda: _xlsx(df, name), actor, name, f"xlsx · {len(df)} 行 · 已脱敏"),
+                       f"{name}.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       key=f"{key}-xlsx", on_click="ignore")
 
 
 def _shown(df: pd.DataFrame, columns: dict[str, str], rates: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -125,7 +161,8 @@ def unmask_panel(df: pd.DataFrame, source: Source, columns: dict[str, str], *, n
             whole = c2.form_submit_button("导出整表完整信息")
         if not (one or whole):
             return
-        if len((reason or "").strip()) < UNMASK_MIN_REASON:
+        reason = users.clean_reason(reason)  # zero-width and other invisible characters do not count
+        if users.reason_chars(reason) < UNMASK_MIN_REASON:
             st.error(f"请填写查看理由 (至少 {UNMASK_MIN_REASON} 个字)。")
             return
         if one:
@@ -134,7 +171,8 @@ def unmask_panel(df: pd.DataFrame, source: Source, columns: dict[str, str], *, n
         else:
             full = data.unmasked_table(source.query, source.params, name, reason.strip())
             view = _shown(full, columns)
-            st.download_button("下载完整信息 (Excel)", _xlsx(view, name), f"{name}-完整.xlsx",
+            # built when clicked: no standing URL to the unmasked file (the export_full entry is written already)
+            st.download_button("下载完整信息 (Excel)", lambda: _xlsx(view, name), f"{name}-完整.xlsx",
                                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                                key=f"{key}-full-xlsx", on_click="ignore")
 

@@ -5,13 +5,20 @@ created empty: there is no built-in account and no password in the repository. T
 first start (the app's one-time setup form, `[auth] web_setup`) or with `python -m dashboard users add`.
 
 - Passwords are hashed with Argon2id (argon2-cffi, its default parameters, rehashed when those change).
-- Failed logins are counted per user name, known or not (so a lockout does not tell which names exist); after
-  `max_failures` in a row the name is locked for `lockout_minutes`.
+- Failed logins are counted per user name, known or not (so a lockout does not tell which names exist), and per
+  client address; after `max_failures` in a row the name (after `client_max_failures` the address) is locked for
+  `lockout_minutes`. An attempt is reserved before its password is checked (one transaction: check the lock and
+  count the attempt), so parallel attempts cannot check more passwords than the limit allows; a failure never
+  clears a lock, a success clears only the failures of its own name.
+- Set-up (the first 县级管理员 from the web form) happens once per store: the store remembers it, and afterwards
+  only the CLI creates administrators.
 - Display tokens (大屏) are long random strings shown once; the store keeps their SHA-256 only. They are listed,
   revocable, and open nothing but the wall display.
-- The audit log is append-only: SQLite triggers reject UPDATE and DELETE, and every entry carries the SHA-256 of
-  the previous entry and of itself (a hash chain), so an edit made behind SQLite's back (or with the triggers
-  dropped) is found by `verify_audit()` / `python -m dashboard users audit --verify`.
+- The audit log is append-only: SQLite triggers reject UPDATE and DELETE, and every entry carries an HMAC-SHA256
+  (keyed with a secret kept outside the store, the audit key file) over the previous entry's hash and itself (a
+  keyed hash chain), so an edit made behind SQLite's back — even a chain rebuilt by someone who can write the
+  store but not read the key — is found by `verify_audit()` / `python -m dashboard users audit --verify`. Control
+  characters in anything written to it are escaped, so no entry can forge a line of another.
 
 This module has no Streamlit in it: the CLI and the tests use it directly.
 """
@@ -27,6 +34,8 @@ import re
 import secrets
 import sqlite3
 import threading
+import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +46,13 @@ ADMIN, LEADER, TOWNSHIP, DEPARTMENT, DISPLAY = "县级管理员", "县领导", "
 ROLES = (ADMIN, LEADER, TOWNSHIP, DEPARTMENT)
 ROLE_ALIASES = {"admin": ADMIN, "leader": LEADER, "township": TOWNSHIP, "department": DEPARTMENT, "dept": DEPARTMENT}
 OFFICE_KINDS = ("派出所", "司法所", "卫生院")
-USERNAME_RE = re.compile(r"^[\w.@\-]{2,64}$")
+USERNAME_RE = re.compile(r"[\w.@\-]{2,64}")  # used with fullmatch: no control characters, no trailing newline
 GENESIS = "0" * 64
+MIN_REASON_CHARS = 4  # an unmask / full-export reason needs this many letters or digits (after normalising)
+PENDING_STALE_SECONDS = 60  # a reserved login attempt that never finished (a crashed process) stops counting
+COMMON_PASSWORDS = frozenset(
+    w.strip().lower() for w in (Path(__file__).with_name("common_passwords.txt")).read_text("utf-8").splitlines()
+    if w.strip() and not w.startswith("#"))
 
 _PH = PasswordHasher()
 _DUMMY_HASH = _PH.hash(secrets.token_urlsafe(16))  # verified against when the user is unknown: same timing
@@ -62,8 +76,23 @@ CREATE TABLE IF NOT EXISTS users (
 );
 CREATE TABLE IF NOT EXISTS login_throttle (
     username     TEXT PRIMARY KEY,  -- lower-cased, known or not
+    failures     INTEGER NOT NULL DEFAULT 0,  -- failed attempts in a row
+    locked_until TEXT,
+    pending      INTEGER NOT NULL DEFAULT 0,  -- attempts whose password is being checked right now
+    pending_since TEXT,
+    refused      INTEGER NOT NULL DEFAULT 0   -- attempts the current lock refused
+);
+CREATE TABLE IF NOT EXISTS client_throttle (
+    username     TEXT PRIMARY KEY,  -- the client address (same columns as login_throttle)
     failures     INTEGER NOT NULL DEFAULT 0,
-    locked_until TEXT
+    locked_until TEXT,
+    pending      INTEGER NOT NULL DEFAULT 0,
+    pending_since TEXT,
+    refused      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,         -- setup_done: the first administrator exists (web set-up never again)
+    value TEXT NOT NULL             -- audit_legacy_upto: entries up to this seq predate the audit key
 );
 CREATE TABLE IF NOT EXISTS display_tokens (
     token_id     TEXT PRIMARY KEY,  -- short public id, shown in lists and the audit log
@@ -147,19 +176,58 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def printable(text: str) -> str:
+    """`text` with every control, format or line/paragraph-separator character escaped (\\n, \\u200b …): what is
+    written to the audit log and shown of names a visitor typed, so no value can start a line of its own."""
+    out = []
+    for ch in str(text):
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch, f"\\u{ord(ch):04x}"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def has_control(text: str) -> bool:
+    return printable(text) != text
+
+
+def clean_reason(text: str | None) -> str:
+    """An unmask / full-export reason as it is kept: NFKC-normalised, without control or format characters
+    (zero-width spaces, direction marks …), whitespace collapsed."""
+    t = unicodedata.normalize("NFKC", text or "")
+    t = "".join(" " if unicodedata.category(ch) in ("Zs", "Zl", "Zp") or ch in "\t\n\r" else ch for ch in t
+                if unicodedata.category(ch)[0] != "C" or ch in "\t\n\r")
+    return " ".join(t.split())
+
+
+def reason_chars(text: str | None) -> int:
+    """How many real characters (letters, digits) a reason has after clean_reason."""
+    return sum(unicodedata.category(ch)[0] in "LN" for ch in clean_reason(text))
+
+
 def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, target: str, detail: str,
-               reason: str) -> str:
-    body = json.dumps([prev_hash, seq, at, actor, action, target, detail, reason], ensure_ascii=False)
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+               reason: str, key: bytes | None = None) -> str:
+    """The hash of one audit entry: HMAC-SHA256 with the audit key; plain SHA-256 (key None) only for the entries a
+    store held before it had a key."""
+    body = json.dumps([prev_hash, seq, at, actor, action, target, detail, reason], ensure_ascii=False).encode("utf-8")
+    if key is None:
+        return hashlib.sha256(body).hexdigest()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
 class UserStore:
     def __init__(self, path: str | os.PathLike, *, max_failures: int = 5, lockout_minutes: float = 15,
-                 min_password_length: int = 10):
+                 min_password_length: int = 10, client_max_failures: int = 20,
+                 audit_key_file: str | os.PathLike | None = None):
         self.path = Path(path)
         self.max_failures = max_failures
+        self.client_max_failures = client_max_failures
         self.lockout = dt.timedelta(minutes=lockout_minutes)
         self.min_password_length = min_password_length
+        # the key of the audit chain lives outside the store's folder: by default beside it ({data_dir}/audit.key)
+        self.audit_key_file = Path(audit_key_file) if audit_key_file else self.path.parent.parent / "audit.key"
+        self._key: bytes | None = None
         self._ready = False
         self._local = threading.local()
 
@@ -167,7 +235,8 @@ class UserStore:
     def from_settings(cls, s) -> "UserStore":
         a = s.auth
         return cls(a.store, max_failures=a.max_failures, lockout_minutes=a.lockout_minutes,
-                   min_password_length=a.min_password_length)
+                   min_password_length=a.min_password_length, client_max_failures=a.client_max_failures,
+                   audit_key_file=a.audit_key_file)
 
     # ------------------------------------------------------------------------------------------ connection
     def _prepare(self) -> None:
@@ -181,6 +250,33 @@ class UserStore:
                 if p.stat().st_mode & 0o077:
                     p.chmod(0o600)
 
+    def _migrate(self, con: sqlite3.Connection) -> None:
+        """Bring a store made by an earlier version up to date (once per process, in one write transaction)."""
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            cols = {r[1] for r in con.execute("PRAGMA table_info(login_throttle)")}
+            for col, decl in (("pending", "INTEGER NOT NULL DEFAULT 0"), ("pending_since", "TEXT"),
+                              ("refused", "INTEGER NOT NULL DEFAULT 0")):
+                if col not in cols:
+                    con.execute(f"ALTER TABLE login_throttle ADD COLUMN {col} {decl}")
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            if "setup_done" not in meta and con.execute("SELECT count(*) FROM users WHERE role = ?",
+                                                        (ADMIN,)).fetchone()[0]:
+                con.execute("INSERT INTO meta VALUES ('setup_done', ?)", (_iso(now()),))
+            if "audit_legacy_upto" not in meta:
+                # entries from before the key (an older version's store, which never had a key file): the first
+                # keyed entry seals them. With a key file already there the store had keyed entries: the mark was
+                # removed, and every entry must verify with the key.
+                n = 0 if self.audit_key_file.exists() else \
+                    con.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()[0]
+                con.execute("INSERT INTO meta VALUES ('audit_legacy_upto', ?)", (str(n),))
+                if n:
+                    self._audit(con, "system", "audit_key", "", f"审计日志自第 {n + 1} 条起以密钥签名")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
     @contextlib.contextmanager
     def _db(self, write: bool = False):
         old = os.umask(0o077)  # the -wal and -shm files SQLite creates are private too
@@ -192,12 +288,13 @@ class UserStore:
             os.umask(old)
         try:
             con.row_factory = sqlite3.Row
+            con.execute("PRAGMA busy_timeout=15000")
             if not self._ready:
                 con.execute("PRAGMA journal_mode=WAL")
                 con.executescript(SCHEMA)
+                self._migrate(con)
                 self._prepare()
                 self._ready = True
-            con.execute("PRAGMA busy_timeout=15000")
             if write:
                 con.execute("BEGIN IMMEDIATE")
                 try:
@@ -231,12 +328,49 @@ class UserStore:
         return con
 
     # ------------------------------------------------------------------------------------------ audit
+    @staticmethod
+    def _legacy_upto(con: sqlite3.Connection) -> int:
+        r = con.execute("SELECT value FROM meta WHERE key = 'audit_legacy_upto'").fetchone()
+        return int(r[0]) if r else 0
+
+    def _audit_key(self, con: sqlite3.Connection | None, *, create: bool) -> bytes | None:
+        """The audit key (32 random bytes, hex, in a 0600 file outside the store). Created when the store has no
+        keyed entry yet; a store whose keyed entries lost their key refuses to write on (the chain would break)."""
+        if self._key is not None:
+            return self._key
+        try:
+            self._key = bytes.fromhex(self.audit_key_file.read_text("ascii").strip())
+            return self._key
+        except FileNotFoundError:
+            pass
+        except ValueError:
+            raise StoreError(f"审计密钥文件 {self.audit_key_file} 已损坏") from None
+        if not create:
+            return None
+        if con is not None and con.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()[0] > \
+                self._legacy_upto(con):
+            raise StoreError(f"审计密钥文件 {self.audit_key_file} 不存在, 而审计日志已用它签名: 请恢复该文件 "
+                             "(没有它, 新的审计记录无法接续哈希链)")
+        self.audit_key_file.parent.mkdir(parents=True, exist_ok=True)
+        old = os.umask(0o077)
+        try:
+            fd = os.open(self.audit_key_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:  # another process created it a moment ago
+            return self._audit_key(con, create=False)
+        finally:
+            os.umask(old)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+        return self._audit_key(con, create=False)
+
     def _audit(self, con: sqlite3.Connection, actor: str, action: str, target: str = "", detail: str = "",
                reason: str = "") -> None:
+        key = self._audit_key(con, create=True)
+        actor, action, target, detail, reason = (printable(v) for v in (actor, action, target, detail, reason))
         last = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
         at = _iso(now())
-        h = entry_hash(prev, seq, at, actor, action, target, detail, reason)
+        h = entry_hash(prev, seq, at, actor, action, target, detail, reason, key)
         con.execute("INSERT INTO audit (seq, at, actor, action, target, detail, reason, prev_hash, hash) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (seq, at, actor, action, target, detail, reason, prev, h))
 
@@ -263,15 +397,25 @@ class UserStore:
             return [dict(r) for r in con.execute(sql, args)]
 
     def verify_audit(self) -> tuple[bool, int | None, str]:
-        """(intact, first broken seq or None, hash of the last entry): recomputes the whole chain."""
+        """(intact, first broken seq or None, hash of the last entry): recomputes the whole chain. Entries a store
+        held before it had a key are plain SHA-256; the next entry (`audit_key`) and all after it are HMACs with
+        the audit key, so nobody without the key file can rebuild the chain."""
         prev, expected_seq = GENESIS, 1
         with self._db() as con:
+            legacy = self._legacy_upto(con)
+            key = self._audit_key(con, create=False)
             for r in con.execute("SELECT * FROM audit ORDER BY seq"):
-                ok = (r["seq"] == expected_seq and r["prev_hash"] == prev and r["hash"] == entry_hash(
-                    prev, r["seq"], r["at"], r["actor"], r["action"], r["target"], r["detail"], r["reason"]))
+                seq = r["seq"]
+                k = None if seq <= legacy else key
+                ok = (seq == expected_seq and r["prev_hash"] == prev and (k is not None or seq <= legacy)
+                      and (seq != legacy + 1 or legacy == 0 or r["action"] == "audit_key")
+                      and hmac.compare_digest(r["hash"], entry_hash(prev, seq, r["at"], r["actor"], r["action"],
+                                                                    r["target"], r["detail"], r["reason"], k)))
                 if not ok:
-                    return False, r["seq"], prev
+                    return False, seq, prev
                 prev, expected_seq = r["hash"], expected_seq + 1
+            if legacy and expected_seq <= legacy + 1:  # the sealing entry is gone: the "legacy" mark was forged
+                return False, legacy + 1, prev
         return True, None, prev
 
     # ------------------------------------------------------------------------------------------ users
@@ -286,10 +430,18 @@ class UserStore:
                     last_login_at=r["last_login_at"])
 
     def check_password(self, password: str) -> None:
+        """Refuse short, simple, all-digit and common passwords (dashboard/common_passwords.txt, also with digits or
+        punctuation around one: `password12`, `2024qwerty!`)."""
         if len(password) < self.min_password_length:
             raise StoreError(f"密码至少 {self.min_password_length} 位")
         if len(set(password)) < 4:
             raise StoreError("密码过于简单")
+        if password.isdigit():
+            raise StoreError("密码不能全是数字")
+        low = unicodedata.normalize("NFKC", password).lower()
+        trim = "0123456789!@#$%^&*()_+-=.,;:?~ "
+        if {low, low.rstrip(trim), low.lstrip(trim), low.strip(trim)} & COMMON_PASSWORDS:
+            raise StoreError("密码过于常见, 请换一个")
 
     def get_user(self, username: str) -> User | None:
         con = self._reader()
@@ -303,16 +455,24 @@ class UserStore:
         with self._db() as con:
             return con.execute("SELECT count(*) FROM users WHERE role = ? AND disabled = 0", (ADMIN,)).fetchone()[0] > 0
 
+    def setup_done(self) -> bool:
+        """True once the store has had a 县级管理员 (made by set-up or the CLI): the web set-up never comes back, even
+        when every administrator is later disabled."""
+        with self._db() as con:
+            return con.execute("SELECT 1 FROM meta WHERE key = 'setup_done'").fetchone() is not None
+
     def add_user(self, username: str, role: str, *, password: str | None = None, actor: str,
                  display_name: str | None = None, township_code: str | None = None,
                  township_name: str | None = None, office_name: str | None = None, oidc: bool = False,
                  first_admin: bool = False) -> User:
-        """Add a user. With first_admin=True the insert only happens while the store has no 县级管理员 (the one-time
-        setup form: two visitors racing cannot both become administrator)."""
+        """Add a user. With first_admin=True the insert only happens while the store has never been set up (the
+        one-time setup form: two visitors racing cannot both become administrator, and it never comes back)."""
         username = username.strip()
-        if not USERNAME_RE.match(username):
+        if not USERNAME_RE.fullmatch(username):
             raise StoreError("用户名为 2–64 位字母、数字、汉字或 . @ - _")
         role = canonical_role(role)
+        if display_name is not None and (has_control(display_name) or len(display_name) > 64):
+            raise StoreError("姓名或说明不能含控制字符, 最多 64 个字")
         if password is None and not oidc:
             raise StoreError("需要密码 (或 --oidc: 只通过统一身份认证登录)")
         if password is not None:
@@ -328,9 +488,9 @@ class UserStore:
         pw_hash = _PH.hash(password) if password is not None else None
         t = _iso(now())
         with self._db(write=True) as con:
-            if first_admin and con.execute("SELECT count(*) FROM users WHERE role = ? AND disabled = 0",
-                                           (ADMIN,)).fetchone()[0]:
-                raise StoreError("已经有县级管理员: 请登录")
+            if first_admin and (con.execute("SELECT 1 FROM meta WHERE key = 'setup_done'").fetchone() is not None
+                                or con.execute("SELECT count(*) FROM users WHERE role = ?", (ADMIN,)).fetchone()[0]):
+                raise StoreError("首次设置已经完成: 请登录 (新的县级管理员只能在服务器上用命令行添加)")
             try:
                 con.execute("INSERT INTO users (username, display_name, role, township_code, township_name, "
                             "office_name, password_hash, oidc, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -338,6 +498,8 @@ class UserStore:
                              pw_hash, int(oidc), t, t))
             except sqlite3.IntegrityError:
                 raise StoreError(f"用户 {username} 已存在") from None
+            if role == ADMIN:
+                con.execute("INSERT OR IGNORE INTO meta VALUES ('setup_done', ?)", (t,))
             scope = township_name or township_code or office_name or "全县"
             self._audit(con, actor, "user_add", username, f"{role} · {scope}" + (" · OIDC" if oidc else ""))
             return self._user(con.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone())
@@ -362,46 +524,129 @@ class UserStore:
             self._audit(con, actor, "user_disable" if disabled else "user_enable", username)
 
     # ------------------------------------------------------------------------------------------ login
-    def authenticate(self, username: str, password: str, *, at: dt.datetime | None = None) -> LoginResult:
-        """Check a password login; counts failures, locks, and writes login / login_failed / login_locked."""
+    # A throttle row (login_throttle per lower-cased user name, client_throttle per client address): failures in a
+    # row, the lock, the attempts whose password is being checked right now (pending) and how many attempts the
+    # current lock refused (only the first is audited, so a locked name or address cannot flood the log).
+    def _throttle(self, con: sqlite3.Connection, table: str, key: str, t: dt.datetime) -> dict:
+        r = con.execute(f"SELECT failures, locked_until, pending, pending_since, refused FROM {table} "
+                        "WHERE username = ?", (key,)).fetchone()
+        if r is None:
+            return {"failures": 0, "locked_until": None, "pending": 0, "refused": 0}
+        d = dict(r)
+        since = dt.datetime.fromisoformat(d["pending_since"]) if d["pending_since"] else None
+        if d["pending"] and since and abs((t - since).total_seconds()) > PENDING_STALE_SECONDS:
+            d["pending"] = 0  # an attempt that never finished (its process died): it no longer holds a place
+            con.execute(f"UPDATE {table} SET pending = 0 WHERE username = ?", (key,))
+        d["locked_until"] = dt.datetime.fromisoformat(d["locked_until"]) if d["locked_until"] else None
+        return d
+
+    def _limits(self, client: str | None, key: str) -> list[tuple[str, str, int]]:
+        out = [("login_throttle", key, self.max_failures)]
+        if client:
+            out.append(("client_throttle", client, self.client_max_failures))
+        return out
+
+    def _reserve(self, name: str, key: str, client: str | None, t: dt.datetime) -> tuple[str, float]:
+        """One transaction: refuse when the name or the address is locked, else hold one of the `max_failures`
+        places for this attempt. ("locked", minutes) | ("wait", 0): all places are taken by attempts being checked
+        right now | ("ok", 0)."""
+        with self._db(write=True) as con:
+            limits = self._limits(client, key)
+            states = [(table, k, lim, self._throttle(con, table, k, t)) for table, k, lim in limits]
+            locked = [(st["locked_until"], table, k, st) for table, k, lim, st in states
+                      if st["locked_until"] and st["locked_until"] > t]
+            if locked:
+                until, table, k, st = max(locked, key=lambda x: x[0])
+                con.execute(f"UPDATE {table} SET refused = refused + 1 WHERE username = ?", (k,))
+                if st["refused"] == 0:  # the first refused attempt of this lock is audited, the others counted
+                    what = "用户名" if table == "login_throttle" else f"客户端地址 {client}"
+                    self._audit(con, name or "-", "login_locked", name,
+                                f"{what}已临时锁定至 {until:%H:%M}, 未检查密码 (锁定期间的其余尝试不再逐条记录)")
+                return "locked", (until - t).total_seconds() / 60
+            if any(st["failures"] + st["pending"] >= lim for _, _, lim, st in states):
+                return "wait", 0
+            for table, k, _, st in states:
+                con.execute(f"INSERT INTO {table} (username, failures, locked_until, pending, pending_since, refused) "
+                            "VALUES (?, 0, NULL, 1, ?, 0) ON CONFLICT (username) DO UPDATE SET "
+                            "pending = pending + 1, pending_since = excluded.pending_since", (k, _iso(t)))
+            return "ok", 0
+
+    def authenticate(self, username: str, password: str, *, at: dt.datetime | None = None,
+                     client: str | None = None) -> LoginResult:
+        """Check a password login; counts failures per name and per client address, locks, and writes login /
+        login_failed / login_locked. The attempt is counted before its password is checked, in the same
+        transaction that checks the lock: parallel attempts wait for a place instead of all being checked."""
         t = at or now()
-        name = (username or "").strip()[:64]
+        raw = (username or "").strip()[:64]
+        name = printable(raw)  # a name with control characters is no user's (they are refused in user names)
         key = name.lower()
-        with self._db() as con:
-            row = con.execute("SELECT * FROM users WHERE username = ?", (name,)).fetchone()
-            thr = con.execute("SELECT * FROM login_throttle WHERE username = ?", (key,)).fetchone()
-        locked_until = dt.datetime.fromisoformat(thr["locked_until"]) if thr and thr["locked_until"] else None
-        if locked_until and locked_until > t:
-            self.audit(name or "-", "login_locked", name, "用户名已临时锁定, 未检查密码")
-            return LoginResult(None, "locked", (locked_until - t).total_seconds() / 60)
+        client = printable(client)[:64] if client else None
+        deadline = time.monotonic() + 15
+        while True:
+            status, minutes = self._reserve(name, key, client, t if at is not None else now())
+            if status == "locked":
+                return LoginResult(None, "locked", minutes)
+            if status == "ok":
+                break
+            if time.monotonic() > deadline:  # the places stayed taken (a flood of parallel attempts)
+                return LoginResult(None, "locked", self.lockout.total_seconds() / 60)
+            time.sleep(0.05)
+        limits = self._limits(client, key)
+        row = self._reader().execute("SELECT * FROM users WHERE username = ?", (name,)).fetchone() \
+            if raw == name else None
         stored = row["password_hash"] if row is not None else None
         try:
             ok = _PH.verify(stored or _DUMMY_HASH, password or "") and stored is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             ok = False
-        if ok and not row["disabled"]:
-            with self._db(write=True) as con:
-                con.execute("DELETE FROM login_throttle WHERE username = ?", (key,))
-                upd = (_PH.hash(password),) if _PH.check_needs_rehash(stored) else None
-                if upd:
-                    con.execute("UPDATE users SET password_hash = ? WHERE username = ?", (upd[0], name))
+        with self._db(write=True) as con:
+            states = {table: self._throttle(con, table, k, t) for table, k, _ in limits}
+            for table, k, _ in limits:
+                con.execute(f"UPDATE {table} SET pending = max(pending - 1, 0) WHERE username = ?", (k,))
+            locked = [st["locked_until"] for st in states.values() if st["locked_until"] and st["locked_until"] > t]
+            if ok and not row["disabled"] and not locked:
+                con.execute("UPDATE login_throttle SET failures = 0 WHERE username = ?", (key,))
+                if _PH.check_needs_rehash(stored):
+                    con.execute("UPDATE users SET password_hash = ? WHERE username = ?", (_PH.hash(password), name))
                 con.execute("UPDATE users SET last_login_at = ? WHERE username = ?", (_iso(t), name))
                 self._audit(con, name, "login", name, "密码")
                 return LoginResult(self._user(con.execute("SELECT * FROM users WHERE username = ?",
                                                           (name,)).fetchone()), "ok")
-        why = "用户不存在" if row is None else ("账号已停用" if row["disabled"] else "密码错误")
-        with self._db(write=True) as con:
-            thr = con.execute("SELECT failures FROM login_throttle WHERE username = ?", (key,)).fetchone()
-            failures = (thr["failures"] if thr else 0) + 1
-            if failures >= self.max_failures:
-                until = t + self.lockout
-                con.execute("INSERT OR REPLACE INTO login_throttle VALUES (?, 0, ?)", (key, _iso(until)))
-                self._audit(con, name or "-", "login_failed", name,
-                            f"{why}; 连续失败 {failures} 次, 锁定至 {until:%H:%M}")
-            else:
-                con.execute("INSERT OR REPLACE INTO login_throttle VALUES (?, ?, NULL)", (key, failures))
-                self._audit(con, name or "-", "login_failed", name, f"{why}; 连续失败 {failures} 次")
+            if ok and locked:  # locked meanwhile by other attempts (of this name or this address): the lock stands
+                until = max(locked)
+                self._audit(con, name, "login_locked", name, f"密码正确, 但已临时锁定至 {until:%H:%M}, 未登录")
+                return LoginResult(None, "locked", (until - t).total_seconds() / 60)
+            why = "用户不存在" if row is None else ("账号已停用" if row["disabled"] else "密码错误")
+            notes = []
+            for table, k, lim in limits:
+                failures = states[table]["failures"] + 1
+                if failures >= lim:
+                    until = max(t + self.lockout, states[table]["locked_until"] or t)  # a lock is never shortened
+                    con.execute(f"UPDATE {table} SET failures = 0, locked_until = ?, refused = 0 WHERE username = ?",
+                                (_iso(until), k))
+                    notes.append(f"{'' if table == 'login_throttle' else '客户端地址 ' + client + ' '}"
+                                 f"连续失败 {failures} 次, 锁定至 {until:%H:%M}")
+                else:
+                    con.execute(f"UPDATE {table} SET failures = ? WHERE username = ?", (failures, k))
+                    if table == "login_throttle":
+                        notes.append(f"连续失败 {failures} 次")
+            self._audit(con, name or "-", "login_failed", name, f"{why}; " + "; ".join(notes)
+                        + (f" · {client}" if client else ""))
         return LoginResult(None, "bad")
+
+    def _client_refused(self, client: str | None, t: dt.datetime) -> bool:
+        """For the display-token login: is this address locked? (its first refused attempt is audited)"""
+        if not client:
+            return False
+        with self._db(write=True) as con:
+            st = self._throttle(con, "client_throttle", client, t)
+            if st["locked_until"] and st["locked_until"] > t:
+                con.execute("UPDATE client_throttle SET refused = refused + 1 WHERE username = ?", (client,))
+                if st["refused"] == 0:
+                    self._audit(con, "-", "login_locked", "大屏",
+                                f"客户端地址 {client} 已临时锁定至 {st['locked_until']:%H:%M}, 未检查大屏令牌")
+                return True
+        return False
 
     # ------------------------------------------------------------------------------------------ display tokens
     def add_token(self, name: str, *, actor: str) -> tuple[Token, str]:
@@ -433,17 +678,37 @@ class UserStore:
                 raise StoreError(f"没有有效的大屏令牌 {token_id}")
             self._audit(con, actor, "token_revoke", token_id)
 
-    def check_token(self, token: str, *, audit: bool = True) -> Token | None:
-        """The valid (not revoked) token record for `token`, else None."""
+    def check_token(self, token: str, *, audit: bool = True, client: str | None = None) -> Token | None:
+        """The valid (not revoked) token record for `token`, else None. Invalid tokens count as failures of the
+        client address (client_throttle): a locked address is refused without a check."""
+        t = now()
+        client = printable(client)[:64] if client else None
+        if self._client_refused(client, t):
+            return None
         if not token or len(token) > 200:
             return None
         h = token_hash(token.strip())
         with self._db() as con:
             r = con.execute("SELECT * FROM display_tokens WHERE token_sha256 = ?", (h,)).fetchone()
         if r is None or not hmac.compare_digest(r["token_sha256"], h) or r["revoked_at"]:
-            if audit:
-                self.audit("-", "login_failed", "大屏", "无效或已吊销的大屏令牌"
-                           + (f" {r['token_id']}" if r is not None else ""))
+            with self._db(write=True) as con:
+                note = ""
+                if client:
+                    st = self._throttle(con, "client_throttle", client, t)
+                    failures = st["failures"] + 1
+                    if failures >= self.client_max_failures:
+                        until = max(t + self.lockout, st["locked_until"] or t)
+                        con.execute("INSERT INTO client_throttle (username, failures, locked_until) VALUES (?, 0, ?) "
+                                    "ON CONFLICT (username) DO UPDATE SET failures = 0, locked_until = "
+                                    "excluded.locked_until, refused = 0", (client, _iso(until)))
+                        note = f"; 客户端地址 {client} 连续失败 {failures} 次, 锁定至 {until:%H:%M}"
+                    else:
+                        con.execute("INSERT INTO client_throttle (username, failures) VALUES (?, 1) "
+                                    "ON CONFLICT (username) DO UPDATE SET failures = failures + 1", (client,))
+                        note = f" · {client}"
+                if audit:
+                    self._audit(con, "-", "login_failed", "大屏", "无效或已吊销的大屏令牌"
+                                + (f" {r['token_id']}" if r is not None else "") + note)
             return None
         with self._db(write=True) as con:
             con.execute("UPDATE display_tokens SET last_used_at = ? WHERE token_id = ?", (_iso(now()), r["token_id"]))

@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboard import charts, maps, ui
 from etl import sources
+from etl.lake import Lake
 from warehouse.config import settings
 from warehouse.metrics import Period, Scope
 
@@ -199,19 +200,25 @@ def chart(kind: str, result: tuple[pd.DataFrame, tuple], *args, **opts) -> go.Fi
 
 
 def source_alerts() -> list[str]:
-    """Short alerts for the freshness line: stale datasets, failed or quiet feeding sources."""
-    alerts = []
+    """Short alerts for the freshness line, the most urgent first: unresolved import failures (a count per kind:
+    "3 个文件导入失败"), failed sources, quarantined rows of the latest deliveries, stale datasets, quiet sources.
+    Counts and source names only: never a row's content."""
+    # live, from the lake's state (a failed pull or an all-failed run publishes nothing: the warehouse cannot say it)
+    try:
+        health = sources.health(settings(), default_drop=True)
+        lake = Lake(settings().paths.lake_dir)
+        known = sources.read_health(lake)
+        failed = sources.failure_summary(sources.open_failures(lake, known))
+        quarantined = sum(q["rows_quarantined"] for q in sources.recent_quarantine(lake, known))
+    except (OSError, ValueError):
+        health, failed, quarantined = [], "", 0
+    alerts = [failed] if failed else []
+    alerts += [f"数据源「{h['name']}」导入失败" for h in health if h["status"] == "failed"]
+    if quarantined:
+        alerts.append(f"最近导入隔离 {quarantined:,} 行")
     stale = ui.stale_datasets()
     if len(stale):
         alerts.append("数据超时未更新: " + "、".join(ui.DATASET_TITLES.get(d, d) for d in stale["dataset"][:3]))
-    # live, from the lake's state (a failed pull publishes nothing, so the warehouse cannot say it)
-    try:
-        health = sources.health(settings())
-    except (OSError, ValueError):
-        health = []
-    for h in health:
-        if h["status"] == "failed":
-            alerts.append(f"数据源「{h['name']}」导入失败")
-        elif h["status"] == "quiet":
-            alerts.append(f"数据源「{h['name']}」超过 {h['quiet_hours']:g} 小时无新数据")
+    alerts += [f"数据源「{h['name']}」超过 {h['quiet_hours']:g} 小时无新数据" for h in health
+               if h["status"] == "quiet" and h["configured"]]  # the default drop: the stale datasets say it
     return alerts

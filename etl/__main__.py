@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--warehouse", type=Path, default=None)
     w.add_argument("--lake", type=Path, default=None)
 
-    h = sub.add_parser("health", help="显示各数据源的状态 (正常 / 失败 / 无新数据 / 未运行)")
+    h = sub.add_parser("health", help="显示各数据源的状态 (正常 / 部分失败 / 失败 / 无新数据 / 未运行) 与未解决的导入失败",
+                       description="退出码: 0 没有失败; 1 有数据源最近一次导入失败; 2 有未解决的导入失败 "
+                                   "(文件、接口批次或前置库批次), 但没有数据源整体失败")
     h.add_argument("--lake", type=Path, default=None)
     h.add_argument("--all", action="store_true", help="也显示未配置但运行过的数据源")
 
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "run":
         from etl import sources
-        from etl.pipeline import run, summary
+        from etl.pipeline import EXIT_CODES, run, summary
 
         name, datasets = None, args.datasets.split(",") if args.datasets else None
         if args.source_name:
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         res = run(source, settings, warehouse_dir=args.warehouse, lake_dir=lake, rebuild=args.rebuild,
                   log=lambda m: print(m, file=sys.stderr), source_name=name, datasets=datasets)
         print(summary(res))
-        return {"ok": 0, "busy": 3}.get(res.status, 1)
+        return EXIT_CODES.get(res.status, 1)
     if args.cmd == "serve-demo":
         return _serve_demo(args, settings)
     if args.cmd == "watch":
@@ -112,15 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return watch(settings, once=args.once, interval=args.interval, warehouse_dir=args.warehouse, lake_dir=lake,
                      log=lambda m: print(m, flush=True))
     if args.cmd == "health":
-        from etl.sources import health
-
-        rows = health(settings, lake_dir=args.lake, include_unconfigured=args.all)
-        if not rows:
-            print("没有配置数据源 ([[sources]])")
-        for h in rows:
-            print(f"{h['status_label']:<6} {h['name']:<16} {h['kind_label']:<6} {h['source']}")
-            print(f"       {h['message']}")
-        return 1 if any(h["status"] == "failed" for h in rows) else 0
+        return _health(args, settings)
     return 2
 
 
@@ -137,6 +131,37 @@ def _lake_for(warehouse: Path | None, settings) -> Path | None:
     if Path(warehouse).resolve() == Path(settings.paths.warehouse_dir).resolve():
         return Path(settings.paths.lake_dir)
     return Path(warehouse) / "lake"
+
+
+def _health(args, settings) -> int:
+    """Source health, then every unresolved import failure and the latest quarantined rows. Exit code: 0 none
+    failed, 1 a source's last run failed, 2 unresolved failed files / pages / batches (and no source failed)."""
+    from etl.lake import Lake
+    from etl.sources import failure_summary, health, open_failures, read_health, recent_quarantine
+
+    lake = Lake(args.lake or settings.paths.lake_dir)
+    rows = health(settings, lake_dir=lake.root, include_unconfigured=args.all, default_drop=True)
+    if not rows:
+        print("没有配置数据源 ([[sources]])")
+    for h in rows:
+        print(f"{h['status_label']:<6} {h['name']:<16} {h['kind_label']:<6} {h['source']}")
+        print(f"       {h['message']}")
+    known = read_health(lake)
+    fails = open_failures(lake, known)
+    if fails:
+        print(f"\n⚠ 未解决的导入失败: {failure_summary(fails)} (每次导入都会重试; 修正或移除后消除)")
+        for f in fails:
+            rows_ = f" 约 {f['rows']} 行," if f.get("rows") is not None else ""
+            print(f"  {f['source_name']} · {f['file']}:{rows_} 首次 {f['first_seen']:%Y-%m-%d %H:%M}, "
+                  f"最近 {f['last_seen']:%Y-%m-%d %H:%M}")
+            print(f"       {f['reason']}")
+    for q in recent_quarantine(lake, known):
+        files = ("; 文件 " + "、".join(q["files"][:5]) + (" 等" if len(q["files"]) > 5 else "")) if q["files"] else ""
+        when = f"{q['when']:%Y-%m-%d %H:%M}" if q["when"] else "—"
+        print(f"\n⚠ 最近导入隔离 {q['rows_quarantined']} 行: {q['source_name']} (导入 {when}{files}), 详见数据质量页")
+    if any(h["status"] == "failed" for h in rows):
+        return 1
+    return 2 if fails else 0
 
 
 def _demo_to_postgres(args, settings) -> int:

@@ -269,7 +269,9 @@ class _Gen:
         self.export = [f"{yy:04d}{mm:02d}01" for yy, mm in nxt]
         self.start, self.end = int(self.mstart[0]), int(self.mstart[-1])
         self.mstart_list = self.mstart.tolist()
-        self.future_year = _add_month(*self.ym[-1], 1)[0] + 1
+        # future_time mess: a time 6 months after the last month of data — later than any load soon after the
+        # export, and within [etl] max_future_days (a time more than a year ahead is out of range, not "future")
+        self.future_ym = _add_month(*self.ym[-1], 6)
         self.progress = progress or (lambda f, msg: None)
         days = np.arange(self.start // DAY, self.end // DAY)
         self.days = days
@@ -1372,8 +1374,8 @@ class _Table:
             cond &= ~self._notnull(later)
         for i in self._pick("future_time", cond, allow_protected=False):
             s = c[fcol][i]
-            day = min(int(s[8:10]), 28) if s[5:7] == "02" else int(s[8:10])
-            c[fcol][i] = f"{self.g.future_year:04d}-{s[5:7]}-{day:02d}{s[10:]}"
+            fy, fm = self.g.future_ym
+            c[fcol][i] = f"{fy:04d}-{fm:02d}-{min(int(s[8:10]), 28):02d}{s[10:]}"
         # extra rows: duplicates (later updated_at, later in the file) and rows to be quarantined
         for i in self._pick("dup_key_in_file"):
             row = {k: v[i] for k, v in c.items()}

@@ -353,13 +353,8 @@ class Lake:
         return (max(m["delivery"] for m in ms) + 1) if ms else 1
 
     def land(self, digest: str, dataset: str, kept: pa.Table, quarantine: pa.Table, manifest: dict) -> dict:
-        """Write the parts of one delivery, then its manifest (the commit point)."""
-        try:
-            return self._land(digest, dataset, kept, quarantine, manifest)
-        except OSError as exc:
-            raise LakeError(f"无法写入数据湖 {exc.filename or self.root}: {exc.strerror or exc}") from None
-
-    def _land(self, digest: str, dataset: str, kept: pa.Table, quarantine: pa.Table, manifest: dict) -> dict:
+        """Write the parts of one delivery, then its manifest (the commit point). An OSError (a full disk) is raised
+        as it is, with its file name: etl.pipeline tells it from a fault of the delivered file."""
         ds = DATASETS[dataset]
         parts, sums = [], {}
         if kept.num_rows:

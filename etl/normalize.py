@@ -2,7 +2,10 @@
 
 Returns the kept rows, typed, with a `_flags` list (repairs and doubts, e.g. `coord_swapped`, `future_time`,
 `unknown_code:category`), and the quarantined rows with their reasons. A row is quarantined only when a required
-column is missing or cannot be read (feeds.md); every other problem is repaired or flagged and the row is kept.
+column is missing or cannot be read (feeds.md) — not exactly of its type, an Excel error value, a time out of the
+plausible range — or when the reader could not read the row at all (`_read_error`, etl/readers.py); every other
+problem is repaired or flagged and the row is kept. Nothing here raises for a value: a value is parsed or it is
+unreadable.
 
 The SQL is assembled from the contract in etl/spec.py: identifiers come from that fixed spec, every value (code
 lists, aliases, the load time) is a bound parameter.
@@ -20,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl import coords
+from etl.readers import EXCEL_ERRORS
 from etl.spec import DATASETS, Dataset
 
 MACROS = (Path(__file__).parent / "sql" / "macros.sql").read_text(encoding="utf-8")
@@ -41,8 +45,9 @@ FLAG_LABELS = {
     "category_alias": ("旧版人员类别名称, 已换为新名称", "修复"),
     "superseded_in_file": ("同一文件内重复记录, 以更新时间较晚者为准", "修复"),
     "unknown_code": ("未知代码值, 原样保留", "存疑"),
-    "bad_value": ("非必填字段无法识别, 已置空", "存疑"),
-    "bad_boundary": ("边界 GeoJSON 无法识别, 已置空", "存疑"),
+    "bad_value": ("非必填字段无法识别或超出合理范围, 已置空", "存疑"),
+    "bad_boundary": ("边界 GeoJSON 无法识别, 已置空", "存疑"),  # lakes landed before bad_value:boundary
+    "excel_error": ("Excel 错误值 (如 #N/A、#VALUE!), 已置空", "存疑"),
     "unknown_grid": ("引用的网格不在组织机构中", "存疑"),
     "unknown_account": ("引用的账号不在账号表中", "存疑"),
     "unknown_unit": ("引用的单位不在组织机构中", "存疑"),
@@ -53,8 +58,12 @@ COORD_PAIRS = (("lon", "lat"), ("center_lon", "center_lat"))
 
 
 def flag_label(flag: str) -> str:
+    """`bad_value:seq` → label (seq); `excel_error:summary:#N/A` → label (summary: #N/A)."""
     base, _, col = flag.partition(":")
+    col, _, detail = col.partition(":")
     label = FLAG_LABELS.get(base, (base, ""))[0]
+    if detail:
+        return f"{label} ({col}: {detail})"
     return f"{label} ({col})" if col else label
 
 
@@ -81,35 +90,65 @@ def _q(name: str) -> str:
 _TRIM = " \t\n\r\f\u3000\ufeff\u00a0"
 
 
-def clean(raw: pa.Table, columns: list[str]) -> pa.Table:
-    """The delivered `columns` as trimmed strings, empty → NULL (the rule of gw_clean), with `_row`."""
+def clean(raw: pa.Table, columns: list[str], excel_errors: dict[str, str] | None = None) -> pa.Table:
+    """The delivered `columns` as trimmed strings, empty → NULL (the rule of gw_clean), with `_row`.
+    An Excel error value (`#N/A`, `#VALUE!`, …) is taken out of its column into `_xerr_<column>` (only columns
+    that hold one get that column; their names are added to `excel_errors`, column → its `_xerr_` name)."""
     out = [raw.column("_row")]
+    names = ["_row"]
+    extra, extra_names = [], []
+    codes = pa.array(EXCEL_ERRORS, pa.string())
     for name in columns:
         c = raw.column(name)
         if not pa.types.is_string(c.type):
             c = c.cast(pa.string())
         c = pc.utf8_trim(c, _TRIM)
-        out.append(pc.if_else(pc.equal(c, ""), pa.scalar(None, pa.string()), c))
-    return pa.table(out, names=["_row", *columns])
+        c = pc.if_else(pc.equal(c, ""), pa.scalar(None, pa.string()), c)
+        if excel_errors is not None and c.null_count < len(c) and pc.any(pc.starts_with(c, "#")).as_py():
+            is_err = pc.fill_null(pc.is_in(c, value_set=codes), False)
+            if pc.any(is_err).as_py():
+                extra.append(pc.if_else(is_err, c, pa.scalar(None, pa.string())))
+                extra_names.append(f"_xerr_{name}")
+                excel_errors[name] = f"_xerr_{name}"
+                c = pc.if_else(is_err, pa.scalar(None, pa.string()), c)
+        out.append(c)
+        names.append(name)
+    if "_read_error" in raw.column_names and raw.column("_read_error").null_count < raw.num_rows:
+        extra.append(raw.column("_read_error"))
+        extra_names.append("_read_error")
+    return pa.table(out + extra, names=names + extra_names)
 
 
-def _build_sql(ds: Dataset, params: dict) -> str:
-    vals, flags, reasons = [], [], []
+def _build_sql(ds: Dataset, params: dict, excel_errors: dict[str, str] | None = None,
+               read_errors: bool = False) -> str:
+    """The normaliser's SQL over `cleaned` (strings). CTE s adds every typed column parsed once (`_p<i>`); CTE v
+    applies the rules: a value that is not exactly of its type, or a time out of the plausible range
+    ($ts_min … $ts_max), is unreadable — quarantine when required, emptied with `bad_value:<column>` otherwise;
+    an Excel error value is recorded (quarantine, or emptied with `excel_error:<column>:<code>`)."""
+    excel_errors = excel_errors or {}
+    vals, flags, reasons, parsed = [], [], [], []
     raw = lambda c: f"s.{_q(c)}"  # noqa: E731 — the cleaned value (CTE s)
+
+    def ranged(i: int, c) -> str:
+        """The parsed value of column i, NULL when out of range (dates cast after the range check)."""
+        pv = f"s._p{i}"
+        if c.type not in ("ts", "date"):
+            return pv
+        v = f"CASE WHEN {pv} BETWEEN $ts_min AND $ts_max THEN {pv} END"
+        return f"CAST({v} AS DATE)" if c.type == "date" else v
+
+    index = {c.name: i for i, c in enumerate(ds.columns)}
     for i, c in enumerate(ds.columns):
         r = raw(c.name)
+        if c.type in ("int", "float", "ts", "date"):
+            fn = {"int": "gw_int", "float": "gw_float", "ts": "gw_ts", "date": "gw_ts"}[c.type]
+            parsed.append(f"{fn}(cleaned.{_q(c.name)}) AS _p{i}")
         if c.type in ("str",):
             v = r
             if c.name == "id_number":
-                v = f"gw_id({r})"
-        elif c.type == "int":
-            v = f"gw_int({r})"
-        elif c.type == "float":
-            v = f"gw_float({r})"
-        elif c.type == "ts":
-            v = f"gw_ts({r})"
-        elif c.type == "date":
-            v = f"CAST(gw_ts({r}) AS DATE)"
+                v = f"CASE WHEN gw_id_shape({r}) THEN gw_id({r}) END"
+        elif c.type in ("int", "float", "ts", "date"):
+            v = ranged(i, c)
         elif c.type == "code":
             params[f"codes_{i}"] = list(c.codes)
             v = r
@@ -124,22 +163,35 @@ def _build_sql(ds: Dataset, params: dict) -> str:
                              f"THEN 'unknown_code:{c.name}' END")
         else:
             raise ValueError(c.type)
+        own = v  # the column's own value (before a fallback to another column)
         if c.name == "updated_at" and ds.updated_fallback:
             fb = ds.updated_fallback
-            fb_expr = (f"CAST(CAST(gw_ts({raw(fb)}) AS DATE) AS TIMESTAMP) + INTERVAL 86399 SECOND"
-                       if ds.col(fb).type == "date" else f"gw_ts({raw(fb)})")
+            fbv = ranged(index[fb], ds.col(fb))
+            fb_expr = (f"CAST({fbv} AS TIMESTAMP) + INTERVAL 86399 SECOND" if ds.col(fb).type == "date" else fbv)
             v = f"coalesce({v}, {fb_expr})"
         vals.append(f"{v} AS {_q(c.name)}")
-        readable = f"({v}) IS NOT NULL"
+        xerr = f"s.{_q(excel_errors[c.name])}" if c.name in excel_errors else None
+        parsed_ok = f"(s._p{i} IS NOT NULL)" if c.type in ("int", "float", "ts", "date") else f"(({own}) IS NOT NULL)"
         if c.required:
-            reasons.append(f"CASE WHEN {r} IS NULL THEN '缺少必填字段「{c.header}」' "
-                           f"WHEN NOT {readable} THEN '无法识别的必填字段「{c.header}」: ' || {r} END")
-        elif c.type in ("int", "float", "ts", "date"):
-            flags.append(f"CASE WHEN {r} IS NOT NULL AND NOT {readable} THEN 'bad_value:{c.name}' END")
+            whens = []
+            if xerr:
+                whens.append(f"WHEN {xerr} IS NOT NULL THEN '必填字段「{c.header}」为 Excel 错误值: ' || {xerr}")
+            whens.append(f"WHEN {r} IS NULL THEN '缺少必填字段「{c.header}」'")
+            whens.append(f"WHEN NOT {parsed_ok} THEN '无法识别的必填字段「{c.header}」: ' || {r}")
+            if c.type in ("ts", "date"):
+                whens.append(f"WHEN ({own}) IS NULL THEN '必填字段「{c.header}」超出合理范围: ' || {r}")
+            reasons.append("CASE " + " ".join(whens) + " END")
+        else:
+            if xerr:
+                flags.append(f"CASE WHEN {xerr} IS NOT NULL THEN 'excel_error:{c.name}:' || {xerr} END")
+            if c.type in ("int", "float", "ts", "date") or c.name == "id_number":
+                flags.append(f"CASE WHEN {r} IS NOT NULL AND ({own}) IS NULL THEN 'bad_value:{c.name}' END")
         if c.type in ("ts", "date") and not c.future_ok:
             flags.append(f"CASE WHEN ({v}) > $future_limit THEN 'future_time' END")
     flag_list = "[" + ", ".join(flags) + "]" if flags else "[]::VARCHAR[]"
-    reason_list = "[" + ", ".join(reasons) + "]"
+    reason_list = f"list_filter([{', '.join(reasons)}], lambda x: x IS NOT NULL)"
+    if read_errors:  # a row the reader could not read has that one reason
+        reason_list = f"CASE WHEN s._read_error IS NOT NULL THEN [s._read_error] ELSE {reason_list} END"
     # coordinate pairs repaired in SQL (zeros, swaps, out of range); the datum is converted afterwards
     pairs = [(lo, la) for lo, la in COORD_PAIRS if lo in ds.names]
     coord_sql = ""
@@ -152,13 +204,14 @@ def _build_sql(ds: Dataset, params: dict) -> str:
                         CASE WHEN _g.flag IS NULL THEN _flags ELSE list_append(_flags, _g.flag) END AS _flags
                  FROM c{i}_)"""
     last = f"c{len(pairs) - 1}" if pairs else "v"
+    parsed_sql = (", " + ", ".join(parsed)) if parsed else ""
     return f"""
-        WITH s AS (SELECT * FROM cleaned),
+        WITH s AS (SELECT *{parsed_sql} FROM cleaned),
         v AS (
             SELECT {', '.join(vals)},
                    s._row,
                    list_filter({flag_list}, lambda x: x IS NOT NULL) AS _flags,
-                   list_filter({reason_list}, lambda x: x IS NOT NULL) AS _reasons
+                   {reason_list} AS _reasons
             FROM s
         ){coord_sql}
         SELECT *, CASE WHEN len(_reasons) = 0 THEN 1::BIGINT END AS _rank_in_file FROM {last}
@@ -201,14 +254,20 @@ def _dataset_checks(ds: Dataset) -> list[str]:
 
 def normalise(con: duckdb.DuckDBPyConnection, dataset: str, raw: pa.Table, *, load_time: dt.datetime,
               future_tolerance_hours: float = 24, source_file: str = "", delivery: int = 0,
-              imprecise_rows: set[int] | None = None) -> Normalised:
+              imprecise_rows: set[int] | None = None, max_future_days: float | None = None,
+              min_year: int | None = None) -> Normalised:
     """Normalise a raw string table of `dataset`. `imprecise_rows`: rows whose id_number came from a numeric
-    Excel cell too large to be exact."""
+    Excel cell too large to be exact. A time before 1 January of `min_year` or later than `max_future_days` after
+    `load_time` is out of range, i.e. unreadable (both default to [etl] of the process's configuration)."""
     ds = DATASETS[dataset]
-    params: dict = {"future_limit": load_time + dt.timedelta(hours=future_tolerance_hours)}
-    sql = _build_sql(ds, params)
+    lo, hi = time_range(load_time, max_future_days, min_year)
+    params: dict = {"future_limit": load_time + dt.timedelta(hours=future_tolerance_hours),
+                    "ts_min": lo, "ts_max": hi}
+    excel_errors: dict[str, str] = {}
+    cleaned = clean(raw, ds.names, excel_errors)
+    sql = _build_sql(ds, params, excel_errors, read_errors="_read_error" in cleaned.column_names)
     con.register("raw", raw)
-    con.register("cleaned", clean(raw, ds.names))
+    con.register("cleaned", cleaned)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE norm AS {sql}", params)
         extra = _dataset_checks(ds)
@@ -221,7 +280,8 @@ def normalise(con: duckdb.DuckDBPyConnection, dataset: str, raw: pa.Table, *, lo
                 FROM {source} n ORDER BY n._row
             """)
         _rank_in_file(con, ds)
-        kept, quarantine = _split(con, ds, dataset, source_file, delivery)
+        kept, quarantine = _split(con, ds, dataset, source_file, delivery,
+                                  "_raw_text" in raw.column_names and raw.column("_raw_text").null_count < raw.num_rows)
     finally:
         con.unregister("raw")
         con.unregister("cleaned")
@@ -236,8 +296,28 @@ def normalise(con: duckdb.DuckDBPyConnection, dataset: str, raw: pa.Table, *, lo
     return Normalised(kept, quarantine)
 
 
+def time_range(load_time: dt.datetime, max_future_days: float | None = None,
+               min_year: int | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """The plausible range of a delivered time: [1 January of min_year, load time + max_future_days]."""
+    if max_future_days is None or min_year is None:
+        from warehouse.config import settings
+
+        etl = settings().etl
+        max_future_days = etl.max_future_days if max_future_days is None else max_future_days
+        min_year = etl.min_year if min_year is None else min_year
+    return dt.datetime(int(min_year), 1, 1), load_time + dt.timedelta(days=float(max_future_days))
+
+
+def parse_timestamps(con: duckdb.DuckDBPyConnection, values: list[str | None]) -> list[dt.datetime | None]:
+    """Delivered timestamp texts → naive Asia/Shanghai datetimes by the one rule of gw_ts (etl/sql/macros.sql):
+    the formats of feeds.md, `Z`/offsets converted to Asia/Shanghai; None when unreadable. `con` has the macros
+    (connect_memory). For code outside the normaliser (e.g. a source's watermark) that must read times alike."""
+    t = pa.table({"s": pa.array(values, pa.string())})
+    return [r[0] for r in con.execute("SELECT gw_ts(gw_clean(s)) FROM t").fetchall()]
+
+
 def _split(con: duckdb.DuckDBPyConnection, ds: Dataset, dataset: str, source_file: str,
-           delivery: int) -> tuple[pa.Table, pa.Table]:
+           delivery: int, has_raw_text: bool = False) -> tuple[pa.Table, pa.Table]:
     """The kept rows (flags sorted and de-duplicated) and the quarantined rows (with the delivered values) of the
     temp table `norm`; `raw` is the registered delivery."""
     cols = ", ".join(_q(c) for c in ds.names)
@@ -249,11 +329,15 @@ def _split(con: duckdb.DuckDBPyConnection, ds: Dataset, dataset: str, source_fil
         FROM norm WHERE len(_reasons) = 0  -- norm is in file-row order (insertion order is preserved)
     """).to_arrow_table()
     names = ", ".join(f"'{c.name}', r.{_q(c.name)}" for c in ds.columns)
+    raw_json = f"CAST(json_object({names}) AS VARCHAR)"
+    if has_raw_text:  # a line the reader could not split into values: the line as delivered
+        raw_json = (f"CASE WHEN r._raw_text IS NOT NULL THEN CAST(json_object('_line', r._raw_text) AS VARCHAR) "
+                    f"ELSE {raw_json} END")
     quarantine = con.sql(f"""
         SELECT $dataset AS dataset, $file AS source_file, n._row AS source_row,
                array_to_string(_reasons, '; ') AS reason,
                array_to_string(list_transform(_reasons, lambda x: split_part(x, ': ', 1)), '; ') AS reason_kind,
-               CAST(json_object({names}) AS VARCHAR) AS raw, $delivery::BIGINT AS _delivery
+               {raw_json} AS raw, $delivery::BIGINT AS _delivery
         FROM norm n JOIN raw r ON r._row = n._row WHERE len(n._reasons) > 0 ORDER BY n._row
     """, params={"dataset": dataset, "file": source_file, "delivery": delivery}).to_arrow_table()
     return kept, quarantine
@@ -286,20 +370,52 @@ def _fix_coordinates(t: pa.Table) -> pa.Table:
     return t
 
 
-def _transform_geom(geom: dict, sys_: str | None) -> dict:
+def _ring(ring) -> np.ndarray:
+    """A linear ring as an (n, 2) float array: at least 4 finite [lon, lat] positions (a third value, a height, is
+    dropped); ValueError otherwise."""
+    if not isinstance(ring, list) or len(ring) < 4:
+        raise ValueError("ring")
+    pts = []
+    for p in ring:
+        if (not isinstance(p, list) or len(p) < 2
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in p[:2])):
+            raise ValueError("position")
+        pts.append(p[:2])
+    a = np.asarray(pts, dtype=float)
+    if not np.isfinite(a).all():
+        raise ValueError("position")
+    return a
+
+
+def _transform_geom(geom: object, sys_: str | None) -> dict:
+    """A GeoJSON Polygon or MultiPolygon (or a Feature holding one) converted to WGS84; ValueError for anything
+    else (`null`, `0`, a Point, a ring of two points, text in the coordinates)."""
+    if isinstance(geom, dict) and geom.get("type") == "Feature":
+        geom = geom.get("geometry")
+    if not isinstance(geom, dict):
+        raise ValueError("not a geometry")
+
     def conv(ring):
-        a = np.asarray(ring, dtype=float)
+        a = _ring(ring)
         lon, lat = coords.to_wgs84(a[:, 0], a[:, 1], np.array([sys_] * len(a), dtype=object))
         return [[round(float(x), 6), round(float(y), 6)] for x, y in zip(lon, lat)]
 
+    def polygon(rings):
+        if not isinstance(rings, list) or not rings:
+            raise ValueError("polygon")
+        return [conv(r) for r in rings]
+
+    cs = geom.get("coordinates")
     if geom.get("type") == "Polygon":
-        return {"type": "Polygon", "coordinates": [conv(r) for r in geom["coordinates"]]}
-    if geom.get("type") == "MultiPolygon":
-        return {"type": "MultiPolygon", "coordinates": [[conv(r) for r in p] for p in geom["coordinates"]]}
+        return {"type": "Polygon", "coordinates": polygon(cs)}
+    if geom.get("type") == "MultiPolygon" and isinstance(cs, list) and cs:
+        return {"type": "MultiPolygon", "coordinates": [polygon(p) for p in cs]}
     raise ValueError(f"unsupported geometry {geom.get('type')}")
 
 
 def _fix_boundaries(t: pa.Table) -> pa.Table:
+    """Boundaries converted to WGS84; one that is not a usable Polygon/MultiPolygon is emptied and flagged
+    bad_value:boundary (the row is kept)."""
     if "boundary" not in t.column_names or t.num_rows == 0:
         return t
     out, bad = [], np.zeros(t.num_rows, dtype=bool)
@@ -308,12 +424,9 @@ def _fix_boundaries(t: pa.Table) -> pa.Table:
             out.append(None)
             continue
         try:
-            g = json.loads(b)
-            if g.get("type") == "Feature":
-                g = g["geometry"]
-            out.append(json.dumps(_transform_geom(g, s), separators=(",", ":")))
-        except (ValueError, KeyError, TypeError, IndexError):
+            out.append(json.dumps(_transform_geom(json.loads(b), s), separators=(",", ":")))
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError):
             out.append(None)
             bad[i] = True
     t = t.set_column(t.schema.get_field_index("boundary"), "boundary", pa.array(out, pa.string()))
-    return _add_flag(t, bad, "bad_boundary")
+    return _add_flag(t, bad, "bad_value:boundary")

@@ -8,7 +8,10 @@ lock, lands, advances watermarks, builds and publishes; etl/sources only reads.
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import os
 import secrets
+import stat
 import time
 import traceback
 from collections import Counter
@@ -17,9 +20,9 @@ from pathlib import Path
 from typing import Callable
 
 from etl import readers
-from etl.lake import Busy, Lake, sha256_file, write_json
+from etl.lake import Busy, Lake, LakeError, sha256_file, write_json
 from etl.normalize import connect_memory, normalise
-from warehouse.config import Settings
+from warehouse.config import Settings, owner_only
 
 Progress = Callable[[float, str], None]
 
@@ -27,7 +30,7 @@ Progress = Callable[[float, str], None]
 @dataclass
 class RunResult:
     run_id: str
-    status: str = "running"  # ok | failed | busy
+    status: str = "running"  # ok | partial (some files/batches failed, the rest landed) | failed | busy
     source: str = ""
     started_at: str = ""
     finished_at: str = ""
@@ -39,6 +42,9 @@ class RunResult:
     rows_in: int = 0
     rows_landed: int = 0
     rows_quarantined: int = 0
+    rows_summary: int = 0  # 合计/总计 rows of the new files (not data)
+    rows_failed: int = 0  # data rows of files reported failed, where they could be counted
+    rows_failed_unknown: int = 0  # failed files whose rows could not be counted (unreadable as a whole)
     quarantine_by_reason: dict[str, int] = field(default_factory=dict)
     rows_by_dataset: dict[str, dict[str, int]] = field(default_factory=dict)
     published: str | None = None
@@ -53,34 +59,117 @@ class RunResult:
     export: dict[str, int] = field(default_factory=dict)  # month partitions of the Parquet export written, linked
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return dict(self.__dict__, rows_delivered=self.rows_delivered)
+
+    @property
+    def rows_delivered(self) -> int:
+        """Rows delivered in the new files: landed + quarantined + summary rows + rows of files reported failed."""
+        return self.rows_landed + self.rows_quarantined + self.rows_summary + self.rows_failed
+
+    def fail_file(self, name: str, reason: str, rows: int | None = None) -> None:
+        self.files_failed.append({"file": name, "reason": reason, "rows": rows})
+        if rows is None:
+            self.rows_failed_unknown += 1
+        else:
+            self.rows_failed += rows
+
+
+class FileFailed(Exception):
+    """One delivery could not be landed; `rows` = its data rows when they were read."""
+
+    def __init__(self, reason: str, rows: int | None = None):
+        super().__init__(reason)
+        self.rows = rows
+
+
+class LakeFault(Exception):
+    """The lake itself cannot be written (full disk, no permission): the run stops; no file is to blame."""
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now().replace(microsecond=0)
 
 
+def display_name(name: str) -> str:
+    """A file name as a person reads it: names the OS gave as undecodable bytes (a GBK-named file on a UTF-8
+    system) are decoded as GB18030, else shown with replacement characters; never a surrogate escape."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        raw = os.fsencode(name)
+        try:
+            return raw.decode("gb18030")
+        except UnicodeDecodeError:
+            return raw.decode("utf-8", "replace")
+
+
+_HIDDEN = (".", "~$", "_")
+
+
 def list_drop(folder: Path) -> tuple[list[Path], list[dict]]:
-    """Delivery files in a drop folder, oldest export first; and the files that are not deliveries."""
-    files, ignored = [], []
-    for p in sorted(Path(folder).rglob("*")):
-        if not p.is_file() or p.name.startswith((".", "~$", "_")):
-            continue
-        parsed = readers.parse_file_name(p.name)
-        if parsed is None:
-            ignored.append({"file": p.name, "reason": "文件名不符合 {数据集}_{YYYYMMDD}[_说明].{xlsx|csv|json|jsonl}"})
-        else:
-            files.append(p)
-    files.sort(key=lambda p: (readers.parse_file_name(p.name)[1], p.name))
-    return files, ignored
+    """Delivery files in a drop folder, oldest export first; and every other entry with the reason it is not read.
+
+    Nothing is skipped unlisted: hidden and temporary names (`.`, `_`, `~$`), files that are not deliveries,
+    symbolic links that dangle, point to a folder or lead out of the drop folder (never followed), and anything
+    that is not a regular file (a FIFO would block the run) are all listed as ignored."""
+    folder = Path(folder)
+    root = os.path.realpath(folder)
+    files: list[tuple[tuple, Path]] = []
+    ignored: list[dict] = []
+
+    def ignore(path: Path, reason: str) -> None:
+        ignored.append({"file": display_name(str(path.relative_to(folder))), "reason": reason})
+
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        here = Path(dirpath)
+        for d in sorted(dirnames):
+            p = here / d
+            if os.path.islink(p):
+                ignore(p, "符号链接指向文件夹, 不读取")
+            elif d.startswith(_HIDDEN):
+                ignore(p, "隐藏或临时文件夹 (以 . _ ~$ 开头), 不读取")
+        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(here / d) and not d.startswith(_HIDDEN))
+        for f in sorted(filenames):
+            p = here / f
+            shown = display_name(f)
+            if shown.startswith(_HIDDEN):
+                ignore(p, "隐藏或临时文件 (以 . _ ~$ 开头), 不读取")
+                continue
+            if os.path.islink(p):
+                target = os.path.realpath(p)
+                if not os.path.exists(target):
+                    ignore(p, "符号链接的目标不存在")
+                    continue
+                if os.path.commonpath([root, target]) != root:
+                    ignore(p, "符号链接指向投递目录之外, 不读取")
+                    continue
+                if os.path.isdir(target):
+                    ignore(p, "符号链接指向文件夹, 不读取")
+                    continue
+            try:
+                mode = os.stat(p).st_mode
+            except OSError as exc:
+                ignore(p, f"无法读取文件信息: {exc.strerror}")
+                continue
+            if not stat.S_ISREG(mode):
+                ignore(p, "不是普通文件, 不读取")
+                continue
+            parsed = readers.parse_file_name(shown)
+            if parsed is None:
+                ignore(p, "文件名不符合 {数据集}_{YYYYMMDD}[_说明].{xlsx|csv|json|jsonl}")
+            else:
+                files.append(((parsed[1], shown), p))
+    files.sort(key=lambda t: t[0])
+    return [p for _, p in files], ignored
 
 
-def land_batch(lake: Lake, batch, delivery: int, con, *, load_time: dt.datetime, future_tolerance_hours: float,
+def land_batch(lake: Lake, batch, delivery: int, con, *, load_time: dt.datetime, rules: dict,
                run_id: str, source: str) -> dict:
     """Land one batch pulled from a database table or API pages (a table of strings, like a read file)."""
     t0 = time.perf_counter()
-    norm = normalise(con, batch.dataset, batch.table, load_time=load_time,
-                     future_tolerance_hours=future_tolerance_hours, source_file=batch.name, delivery=delivery)
+    norm = normalise(con, batch.dataset, batch.table, load_time=load_time, source_file=batch.name,
+                     delivery=delivery, **rules)
     manifest = {
         "file": batch.name, "sha256": batch.digest, "dataset": batch.dataset, "delivery": delivery,
         "run_id": run_id, "format": batch.fmt, "encoding": None, "bytes": batch.bytes,
@@ -95,17 +184,59 @@ def land_batch(lake: Lake, batch, delivery: int, con, *, load_time: dt.datetime,
     return manifest
 
 
+def value_rules(settings: Settings) -> dict:
+    """The normaliser's settings of [etl]: how far in the future a time is doubtful, then out of range."""
+    e = settings.etl
+    return {"future_tolerance_hours": e.future_tolerance_hours, "max_future_days": e.max_future_days,
+            "min_year": e.min_year}
+
+
 def _count(res: "RunResult", reasons: Counter, m: dict) -> None:
     res.files_new += 1
     res.rows_in += m["rows_in"]
     res.rows_landed += m["rows_landed"]
     res.rows_quarantined += m["rows_quarantined"]
+    res.rows_summary += len(m.get("summary_rows") or [])
     reasons.update(m["_reasons"])
     by = res.rows_by_dataset.setdefault(m["dataset"], {"files": 0, "rows_in": 0, "landed": 0, "quarantined": 0})
     by["files"] += 1
     by["rows_in"] += m["rows_in"]
     by["landed"] += m["rows_landed"]
     by["quarantined"] += m["rows_quarantined"]
+
+
+def _lake_fault(exc: BaseException, lake: Lake) -> bool:
+    """An error of the lake, not of the file: a full disk, a read-only or unwritable lake folder."""
+    if not isinstance(exc, OSError):
+        return False
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+        return True
+    names = [n for n in (exc.filename, getattr(exc, "filename2", None)) if n]
+    root = os.path.realpath(lake.root)
+    return any(os.path.realpath(os.fsdecode(n)).startswith(root + os.sep) for n in names)
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, (readers.ReadError, FileFailed)):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"无法读取文件: {exc.strerror or exc}"
+    return f"导入时出错 ({type(exc).__name__}): {exc}"[:500]
+
+
+def _land_one(lake: Lake, p: Path, shown: str, digest: str, delivery: int, con, *, load_time: dt.datetime,
+              rules: dict, run_id: str) -> dict:
+    """land_file, with every failure of this one file turned into FileFailed (its name and reason) — except a
+    fault of the lake itself (LakeFault), which stops the run: no other file could be landed either."""
+    try:
+        return land_file(lake, p, digest, delivery, con, load_time=load_time,
+                         rules=rules, run_id=run_id, source_name=shown)
+    except FileFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 — one delivery's error never reaches another
+        if _lake_fault(exc, lake):
+            raise LakeFault(f"无法写入数据湖 {lake.root}: {exc.strerror or exc}") from exc
+        raise FileFailed(_failure_reason(exc), getattr(exc, "rows", None)) from exc
 
 
 def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter, *, load_time: dt.datetime,
@@ -116,26 +247,33 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
     files, res.files_ignored = list_drop(source)
     todo = []
     for p in files:
-        digest = sha256_file(p)
+        shown = display_name(p.name)
+        try:
+            digest = sha256_file(p)
+        except OSError as exc:
+            res.fail_file(shown, _failure_reason(exc))
+            log(f"  ✗ {shown}: {exc.strerror}")
+            continue
         if lake.has(digest):
             res.files_already_loaded += 1
         else:
             todo.append((p, digest))
     delivery = lake.next_delivery()
-    tol = settings.etl.future_tolerance_hours
+    rules = value_rules(settings)
     workers = _workers_for(settings, todo)
     res.landing_workers = workers
     if workers > 1:
         return _land_parallel(lake, todo, delivery, workers, res, reasons, load_time=load_time, settings=settings,
                               progress=progress, log=log)
     for i, (p, digest) in enumerate(todo):
-        progress(0.8 * i / max(1, len(todo)), f"导入 {p.name}")
+        shown = display_name(p.name)
+        progress(0.8 * i / max(1, len(todo)), f"导入 {shown}")
         try:
-            m = land_file(lake, p, digest, delivery, con, load_time=load_time, future_tolerance_hours=tol,
+            m = _land_one(lake, p, shown, digest, delivery, con, load_time=load_time, rules=rules,
                           run_id=res.run_id)
-        except readers.ReadError as exc:
-            res.files_failed.append({"file": p.name, "reason": str(exc)})
-            log(f"  ✗ {p.name}: {exc}")
+        except FileFailed as exc:
+            res.fail_file(shown, str(exc), exc.rows)
+            log(f"  ✗ {shown}: {exc}")
             continue
         delivery += 1
         _count(res, reasons, m)
@@ -160,12 +298,16 @@ def _worker_init(threads: int, memory_limit: str) -> None:
 
 
 def _worker_land(lake_root: str, path: str, digest: str, delivery: int, load_time: dt.datetime,
-                 future_tolerance_hours: float, run_id: str) -> tuple[str, object]:
+                 rules: dict, run_id: str) -> tuple[str, object, object]:
+    p = Path(path)
     try:
-        return "ok", land_file(Lake(Path(lake_root)), Path(path), digest, delivery, _WORKER_CON,
-                               load_time=load_time, future_tolerance_hours=future_tolerance_hours, run_id=run_id)
-    except readers.ReadError as exc:
-        return "read_error", str(exc)
+        return "ok", _land_one(Lake(Path(lake_root)), p, display_name(p.name), digest, delivery, _WORKER_CON,
+                               load_time=load_time, rules=rules,
+                               run_id=run_id), None
+    except FileFailed as exc:
+        return "failed", str(exc), exc.rows
+    except LakeFault as exc:
+        return "lake", str(exc), None
 
 
 def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, workers: int, res: "RunResult",
@@ -180,7 +322,7 @@ def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, work
 
     threads = max(1, settings.etl.duckdb_threads // workers)
     log(f"  并行导入: {workers} 个进程, {len(todo)} 个文件")
-    jobs = [(str(lake.root), str(p), digest, delivery + i, load_time, settings.etl.future_tolerance_hours,
+    jobs = [(str(lake.root), str(p), digest, delivery + i, load_time, value_rules(settings),
              res.run_id) for i, (p, digest) in enumerate(todo)]
     # large files first keeps both processes busy to the end
     order = sorted(range(len(jobs)), key=lambda i: -todo[i][0].stat().st_size)
@@ -189,13 +331,19 @@ def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, work
         futures = dict(zip(procs.submit_all(ex, _worker_land, [jobs[i] for i in order]), order))
         for done, fut in enumerate(as_completed(futures)):
             i = futures[fut]
-            results[i] = fut.result()
-            progress(0.8 * (done + 1) / len(jobs), f"导入 {todo[i][0].name}")
+            try:
+                results[i] = fut.result()
+            except Exception as exc:  # noqa: BLE001 — a worker that died (memory, a crash in a library)
+                results[i] = ("failed", f"导入进程异常退出 ({type(exc).__name__}), 下次导入时重试", None)
+            progress(0.8 * (done + 1) / len(jobs), f"导入 {display_name(todo[i][0].name)}")
     for i, (p, _) in enumerate(todo):  # counted in file order, as a sequential run would
-        kind, value = results[i]
-        if kind == "read_error":
-            res.files_failed.append({"file": p.name, "reason": value})
-            log(f"  ✗ {p.name}: {value}")
+        kind, value, rows = results[i]
+        shown = display_name(p.name)
+        if kind == "lake":
+            raise LakeFault(value)
+        if kind == "failed":
+            res.fail_file(shown, value, rows)
+            log(f"  ✗ {shown}: {value}")
         else:
             _count(res, reasons, value)
     return []
@@ -204,19 +352,29 @@ def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, work
 def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Counter, *, load_time: dt.datetime,
                   settings: Settings, datasets: list[str] | None, progress: Progress,
                   log: Callable[[str], None]) -> list[str]:
-    """Pull every dataset of a database/API source; land each batch, then move its watermark. Returns the errors
-    (a dataset that failed does not stop the others; a source that cannot be reached stops at once)."""
+    """Pull every dataset of a database/API source; land each batch, then move its watermark. Returns the errors.
+    A batch (or page) that cannot be read or landed is listed as failed with its name and reason and ends its
+    dataset for this run — its watermark stays at the last landed batch, so it is retried next run; no exception
+    from one dataset reaches another. Only a source that cannot be reached stops at once."""
     from etl import sources
 
     errors: list[str] = []
+    hidden = sources.secret_values(settings, res.source_name, source)
     try:
         src = sources.open_source(source, settings, name=res.source_name, log=log)
         src.__enter__()
     except sources.SourceError as exc:
-        msg = sources.scrub(str(exc), sources.secret_values(settings, res.source_name, source))
-        res.files_failed.append({"file": res.source, "reason": msg})
+        msg = sources.scrub(str(exc), hidden)
+        res.fail_file(res.source, msg)
         log(f"  ✗ {msg}")
         return [msg]
+
+    def failed(name: str, msg: str, ds: str, rows: int | None = None) -> None:
+        msg = sources.scrub(src.scrub(msg), hidden)
+        res.fail_file(name, msg, rows)
+        errors.append(f"{ds}: {msg}")
+        log(f"  ✗ {name}: {msg}")
+
     delivery = lake.next_delivery()
     try:
         names = src.datasets(datasets)
@@ -224,50 +382,80 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
             progress(0.8 * i / max(1, len(names)), f"读取 {ds}")
             info: dict = {}
             res.watermarks[ds] = info
+            batch = None
+            pull = src.pull(ds, lake, info, load_time)
             try:
-                for batch in src.pull(ds, lake, info, load_time):
+                for batch in pull:
                     if batch.rows:
                         if lake.has(batch.digest):
                             res.files_already_loaded += 1
                         else:
-                            m = land_batch(lake, batch, delivery, con, load_time=load_time,
-                                           future_tolerance_hours=settings.etl.future_tolerance_hours,
-                                           run_id=res.run_id, source=res.source)
+                            try:
+                                m = land_batch(lake, batch, delivery, con, load_time=load_time,
+                                               rules=value_rules(settings),
+                                               run_id=res.run_id, source=res.source)
+                            except Exception as exc:  # noqa: BLE001 — this batch only; its watermark stays
+                                if _lake_fault(exc, lake):  # a full disk: no other batch could land either
+                                    raise LakeFault(f"无法写入数据湖 {lake.root}: {exc}") from exc
+                                info["failed_batch"] = batch.name
+                                failed(batch.name, f"无法导入: {type(exc).__name__}: {exc}", ds, batch.rows)
+                                break
                             delivery += 1
                             _count(res, reasons, m)
                             log(f"  ✓ {batch.name}: {batch.rows} 行")
                     batch.commit()  # after the manifest: the watermark moves only over landed rows
+                    batch = None
             except sources.DatasetMissing as exc:
                 res.files_ignored.append({"file": f"{src.prefix}:{ds}", "reason": src.scrub(str(exc))})
                 info["missing"] = True
-            except sources.DatasetError as exc:
-                msg = src.scrub(str(exc))
-                res.files_failed.append({"file": f"{src.prefix}:{ds}", "reason": msg})
-                errors.append(f"{ds}: {msg}")
-                log(f"  ✗ {ds}: {msg}")
             except sources.SourceError as exc:
-                msg = src.scrub(str(exc))
-                res.files_failed.append({"file": f"{src.prefix}:{ds}", "reason": msg})
+                msg = sources.scrub(src.scrub(str(exc)), hidden)
+                res.fail_file(f"{src.prefix}:{ds}", msg)
                 errors.append(msg)
                 log(f"  ✗ {msg}")
                 break
+            except sources.BatchError as exc:
+                info["failed_batch"] = exc.name
+                failed(exc.name, exc.reason, ds, exc.rows)
+            except sources.DatasetError as exc:
+                failed(f"{src.prefix}:{ds}", str(exc), ds)
+            except LakeFault:
+                raise
+            except Exception as exc:  # noqa: BLE001 — an unforeseen failure of this dataset, not of the run
+                failed(batch.name if batch is not None else f"{src.prefix}:{ds}", f"{type(exc).__name__}: {exc}", ds)
+            finally:
+                try:
+                    pull.close()  # a pull left half-way ends its snapshot (the transaction is rolled back)
+                except Exception as exc:  # noqa: BLE001
+                    log(f"  ! {ds}: {sources.scrub(src.scrub(str(exc)), hidden)}")
     finally:
         src.close()
     return errors
 
 
 def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_time: dt.datetime,
-              future_tolerance_hours: float, run_id: str, source_name: str | None = None) -> dict:
+              rules: dict, run_id: str, source_name: str | None = None) -> dict:
     t0 = time.perf_counter()
-    name = source_name or path.name
-    dataset, raw, info = readers.read_file(path)
-    norm = normalise(con, dataset, raw, load_time=load_time, future_tolerance_hours=future_tolerance_hours,
-                     source_file=name, delivery=delivery, imprecise_rows=info.imprecise_rows)
+    name = source_name or display_name(path.name)
+    parsed = readers.parse_file_name(name)
+    readable = path
+    if name != path.name:  # a name in undecodable bytes: the readers (and Arrow) get a link with a plain name
+        readable = lake.root / "tmp" / f"{digest[:16]}{path.suffix}"
+        readable.parent.mkdir(parents=True, exist_ok=True)
+        readable.unlink(missing_ok=True)
+        os.symlink(os.path.abspath(path), readable)
+    dataset, raw, info = readers.read_file(readable, parsed[0] if parsed else None)
+    try:
+        norm = normalise(con, dataset, raw, load_time=load_time, **rules,
+                         source_file=name, delivery=delivery, imprecise_rows=info.imprecise_rows)
+    except Exception as exc:  # noqa: BLE001 — the rows were read: the failure names them
+        raise FileFailed(_failure_reason(exc), raw.num_rows + len(info.summary_rows)) from exc
     manifest = {
         "file": name, "sha256": digest, "dataset": dataset, "delivery": delivery, "run_id": run_id,
         "format": path.suffix.lstrip(".").lower(), "encoding": info.encoding, "bytes": path.stat().st_size,
         "rows_in": raw.num_rows, "rows_landed": norm.kept.num_rows, "rows_quarantined": norm.quarantine.num_rows,
         "banner_rows": info.banner_rows, "header_row": info.header_row, "summary_rows": info.summary_rows,
+        "blank_rows": info.blank_rows, "unreadable_rows": info.unreadable_rows,
         "unknown_columns": info.unknown_columns, "missing_columns": info.missing_columns,
         "landed_at": load_time.isoformat(sep=" "), "seconds": round(time.perf_counter() - t0, 3),
     }
@@ -288,6 +476,7 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
 
     lake = Lake(lake_dir or settings.paths.lake_dir)
     warehouse_dir = Path(warehouse_dir or settings.paths.warehouse_dir)
+    owner_only(lake.root, warehouse_dir)  # personal data: 0700 folders, 0600 files, whatever the umask
     started = _now()
     kind = sources.kind_of(source)
     shown = sources.redact(source)
@@ -316,14 +505,19 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
                 res.quarantine_by_reason = dict(reasons.most_common())
                 for info in res.watermarks.values():
                     info.setdefault("watermark_to", info.get("watermark_from"))
-            res.files_failed.extend(lake.damaged())  # set aside by Lake.verify and not landed again
+            res.files_failed.extend(dict(d, rows=None) for d in lake.damaged())  # set aside by Lake.verify
+            res.status = _status(res, errors)
             if errors:
                 res.error = "; ".join(errors)[:2000]
+            elif res.files_failed:
+                names = "、".join(f["file"] for f in res.files_failed[:5])
+                more = f" 等 {len(res.files_failed)} 个" if len(res.files_failed) > 5 else ""
+                res.error = f"{len(res.files_failed)} 个{_unit(res)}导入失败: {names}{more}"[:2000]
             # the source's health, before the build so that the published warehouse shows this run
-            sources.record_health(lake, name=res.source_name, kind=kind, source=shown, ok=not errors,
-                                  error=res.error, new_rows=res.rows_in, run_id=res.run_id, when=_now())
-            failure_noted = bool(errors)
-            res.status = "failed" if errors else "ok"
+            sources.record_health(lake, name=res.source_name, kind=kind, source=shown, ok=res.status != "failed",
+                                  status=res.status, failed=res.files_failed, error=res.error,
+                                  new_rows=res.rows_in, run_id=res.run_id, when=_now())
+            failure_noted = res.status == "failed"
             need = rebuild or res.files_new > 0 or lake.unpublished(warehouse_dir)
             if need:
                 progress(0.85, "构建并发布数据仓库")
@@ -338,6 +532,14 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
     except Busy as exc:
         res.status = "busy"
         res.error = str(exc)
+    except (LakeFault, LakeError, OSError) as exc:  # the lake or warehouse cannot be used: a clear line, no traceback
+        res.status = "failed"
+        if isinstance(exc, OSError):
+            where = os.fsdecode(exc.filename) if exc.filename else str(lake.root)
+            res.error = f"无法写入 {where}: {exc.strerror or exc}"
+        else:
+            res.error = str(exc)
+        log(f"  ✗ {res.error}")
     except Exception as exc:  # noqa: BLE001 — a fatal error: recorded, re-raised as a non-zero exit by the CLI
         hidden = sources.secret_values(settings, res.source_name, str(source))
         res.status = "failed"
@@ -351,20 +553,39 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
                 with lake.lock():
                     sources.record_health(lake, name=res.source_name, kind=kind, source=shown, ok=False,
                                           error=res.error, run_id=res.run_id, when=_now())
-            except Busy:
+            except (Busy, LakeError, OSError):
                 pass
-        write_json(lake.runs_dir / f"{res.run_id}.json", res.as_dict())
+        try:
+            write_json(lake.runs_dir / f"{res.run_id}.json", res.as_dict())
+        except OSError as exc:  # an unwritable lake: the summary still says what happened
+            log(f"  ✗ 无法写入运行记录 {lake.runs_dir}: {exc.strerror or exc}")
     progress(1.0, "完成")
     return res
 
 
+def _unit(res: "RunResult") -> str:
+    return "文件" if res.source_kind == "files" else "批次"
+
+
+def _status(res: "RunResult", errors: list[str]) -> str:
+    """ok: nothing failed; partial: some files/batches/datasets failed and others landed or were already landed;
+    failed: nothing could be landed (the source is unreachable, or every new file failed)."""
+    if not errors and not res.files_failed:
+        return "ok"
+    return "partial" if res.files_new or res.files_already_loaded else "failed"
+
+
 def summary(res: RunResult) -> str:
-    unit = "文件" if res.source_kind == "files" else "批次"
-    lines = [f"导入 {res.run_id}: {res.status}  用时 {res.duration_s:.1f} 秒 (构建 {res.build_s:.1f} 秒)",
+    unit = _unit(res)
+    lines = [f"导入 {res.run_id}: {STATUS_LABELS.get(res.status, res.status)}  用时 {res.duration_s:.1f} 秒 "
+             f"(构建 {res.build_s:.1f} 秒)",
              f"  来源 {res.source_name}" + (f" ({res.source})" if res.source != res.source_name else ""),
              f"  新{unit} {res.files_new}, 已导入过 {res.files_already_loaded}, 失败 {len(res.files_failed)}, "
              f"忽略 {len(res.files_ignored)}",
-             f"  读入 {res.rows_in} 行, 入库 {res.rows_landed} 行, 隔离 {res.rows_quarantined} 行"]
+             f"  读入 {res.rows_in} 行, 入库 {res.rows_landed} 行, 隔离 {res.rows_quarantined} 行",
+             f"  行数核对: 交付 {res.rows_delivered} = 入库 {res.rows_landed} + 隔离 {res.rows_quarantined} "
+             f"+ 合计行 {res.rows_summary} + 失败{unit} {res.rows_failed}"
+             + (f" (另有 {res.rows_failed_unknown} 个失败{unit}无法计行)" if res.rows_failed_unknown else "")]
     for ds, by in sorted(res.rows_by_dataset.items()):
         lines.append(f"    {ds:<20} 文件 {by['files']:>3}  读入 {by['rows_in']:>9}  入库 {by['landed']:>9}  "
                      f"隔离 {by['quarantined']:>5}")
@@ -377,7 +598,8 @@ def summary(res: RunResult) -> str:
     for reason, n in res.quarantine_by_reason.items():
         lines.append(f"  隔离原因 {reason}: {n}")
     for f in res.files_failed:
-        lines.append(f"  失败文件 {f['file']}: {f['reason']}")
+        rows = f" ({f['rows']} 行)" if f.get("rows") is not None else ""
+        lines.append(f"  失败{unit} {f['file']}{rows}: {f['reason']}")
     for f in res.files_ignored:
         lines.append(f"  忽略文件 {f['file']}: {f['reason']}")
     if res.published:
@@ -385,3 +607,7 @@ def summary(res: RunResult) -> str:
     if res.error:
         lines.append(f"  错误: {res.error}")
     return "\n".join(lines)
+
+
+STATUS_LABELS = {"ok": "成功", "partial": "部分失败", "failed": "失败", "busy": "另一导入任务运行中", "running": "运行中"}
+EXIT_CODES = {"ok": 0, "failed": 1, "partial": 2, "busy": 3}

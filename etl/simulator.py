@@ -3,7 +3,13 @@
     typed_tables(drop)                   the drop's records with proper types, in delivery order
     load_postgres(url, tables, …)        → one table per dataset (English names, proper types, index on updated_at)
     DemoApi(tables, token, faults=…)     → GET /api/v1/{dataset}?updated_since=&page=&page_size=, Bearer auth
-    FaultPlan("429:0.1,500:0.1,…")       injected failures: 429 (Retry-After), 500, 503, slow, drop, truncate, short
+    FaultPlan("429:0.1,500:0.1,…")       injected failures: 429 (Retry-After), 500, 503, 400, slow, drop, truncate, short,
+                                         and pages that are valid JSON but unusable: not_list, not_object
+
+Times: the API serves timestamps as local time (Asia/Shanghai) without a zone, `YYYY-MM-DDTHH:MM:SS`; records
+put in with `upsert` are served as given (`Z`, `+08:00` and all). `updated_since` is read by the channels' one
+zone rule (etl/sources/common.py canonical_ts): with a zone (`…+08:00`, `…Z`, as the client sends it) converted
+to Asia/Shanghai, without one taken as local.
 
 A database or an API delivers typed values, not text: the simulator reads the drop with the ETL's own readers and
 types each value with the ETL's own parsing rules (etl/sql/macros.sql: gw_ts, gw_int, gw_float), so the records
@@ -122,7 +128,7 @@ def load_postgres(url: str, tables: dict[str, pa.Table], *, password: str | None
 
 
 # ------------------------------------------------------------------------------------------------ faults
-FAULT_KINDS = ("429", "500", "503", "slow", "drop", "truncate", "short")
+FAULT_KINDS = ("429", "500", "503", "400", "slow", "drop", "truncate", "short", "not_list", "not_object")
 
 
 @dataclass
@@ -207,15 +213,27 @@ class _Feed:
         self.ts = [r[0] for r in self.rows[self.nulls:]]
 
     def upsert(self, records: list[dict]) -> None:
-        """Records (English keys; timestamps as text) that replace the rows with the same key, or are new; they
-        go to the end of their updated_at (a later write)."""
+        """Records (English keys; timestamps as text; any JSON value, NaN included) that replace the rows with the
+        same key, or are new; they go to the end of their updated_at (a later write)."""
+        self._put([(rec.get("updated_at"), json.dumps(rec, ensure_ascii=False),
+                    tuple(None if rec.get(k) is None else str(rec.get(k)) for k in self.keys)) for rec in records])
+
+    def put_raw(self, updated_at: str | None, text: str, key: tuple | None = None) -> None:
+        """One element of `data` exactly as given (JSON text: a string, a number, an object…), served in the
+        order of `updated_at` — a record of a broken export. `key`: the row it replaces, if any."""
+        self._put([(updated_at, text, key or ("\x00raw", text))])
+
+    def remove(self, key: tuple) -> None:
         with self.lock:
-            new_keys = {tuple(None if r.get(k) is None else str(r.get(k)) for k in self.keys) for r in records}
+            self.rows = [r for r in self.rows if r[2] != key]
+            self._index()
+
+    def _put(self, new: list[tuple]) -> None:
+        with self.lock:
+            new_keys = {k for _, _, k in new}
             rows = [r for r in self.rows if r[2] not in new_keys]
-            for rec in records:
-                ua = canonical_ts(rec.get("updated_at"))
-                key = tuple(None if rec.get(k) is None else str(rec.get(k)) for k in self.keys)
-                rows.append((ua, json.dumps(rec, ensure_ascii=False), key))
+            for ua, text, key in new:
+                rows.append((None if ua is None else canonical_ts(str(ua)), text, key))
             nulls = [r for r in rows if r[0] is None]
             rest = sorted((r for r in rows if r[0] is not None), key=lambda r: r[0])  # stable: later writes last
             self.rows = nulls + rest
@@ -327,11 +345,17 @@ def _handler(api: DemoApi):
                 return self._send(429, {"error": "too many requests"}, {"Retry-After": str(api.faults.retry_after)})
             if fault in ("500", "503"):
                 return self._send(int(fault), {"error": "server error"})
+            if fault == "400":
+                return self._send(400, {"error": "bad request"})
             data, total = api.feeds[ds].page(since, page, size)
             if fault == "short" and data:
                 data = data[:-1]
-            body = ('{"data":[' + ",".join(data) + f'],"page":{page},"page_size":{size},"total":{total}}}'
-                    ).encode("utf-8")
+            if fault == "not_object" and data:
+                data = data[:-1] + [json.dumps(f"第 {len(data)} 行", ensure_ascii=False)]
+            items = "[" + ",".join(data) + "]"
+            if fault == "not_list":
+                items = '{"rows":' + items + "}"
+            body = ('{"data":' + items + f',"page":{page},"page_size":{size},"total":{total}}}').encode("utf-8")
             if fault == "slow":
                 time.sleep(api.faults.slow_seconds)
             if fault == "truncate":

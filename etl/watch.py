@@ -120,7 +120,7 @@ def watch(settings: Settings, *, once: bool = False, interval: float | None = No
             t0 = time.monotonic()
             settings = _reload(settings, log)
             results = run_round(settings, warehouse_dir=warehouse_dir, lake_dir=lake_dir, log=log, stop=stop)
-            code = 1 if any(r.status == "failed" for r in results) else 0
+            code = 1 if any(r.status in ("failed", "partial") for r in results) else 0
             if once:
                 break
             stop.wait(max(0.0, interval - (time.monotonic() - t0)))

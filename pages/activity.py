@@ -35,7 +35,7 @@ if view == "各单位":
             st.rerun()
     else:
         comms = data.q("activity/by_community", ctx.scope, **ctx.prm, ru_code=ctx.ru_code)
-        st.subheader(f"{ctx.unit_label} · 各社区/村")
+        st.subheader(f"{ui.md(ctx.unit_label)} · 各社区/村")
         ui.table(comms, {"community_name": "社区/村", "community_level": "类型", "grids": "网格数", "accounts": "计数账号",
                          "active": "活跃账号", "rate": "活跃度", "prev_rate": "上期", "avg_active_days": "平均操作天数"},
                  name=f"{ctx.unit_label}各社区村活跃度", key="act-comm", rates=("rate", "prev_rate"))
@@ -65,7 +65,7 @@ elif view == "部门账号":
     if ctx.ru_code:
         off = off[off["township_code"] == ctx.units.set_index("ru_code").loc[ctx.ru_code, "township_code"]]
     active = off[off["rate"].fillna(0) > 0]
-    st.markdown(f"**活跃度大于 0 的部门账号 ({len(active)} 个):** " + ("、".join(active["office_name"]) or "无"))
+    st.markdown(f"**活跃度大于 0 的部门账号 ({len(active)} 个):** " + ("、".join(map(ui.md, active["office_name"])) or "无"))
     ui.table(off, {"office_name": "部门", "office_kind": "类型", "township_name": "乡镇", "accounts": "账号",
                    "active": "活跃", "rate": "活跃度", "prev_rate": "上期", "avg_active_days": "平均操作天数"},
              name="部门账号活跃度", key="act-office", rates=("rate", "prev_rate"))

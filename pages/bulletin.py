@@ -19,22 +19,29 @@ if kind == "月度通报":
         st.stop()
     name = f"{ctx.period.start.month}月份网格化服务管理工作情况通报"
     c = st.columns(5)
-    c[0].download_button("下载 Word", files["docx"], f"{name}.docx",
-                         "application/vnd.openxmlformats-officedocument.wordprocessingml.document", key="dl-docx")
-    c[1].download_button("下载 Excel 附表", files["xlsx"], f"{name}附表.xlsx",
-                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl-xlsx")
+    # every download is built when clicked, after its audit entry (no standing URL to a file)
+    what = f"通报 {ctx.period.key} · {ctx.scope.label}"
+    ui.audited_download(c[0], "下载 Word", lambda: files["docx"], f"{name}.docx",
+                        "application/vnd.openxmlformats-officedocument.wordprocessingml.document", key="dl-docx",
+                        detail=f"docx · {what}")
+    ui.audited_download(c[1], "下载 Excel 附表", lambda: files["xlsx"], f"{name}附表.xlsx",
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl-xlsx",
+                        detail=f"xlsx · {what}")
     if reports.soffice():
         if c[2].button("生成 PDF", key="mk-pdf"):
             st.session_state["pdf"] = (ctx.period.key, reports.docx_to_pdf(files["docx"]))
         pdf = st.session_state.get("pdf")
         if pdf and pdf[0] == ctx.period.key:
-            c[2].download_button("下载 PDF", pdf[1], f"{name}.pdf", "application/pdf", key="dl-pdf")
+            ui.audited_download(c[2], "下载 PDF", lambda: pdf[1], f"{name}.pdf", "application/pdf", key="dl-pdf",
+                                detail=f"pdf · {what}")
     else:
         c[2].caption("未安装 LibreOffice, 无法生成 PDF")
-    c[3].download_button("下载 Markdown", files["md"].encode("utf-8"), f"{name}.md", "text/markdown", key="dl-md")
-    c[4].download_button("下载 JSON", files["json"].encode("utf-8"), f"{name}.json", "application/json", key="dl-json")
+    ui.audited_download(c[3], "下载 Markdown", lambda: files["md"].encode("utf-8"), f"{name}.md", "text/markdown",
+                        key="dl-md", detail=f"md · {what}")
+    ui.audited_download(c[4], "下载 JSON", lambda: files["json"].encode("utf-8"), f"{name}.json", "application/json",
+                        key="dl-json", detail=f"json · {what}")
     with st.container(border=True):
-        st.markdown(files["md"])
+        st.markdown(files["page_md"])
 else:
     ctx = ui.page("领导周例会 · 周报", unit_filter=False, kinds=("week", "month"))
     _, version = data.connection()
@@ -54,5 +61,6 @@ else:
         st.dataframe([{"单位": ("⚠ 连续两期 " if e["repeat"] else "") + e["full_name"], "综合得分": ui.pct(e["score"]),
                        "名次": e["rank"]} for e in r.black], hide_index=True)
     with st.expander("周报全文", expanded=False):
-        st.markdown(files["md"])
-    st.download_button("下载周报 (Markdown)", files["md"].encode("utf-8"), f"周报{ctx.period.key}.md", "text/markdown")
+        st.markdown(files["page_md"])
+    ui.audited_download(st, "下载周报 (Markdown)", lambda: files["md"].encode("utf-8"), f"周报{ctx.period.key}.md",
+                        "text/markdown", key="dl-review-md", detail=f"md · 周报 {ctx.period.key} · {ctx.scope.label}")

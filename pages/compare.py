@@ -2,7 +2,7 @@
 import plotly.express as px
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import charts, data, ui
 
 ctx = ui.page("乡镇对比", unit_filter=False, kinds=("month",), key="compare")
 names = dict(zip(ctx.units["ru_code"], ctx.units["ru_name"]))
@@ -29,6 +29,7 @@ else:
     metric = st.selectbox("趋势指标", list(labels["metric"]),
                           format_func=dict(zip(labels["metric"], labels["metric_label"])).get, key="_metric")
     series = sel[sel["metric"] == metric]
+    series = series.assign(short_name=charts.labels(series["short_name"]))  # plotly reads markup in names
     fig = px.line(series, x="month", y="value", color="short_name", markers=True,
                   labels={"month": "月份", "value": "", "short_name": "单位"})
     if labels.set_index("metric").loc[metric, "kind"] == "rate":

@@ -22,8 +22,8 @@ if ctx.ru_code is None:
     groups = data.q("events/groups", ctx.scope, **ctx.period.params())
     g = st.columns(len(groups) or 1)
     for col, row in zip(g, groups.itertuples(index=False)):
-        col.markdown(f"**{ui.esc(row.grp)}** ({row.units} 个)")
-        col.caption("、".join(row.short_names) if len(row.short_names) else "无")
+        col.markdown(f"**{ui.md(row.grp)}** ({row.units} 个)")
+        col.caption("、".join(ui.md(n) for n in row.short_names) if len(row.short_names) else "无")
     left, right = st.columns([2, 3])
     with left:
         st.plotly_chart(charts.ranking_bars(units, "completion_rate", "short_name", title="各单位办结率",
@@ -51,7 +51,10 @@ with b:
     st.plotly_chart(charts.grouped_bars(ttc, "bucket", {"events": "办结事件", "on_time": "其中按期"},
                                         title="办结用时分布", height=320), key="ev-ttc")
 
-st.subheader(f"事件清单 · {ctx.unit_label}")
+st.subheader(f"事件清单 · {ui.md(ctx.unit_label)}")
+if ctx.scope.personal == "none":  # 县领导: aggregates only (the figures per unit above), never a row per event
+    st.info("当前角色只能查看汇总数据 (各单位的事件数、办结率、超期和督办数见上文), 不提供逐条事件清单。")
+    st.stop()
 only = st.segmented_control("筛选", ["全部", "超期未办结", "红黄牌"], default="全部", key="_evf") or "全部"
 ev_prm = dict(**ctx.period.params(), ru_code=ctx.ru_code, grid_code=None, limit=2000)
 ev = data.q("events/list", ctx.scope, **ev_prm)

@@ -12,7 +12,7 @@ ctx = ui.page("三项重点工作 (重点人员报送与签收)", key="key_perso
 tallies = data.q("overview/kp_tallies", ctx.scope, **ctx.prm)
 cols = st.columns(len(tallies))
 for col, r in zip(cols, tallies.itertuples(index=False)):
-    col.metric(r.category, f"{int(r.reports)} 条", f"签收率 {ui.pct(r.sign_rate)}", delta_color="off")
+    col.metric(ui.md(r.category), f"{int(r.reports)} 条", f"签收率 {ui.pct(r.sign_rate)}", delta_color="off")
 
 view = st.segmented_control("查看", ["各单位", "各部门", "超时未签收", "趋势"], default="各单位", key="_view") or "各单位"
 if view == "各单位":
@@ -37,11 +37,22 @@ elif view == "各部门":
     if ctx.ru_code:
         off = off[off["township_code"] == ctx.units.set_index("ru_code").loc[ctx.ru_code, "township_code"]]
     signed_any = off[off["signed"] > 0]
-    st.markdown("**当期有签收的部门:** " + ("、".join(signed_any["office_name"]) or "无") + "; 其余为“0”。")
+    st.markdown("**当期有签收的部门:** " + ("、".join(map(ui.md, signed_any["office_name"])) or "无") + "; 其余为“0”。")
     ui.table(off, {"office_name": "部门", "office_kind": "类型", "township_name": "乡镇", "received": "收到报送",
                    "signed": "已签收", "unsigned": "未签收", "sign_rate": "签收率", "avg_hours_to_sign": "平均签收用时(小时)",
                    "unsigned_yellow": "黄灯", "unsigned_red": "红灯", "prev_sign_rate": "上期签收率"},
              name="各部门签收情况", key="kp-office", rates=("sign_rate", "prev_sign_rate"))
+elif view == "超时未签收" and ctx.scope.personal == "none":
+    # 县领导: aggregates only — how many sign-offs each office has overdue, never a row per reported person
+    off = data.q("kp/by_office", ctx.scope, **ctx.prm, as_of=ctx.as_of)
+    if ctx.ru_code:
+        off = off[off["township_code"] == ctx.units.set_index("ru_code").loc[ctx.ru_code, "township_code"]]
+    off = off[(off["unsigned_yellow"] > 0) | (off["unsigned_red"] > 0)]
+    st.caption("当前角色只能查看汇总数据: 各部门超时未签收的报送数 (不含逐条报送)。")
+    if not ui.no_rows(off, "超时未签收的报送"):
+        ui.table(off.sort_values(["unsigned_red", "unsigned_yellow"], ascending=False),
+                 {"office_name": "接收部门", "office_kind": "类型", "township_name": "乡镇", "unsigned": "未签收",
+                  "unsigned_yellow": "黄灯", "unsigned_red": "红灯"}, name="各部门超时未签收", key="kp-overdue-agg")
 elif view == "超时未签收":
     cat = ui.url_pick("cat", "人员类别", list(KP_CATEGORIES), {}, none_label="全部类别")
     od_prm = dict(as_of=ctx.as_of, category=cat, limit=2000)

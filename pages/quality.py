@@ -1,10 +1,15 @@
 """数据质量: ETL runs, delivered files, rows in and out, quarantine by reason with the rows, dataset freshness."""
 import datetime as dt
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data, session, ui
+from etl import sources
+from etl.lake import Lake
 from etl.normalize import flag_label
+
+RUN_STATUS = {"ok": "成功", "partial": "部分失败", "failed": "失败", "busy": "跳过 (另一导入在运行)"}
 
 session.require_page("quality")  # 县级管理员 only: quarantine and files are not attributable to one 乡镇
 scope = session.scope()
@@ -13,22 +18,47 @@ meta = data.meta()
 st.caption(f"数据仓库版本 {meta.get('version', '')} · 发布于 {meta.get('built_at', '')} · "
            f"数据覆盖 {meta.get('data_first_day', '')} 至 {meta.get('data_last_day', '')}")
 
+# Live from the lake's state (read only): a run whose files all failed may publish nothing, so the warehouse
+# alone cannot say it. The same computation as `etl health` and the wall (etl.sources.open_failures).
+try:
+    lake = Lake(ui.settings().paths.lake_dir)
+    known = sources.read_health(lake)
+    failures, quarantined = sources.open_failures(lake, known), sources.recent_quarantine(lake, known)
+except OSError as exc:
+    failures, quarantined = [], []
+    st.warning(f"无法读取数据湖的导入状态: {exc}", icon="⚠️")
+if failures:
+    st.error(f"{sources.failure_summary(failures)}, 尚未解决。每次导入都会重试; 修正或移除这些文件 (批次) "
+             "后, 下一次导入即消除此警告。", icon="⚠️")
+    st.dataframe(pd.DataFrame({
+        "数据源": [f["source_name"] for f in failures], "类型": [f["unit"] for f in failures],
+        "文件 / 批次": [f["file"] for f in failures], "原因": [f["reason"] for f in failures],
+        "行数": pd.array([f["rows"] for f in failures], dtype="Int64"), "首次出现": [f["first_seen"] for f in failures],
+        "最近一次": [f["last_seen"] for f in failures]}), hide_index=True)
+for qr in quarantined:
+    files = "、".join(qr["files"][:5]) + (" 等" if len(qr["files"]) > 5 else "")
+    when = f"{qr['when']:%Y-%m-%d %H:%M}" if qr["when"] else ""
+    st.warning(f"数据源「{qr['source_name']}」最近一次导入 ({when}) 有 {qr['rows_quarantined']:,} 行被隔离"
+               + (f" (文件 {files})" if files else "") + "。原因与原始内容见下方「隔离记录」; 下一次无隔离的交付后消除。",
+               icon="⚠️")
+
 fresh = data.q("quality/freshness", scope)
 runs = data.q("quality/runs", scope, limit=50)
 issues = data.q("quality/file_issues", scope)
+ignored = issues[issues["kind"] == "已忽略"]
 
 last = runs.iloc[0] if len(runs) else None
 c = st.columns(4)
 c[0].metric("最近一次导入", "—" if last is None else f"{last['finished_at']:%m-%d %H:%M}",
-            None if last is None else ("成功" if last["status"] == "ok" else "失败"),
+            None if last is None else RUN_STATUS.get(last["status"], last["status"]),
             delta_color="normal" if last is None or last["status"] == "ok" else "inverse")
 c[1].metric("当前记录数", f"{int(fresh['records'].sum()):,}")
 c[2].metric("隔离行数", f"{int(fresh['quarantined'].sum()):,}")
-c[3].metric("读取失败 / 忽略的文件", f"{(issues['kind'] == '读取失败').sum()} / {(issues['kind'] == '已忽略').sum()}")
+c[3].metric("未解决的导入失败 / 忽略的文件", f"{len(failures)} / {len(ignored)}")
 
-if len(issues):
-    st.error("以下文件未能导入 (每次导入都会重试):")
-    st.dataframe(issues.rename(columns={"file": "文件", "kind": "情况", "reason": "原因"}), hide_index=True)
+if len(ignored):
+    st.info("以下文件不是交付文件, 已忽略 (最近一次导入):")
+    st.dataframe(ignored.rename(columns={"file": "文件", "reason": "原因"})[["文件", "原因"]], hide_index=True)
 
 st.subheader("各数据集新鲜度")
 limit = ui.now() - dt.timedelta(hours=ui.settings().dashboard.stale_hours)
@@ -64,10 +94,12 @@ if len(flags):
     st.dataframe(flags.rename(columns={"n": "记录数"})[["数据集", "说明", "记录数"]], hide_index=True)
 
 st.subheader("导入记录")
-st.dataframe(runs.rename(columns={"run_id": "批次", "status": "状态", "started_at": "开始", "duration_s": "用时(秒)",
-                                  "files_new": "新文件", "rows_in": "读入", "rows_landed": "入库",
-                                  "rows_quarantined": "隔离", "published": "发布版本", "error": "错误"})
-             [["批次", "状态", "开始", "用时(秒)", "新文件", "读入", "入库", "隔离", "发布版本", "错误"]], hide_index=True)
+st.dataframe(runs.assign(status=runs["status"].map(lambda v: RUN_STATUS.get(v, v)))
+             .rename(columns={"run_id": "批次", "status": "状态", "started_at": "开始", "duration_s": "用时(秒)",
+                              "files_new": "新文件", "files_failed": "失败", "rows_in": "读入", "rows_landed": "入库",
+                              "rows_quarantined": "隔离", "published": "发布版本", "error": "错误"})
+             [["批次", "状态", "开始", "用时(秒)", "新文件", "失败", "读入", "入库", "隔离", "发布版本", "错误"]],
+             hide_index=True)
 files = data.q("quality/files", scope, limit=500)
 with st.expander(f"交付文件 ({len(files)})"):
     st.dataframe(files, hide_index=True)

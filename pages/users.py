@@ -19,12 +19,14 @@ st.dataframe(pd.DataFrame([{"用户名": u.username, "姓名": u.display_name, "
 units = data.q("units/reporting_units", session.scope()).drop_duplicates("township_code")
 towns = dict(zip(units["township_code"], units["township_name"]))
 
-with st.expander("添加用户"):
+with st.expander("添加用户 (县级管理员只能在服务器上用命令行添加)"):
     with st.form("user-add", clear_on_submit=True):
         c1, c2 = st.columns(2)
         name = c1.text_input("用户名", max_chars=64)
         display = c2.text_input("姓名或说明", max_chars=64)
-        role = c1.selectbox("角色", users.ROLES)
+        # 县级管理员 are added on the server only (`python -m dashboard users add … --role 县级管理员`): a stolen
+        # administrator session cannot leave another administrator behind
+        role = c1.selectbox("角色", [r for r in users.ROLES if r != users.ADMIN])
         town = c2.selectbox("乡镇 (乡镇用户)", [None] + list(towns), format_func=lambda c: "—" if c is None else towns[c])
         office = c1.text_input("部门 (部门用户, 如 文兴派出所)", max_chars=64).strip() or None
         pw = c2.text_input("初始密码", type="password")

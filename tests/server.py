@@ -43,14 +43,15 @@ def write_config(root: Path, extra: str = "") -> Path:
 
 
 class Server:
-    """`streamlit run dashboard/app.py` with GRIDWATCH_CONFIG=cfg; `url` once healthy; `stop()` returns its log."""
+    """`python -m dashboard serve` (= streamlit run dashboard/app.py, hardened) with GRIDWATCH_CONFIG=cfg; `url` once
+    healthy; `stop()` returns its log."""
 
     def __init__(self, cfg: Path, capture: bool = True):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         out = subprocess.PIPE if capture else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+            [sys.executable, "-m", "dashboard", "serve",  # = streamlit run dashboard/app.py, hardened from the start
              "--server.port", str(self.port), "--server.address", "127.0.0.1"],
             cwd=ROOT, env=dict(os.environ, GRIDWATCH_CONFIG=str(cfg)), stdout=out, stderr=subprocess.STDOUT)
         for _ in range(240):

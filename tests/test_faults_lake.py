@@ -37,10 +37,10 @@ def _county() -> MiniCounty:
     return c
 
 
-def _run(tmp: Path, **kw):
+def _run(tmp: Path, status: str = "ok", **kw):
     res = run(tmp / "drop", Settings().resolve(tmp), warehouse_dir=tmp / "wh", lake_dir=tmp / "lake",
               load_time=LOAD_TIME, log=lambda m: None, **kw)
-    assert res.status == "ok", res.error
+    assert res.status == status, res.error
     return res
 
 
@@ -127,7 +127,7 @@ def test_damaged_delivery_without_its_file_is_listed_and_left_out_of_every_build
     shutil.move(src, kept)
     p = lake / m["landed_parts"][0]
     p.write_bytes(p.read_bytes()[:-1])
-    res = _run(tmp)
+    res = _run(tmp, status="partial")  # a warning until resolved (the monitoring shows failed files)
     assert [f["file"] for f in res.files_failed] == [m["file"]]
     assert "已损坏" in res.files_failed[0]["reason"] and m["landed_parts"][0] in res.files_failed[0]["reason"]
     assert res.published  # built without it, never stuck
@@ -135,7 +135,7 @@ def test_damaged_delivery_without_its_file_is_listed_and_left_out_of_every_build
     assert con.execute("SELECT count(*) FROM fact_event").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM fact_activity").fetchone()[0] == 5
     con.close()
-    again = _run(tmp, rebuild=True)  # listed on every run until resolved; the build goes on without it
+    again = _run(tmp, status="partial", rebuild=True)  # listed on every run until resolved; built without it
     assert [f["file"] for f in again.files_failed] == [m["file"]] and again.published
     shutil.move(kept, src)  # the file delivered again: landed, resolved
     back = _run(tmp)
@@ -426,11 +426,7 @@ def test_a_killed_builds_file_is_removed_at_the_next_run_start(loaded):
     assert not list((tmp / "wh" / "versions").glob(".building-*"))
 
 
-def test_unwritable_lake_raises_a_clear_error_naming_the_path(tmp_path, monkeypatch):
-    import errno
-
-    import pyarrow as pa
-
+def test_unwritable_lake_or_warehouse_is_a_clear_error_naming_the_path(tmp_path):
     (tmp_path / "blocker").write_text("")
     bad = tmp_path / "blocker" / "lake"  # its parent is a file: no one (not even root) can create it
     with pytest.raises(LakeError, match=f"数据湖目录不可写: {bad}"):
@@ -439,12 +435,10 @@ def test_unwritable_lake_raises_a_clear_error_naming_the_path(tmp_path, monkeypa
     with pytest.raises(LakeError, match=f"数据仓库目录不可写: {tmp_path / 'blocker' / 'wh'}"):
         with Lake(tmp_path / "lake").lock(tmp_path / "blocker" / "wh"):
             pass
-    def full(*a, **k):
-        raise OSError(errno.ENOSPC, "No space left on device", str(a[1]))
-
-    monkeypatch.setattr("pyarrow.parquet.write_table", full)
-    lake = Lake(tmp_path / "lake")
-    kept = pa.table({"event_id": ["E1"], "reported_at": pa.array([dt.datetime(2024, 3, 1)], pa.timestamp("us"))})
-    with pytest.raises(LakeError, match="无法写入数据湖 .*No space left on device"):
-        lake.land("ab" * 32, "events", kept, kept.slice(0, 0), {"file": "events_20240301.json"})
-    assert not list((tmp_path / "lake").rglob("*.tmp")) and not (tmp_path / "lake" / "manifest").exists()
+    _county().write(tmp_path / "drop")
+    for lake, wh, what in ((bad, tmp_path / "wh", f"数据湖目录不可写: {bad}"),
+                           (tmp_path / "lake", tmp_path / "blocker" / "wh", "数据仓库目录不可写")):
+        logs: list[str] = []
+        res = run(tmp_path / "drop", Settings().resolve(tmp_path), warehouse_dir=wh, lake_dir=lake, log=logs.append)
+        assert res.status == "failed" and what in res.error, res.error
+        assert not any("Traceback" in m for m in logs), logs

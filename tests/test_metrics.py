@@ -160,7 +160,7 @@ def test_event_mix_funnel_list_and_points(county):
     assert list(recent["event_id"]) == [t["events"][k] for k in ("H3", "X2", "E3")]
     assert "summary" not in recent
     pts = q(con, "overview/event_points")
-    assert list(pts.columns) == ["lon", "lat", "category", "status", "supervision", "overdue_open", "township_code"]
+    assert list(pts.columns) == ["lon", "lat", "status", "events", "township_code"]  # coarsened, counted
 
 
 # ---------------------------------------------------------------------------------------------------- 三项重点工作

@@ -297,8 +297,9 @@ def _probe():
                   "quarantine": "refused", "events_for_office": "ok", "unmask": "refused"}),
     ("department", {"own": "refused", "county": "refused", "other_town": "refused", "full": "refused",
                     "quarantine": "refused", "events_for_office": "refused", "unmask": "refused"}),
+    # 县领导: aggregates only, and only its pages' queries (no 数据质量 page, no record lists)
     ("leader", {"own": "ok", "county": "refused", "other_town": "refused", "full": "refused",
-                "quarantine": "ok", "events_for_office": "ok", "unmask": "refused"}),
+                "quarantine": "refused", "events_for_office": "refused", "unmask": "refused"}),
 ])
 def test_data_layer_refuses_scopes_beyond_the_caller(county, who, expected):
     at = AppTest.from_function(_probe, default_timeout=TIMEOUT)

@@ -14,6 +14,7 @@ import re
 import xlsxwriter
 
 from warehouse.bulletin import Bulletin, _clean
+from warehouse.cells import SafeWorksheet  # text cells: one rule for every export
 
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
@@ -54,7 +55,7 @@ def render_xlsx(b: Bulletin) -> bytes:
     used: set[str] = set()
 
     for i, t in enumerate(b.tables, 1):
-        ws = wb.add_worksheet(_sheet_name(f"附件{i} {t.title}", used))
+        ws = wb.add_worksheet(_sheet_name(f"附件{i} {t.title}", used), worksheet_class=SafeWorksheet)
         widths = [_width(c) for c in t.columns]
         ws.set_row(0, 30)
         for j, c in enumerate(t.columns):
@@ -87,7 +88,7 @@ def render_xlsx(b: Bulletin) -> bytes:
             ws.write_string(len(t.rows) + 2, 0, f"注: {t.note}")
 
     # the groups the text names
-    ws = wb.add_worksheet(_sheet_name("通报分组", used))
+    ws = wb.add_worksheet(_sheet_name("通报分组", used), worksheet_class=SafeWorksheet)
     cols = ["部分", "分组", "序号", "名称", "简称", "数值1", "数值2", "比率"]
     for j, c in enumerate(cols):
         ws.write_string(0, j, c, head)
@@ -133,7 +134,7 @@ def render_xlsx(b: Bulletin) -> bytes:
     ws.autofilter(0, 0, max(r - 1, 1), len(cols) - 1)
 
     # the text
-    ws = wb.add_worksheet(_sheet_name("通报正文", used))
+    ws = wb.add_worksheet(_sheet_name("通报正文", used), worksheet_class=SafeWorksheet)
     ws.write_string(0, 0, "段落", head)
     ws.write_string(0, 1, "内容", head)
     lines = [("标题", b.title), ("主送", b.addressee), ("引言", b.intro)]

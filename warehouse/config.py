@@ -41,6 +41,8 @@ class Etl(_M):
     duckdb_threads: int = 2
     workers: int = Field(2, ge=1)
     parallel_min_mb: float = Field(32, ge=0)
+    max_future_days: float = Field(366, gt=0)  # a time later than load + this is out of range (unreadable)
+    min_year: int = Field(2000, ge=1, le=9999)  # a time before 1 January of this year is out of range
 
 
 class Demo(_M):
@@ -82,6 +84,7 @@ class Dashboard(_M):
     cache_ttl_seconds: int = 600
     cache_max_entries: int = 256
     map_tile_url: str = ""
+    upload_max_mb: int = Field(50, ge=0)  # largest uploaded file, for sessions whose role may upload (else none)
 
 
 class Feeds(_M):
@@ -124,12 +127,15 @@ class Auth(_M):
     idle_minutes: float = Field(30, gt=0)  # a session without interaction for this long must log in again
     max_session_hours: float = Field(12, gt=0)  # and every session after this long, active or not
     min_password_length: int = Field(10, ge=8)
-    web_setup: bool = True  # with no 县级管理员 in the store, the first visitor creates one (else: only the CLI)
+    web_setup: bool = True  # once per store, the first visitor creates the first 县级管理员 (else: only the CLI)
     oidc: bool = False  # also offer st.login (needs [auth] in .streamlit/secrets.toml and Authlib)
     oidc_provider: str = ""  # the provider's name under [auth.<name>] in secrets.toml; empty = the [auth] default
     oidc_claim: str = "email"  # the claim matched to a user name of the store (users added with --oidc)
+    client_max_failures: int = Field(20, ge=1)  # failed logins (any names) from one client address before it is locked
+    audit_key_file: Path | None = None  # key of the audit hash chain (0600, created at first use); default beside the config
+    display_cookie_days: float = Field(30, gt=0)  # the wall display's login cookie (gw_display) lasts this long
 
-    @field_validator("store", mode="before")
+    @field_validator("store", "audit_key_file", mode="before")
     @classmethod
     def _empty_store(cls, v):
         return None if v in ("", None) else v
@@ -160,7 +166,9 @@ class Settings(_M):
                                           if getattr(f, k) is not None and str(getattr(f, k))})
         a = self.auth
         self.auth = a.model_copy(update={"store": fix(a.store) if a.store is not None
-                                         else self.paths.data_dir / "auth" / "users.db"})
+                                         else self.paths.data_dir / "auth" / "users.db",
+                                         "audit_key_file": fix(a.audit_key_file) if a.audit_key_file
+                                         else base / "audit.key"})
         self.config_dir = base
         return self
 
@@ -183,3 +191,35 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
 def settings() -> Settings:
     """The process-wide settings (tests call load_settings directly)."""
     return load_settings()
+
+
+# ----------------------------------------------------------------------------------------------- files on disk
+PRIVATE_UMASK = 0o077
+
+
+def owner_only(*folders: os.PathLike | str) -> None:
+    """Personal data on disk is owner-only: from now on every file and folder this process creates is 0600/0700
+    whatever umask it inherited (the umask is process-wide: the ETL, the app and their worker processes all set
+    it), and the given folders — the lake, the warehouse, the data folder — and everything already under them are
+    made owner-only too (an install from before this rule is tightened on its next run)."""
+    os.umask(PRIVATE_UMASK)
+    for folder in folders:
+        root = Path(folder)
+        if not root.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            _chmod(dirpath, 0o700)
+            for f in filenames:
+                _chmod(os.path.join(dirpath, f), 0o600)
+
+
+def _chmod(path: str, mode: int) -> None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if (st.st_mode & 0o777) != mode and not os.path.islink(path):
+        try:
+            os.chmod(path, mode)
+        except OSError:  # a file another user owns: the run still goes on; the check below names it
+            pass

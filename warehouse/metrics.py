@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -189,6 +190,32 @@ def query(con: duckdb.DuckDBPyConnection, name: str, scope: Scope = COUNTY, *, s
     cur = con.cursor()
     try:
         df = cur.execute(load_sql(name), bind(name, scope, params, settings)).df()
+        names = known_names(cur) if scope.personal == "masked" and privacy.has_text(df) and len(df) else None
     finally:
         cur.close()
-    return privacy.apply(df, scope.personal)
+    return privacy.apply(df, scope.personal, names)
+
+
+_NAMES: dict[str, "privacy.KnownNames | None"] = {}
+_NAMES_LOCK = threading.Lock()
+NAMES_SQL = """SELECT DISTINCT person_name FROM dim_account WHERE length(trim(person_name)) >= 2
+               UNION SELECT DISTINCT person_name FROM fact_kp_report WHERE length(trim(person_name)) >= 2"""
+
+
+def known_names(cur: duckdb.DuckDBPyConnection):
+    """The names the warehouse knows (accounts' holders, reported persons) as one set for masking free text;
+    kept per published version (a file is never changed once published)."""
+    path = cur.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    key = path[0] if path and path[0] else None
+    if key is not None and key in _NAMES:
+        return _NAMES[key]
+    try:
+        pattern = privacy.KnownNames(r[0] for r in cur.execute(NAMES_SQL).fetchall())
+    except duckdb.CatalogException:  # not a warehouse (tests of single queries)
+        pattern = None
+    if key is not None:
+        with _NAMES_LOCK:
+            if len(_NAMES) >= 4:
+                _NAMES.pop(next(iter(_NAMES)))
+            _NAMES[key] = pattern
+    return pattern

@@ -3,7 +3,9 @@
     kind_of(source)               'files' | 'postgres' | 'api'
     open_source(source, …)        a PostgresSource or ApiSource: .datasets(), .pull(dataset, lake) → batches
     redact(url)                   the URL without password, token or other secrets (for logs and the run log)
-    health(settings)              per configured source: ok | failed | quiet | never, for the wall and 数据质量 page
+    health(settings)              per configured source: ok | partial | failed | quiet | never (wall, 数据质量 page)
+    open_failures(lake)           import failures (files, pages, batches) not yet resolved, over every source
+    recent_quarantine(lake)       rows quarantined by each source's latest delivery
 
 `etl.pipeline.run` is the one place that locks the lake, lands batches, advances watermarks, builds and publishes;
 this package only reads sources.
@@ -24,19 +26,21 @@ import os
 import re
 import stat
 import tomllib
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from etl.lake import Lake, write_json
-from etl.sources.common import Batch, Cursor, DatasetError, DatasetMissing, SourceError  # noqa: F401
+from etl.sources.common import (Batch, BatchError, Cursor, DatasetError, DatasetMissing,  # noqa: F401
+                                SourceError)
 from warehouse.config import Settings, Source
 
 PG_SCHEMES = ("postgresql", "postgres")
 API_SCHEMES = ("http", "https")
 SECRET_QUERY_KEYS = re.compile(r"pass|token|secret|key|auth|sig", re.I)
 HEALTH_FILE = "sources.json"
-STATUS_LABELS = {"ok": "正常", "failed": "失败", "quiet": "无新数据", "never": "未运行"}
+STATUS_LABELS = {"ok": "正常", "partial": "部分失败", "failed": "失败", "quiet": "无新数据", "never": "未运行"}
 KIND_LABELS = {"files": "文件投递", "postgres": "前置库", "api": "接口"}
 
 
@@ -167,11 +171,23 @@ def watermarks(lake: Lake, source: str) -> dict[str, str | None]:
     out = {}
     if folder.exists():
         for p in sorted(folder.glob("*.json")):
-            out[p.stem] = json.loads(p.read_text(encoding="utf-8")).get("watermark")
+            try:
+                out[p.stem] = json.loads(p.read_text(encoding="utf-8")).get("watermark")
+            except (OSError, ValueError, AttributeError):  # damaged: the next pull puts it aside
+                out[p.stem] = None
     return out
 
 
 # ------------------------------------------------------------------------------------------------ health
+# lake/state/sources.json holds, per source (by its configured name, or the source itself for a one-off run),
+# its last attempt, success and failure, and the import failures still open as of the run before its last one
+# ("open", folded in by record_health under the lake's lock). open_failures() adds the last run (its run log,
+# lake/runs/<run_id>.json) to that, so that the app reads one state file and one run log per source, never the
+# whole run history, and never writes anything.
+FAIL_UNITS = {"files": "文件", "postgres": "前置库批次", "api": "接口批次"}
+MAX_LISTED = 500  # failures kept per source in sources.json (the run log keeps them all)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now().replace(microsecond=0)
 
@@ -180,20 +196,115 @@ def _ts(v: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(v) if v else None
 
 
+def _read_json(p: Path) -> dict | None:
+    """A state or run-log file, or None when it is missing or unreadable (a damaged file never stops the
+    monitoring: what it held counts as unknown)."""
+    try:
+        v = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return v if isinstance(v, dict) else None
+
+
 def read_health(lake: Lake) -> dict[str, dict]:
-    p = lake.state_dir / HEALTH_FILE
-    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+    """lake/state/sources.json ({} when missing or damaged: the next run writes it again)."""
+    return _read_json(lake.state_dir / HEALTH_FILE) or {}
 
 
-def record_health(lake: Lake, *, name: str, kind: str, source: str, ok: bool, error: str | None = None,
-                  new_rows: int = 0, run_id: str | None = None, when: dt.datetime | None = None) -> dict:
-    """Note one run of a source in lake/state/sources.json (called by the pipeline, under the lake's lock)."""
+def _listed(failed: list[dict] | None) -> list[dict] | None:
+    if failed is None:
+        return None
+    return [{"file": str(f.get("file")), "reason": str(f.get("reason") or "")[:500], "rows": f.get("rows")}
+            for f in failed[:MAX_LISTED]]
+
+
+def _dataset_of(name: str) -> str | None:
+    """The dataset a 前置库/API failure is about (`api:events`, `pg:events@…`, `api:events 第3页`); None for
+    one about the whole source (its URL)."""
+    m = re.match(r"[A-Za-z0-9]+:([a-z_]+)", name)
+    return m.group(1) if m else None
+
+
+def _fold(open_: dict[str, dict], run: dict, kind: str) -> dict[str, dict]:
+    """The failures still open after `run` (a run log, or what record_health knows of the run).
+
+    A run that looked at everything its source holds replaces the list: what it no longer lists was landed or
+    removed. A run that did not look — a drop run that failed before reading the folder, a 前置库/API source that
+    could not be reached, a dataset that was not pulled this time — keeps what it did not look at."""
+    if run.get("status") == "busy":
+        return open_
+    listed = run.get("files_failed") or []
+    if kind == "files":
+        looked = (run.get("status") != "failed" or bool(listed) or bool(run.get("files_new"))
+                  or bool(run.get("files_already_loaded")))
+        out = {} if looked else dict(open_)
+    else:
+        pulled = set(run.get("watermarks") or {})
+        out = {k: v for k, v in open_.items() if not pulled or (_dataset_of(k) and _dataset_of(k) not in pulled)}
+    seen = run.get("started_at") or run.get("finished_at")
+    for f in listed:
+        name = str(f.get("file"))
+        old = open_.get(name) or {}
+        out[name] = {"file": name, "reason": str(f.get("reason") or "")[:500], "rows": f.get("rows"),
+                     "first_seen": old.get("first_seen") or seen, "last_seen": seen, "run_id": run.get("run_id")}
+    return out
+
+
+def _landing(prev: dict | None, run: dict) -> dict | None:
+    """The source's latest run that landed something (its quarantined rows are the 'latest' ones)."""
+    if run.get("status") == "busy" or not run.get("files_new"):
+        return prev
+    return {"run_id": run.get("run_id"), "when": run.get("started_at"), "files_new": run.get("files_new"),
+            "rows_landed": run.get("rows_landed", 0), "rows_quarantined": run.get("rows_quarantined", 0)}
+
+
+def _last_run(lake: Lake, e: dict) -> dict | None:
+    """The source's last run: its run log when written (at the end of the run), else what record_health was told."""
+    rid = e.get("last_run_id")
+    if not rid:
+        return None
+    log = _read_json(lake.runs_dir / f"{rid}.json")
+    if log is not None:
+        return log
+    if e.get("last_failed") is None:
+        return None  # still running, or killed before its run log: nothing known yet
+    return {"run_id": rid, "status": e.get("last_result"), "started_at": e.get("last_run_started"),
+            "source": e.get("source"), "files_failed": e["last_failed"]}
+
+
+def _current(lake: Lake, e: dict) -> tuple[dict[str, dict], dict | None]:
+    """(open failures, latest landing run) of one source, its last run included."""
+    open_, landing = dict(e.get("open") or {}), e.get("last_landing")
+    run = _last_run(lake, e) if e.get("open_through") != e.get("last_run_id") else None
+    if run is not None:
+        open_, landing = _fold(open_, run, e.get("kind") or "files"), _landing(landing, run)
+    return open_, landing
+
+
+def record_health(lake: Lake, *, name: str, kind: str, source: str, ok: bool = True, error: str | None = None,
+                  new_rows: int = 0, run_id: str | None = None, when: dt.datetime | None = None,
+                  status: str | None = None, failed: list[dict] | None = None) -> dict:
+    """Note one run of a source in lake/state/sources.json (called by the pipeline, under the lake's lock).
+
+    status: ok | partial | failed (default: from `ok`; `ok` with failures is partial); failed: the run's
+    files_failed ({file, reason, rows}), so that the warning shows before the run log is written (during the
+    build). Called again for the same run (a build that failed), it keeps what it was told first."""
     when = (when or _now()).isoformat(sep=" ")
     allh = read_health(lake)
     e = allh.get(name) or {"name": name}
-    e.update(kind=kind, source=redact(source), last_attempt=when, last_run_id=run_id,
-             last_result="ok" if ok else "failed")
-    if ok:
+    prev = e.get("last_run_id")
+    if prev and prev != run_id and e.get("open_through") != prev:  # fold in the run before this one
+        e["open"], e["last_landing"] = _current(lake, e)
+        e["open_through"] = prev
+    st = status or ("ok" if ok else "failed")
+    if st == "ok" and failed:
+        st = "partial"
+    if prev != run_id or run_id is None:
+        e["last_failed"], e["last_run_started"] = _listed(failed), when
+    elif failed is not None:
+        e["last_failed"] = _listed(failed)
+    e.update(kind=kind, source=redact(source), last_attempt=when, last_run_id=run_id, last_result=st)
+    if st != "failed":
         e["last_success"] = when
         e.setdefault("first_success", when)
         e["error"] = None
@@ -202,17 +313,130 @@ def record_health(lake: Lake, *, name: str, kind: str, source: str, ok: bool, er
             e["last_new_data"] = when
     else:
         e["last_failure"] = when
-        e["error"] = (error or "未知错误")[:1000]
+        listed = "; ".join(f"{f.get('file')}: {f.get('reason')}" for f in failed or [])
+        e["error"] = (error or listed or "未知错误")[:1000]
     allh[name] = e
     write_json(lake.state_dir / HEALTH_FILE, allh)
     return e
 
 
-def status_of(e: dict | None, quiet_hours: float, now: dt.datetime) -> str:
+_MANIFESTS: dict[str, tuple[int, dict]] = {}  # manifest path → (mtime_ns, the fields needed here)
+
+
+def _manifests(lake: Lake) -> list[dict]:
+    """file, run_id, landed_at, rows_quarantined of every landed delivery (each manifest parsed once a process)."""
+    out = []
+    try:
+        entries = list(os.scandir(lake.manifest_dir))
+    except OSError:
+        return out
+    for d in entries:
+        if not d.name.endswith(".json"):
+            continue
+        try:
+            mt = d.stat().st_mtime_ns
+        except OSError:
+            continue
+        hit = _MANIFESTS.get(d.path)
+        if hit is None or hit[0] != mt:
+            m = _read_json(Path(d.path))
+            if m is None:
+                continue
+            hit = (mt, {k: m.get(k) for k in ("file", "run_id", "landed_at", "rows_quarantined", "dataset")})
+            _MANIFESTS[d.path] = hit
+        out.append(hit[1])
+    return out
+
+
+def _landed_later(f: dict, landed: dict[str, list[dict]]) -> bool:
+    for m in landed.get(f["file"], ()):
+        if f.get("run_id") and m.get("run_id"):
+            # run ids begin with their start time (%Y%m%dT%H%M%S); the rest is random
+            if m["run_id"] != f["run_id"] and m["run_id"][:15] >= f["run_id"][:15]:
+                return True
+        elif (m.get("landed_at") or "") > (f.get("last_seen") or ""):
+            return True
+    return False
+
+
+def _sources_state(lake: Lake | Path) -> tuple[Lake, dict[str, dict]]:
+    lake = lake if isinstance(lake, Lake) else Lake(lake)
+    return lake, read_health(lake)
+
+
+def open_failures(lake: Lake | Path, known: dict[str, dict] | None = None) -> list[dict]:
+    """Every import failure not yet resolved, over every source that ever ran (configured or not), oldest first:
+    source_name, kind, unit (文件 | 前置库批次 | 接口批次), file, reason, rows (data rows of the file, when it
+    could count them), first_seen, last_seen (datetimes), run_id (the last run that listed it).
+
+    A failed file (page, batch) stays open until a later run landed a delivery of that name (from any source) or
+    a later run of its source no longer lists it (it was removed from the drop, or it was read this time). This is
+    the one place that decides it: `etl health`, the 数据质量 page and the wall all ask here."""
+    if known is None:
+        lake, known = _sources_state(lake)
+    elif not isinstance(lake, Lake):
+        lake = Lake(lake)
+    out = []
+    for name, e in known.items():
+        if not isinstance(e, dict):
+            continue
+        open_, _ = _current(lake, e)
+        kind = e.get("kind") or "files"
+        for f in open_.values():
+            out.append({"source_name": name, "kind": kind, "kind_label": KIND_LABELS.get(kind, kind),
+                        "unit": FAIL_UNITS.get(kind, "文件"), "file": f["file"], "reason": f.get("reason") or "",
+                        "rows": f.get("rows"), "first_seen": _ts(f.get("first_seen")),
+                        "last_seen": _ts(f.get("last_seen")), "run_id": f.get("run_id")})
+    if out:
+        landed: dict[str, list[dict]] = {}
+        for m in _manifests(lake):
+            landed.setdefault(m.get("file"), []).append(m)
+        out = [f for f in out if not _landed_later({**f, "last_seen": str(f["last_seen"] or "")}, landed)]
+    out.sort(key=lambda f: (f["first_seen"] or dt.datetime.min, f["source_name"], f["file"]))
+    return out
+
+
+def recent_quarantine(lake: Lake | Path, known: dict[str, dict] | None = None) -> list[dict]:
+    """Per source whose latest run that landed anything quarantined rows: source_name, kind, run_id, when,
+    rows_quarantined, rows_landed, files (the delivered files with quarantined rows). It stays until that
+    source's next delivery lands without quarantine; the rows themselves are on the 数据质量 page."""
+    if known is None:
+        lake, known = _sources_state(lake)
+    elif not isinstance(lake, Lake):
+        lake = Lake(lake)
+    out = []
+    for name, e in known.items():
+        if not isinstance(e, dict):
+            continue
+        _, landing = _current(lake, e)
+        if landing and landing.get("rows_quarantined"):
+            out.append({"source_name": name, "kind": e.get("kind") or "files", "run_id": landing.get("run_id"),
+                        "when": _ts(landing.get("when")), "rows_quarantined": int(landing["rows_quarantined"]),
+                        "rows_landed": int(landing.get("rows_landed") or 0), "files": []})
+    if out:
+        by_run: dict[str, list[str]] = {}
+        for m in _manifests(lake):
+            if m.get("rows_quarantined"):
+                by_run.setdefault(m.get("run_id"), []).append(m.get("file"))
+        for q in out:
+            q["files"] = sorted(by_run.get(q["run_id"], []))
+    out.sort(key=lambda q: (q["when"] or dt.datetime.min), reverse=True)
+    return out
+
+
+def failure_summary(failures: list[dict]) -> str:
+    """E.g. "3 个文件、1 个接口批次导入失败" ('' when there are none): no file content, no personal data."""
+    n = Counter(f["unit"] for f in failures)
+    return "、".join(f"{c} 个{u}" for u, c in n.items()) + "导入失败" if n else ""
+
+
+def status_of(e: dict | None, quiet_hours: float, now: dt.datetime, open_count: int = 0) -> str:
     if not e or not e.get("last_attempt"):
         return "never"
     if e.get("last_result") == "failed":
         return "failed"
+    if e.get("last_result") == "partial" or open_count:
+        return "partial"
     ref = _ts(e.get("last_new_data")) or _ts(e.get("first_success"))
     if ref is None or now - ref > dt.timedelta(hours=quiet_hours):
         return "quiet"
@@ -220,15 +444,24 @@ def status_of(e: dict | None, quiet_hours: float, now: dt.datetime) -> str:
 
 
 def health(settings: Settings, lake_dir: Path | None = None, now: dt.datetime | None = None,
-           include_unconfigured: bool = False) -> list[dict]:
-    """Per configured source (and, when asked, every source ever run): name, kind, source (no secrets), status
-    ok | failed | quiet | never, status_label, last_attempt, last_success, last_failure, last_new_data, error,
-    quiet_hours, message (one Chinese line for the wall display)."""
+           include_unconfigured: bool = False, default_drop: bool = False) -> list[dict]:
+    """Per configured source (with default_drop, also the default drop folder once it ran: `etl run` without
+    --from/--source; with include_unconfigured, every source ever run): name, kind, source (no secrets),
+    configured, status ok | partial | failed | quiet | never, status_label, last_attempt, last_success,
+    last_failure, last_new_data, error, quiet_hours, failures (its open import failures, see open_failures),
+    message (one Chinese line for the wall display). partial: the source runs, but files, pages or batches of it
+    failed and are not resolved."""
     now = now or _now()
     lake = Lake(lake_dir or settings.paths.lake_dir)
     known = read_health(lake)
+    fails: dict[str, list[dict]] = {}
+    for f in open_failures(lake, known):
+        fails.setdefault(f["source_name"], []).append(f)
     rows = []
     names = [s.name for s in settings.sources if s.enabled]
+    drop = str(settings.paths.drop_dir)
+    if default_drop and drop in known and drop not in names:
+        names.append(drop)
     if include_unconfigured:
         names += sorted(n for n in known if n not in names)
     for n in names:
@@ -236,22 +469,32 @@ def health(settings: Settings, lake_dir: Path | None = None, now: dt.datetime | 
         e = known.get(n) or {}
         quiet = (cfg.quiet_hours if cfg and cfg.quiet_hours else None) or settings.feeds.quiet_hours
         kind = e.get("kind") or (kind_of(cfg.url) if cfg else "files")
-        st = status_of(e, quiet, now)
+        mine = fails.get(n, [])
+        st = status_of(e, quiet, now, len(mine))
+        error = e.get("error") if st == "failed" else None
+        if st == "partial":
+            error = "; ".join(f"{f['file']}: {f['reason']}" for f in mine)[:1000] or None
         rows.append({
-            "name": n, "kind": kind, "kind_label": KIND_LABELS.get(kind, kind),
+            "name": n, "kind": kind, "kind_label": KIND_LABELS.get(kind, kind), "configured": cfg is not None,
             "source": e.get("source") or (redact(cfg.url) if cfg else ""), "status": st,
             "status_label": STATUS_LABELS[st], "last_attempt": _ts(e.get("last_attempt")),
             "last_success": _ts(e.get("last_success")), "last_failure": _ts(e.get("last_failure")),
             "last_new_data": _ts(e.get("last_new_data")), "first_success": _ts(e.get("first_success")),
-            "error": e.get("error") if st == "failed" else None, "quiet_hours": float(quiet),
-            "message": _message(n, st, e, quiet),
+            "error": error, "quiet_hours": float(quiet), "failures": mine,
+            "message": _message(n, st, e, quiet, mine),
         })
     return rows
 
 
-def _message(name: str, st: str, e: dict, quiet: float) -> str:
+def _message(name: str, st: str, e: dict, quiet: float, failures: list[dict]) -> str:
     if st == "failed":
         return f"数据源「{name}」导入失败 ({e.get('last_failure')}): {e.get('error') or ''}".strip()
+    if st == "partial":
+        if not failures:
+            return f"数据源「{name}」部分失败 (最近一次 {e.get('last_attempt')})"
+        first = min((f["first_seen"] for f in failures if f["first_seen"]), default=None)
+        return (f"数据源「{name}」部分失败: {failure_summary(failures)}"
+                + (f", 最早 {first:%Y-%m-%d %H:%M}" if first else "") + f" (如 {failures[0]['file']})")
     if st == "quiet":
         since = e.get("last_new_data") or e.get("first_success")
         return f"数据源「{name}」已超过 {quiet:g} 小时没有新数据" + (f" (最近一次新数据 {since})" if since else "")

@@ -7,7 +7,10 @@ Every request has a deadline (`feeds.api_timeout_seconds` for connecting and rec
 retried — 429 (waiting what Retry-After says), 5xx, time-outs, dropped connections, a body that is not complete
 JSON, a page shorter than `total` implies — up to `feeds.api_max_retries` times with exponential back-off and
 jitter. 401/403 stop the source at once (the token is wrong; retrying will not help). A page is used only when it
-arrived whole and is consistent; pages are gathered into batches of about `feeds.api_batch_rows` rows.
+arrived whole and is consistent (`data` a list of JSON objects); pages are gathered into batches of about
+`feeds.api_batch_rows` rows. When the server keeps answering with a page that cannot be used, that page fails
+(BatchError: listed with its name, the dataset stops there, the others go on); when it cannot be reached, the
+source stops. `updated_since` is sent with its Asia/Shanghai offset (`…T00:00:00+08:00`).
 
 Watermarks (etl/sources/common.py): a scan asks for `updated_since = W − lookback`. The API is expected to return
 rows in `updated_at` order, as the contract's simulator does; the client checks this on every page. While it
@@ -23,6 +26,7 @@ import email.utils
 import http.client
 import json
 import random
+import re
 import socket
 import ssl
 import time
@@ -33,17 +37,21 @@ import pyarrow as pa
 
 from etl.lake import Lake
 from etl.sources import api_token, cursor_for, redact, scrub
-from etl.sources.common import (Batch, DatasetMissing, SourceError, batch_name, finish, records_to_table)
+from etl.sources.common import (CANONICAL_TS, Batch, BatchError, DatasetError, DatasetMissing, SourceError,
+                                batch_name, finish, local_iso, records_to_table)
 from etl.spec import DATASETS
 from warehouse.config import Settings
 
 
 class Retryable(Exception):
-    """A transient failure of one request: retried after a wait."""
+    """A transient failure of one request: retried after a wait. `content`: the server answered, but with a body
+    that cannot be used (not JSON, not a page of objects); when the retries are spent, that page — not the
+    source — has failed (BatchError), and the other datasets are still pulled."""
 
-    def __init__(self, msg: str, wait: float | None = None):
+    def __init__(self, msg: str, wait: float | None = None, content: bool = False):
         super().__init__(msg)
         self.wait = wait
+        self.content = content
 
 
 class HttpClient:
@@ -72,18 +80,28 @@ class HttpClient:
         url = f"{self.base}/{path.lstrip('/')}" + (f"?{urlencode(params)}" if params else "")
         what = what or path
         attempt = 0
+        content = False
         while True:
             try:
                 status, headers, body = self._once(url)
                 if status == 200:
                     try:
-                        obj = json.loads(body)
-                    except ValueError as exc:
-                        raise Retryable(f"响应不是完整的 JSON ({len(body)} 字节): {exc}") from None
+                        # strict=False: a control character left unescaped in a string is text, not a broken page
+                        obj = json.loads(body.decode("utf-8-sig"), strict=False)
+                    except ValueError as exc:  # also UnicodeDecodeError: the contract's JSON is UTF-8
+                        raise Retryable(f"响应不是完整的 JSON ({len(body)} 字节): {exc}", content=True) from None
+                    except RecursionError:
+                        raise Retryable(f"响应 JSON 嵌套过深 ({len(body)} 字节)", content=True) from None
                     if not isinstance(obj, dict):
-                        raise Retryable("响应不是 JSON 对象")
+                        raise Retryable("响应不是 JSON 对象", content=True)
                     if validate:
-                        validate(obj)
+                        try:
+                            validate(obj)
+                        except Retryable as exc:
+                            exc.content = True
+                            raise
+                        except (TypeError, ValueError, OverflowError) as exc:
+                            raise Retryable(f"响应内容不符合接口约定: {exc}", content=True) from None
                     return obj
                 if status in (401, 403):
                     raise SourceError(f"接口拒绝访问 (HTTP {status}): 请检查令牌 GRIDWATCH_API_TOKEN 或密钥文件")
@@ -91,15 +109,20 @@ class HttpClient:
                     raise DatasetMissing(f"接口没有 {path} (HTTP 404)")
                 if status == 429 or 500 <= status < 600:
                     raise Retryable(f"HTTP {status}", _retry_after(headers.get("Retry-After")))
-                raise SourceError(f"接口返回 HTTP {status}: {self.scrub(body[:200].decode('utf-8', 'replace'))}")
+                msg = f"接口返回 HTTP {status}: {self.scrub(body[:200].decode('utf-8', 'replace'))}"
+                if 400 <= status < 500:  # this request was refused (e.g. 400 for one dataset's parameters)
+                    raise DatasetError(f"{what}: {msg}")
+                raise SourceError(msg)
             except Retryable as exc:
-                err, wait = str(exc), exc.wait
+                err, wait, content = str(exc), exc.wait, exc.content
             except (TimeoutError, socket.timeout) as exc:
-                err, wait = f"超时 ({self.timeout:g} 秒): {exc}", None
+                err, wait, content = f"超时 ({self.timeout:g} 秒): {exc}", None, False
             except (http.client.HTTPException, ConnectionError, OSError) as exc:
-                err, wait = f"连接中断: {type(exc).__name__}: {exc}", None
+                err, wait, content = f"连接中断: {type(exc).__name__}: {exc}", None, False
             attempt += 1
             if attempt > self.retries:
+                if content:  # the server is there and answers; this one page cannot be used
+                    raise BatchError(what, f"无法读取, 已重试 {self.retries} 次: {self.scrub(err)}")
                 raise SourceError(f"接口请求失败 {what}, 已重试 {self.retries} 次: {self.scrub(err)}")
             if wait is None:
                 wait = min(self.backoff_max, self.backoff * 2 ** (attempt - 1)) * self.rng.uniform(0.5, 1.0)
@@ -197,45 +220,71 @@ class ApiSource:
         return [d for d in DATASETS if not wanted or d in wanted]
 
     def page(self, dataset: str, since: str | None, page: int, size: int) -> dict:
+        """One page, whole and consistent: `data` is a list of JSON objects, `page` and `page_size` as asked,
+        not shorter than `total` implies. `since` (canonical local time) is sent with its +08:00 offset."""
         params = {"page": page, "page_size": size}
         if since:
-            params = {"updated_since": since.replace(" ", "T"), **params}
+            params = {"updated_since": local_iso(since), **params}
 
         def validate(obj: dict) -> None:
             data = obj.get("data")
             if not isinstance(data, list):
                 raise Retryable("响应中没有 data 数组")
+            bad = next((i for i, r in enumerate(data) if not isinstance(r, dict)), None)
+            if bad is not None:
+                shown = json.dumps(data[bad], ensure_ascii=False)[:80]
+                raise Retryable(f"data 中第 {bad + 1} 条记录不是 JSON 对象: {shown}")
             if obj.get("page") not in (None, page):
-                raise Retryable(f"请求第 {page} 页, 收到第 {obj.get('page')} 页")
-            psize = int(obj.get("page_size") or size)
-            total = obj.get("total")
+                raise Retryable(f"请求第 {page} 页, 收到第 {obj.get('page')!r} 页")
+            psize = _count(obj.get("page_size"), "page_size") or size
+            total = _count(obj.get("total"), "total")
             if len(data) > psize:
                 raise Retryable(f"第 {page} 页有 {len(data)} 行, 多于 page_size {psize}")
-            if isinstance(total, int) and len(data) < psize and (page - 1) * psize + len(data) < total:
+            if total is not None and len(data) < psize and (page - 1) * psize + len(data) < total:
                 raise Retryable(f"第 {page} 页不完整: {len(data)} 行, 总数 {total}")
+            obj["page_size"], obj["total"] = psize, total
 
-        return self.client.get_json(dataset, params, validate, what=f"{dataset} 第 {page} 页")
+        return self.client.get_json(dataset, params, validate, what=f"{self.prefix}:{dataset} 第 {page} 页")
 
     def pull(self, dataset: str, lake: Lake, info: dict, load_time: dt.datetime) -> Iterator[Batch]:
+        """Batches of new or changed records, oldest first. A page that cannot be used after the retries stops
+        this dataset with a BatchError naming it (the batches before it are landed and committed; the rows from
+        there on are asked for again next run). `info["watermark_to"]` is the watermark last saved."""
         f = self.settings.feeds
         size, batch_rows = f.api_page_size, f.api_batch_rows
         cur = cursor_for(lake, self.url, dataset, self.settings, load_time)
-        info.update(watermark_from=cur.watermark, rows=0, batches=0, requests=0, pages=0)
+        if cur.damaged:
+            info["watermark_reset"] = cur.damaged.name
+            self.log(f"  ! {dataset}: 水位文件损坏, 已移到 {cur.damaged.name}; 从头读取 (已导入的批次按摘要跳过)")
+        info.update(watermark_from=cur.watermark, watermark_to=cur.watermark, rows=0, batches=0, requests=0,
+                    pages=0)
         req0, retried0 = self.client.requests, self.client.retried
         ordered = True  # pages come in updated_at order (checked on every page)
         since, page, last_ts = cur.since(), 1, ""
         buf: list[pa.Table] = []
         unknown: set[str] = set()
         nbuf = 0
+
+        def save(state: dict) -> None:
+            cur.save(state)
+            info["watermark_to"] = state["watermark"]
+
         while True:
-            body = self.page(dataset, since, page, size)
+            try:
+                body = self.page(dataset, since, page, size)
+            finally:
+                info["requests"] = self.client.requests - req0
+                info["retries"] = self.client.retried - retried0
             data = body["data"]
-            psize = int(body.get("page_size") or size)
-            total = body.get("total")
+            psize, total = body["page_size"], body["total"]
             info["pages"] += 1
-            t, unk = records_to_table(dataset, data)
+            try:
+                t, unk = records_to_table(dataset, data, info)
+            except Exception as exc:  # noqa: BLE001 — this page is unreadable; no other page or dataset is
+                raise BatchError(f"{self.prefix}:{dataset} 第 {page} 页", f"{type(exc).__name__}: {exc}",
+                                 rows=len(data)) from None
             unknown.update(unk)
-            ua = [v or "" for v in t.column("updated_at").to_pylist()]
+            ua = [v for v in t.column("updated_at").to_pylist() if v is not None and _CANON.match(v)]
             if ordered and (any(a > b for a, b in zip(ua, ua[1:])) or (ua and ua[0] < last_ts)):
                 ordered = False
                 self.log(f"  ! {dataset}: 接口返回的记录未按 updated_at 排序; 本次按页码读完后再推进水位")
@@ -246,16 +295,13 @@ class ApiSource:
             if t.num_rows:
                 buf.append(t)
                 nbuf += t.num_rows
-            last = len(data) < psize or (isinstance(total, int) and (page - 1) * psize + len(data) >= total)
+            last = len(data) < psize or (total is not None and (page - 1) * psize + len(data) >= total)
             if nbuf >= batch_rows or last:
                 table = _concat(dataset, buf)
                 state = cur.state()
-                commit = (lambda s=state: cur.save(s)) if (ordered or last) else (lambda: None)
+                commit = (lambda s=state: save(s)) if (ordered or last) else (lambda: None)
                 info["rows"] += table.num_rows
                 info["batches"] += bool(table.num_rows)
-                info["watermark_to"] = cur.watermark
-                info["requests"] = self.client.requests - req0
-                info["retries"] = self.client.retried - retried0
                 yield Batch(name=batch_name(self.prefix, dataset, table), dataset=dataset, table=table, fmt="api",
                             unknown_columns=sorted(unknown), commit=commit)
                 buf, nbuf = [], 0
@@ -266,6 +312,21 @@ class ApiSource:
                     since, page, last_ts = cur.since(), 1, ""
                     continue
             page += 1
+
+
+_CANON = re.compile(CANONICAL_TS)
+
+
+def _count(v: object, what: str) -> int | None:
+    """A page's `page_size` / `total`: a non-negative whole number, or absent."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ValueError(f"{what} 不是整数: {v!r}")
+    n = int(v) if not isinstance(v, float) or v.is_integer() else None
+    if n is None or n < 0:
+        raise ValueError(f"{what} 不是非负整数: {v!r}")
+    return n
 
 
 def _concat(dataset: str, tables: list[pa.Table]) -> pa.Table:

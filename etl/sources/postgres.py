@@ -13,9 +13,12 @@ whose updated_at is NULL (they are landed — quarantined, or given their fallba
 see such rows, and the run log counts them (`null_updated_at`).
 
 Values are converted to text the way the file readers give them: timestamps as `YYYY-MM-DD HH:MM:SS` (timestamptz
-in Asia/Shanghai), dates as `YYYY-MM-DD`, numbers in their shortest exact form, so one set of repair rules serves
-every channel. Ties between versions of a record with the same updated_at go to the later row in the table (ctid
-order; in a view, the order of the view).
+converted to Asia/Shanghai), dates as `YYYY-MM-DD`, numbers in their shortest exact form, so one set of repair rules
+serves every channel. What has no such form stays text for the normaliser to judge: `NaN`, `Infinity`, 20-digit
+numerics, `infinity` and BC timestamps. Chunk bounds are computed in the database (as text), so no stamp has to fit
+a Python datetime; a chunk that still cannot be converted is a BatchError (listed, the dataset stops there). Ties
+between versions of a record with the same updated_at go to the later row in the table (ctid order; in a view, the
+order of the view).
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ import pyarrow.csv as pacsv
 
 from etl.lake import Lake
 from etl.sources import cursor_for, pg_password, redact, scrub
-from etl.sources.common import Batch, DatasetError, DatasetMissing, SourceError, batch_name, finish
+from etl.sources.common import (Batch, BatchError, DatasetError, DatasetMissing, SourceError, batch_name,
+                                canonical_ts_array, finish)
 from etl.spec import DATASETS
 from warehouse.config import Settings
 
@@ -103,7 +107,10 @@ class PostgresSource:
 
     # ---------------------------------------------------------------------------------------------- pulling
     def pull(self, dataset: str, lake: Lake, info: dict, load_time: dt.datetime) -> Iterator[Batch]:
-        """Batches of new or changed rows of one table, oldest first; each batch's commit() moves the watermark."""
+        """Batches of new or changed rows of one table, oldest first; each batch's commit() moves the watermark.
+        A chunk that cannot be converted stops this dataset with a BatchError naming it (the chunks before it are
+        landed and committed; the rows from there on are read again next run). `info["watermark_to"]` is the
+        watermark last saved."""
         import psycopg
         from psycopg import sql
 
@@ -116,19 +123,34 @@ class PostgresSource:
             raise DatasetError(f"前置库表 {dataset} 无法读取: {self.scrub(str(exc)).strip()}") from None
         if "updated_at" not in cols:
             raise DatasetError(f"前置库表 {table} 没有 updated_at 列, 无法增量读取")
-        if cols["updated_at"][1] not in TS_TYPES[:2]:
-            raise DatasetError(f"前置库表 {table} 的 updated_at 类型为 {cols['updated_at'][1]}, 应为 timestamp")
+        ua_type = cols["updated_at"][1]
+        if ua_type not in TS_TYPES[:2]:
+            raise DatasetError(f"前置库表 {table} 的 updated_at 类型为 {ua_type}, 应为 timestamp")
         present = [c for c in ds.names if c in cols]
         missing = [c for c in ds.names if c not in cols]
         unknown = [cols[k][0] for k in cols if k not in ds.names]
+        # contract timestamps held as text by the 前置库: the zone rule of the other channels (canonical_ts)
+        text_ts = [c for c in present if ds.col(c).type == "ts" and cols[c][1] not in TS_TYPES]
         select = sql.SQL(", ").join(self._expr(ds.col(c).type, *cols[c]) for c in present)
         src = sql.Identifier(self.schema, table)
         ua = sql.Identifier(cols["updated_at"][0])
         order = sql.SQL("{} NULLS FIRST, ctid").format(ua) if is_table else sql.SQL("{} NULLS FIRST").format(ua)
         cur = cursor_for(lake, self.url, dataset, self.settings, load_time)
+        if cur.damaged:
+            info["watermark_reset"] = cur.damaged.name
+            self.log(f"  ! {dataset}: 水位文件损坏, 已移到 {cur.damaged.name}; 从头读取 (已导入的批次按摘要跳过)")
         n = self.settings.feeds.pg_batch_rows
-        info.update(watermark_from=cur.watermark, rows=0, batches=0)
+        info.update(watermark_from=cur.watermark, watermark_to=cur.watermark, rows=0, batches=0)
         lit = sql.Literal
+        local = self._local(ua, ua_type)  # updated_at as a local timestamp (Asia/Shanghai)
+
+        def at(local_ts):  # a local timestamp expression, comparable with updated_at
+            return sql.SQL("({} AT TIME ZONE {})").format(local_ts, lit(TZ)) if ua_type == TS_TYPES[1] else local_ts
+
+        def save(state: dict) -> None:
+            cur.save(state)
+            info["watermark_to"] = state["watermark"]
+
         try:
             with self.conn.transaction():
                 self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -136,39 +158,55 @@ class PostgresSource:
                     sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL").format(src, ua)).fetchone()[0]
                 if info["null_updated_at"] and cur.nulls_done:
                     self.log(f"  ! {table}: {info['null_updated_at']} 行 updated_at 为空, 增量读取看不到它们")
-                pos: dt.datetime | None = None  # the last whole second read in this snapshot
+                # Chunk bounds stay in the database as text of a local whole second: a stamp Python cannot hold
+                # (`infinity`, year 1 BC, year 10000) bounds a chunk like any other.
+                pos: str | None = None  # the last whole second read in this snapshot
                 while True:
                     # the chunk ends with the whole second of the n-th row after the previous chunk / the watermark
-                    lo = pos + dt.timedelta(seconds=1) if pos else cur.next_second()
-                    where_lo = sql.SQL("{} >= {}").format(ua, lit(lo)) if lo else sql.SQL("{} IS NOT NULL").format(ua)
-                    row = self.conn.execute(sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} OFFSET {} LIMIT 1").format(
-                        self._second(ua, cols["updated_at"][1]), src, where_lo, ua, lit(n - 1))).fetchone()
-                    end = row[0] + dt.timedelta(seconds=1) if row else None
+                    if pos is not None:
+                        lo = at(sql.SQL("({}::timestamp + interval '1 second')").format(lit(pos)))
+                    elif cur.watermark is not None:
+                        lo = at(lit(cur.next_second()))
+                    else:
+                        lo = None
+                    where_lo = sql.SQL("{} >= {}").format(ua, lo) if lo else sql.SQL("{} IS NOT NULL").format(ua)
+                    row = self.conn.execute(sql.SQL(
+                        "SELECT date_trunc('second', {})::text, isfinite({}) FROM {} WHERE {} ORDER BY {} "
+                        "OFFSET {} LIMIT 1").format(local, ua, src, where_lo, ua, lit(n - 1))).fetchone()
+                    # past the n-th row only when it is a real time: `infinity` + 1 s is `infinity` again
+                    end = (at(sql.SQL("({}::timestamp + interval '1 second')").format(lit(row[0])))
+                           if row and row[1] else None)
                     conds = []
                     if pos is not None:  # later chunks of the same snapshot follow on exactly
-                        conds.append(sql.SQL("{} >= {}").format(ua, lit(lo)))
+                        conds.append(sql.SQL("{} >= {}").format(ua, lo))
                     elif cur.watermark is not None:  # the first: from the watermark minus the look-back
-                        conds.append(sql.SQL("{} >= {}").format(ua, lit(dt.datetime.fromisoformat(cur.since()))))
+                        conds.append(sql.SQL("{} >= {}").format(ua, at(lit(dt.datetime.fromisoformat(cur.since())))))
                     elif cur.nulls_done:
                         conds.append(sql.SQL("{} IS NOT NULL").format(ua))
                     if end:
                         if pos is None and cur.watermark is None and not cur.nulls_done:  # first pull ever
-                            conds.append(sql.SQL("({} IS NULL OR {} < {})").format(ua, ua, lit(end)))
+                            conds.append(sql.SQL("({} IS NULL OR {} < {})").format(ua, ua, end))
                         else:
-                            conds.append(sql.SQL("{} < {}").format(ua, lit(end)))
+                            conds.append(sql.SQL("{} < {}").format(ua, end))
                     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds) if conds else sql.SQL("")
                     q = sql.SQL("COPY (SELECT {} FROM {}{} ORDER BY {}) TO STDOUT (FORMAT csv)").format(
                         select, src, where, order)
-                    t = self._copy(q, dataset, present)
-                    t = cur.filter(t)
-                    cur.advance(t)
+                    try:
+                        t = self._copy(q, dataset, present, text_ts)
+                        t = cur.filter(t)
+                        cur.advance(t)
+                    except psycopg.Error:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 — this chunk cannot be converted; the others can
+                        after = cur.watermark or (pos and f"{pos} 之后") or "开头"
+                        raise BatchError(f"{self.prefix}:{dataset} (自 {after} 起的一批)",
+                                         f"无法转换: {type(exc).__name__}: {exc}") from None
                     state = cur.state()
                     info["rows"] += t.num_rows
                     info["batches"] += bool(t.num_rows)
-                    info["watermark_to"] = cur.watermark
                     yield Batch(name=batch_name(self.prefix, dataset, t), dataset=dataset, table=t, fmt="postgres",
                                 unknown_columns=unknown, missing_columns=missing,
-                                commit=lambda s=state: cur.save(s))
+                                commit=lambda s=state: save(s))
                     if end is None:
                         break
                     pos = row[0]
@@ -178,27 +216,32 @@ class PostgresSource:
             raise DatasetError(f"前置库表 {table} 读取失败: {self.scrub(str(exc)).strip()}") from None
 
     @staticmethod
-    def _second(ua, typ: str):
+    def _local(col, typ: str):
+        """A timestamp column as local time (Asia/Shanghai): timestamptz converted, timestamp as it is."""
         from psycopg import sql
 
         if typ == "timestamp with time zone":
-            return sql.SQL("date_trunc('second', {} AT TIME ZONE {})").format(ua, sql.Literal(TZ))
-        return sql.SQL("date_trunc('second', {})").format(ua)
+            return sql.SQL("({} AT TIME ZONE {})").format(col, sql.Literal(TZ))
+        return col
 
-    @staticmethod
-    def _expr(spec_type: str, col: str, typ: str):
-        """The column as the text a file reader would give."""
+    @classmethod
+    def _expr(cls, spec_type: str, col: str, typ: str):
+        """The column as the text a file reader would give. Timestamps: local time (timestamptz converted to
+        Asia/Shanghai, whatever the session's zone); one that has no `YYYY-MM-DD HH:MM:SS` form — `infinity`,
+        a year BC — as PostgreSQL writes it, for the normaliser to judge (to_char would give NULL or drop the
+        `BC`). Numbers as PostgreSQL writes them (`NaN`, `Infinity`, 20-digit numerics included)."""
         from psycopg import sql
 
         c = sql.Identifier(col)
-        if typ in TS_TYPES[:2]:
-            fmt = "YYYY-MM-DD" if spec_type == "date" else "YYYY-MM-DD HH24:MI:SS"
-            return sql.SQL("to_char({}, {})").format(c, sql.Literal(fmt))
-        if typ == "date":
-            return sql.SQL("to_char({}, 'YYYY-MM-DD')").format(c)
+        if typ in TS_TYPES:
+            x = cls._local(c, typ)
+            fmt = "YYYY-MM-DD" if spec_type == "date" or typ == "date" else "YYYY-MM-DD HH24:MI:SS"
+            floor = "DATE '0001-01-01'" if typ == "date" else "TIMESTAMP '0001-01-01 00:00:00'"
+            return sql.SQL("CASE WHEN isfinite({x}) AND {x} >= {floor} THEN to_char({x}, {fmt}) "
+                           "ELSE {x}::text END").format(x=x, floor=sql.SQL(floor), fmt=sql.Literal(fmt))
         return sql.SQL("{}::text").format(c)
 
-    def _copy(self, q, dataset: str, present: list[str]) -> pa.Table:
+    def _copy(self, q, dataset: str, present: list[str], text_ts: list[str] = ()) -> pa.Table:
         chunks = []
         with self.conn.cursor() as cur, cur.copy(q) as copy:
             for data in copy:
@@ -206,11 +249,23 @@ class PostgresSource:
         data = b"".join(chunks)
         if not data:
             return finish(dataset, {}, 0)
-        t = pacsv.read_csv(
-            pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(column_names=present, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in present},
-                                                 strings_can_be_null=True, null_values=[""],
-                                                 quoted_strings_can_be_null=False))
-        return finish(dataset, {c: t.column(c).combine_chunks() for c in present}, t.num_rows)
+        try:
+            t = _read_csv(data, present, 1 << 24)
+        except pa.ArrowInvalid as exc:
+            if "straddling" not in str(exc):
+                raise
+            t = _read_csv(data, present, len(data) + 1)  # one value (a boundary) larger than a block
+        out = {c: t.column(c).combine_chunks() for c in present}
+        for c in text_ts:
+            out[c] = canonical_ts_array(out[c])
+        return finish(dataset, out, t.num_rows)
+
+
+def _read_csv(data: bytes, present: list[str], block: int) -> pa.Table:
+    return pacsv.read_csv(
+        pa.py_buffer(data),
+        read_options=pacsv.ReadOptions(column_names=present, block_size=block),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in present},
+                                             strings_can_be_null=True, null_values=[""],
+                                             quoted_strings_can_be_null=False))
