@@ -147,7 +147,7 @@ def _flock(folder: Path, what: str):
         folder.mkdir(parents=True, exist_ok=True)
         fh = open(folder / ".lock", "a+")
     except OSError as exc:
-        raise LakeError(f"{what}目录不可写: {folder} ({exc.strerror or exc})") from None
+        raise LakeError(f"无法写入{what}目录 {folder}: {exc.strerror or exc}") from None
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -213,7 +213,7 @@ class Lake:
                 if warehouse_dir is not None:
                     self.damage = self.verify(full=full_check)
             except OSError as exc:  # e.g. a read-only or full file system
-                raise LakeError(f"数据湖目录不可写: {exc.filename or self.root} ({exc.strerror or exc})") from None
+                raise LakeError(f"无法写入数据湖 {exc.filename or self.root}: {exc.strerror or exc}") from None
             yield self
         finally:
             for fh in reversed(handles):

@@ -429,15 +429,15 @@ def test_a_killed_builds_file_is_removed_at_the_next_run_start(loaded):
 def test_unwritable_lake_or_warehouse_is_a_clear_error_naming_the_path(tmp_path):
     (tmp_path / "blocker").write_text("")
     bad = tmp_path / "blocker" / "lake"  # its parent is a file: no one (not even root) can create it
-    with pytest.raises(LakeError, match=f"数据湖目录不可写: {bad}"):
+    with pytest.raises(LakeError, match=f"无法写入数据湖目录 {bad}: Not a directory"):
         with Lake(bad).lock(tmp_path / "wh"):
             pass
-    with pytest.raises(LakeError, match=f"数据仓库目录不可写: {tmp_path / 'blocker' / 'wh'}"):
+    with pytest.raises(LakeError, match=f"无法写入数据仓库目录 {tmp_path / 'blocker' / 'wh'}"):
         with Lake(tmp_path / "lake").lock(tmp_path / "blocker" / "wh"):
             pass
     _county().write(tmp_path / "drop")
-    for lake, wh, what in ((bad, tmp_path / "wh", f"数据湖目录不可写: {bad}"),
-                           (tmp_path / "lake", tmp_path / "blocker" / "wh", "数据仓库目录不可写")):
+    for lake, wh, what in ((bad, tmp_path / "wh", f"无法写入数据湖目录 {bad}"),
+                           (tmp_path / "lake", tmp_path / "blocker" / "wh", "无法写入数据仓库目录")):
         logs: list[str] = []
         res = run(tmp_path / "drop", Settings().resolve(tmp_path), warehouse_dir=wh, lake_dir=lake, log=logs.append)
         assert res.status == "failed" and what in res.error, res.error
