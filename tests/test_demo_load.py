@@ -33,7 +33,8 @@ def demo(tmp_path_factory):
 
 def test_every_file_loads(demo):
     _, truth, res, con = demo
-    assert res.files_failed == [] and res.files_ignored == []
+    assert res.files_failed == []
+    assert [f["file"] for f in res.files_ignored] == ["_demo_truth.json"]  # listed, never read as a delivery
     assert res.files_new == len(truth["files"])
     assert res.rows_in == sum(truth["rows_delivered"].values())
     per_file = dict(con.execute("SELECT file, rows_in FROM etl_file").fetchall())
