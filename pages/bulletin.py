@@ -8,17 +8,14 @@ from warehouse.bulletin import NoData
 session.require_page("bulletin")
 
 
-def pdf_button(where, docx: bytes, file_name: str, ident: str, key: str, what: str) -> None:
-    """生成 PDF (LibreOffice, once per document), then its audited download."""
+def pdf_button(where, docx: bytes, file_name: str, key: str, what: str) -> None:
+    """下载 PDF: the Word document converted by LibreOffice when clicked (cached per document), after the audit
+    entry like every download."""
     if not reports.soffice():
         where.caption("未安装 LibreOffice, 无法生成 PDF")
         return
-    if where.button("生成 PDF", key=f"mk-{key}"):
-        st.session_state[key] = (ident, reports.docx_to_pdf(docx))
-    pdf = st.session_state.get(key)
-    if pdf and pdf[0] == ident:
-        ui.audited_download(where, "下载 PDF", lambda: pdf[1], file_name, "application/pdf", key=f"dl-{key}",
-                            detail=f"pdf · {what}")
+    ui.audited_download(where, "下载 PDF", lambda: reports.docx_to_pdf(docx), file_name, "application/pdf",
+                        key=f"dl-{key}", detail=f"pdf · {what}")
 
 
 kind = st.segmented_control("内容", ["月度通报", "周报"], default=st.query_params.get("view", "月度通报"),
@@ -42,7 +39,7 @@ if kind == "月度通报":
     ui.audited_download(c[1], "下载 Excel 附表", lambda: files["xlsx"], names["xlsx"],
                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl-xlsx",
                         detail=f"xlsx · {what}")
-    pdf_button(c[2], files["docx"], names["pdf"], f"{ctx.period.key}·{ctx.scope.label}", "pdf", what)
+    pdf_button(c[2], files["docx"], names["pdf"], "pdf", what)
     ui.audited_download(c[3], "下载 Markdown", lambda: files["md"].encode("utf-8"), names["md"], "text/markdown",
                         key="dl-md", detail=f"md · {what}")
     ui.audited_download(c[4], "下载 JSON", lambda: files["json"].encode("utf-8"), names["json"], "application/json",
@@ -74,6 +71,6 @@ else:
     ui.audited_download(c[0], "下载周报 (Word)", lambda: files["docx"], names["docx"],
                         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
                         key="dl-review-docx", detail=f"docx · {what}")
-    pdf_button(c[1], files["docx"], names["pdf"], f"{ctx.period.key}·{ctx.scope.label}", "review-pdf", what)
+    pdf_button(c[1], files["docx"], names["pdf"], "review-pdf", what)
     ui.audited_download(c[2], "下载周报 (Markdown)", lambda: files["md"].encode("utf-8"), names["md"],
                         "text/markdown", key="dl-review-md", detail=f"md · {what}")
