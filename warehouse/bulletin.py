@@ -20,7 +20,7 @@ group of exactly one unit is written with its full name ("宏仁乡活跃度达�
 with its count ("仅大新报送了4条信息"); offices by their names (文兴派出所). Lists in the county's order (sort_order);
 red and black lists by rank. Percentages with at most one decimal ("85.7%", "100%"); a rate just under 100% is
 never written "100%", one just above 0 never "0%". md and json keep the punctuation of the spec's examples
-("," and "0" in ASCII quotes); the docx typesets it full-width (，“0”) as an official document does.
+("," and "0" in ASCII quotes); the docx and the page's preview typeset it full-width (，“0”: typeset_bulletin).
 """
 from __future__ import annotations
 
