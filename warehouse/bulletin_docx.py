@@ -231,10 +231,11 @@ class _Writer:
         _border(p, "bottom", "E60012", 12, space=6)
 
     def record(self, cc: str, printed_by: str, date_text: str) -> None:
-        """版记: 抄送 and 印发机关 + 印发日期 between rules, at the end of the document (GB/T 9704 7.4)."""
+        """版记: 抄送 and 印发机关 + 印发日期 between rules, at the end of the document, after the last attachment
+        (GB/T 9704 7.4), kept on one page."""
         p = self.doc.add_paragraph()
-        _pitch(p)
-        p.paragraph_format.page_break_before = True
+        _pitch(p, after=LINE_PT)
+        p.paragraph_format.keep_with_next = True
         rows = []
         if cc:
             rows.append(("抄送：" + cc.rstrip("。") + "。", ""))
