@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-import json
 import os
 import re
 import subprocess
@@ -282,7 +281,8 @@ def test_review_as_docx_and_pdf(con, wh, tmp_path):
     assert "红榜：文昌镇农村网格、宏仁、卧龙" in text
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert "CJK" in fonts and "DejaVu" not in fonts
-    # without --period: the last complete ISO week
+    # without --period: the last complete ISO week, which this county (January–March 2026) has no data for
     p = cli("--format", "json")
-    assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["period"] == review.default_period().key
+    last = review.default_period()
+    assert p.returncode == 2 and not p.stdout, p.stderr
+    assert f"没有 {last.key} ({last.label}) 的数据" in p.stderr and "2026-01-01 至 2026-03-31" in p.stderr

@@ -137,9 +137,19 @@ def _add_review(sub) -> None:
 def _run_review(args, settings) -> int:
     from warehouse import review
 
+    import pandas as pd
+
+    from warehouse import metrics
+
     period = args.period or review.default_period()
     con = _open(args, settings)
     try:
+        cov = metrics.query(con, "overview/coverage", settings=settings, **period.params()).iloc[0]
+        if not (cov["account_days"] or cov["events_reported"] or cov["events_closed"] or cov["kp_reports"]):
+            held = (f"现有数据范围: {cov['data_first_day']:%Y-%m-%d} 至 {cov['data_last_day']:%Y-%m-%d}"
+                    if pd.notna(cov["data_first_day"]) else "数据仓库中没有任何业务数据")
+            raise UserError(f"数据仓库中没有 {period.key} ({period.label}) 的数据, 无法生成周报 ({held}); "
+                            "可用 --period 指定其他周期")
         r = review.compute(con, period, settings=settings)
     finally:
         con.close()
