@@ -114,6 +114,12 @@ def test_red_header_number_and_record_from_configuration(march, con):
     rule = ps[1]._p.pPr.find(docx.oxml.ns.qn("w:pBdr")).find(docx.oxml.ns.qn("w:bottom"))
     assert rule.get(docx.oxml.ns.qn("w:color")) == "E60012"
     assert ps[2].text == march.title
+    # the rules in their place in w:pPr (before tabs, spacing, indents, alignment: Word refuses them out of order)
+    ruled = [p._p.pPr for p in ps if p._p.pPr is not None and p._p.pPr.find(docx.oxml.ns.qn("w:pBdr")) is not None]
+    assert len(ruled) == 3
+    for ppr in ruled:
+        tags = [el.tag.split("}")[1] for el in ppr]
+        assert all(tags.index("pBdr") < tags.index(t) for t in ("tabs", "spacing", "ind", "jc") if t in tags), tags
     texts = [p.text for p in ps]
     assert texts[-2:] == ["抄送：县委政法委，县委办，县政府办。", "示例县综治中心办公室\t2026年4月1日印发"]
     # without the section: none of it (the default configuration leaves every key empty)

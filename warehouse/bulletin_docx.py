@@ -89,13 +89,21 @@ def _pitch(p, line_pt: float = LINE_PT, before: float = 0, after: float = 0) -> 
     pf.widow_control = False
 
 
+# the children of w:pPr that follow w:pBdr (ECMA-376 CT_PPrBase order)
+_AFTER_PBDR = ("w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
+               "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd", "w:snapToGrid",
+               "w:spacing", "w:ind", "w:contextualSpacing", "w:mirrorIndents", "w:suppressOverlap", "w:jc",
+               "w:textDirection", "w:textAlignment", "w:textboxTightWrap", "w:outlineLvl", "w:divId", "w:cnfStyle",
+               "w:rPr", "w:sectPr", "w:pPrChange")
+
+
 def _border(p, side: str, color: str, size_eighths: int, space: int = 1) -> None:
     """A rule above or below a paragraph (w:pBdr), across the type area."""
     ppr = p._p.get_or_add_pPr()
     bdr = ppr.find(qn("w:pBdr"))
-    if bdr is None:
+    if bdr is None:  # in its place in the sequence of w:pPr (Word refuses a document with it out of order)
         bdr = OxmlElement("w:pBdr")
-        ppr.append(bdr)
+        ppr.insert_element_before(bdr, *_AFTER_PBDR)
     el = OxmlElement(f"w:{side}")
     for k, v in (("w:val", "single"), ("w:sz", str(size_eighths)), ("w:space", str(space)), ("w:color", color)):
         el.set(qn(k), v)
