@@ -571,13 +571,15 @@ def _tables(head, act, off, ev, kp, offsig, rank, m) -> list[Table]:
 # ---------------------------------------------------------------------------------------------------- renderers
 _PAIRED_QUOTES = re.compile(r'"([^"]*)"')
 _ASCII_MARKS = re.compile(r"(?<!\d),|,(?!\d)|(?<!\d):|:(?!\d)|[;()]")  # 1,629 and 12:30 keep theirs
+_WIDE_SPACE = re.compile(r"([，；：（])[ \t]+|[ \t]+([（）])")
 _FULL_WIDTH = {",": "，", ":": "：", ";": "；", "(": "（", ")": "）"}
 
 
 def typeset(text: str) -> str:
     """ASCII punctuation of the md text → the full-width marks of an official document (，；：（）“”)."""
     text = _PAIRED_QUOTES.sub(lambda m: f"“{m.group(1)}”", text)
-    return _ASCII_MARKS.sub(lambda m: _FULL_WIDTH[m.group(0)], text)
+    text = _ASCII_MARKS.sub(lambda m: _FULL_WIDTH[m.group(0)], text)
+    return _WIDE_SPACE.sub(r"\1\2", text)  # a full-width mark carries its own space: "活跃：当月", "周（03.16"
 
 
 def typeset_bulletin(b: Bulletin) -> Bulletin:
