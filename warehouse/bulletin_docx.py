@@ -436,7 +436,7 @@ def soffice() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
-def fontconfig_xml() -> str:
+def fontconfig_xml(system: str = "/etc/fonts/fonts.conf") -> str:
     """A fontconfig file: the system's configuration, then each official face → the installed CJK faces after it
     (an `accept` alias: a machine that has the official face keeps it)."""
     aliases = "".join(
@@ -447,7 +447,7 @@ def fontconfig_xml() -> str:
     heavy = ("<match target=\"pattern\"><test name=\"family\"><string>方正小标宋简体</string></test>"
              "<edit name=\"weight\" mode=\"assign\"><const>bold</const></edit></match>")
     return ("<?xml version=\"1.0\"?><!DOCTYPE fontconfig SYSTEM \"fonts.dtd\"><fontconfig>"
-            "<include ignore_missing=\"yes\">/etc/fonts/fonts.conf</include>" + aliases + heavy + "</fontconfig>")
+            f"<include ignore_missing=\"yes\">{system}</include>" + aliases + heavy + "</fontconfig>")
 
 
 def docx_to_pdf(docx: bytes, timeout: float = 120) -> bytes:
@@ -459,9 +459,12 @@ def docx_to_pdf(docx: bytes, timeout: float = 120) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "document.docx"
         src.write_bytes(docx)
-        conf = Path(tmp) / "fonts.conf"
-        conf.write_text(fontconfig_xml(), encoding="utf-8")
-        env = {**os.environ, "FONTCONFIG_FILE": str(conf)}
+        env = dict(os.environ)
+        system = os.environ.get("FONTCONFIG_FILE") or "/etc/fonts/fonts.conf"
+        if Path(system).is_file():  # else LibreOffice's own fallback (the system's fonts are not where we look)
+            conf = Path(tmp) / "fonts.conf"
+            conf.write_text(fontconfig_xml(str(Path(system).resolve())), encoding="utf-8")
+            env["FONTCONFIG_FILE"] = str(conf)
         subprocess.run([exe, f"-env:UserInstallation=file://{tmp}/profile", "--headless", "--convert-to", "pdf",
                         "--outdir", tmp, str(src)], check=True, capture_output=True, timeout=timeout, env=env)
         return (Path(tmp) / "document.pdf").read_bytes()
