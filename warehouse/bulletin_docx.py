@@ -17,7 +17,7 @@ CJK SC for 仿宋/宋/楷/小标宋, Noto Sans CJK SC for 黑体) when the offic
 Punctuation is typeset full-width (bulletin.typeset_bulletin, the same text as the page's preview).
 
     render_docx(b: Bulletin) -> bytes          render_review_docx(r: Review) -> bytes
-    docx_to_pdf(docx: bytes) -> bytes          (needs LibreOffice: soffice())
+    docx_to_pdf(docx: bytes) -> bytes          docx_to_pdfs([docx, …]) -> [pdf, …]    (LibreOffice: soffice())
 """
 from __future__ import annotations
 
@@ -453,12 +453,18 @@ def fontconfig_xml(system: str = "/etc/fonts/fonts.conf") -> str:
 def docx_to_pdf(docx: bytes, timeout: float = 120) -> bytes:
     """LibreOffice, headless, offline; a private profile directory so parallel conversions do not collide, and
     the fontconfig file above so the official face names print with the installed CJK faces (no tofu)."""
+    return docx_to_pdfs([docx], timeout)[0]
+
+
+def docx_to_pdfs(documents: list[bytes], timeout: float = 120) -> list[bytes]:
+    """docx_to_pdf for several documents with one LibreOffice start."""
     exe = soffice()
     if not exe:
         raise RuntimeError("本机未安装 LibreOffice, 无法生成 PDF (可下载 Word 版本后另存为 PDF)")
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "document.docx"
-        src.write_bytes(docx)
+        sources = [Path(tmp) / f"document{i}.docx" for i in range(len(documents))]
+        for src, data in zip(sources, documents):
+            src.write_bytes(data)
         env = dict(os.environ)
         system = os.environ.get("FONTCONFIG_FILE") or "/etc/fonts/fonts.conf"
         if Path(system).is_file():  # else LibreOffice's own fallback (the system's fonts are not where we look)
@@ -466,5 +472,6 @@ def docx_to_pdf(docx: bytes, timeout: float = 120) -> bytes:
             conf.write_text(fontconfig_xml(str(Path(system).resolve())), encoding="utf-8")
             env["FONTCONFIG_FILE"] = str(conf)
         subprocess.run([exe, f"-env:UserInstallation=file://{tmp}/profile", "--headless", "--convert-to", "pdf",
-                        "--outdir", tmp, str(src)], check=True, capture_output=True, timeout=timeout, env=env)
-        return (Path(tmp) / "document.pdf").read_bytes()
+                        "--outdir", tmp, *map(str, sources)], check=True, capture_output=True,
+                       timeout=timeout * len(documents), env=env)
+        return [src.with_suffix(".pdf").read_bytes() for src in sources]
