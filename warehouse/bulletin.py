@@ -20,14 +20,15 @@ group of exactly one unit is written with its full name ("宏仁乡活跃度达�
 with its count ("仅大新报送了4条信息"); offices by their names (文兴派出所). Lists in the county's order (sort_order);
 red and black lists by rank. Percentages with at most one decimal ("85.7%", "100%"); a rate just under 100% is
 never written "100%", one just above 0 never "0%". md and json keep the punctuation of the spec's examples
-("," and "0" in ASCII quotes); the docx typesets it full-width (，“0”) as an official document does.
+("," and "0" in ASCII quotes); the docx and the page's preview typeset it full-width (，“0”: typeset_bulletin).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -178,6 +179,14 @@ class Bulletin:
     cutoff: dt.datetime
     warehouse_version: str
     thresholds: dict
+    red_header: str = ""  # 红头, 文号, 抄送, 印发机关: the [bulletin] section of the configuration ("" = none)
+    doc_number: str = ""
+    cc: str = ""
+    printed_by: str = ""
+
+    def file_name(self, ext: str, suffix: str = "") -> str:
+        """'2026年3月份全县网格化服务管理工作情况通报.docx' (suffix e.g. '附表' before the extension)."""
+        return f"{self.period.start.year}年{self.title}{suffix}.{ext}"
 
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)
@@ -278,9 +287,11 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
         month=period.key, period=period, title=f"{M}{area}网格化服务管理工作情况通报", county_name=county,
         area=area, addressee="各乡镇、县级有关部门:" if scope.county_wide else f"{area}各社区(村)、有关部门:",
         intro=f"现将{period.start.year}年{period.start.month}月{area}网格化服务管理工作情况通报如下。",
-        sections=sections, tables=tables, issuer=f"{county}网格化服务管理中心",
+        sections=sections, tables=tables, issuer=s.bulletin.issuer or f"{county}网格化服务管理中心",
         issued=issued or cutoff_ts.date(), cutoff=cutoff_ts, warehouse_version=_clean(cov["warehouse_version"]) or "",
-        thresholds=metrics.threshold_params(s))
+        thresholds=metrics.threshold_params(s), red_header=s.bulletin.red_header,
+        doc_number=s.bulletin.doc_number.format(year=(issued or cutoff_ts.date()).year, month=period.start.month),
+        cc=s.bulletin.cc, printed_by=s.bulletin.printed_by)
 
 
 # ---------------------------------------------------------------------------------------------------- 一、账号活跃度
@@ -558,13 +569,40 @@ def _tables(head, act, off, ev, kp, offsig, rank, m) -> list[Table]:
 
 
 # ---------------------------------------------------------------------------------------------------- renderers
-def render_md(b: Bulletin) -> str:
+_PAIRED_QUOTES = re.compile(r'"([^"]*)"')
+_ASCII_MARKS = re.compile(r"(?<!\d),|,(?!\d)|(?<!\d):|:(?!\d)|[;()]")  # 1,629 and 12:30 keep theirs
+_WIDE_SPACE = re.compile(r"([，；：（])[ \t]+|[ \t]+([（）])")
+_FULL_WIDTH = {",": "，", ":": "：", ";": "；", "(": "（", ")": "）"}
+
+
+def typeset(text: str) -> str:
+    """ASCII punctuation of the md text → the full-width marks of an official document (，；：（）“”)."""
+    text = _PAIRED_QUOTES.sub(lambda m: f"“{m.group(1)}”", text)
+    text = _ASCII_MARKS.sub(lambda m: _FULL_WIDTH[m.group(0)], text)
+    return _WIDE_SPACE.sub(r"\1\2", text)  # a full-width mark carries its own space: "活跃：当月", "周（03.16"
+
+
+def typeset_bulletin(b: Bulletin) -> Bulletin:
+    """The bulletin's text as the docx prints it: full-width punctuation in the title, the paragraphs, the
+    attachment list, the table titles, headers and notes (table cells keep their values). The page's preview
+    shows this same text."""
+    t = typeset
+    return replace(
+        b, title=t(b.title), addressee=t(b.addressee), intro=t(b.intro),
+        sections=[replace(s, heading=t(s.heading), paragraphs=[t(p) for p in s.paragraphs]) for s in b.sections],
+        tables=[replace(tb, title=t(tb.title), columns=[t(c) for c in tb.columns], note=t(tb.note))
+                for tb in b.tables])
+
+
+def render_md(b: Bulletin, *, full_width: bool = False) -> str:
+    """The bulletin as Markdown; full_width=True for a typeset_bulletin(b) (its own marks full-width too)."""
+    colon = "：" if full_width else ":"
     out = [f"# {b.title}", "", b.addressee, "", b.intro, ""]
     for s in b.sections:
         out += [f"## {s.heading}", ""]
         for p in s.paragraphs:
             out += [p, ""]
-    out += ["附件:" + (b.attachment_lines[0] if b.attachment_lines else "")]
+    out += [f"附件{colon}" + (b.attachment_lines[0] if b.attachment_lines else "")]
     out += [f"　　　{line}" for line in b.attachment_lines[1:]]
     out += ["", f"{b.issuer}", "", f"{b.issued_text}", ""]
     for i, t in enumerate(b.tables, 1):
@@ -574,7 +612,7 @@ def render_md(b: Bulletin) -> str:
         for r in t.display_rows():
             out.append("| " + " | ".join(r) + " |")
         if t.note:
-            out += ["", f"注: {t.note}"]
+            out += ["", f"注{colon}{t.note}" if full_width else f"注: {t.note}"]
         out.append("")
     return "\n".join(out)
 

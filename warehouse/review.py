@@ -7,6 +7,8 @@ month and the same month of the previous year.
     r.figures      [Figure(key, label, kind, value, last, same_last_month, better), …]
     r.red, r.black [{'name', 'full_name', 'ru_code', 'score', 'rank', 'repeat', …}, …]
     review.render_md(r) -> str         review.render_json(r) -> str          r.to_dict() -> dict
+    review.default_period(today) -> the last complete ISO week    review.file_name(r, "docx") -> str
+    warehouse.bulletin_docx.render_review_docx(r) -> bytes (and docx_to_pdf for the PDF)
 
 Everything comes from overview/headline and overview/unit_ranking (warehouse/sql).
 """
@@ -133,6 +135,20 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
     ranking = [entry(r) for _, r in by_rank.iterrows()]
     return Review(period, last, same, labels, "全县" if scope.county_wide else scope.label, figures, red, black,
                   ranking)
+
+
+def default_period(today: dt.date | None = None) -> Period:
+    """The last complete ISO week: the one that ended on the last Sunday before `today` (default: today)."""
+    today = today or dt.date.today()
+    return Period.containing(today - dt.timedelta(days=today.isoweekday()), "week")
+
+
+def file_name(r: Review, ext: str) -> str:
+    """'2026年第12周全县领导周例会数据.docx' (a month: '2026年3月全县领导例会数据.docx')."""
+    if r.period.kind == "week":
+        y, w, _ = r.period.start.isocalendar()
+        return f"{y}年第{w}周{r.area}领导周例会数据.{ext}"
+    return f"{r.period.start.year}年{r.period.start.month}月{r.area}领导例会数据.{ext}"
 
 
 def render_md(r: Review) -> str:
