@@ -197,3 +197,40 @@ def test_the_run_record_is_the_final_one(demo):  # noqa: F811
     assert row["final"] and row["duration_s"] == rec["duration_s"] == res.duration_s
     assert row["published"] == res.published and row["status"] == res.status
     assert row["finished_at"] == pd.Timestamp(res.finished_at)
+
+
+def test_the_quality_page_shows_unknown_codes_future_rows_and_the_final_run(demo, tmp_path):  # noqa: F811
+    """数据质量 as the 县级管理员 sees it (Streamlit AppTest on a copy of the demo county's lake and warehouse:
+    this process holds the fixture's own connection, with another configuration than the app's)."""
+    import os
+    import shutil
+
+    from logins import add_users
+    from test_app import _config, _run, _text, _use_config
+    from warehouse import config
+
+    src, _, res, con = demo
+    for d in ("wh", "lake"):
+        shutil.copytree(src / d, tmp_path / d)
+    old = os.environ.get(config.ENV_VAR)
+    _use_config(_config(tmp_path))
+    try:
+        add_users(config.settings())
+        at = _run("quality.py")
+        text = _text(at)
+        n = con.execute("SELECT count(*) FROM fact_kp_report WHERE list_contains(_flags, 'unknown_code:category')"
+                        ).fetchone()[0]
+        assert f"{n} 条记录的人员类别不在规范代码中: 留守儿童 \\({n}\\)" in text, text
+        assert "计入合计, 在按类别的统计中列为「未知类别」" in text
+        assert "条记录的更新时间晚于导入时间" in text
+        fresh = next(d.value for d in at.dataframe if "最新更新时间" in d.value.columns)
+        assert (pd.to_datetime(fresh["最新更新时间"]) <= dt.datetime(2025, 3, 6)).all()
+        runs = next(d.value for d in at.dataframe if "发布版本" in d.value.columns)
+        row = runs[runs["批次"] == res.run_id].iloc[0]
+        assert row["用时(秒)"] == res.duration_s and row["发布版本"] == res.published
+    finally:
+        if old:
+            _use_config(type(tmp)(old))
+        else:
+            os.environ.pop(config.ENV_VAR, None)
+            config.settings.cache_clear()
