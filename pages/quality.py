@@ -8,6 +8,7 @@ from dashboard import data, session, ui
 from etl import sources
 from etl.lake import Lake
 from etl.normalize import flag_label
+from warehouse.build import final_runs
 
 RUN_STATUS = {"ok": "成功", "partial": "部分失败", "failed": "失败", "busy": "跳过 (另一导入在运行)"}
 
@@ -20,6 +21,7 @@ st.caption(f"数据仓库版本 {meta.get('version', '')} · 发布于 {meta.get
 
 # Live from the lake's state (read only): a run whose files all failed may publish nothing, so the warehouse
 # alone cannot say it. The same computation as `etl health` and the wall (etl.sources.open_failures).
+lake = None
 try:
     lake = Lake(ui.settings().paths.lake_dir)
     known = sources.read_health(lake)
@@ -44,12 +46,15 @@ for qr in quarantined:
 
 fresh = data.q("quality/freshness", scope)
 runs = data.q("quality/runs", scope, limit=50)
+if lake is not None:  # the run that built this version was copied before it ended: its final record
+    runs = final_runs(runs, lake)
 issues = data.q("quality/file_issues", scope)
 ignored = issues[issues["kind"] == "已忽略"]
 
 last = runs.iloc[0] if len(runs) else None
 c = st.columns(4)
-c[0].metric("最近一次导入", "—" if last is None else f"{last['finished_at']:%m-%d %H:%M}",
+last_at = None if last is None else (last["finished_at"] if pd.notna(last["finished_at"]) else last["started_at"])
+c[0].metric("最近一次导入", "—" if last is None else f"{last_at:%m-%d %H:%M}",
             None if last is None else RUN_STATUS.get(last["status"], last["status"]),
             delta_color="normal" if last is None or last["status"] == "ok" else "inverse")
 c[1].metric("当前记录数", f"{int(fresh['records'].sum()):,}")
@@ -67,7 +72,11 @@ view = fresh.assign(状态=["⚠️ 过期" if (t is None or t < limit) and n > 
 view = view.rename(columns={"title": "数据集", "records": "当前记录", "landed_rows": "交付行数",
                             "superseded": "被更新版本", "quarantined": "隔离", "files": "文件数",
                             "last_file": "最近文件", "last_landed_at": "最近导入", "max_updated_at": "最新更新时间"})
-st.dataframe(view.drop(columns=["dataset"]), hide_index=True)
+st.dataframe(view.drop(columns=["dataset", "future_rows", "max_future_updated_at"]), hide_index=True)
+# future-dated records never count as fresh (最新更新时间 ignores them): a data-quality item of their own
+for r in fresh[fresh["future_rows"] > 0].itertuples(index=False):
+    st.warning(f"{r.title}: {int(r.future_rows):,} 条记录的更新时间晚于导入时间 (最晚 {r.max_future_updated_at:%Y-%m-%d %H:%M}), "
+               "不计入最新更新时间。", icon="⚠️")
 
 st.subheader("隔离记录 (按原因)")
 by_reason = data.q("quality/quarantine_by_reason", scope)
@@ -89,6 +98,13 @@ else:
 
 st.subheader("修复与存疑标记")
 flags = data.q("quality/flags", scope)
+# unknown code values: kept and counted; where each counts (README "Unknown code values")
+UNKNOWN_RULE = {"category": "计入合计, 在按类别的统计中列为「未知类别」", "role": "不计入网格员账号和部门账号",
+                "op_type": "计入活跃天数 (任何操作均计)", "action": "不视为受理", "status": "不视为办结或停用"}
+for r in flags[flags["flag"].str.startswith("unknown_code:")].itertuples(index=False):
+    rule = UNKNOWN_RULE.get(r.flag.split(":", 1)[1], "记录保留")
+    st.warning(f"{ui.DATASET_TITLES.get(r.dataset, r.dataset)}: {int(r.n):,} 条记录的{ui.md(r.header)}不在规范代码中: "
+               f"{ui.md(r.codes or '')}。{rule}。", icon="⚠️")
 if len(flags):
     flags = flags.assign(数据集=flags["dataset"].map(ui.DATASET_TITLES), 说明=flags["flag"].map(flag_label))
     st.dataframe(flags.rename(columns={"n": "记录数"})[["数据集", "说明", "记录数"]], hide_index=True)

@@ -114,7 +114,7 @@ def test_key_task_groups(march):
     assert {k: names(v) for k, v in r["offices_zero"].items()} == {"司法所": ["双峰司法所", "白云司法所"]}
     assert march.to_dict()["key_tasks"]["county"] == {
         "reported": 25, "prev_reported": 3, "needed": 28, "signed": 18, "sign_rate": 18 / 28, "prev_sign_rate": 1.0,
-        "fully_signed": 15}
+        "fully_signed": 15, "unknown_category": 0}
 
 
 def test_red_black(march, feb):

@@ -38,6 +38,7 @@ from warehouse.config import Settings, settings as default_settings
 from warehouse.metrics import COUNTY, Period, Scope
 
 OFFICE_KINDS = ("派出所", "司法所", "卫生院")
+UNKNOWN_CATEGORY = "未知类别"  # reports whose category is not in the contract (m_category in 30_aggregates.sql)
 CN_NUMBERS = "一二三四五六七八九十"
 
 
@@ -417,10 +418,15 @@ def _key_tasks_section(M: str, area: str, head, kp: pd.DataFrame, tallies: pd.Da
         ("reported", "kp_reports"), ("prev_reported", "prev_kp_reports"), ("needed", "signoffs_needed"),
         ("signed", "signoffs_signed"), ("sign_rate", "sign_rate"), ("prev_sign_rate", "prev_sign_rate"),
         ("fully_signed", "kp_fully_signed"))}
+    # reports of a category not in the contract: in the total, named as such, in no category's paragraph
+    county["unknown_category"] = int(kp.loc[kp["category"] == UNKNOWN_CATEGORY, "reported"].sum())
     paras = []
     if county["reported"]:
         cmp = compare_count(county["reported"], county["prev_reported"], "条")
-        s1 = f"{M},{area}网格员共报送重点人员信息{county['reported']}条" + (f",{cmp}" if cmp else "")
+        s1 = f"{M},{area}网格员共报送重点人员信息{county['reported']}条"
+        if county["unknown_category"]:
+            s1 += f'(其中{county["unknown_category"]}条的人员类别不在规范代码中,列为"{UNKNOWN_CATEGORY}")'
+        s1 += f",{cmp}" if cmp else ""
         if county["needed"]:
             cmp = compare_rate(county["sign_rate"], county["prev_sign_rate"])
             s1 += (f";派出所、司法所、卫生院应签收{county['needed']}条次,已签收{county['signed']}条次,"
@@ -431,7 +437,7 @@ def _key_tasks_section(M: str, area: str, head, kp: pd.DataFrame, tallies: pd.Da
 
     categories = []
     cats = [c for c in KP_CATEGORIES if c in set(kp["category"])] + \
-           sorted(set(kp["category"]) - set(KP_CATEGORIES))
+           sorted(set(kp["category"]) - set(KP_CATEGORIES) - {UNKNOWN_CATEGORY})
     for i, cat in enumerate(cats):
         rows = kp[kp["category"] == cat]
         t = tallies[tallies["category"] == cat]
@@ -533,6 +539,8 @@ def _tables(head, act, off, ev, kp, offsig, rank, m) -> list[Table]:
                    head["on_time_rate"], head["overdue_open"], head["prev_completion_rate"], ""]],
                note="办结完成率 = 当月办结事件(不论何时上报) / 当月上报事件; 超期未办结为月末仍未办结且已过办理时限的事件。")
     cats = [c for c in KP_CATEGORIES if c in set(kp["category"])]
+    if kp.loc[kp["category"] == UNKNOWN_CATEGORY, "reported"].sum():  # so that the columns add up to 合计
+        cats.append(UNKNOWN_CATEGORY)
     wide = kp.pivot_table(index="ru_code", columns="category", values="reported", aggfunc="sum", sort=False)
     agg = kp.groupby("ru_code", sort=False).agg(reported=("reported", "sum"), fully=("fully_signed", "sum"))
     units = kp.drop_duplicates("ru_code").sort_values("sort_order")
@@ -546,7 +554,9 @@ def _tables(head, act, off, ev, kp, offsig, rank, m) -> list[Table]:
                   int(kp["fully_signed"].sum()) / tot_all if tot_all else None])
     t4 = Table("kp_units", "三项重点工作信息报送情况统计表", ["序号", "单位", *cats, "合计", "全部签收占比"],
                ["int", "text", *["int"] * len(cats), "int", "pct"], rows4,
-               note="全部签收占比: 报送的信息中已由所有接收部门签收的比例。")
+               note="全部签收占比: 报送的信息中已由所有接收部门签收的比例。"
+                    + (f"{UNKNOWN_CATEGORY}: 人员类别不在规范代码中的信息, 计入合计, 无接收部门。"
+                       if UNKNOWN_CATEGORY in cats else ""))
     t5 = Table("kp_offices", "部门签收情况统计表",
                ["序号", "部门", "类别", "应签收", "已签收", "签收率", f"超{m.sign_red_hours:g}小时未签收"],
                ["int", "text", "text", "int", "int", "pct", "int"],
