@@ -64,7 +64,8 @@ def ranking_bars(df: pd.DataFrame, value: str, label: str, *, title: str, height
             colours.append(BAD)
         else:
             colours.append(NEUTRAL)
-    text = [fmt.pct(v, trim=False) if pct else fmt.count(v) for v in d["_v"]]
+    trim = fmt.pct_trim([d["_v"]])
+    text = [fmt.pct(v, trim=trim) if pct else fmt.count(v) for v in d["_v"]]
     fig = go.Figure(go.Bar(x=d["_v"].fillna(0), y=labels(d[label]), orientation="h", marker_color=colours, text=text,
                            textposition="outside", cliponaxis=False, hoverinfo="skip"))
     fig.update_xaxes(visible=False, range=[0, max(1.0, float(d["_v"].max() or 0)) * (1.18 if pct else 1.25)])

@@ -176,18 +176,22 @@ TABLE_ROWS = 30  # a table shows up to this many rows without scrolling (every u
 LONG_TEXT = ("描述", "原因", "错误", "原始内容", "说明", "详情")  # columns that get the width they need
 
 
+rates_trim = fmt.pct_trim  # one precision for every rate of a table (see warehouse/fmt.py)
+
+
 def _hours_label(label: str) -> str:
     return label.replace("(小时)", "(天)").replace("（小时）", "（天）")
 
 
 def _shown(df: pd.DataFrame, columns: dict[str, str], rates: tuple[str, ...] = ()) -> pd.DataFrame:
     """The listed columns, renamed: rates as text with one precision for the whole table ('30.0%', '10.5%',
-    '—'), durations labelled "(小时)" in days "(天)" when any reaches 48 hours, whole numbers as integers."""
+    '—'; see rates_trim), durations labelled "(小时)" in days "(天)" when any reaches 48 hours, whole numbers as integers."""
     view = df[[c for c in columns if c in df.columns]].copy()
     names = {c: columns[c] for c in view.columns}
+    rates = tuple(c for c in rates if c in view.columns)
+    trim = rates_trim(view[c] for c in rates)
     for c in rates:
-        if c in view.columns:
-            view[c] = [pct(v, trim=False) for v in view[c]]
+        view[c] = [pct(v, trim=trim) for v in view[c]]
     for c in view.columns:
         if c in rates:
             continue

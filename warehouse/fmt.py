@@ -1,7 +1,7 @@
 """How figures are written, in one place for the pages, the wall, the bulletin and the weekly review.
 
     pct(0.857142) -> '85.7%'   pct(1.0) -> '100%'   pct(0.9996) -> '99.9%'   pct(None) -> '—'
-    pct(0.3, trim=False) -> '30.0%'   (tables: one precision in a column)
+    pct(0.3, trim=False) -> '30.0%'   (tables: one precision for all rates, pct_trim)
     points(0.62, 0.6) -> 2.0  (the change of a rate in percentage points, as shown: rounded to `digits`)
     count(12345) -> '12,345'   hours(20) -> '20 小时'   hours(10069) -> '419.5 天'   date(ts) -> '2026-11-26'
 
@@ -53,6 +53,12 @@ def pct(x, digits: int = 1, *, trim: bool = True) -> str:
     if trim and digits and s.endswith("." + "0" * digits):
         s = s[: -digits - 1]
     return s + "%"
+
+
+def pct_trim(columns) -> bool:
+    """One precision for every rate of a table (columns of rates): whole percentages ('50%') when all of them are
+    whole, else one decimal for all ('30.0%', '10.5%'): the `trim` to pass to pct."""
+    return all(v is None or v == round(v) for col in columns for v in (pct_value(x) for x in col))
 
 
 def points(cur, prev, digits: int = 1) -> float | None:
