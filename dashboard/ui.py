@@ -214,6 +214,7 @@ def column_config(view: pd.DataFrame, *, first_pinned: bool = False) -> dict:
     cfg: dict = {}
     for i, c in enumerate(view.columns):
         s = view[c]
+        text = s.dtype == object or pd.api.types.is_string_dtype(s)
         if pd.api.types.is_datetime64_any_dtype(s):
             t = s.dropna()
             midnight = len(t) and ((t.dt.hour == 0) & (t.dt.minute == 0) & (t.dt.second == 0)).all()
@@ -230,7 +231,7 @@ def column_config(view: pd.DataFrame, *, first_pinned: bool = False) -> dict:
             cfg[c] = st.column_config.NumberColumn(format="localized")
         elif pd.api.types.is_float_dtype(s):
             cfg[c] = st.column_config.NumberColumn(format="%.1f")
-        elif s.dtype == object and len(s.dropna()) and all(isinstance(v, str) and (v == fmt.DASH or v.endswith("%"))
+        elif text and len(s.dropna()) and all(isinstance(v, str) and (v == fmt.DASH or v.endswith("%"))
                                                             for v in s.dropna()):
             cfg[c] = st.column_config.TextColumn(alignment="right")
         elif any(w in str(c) for w in LONG_TEXT):
