@@ -48,12 +48,13 @@ def pct(v: object, digits: int = 1, *, trim: bool = True) -> str:
 
 
 def metric(label: str, value, previous=None, *, better: str | None = "up", kind: str = "count", where=None,
-           unit: str = "", since: str = "较上期", help: str | None = None) -> None:
+           unit: str = "", since: str | None = None, help: str | None = "与上一统计周期相比") -> None:
     """A headline tile. `value` and `previous` are figures (a rate as 0–1, or a count); the delta is only ever the
     change against the previous period, in percentage points for a rate: green when the change is good for this
     figure (better="up": more is better; "down": more is worse, e.g. overdue events), red when bad, grey without
     an arrow when there is no change (as shown: 85.7% → 85.7% is 持平) or better=None; no delta without a
-    previous figure. A text `value` (e.g. "3 / 5") is shown as it is, without a delta."""
+    previous figure. A text `value` (e.g. "3 / 5") is shown as it is, without a delta. `since` (e.g. "较上周") is
+    written beside the delta where a tile is wide enough."""
     where = st if where is None else where
     if kind == "rate":
         shown = pct(value)
@@ -65,7 +66,7 @@ def metric(label: str, value, previous=None, *, better: str | None = "up", kind:
         change = None if isinstance(value, str) or a is None or b is None else round(a - b)
         delta = None if change is None else f"{int(change):+,d}" + (f" {unit}" if unit else "")
     if change is None:
-        where.metric(label, shown, help=help)
+        where.metric(label, shown)
     elif change == 0:
         where.metric(label, shown, "持平", delta_color="off", delta_arrow="off", delta_description=since, help=help)
     else:
@@ -242,9 +243,10 @@ def column_config(view: pd.DataFrame, *, first_pinned: bool = False) -> dict:
     return cfg
 
 
-def table_height(rows: int, max_rows: int = TABLE_ROWS) -> int:
-    """A table as tall as its rows (no empty box, no hidden rows) up to `max_rows`, then it scrolls."""
-    return HEADER_PX + ROW_PX * max(1, min(rows, max_rows)) + 3
+def table_height(rows: int, max_rows: int = TABLE_ROWS) -> int | str:
+    """A table as tall as its rows (no empty box, no hidden rows: "content") up to `max_rows`, then it scrolls
+    (about `max_rows` rows high)."""
+    return "content" if rows <= max_rows else HEADER_PX + ROW_PX * max_rows + 3
 
 
 def frame(view: pd.DataFrame, *, key: str | None = None, max_rows: int = TABLE_ROWS, pinned: bool = False,

@@ -151,7 +151,7 @@ def tiles(h: pd.Series) -> None:
             ("activity_rate", "账号活跃度", "rate", "up"), ("completion_rate", "事件办结率", "rate", "up"),
             ("on_time_rate", "按期办结率", "rate", "up"), ("overdue_open", "超期未办结", "count", "down"),
             ("kp_reports", "重点人员报送", "count", "up"), ("sign_rate", "签收率", "rate", "up"))):
-        ui.metric(label, h[key], h[f"prev_{key}"], kind=kind, better=better, since="环比", where=col)
+        ui.metric(label, h[key], h[f"prev_{key}"], kind=kind, better=better, where=col)
 
 
 # What a refresh draws is built once per query result and shared by every later refresh and every wall screen:

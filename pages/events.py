@@ -27,7 +27,7 @@ if ctx.ru_code is None:
     for col, row in zip(g, groups.itertuples(index=False)):
         col.markdown(f"**{ui.md(row.grp)}** ({row.units} 个)")
         col.caption("、".join(ui.md(n) for n in row.short_names) if len(row.short_names) else "无")
-    left, right = st.columns([2, 3])
+    left, right = st.container(), st.container()  # one above the other: the table needs its columns in view
     with left:
         st.plotly_chart(charts.ranking_bars(units, "completion_rate", "short_name", title="各单位办结率",
                                             height=max(400, 22 * len(units)), good_at=m.event_high,

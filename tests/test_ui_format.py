@@ -61,8 +61,8 @@ def test_one_precision_per_table_and_durations_in_days():
     assert cfg["名次"]["type_config"]["format"] == "localized"  # thousands separators
     whole = ui._shown(pd.DataFrame({"r": [1.0, 0.5, 0.0]}), {"r": "活跃度"}, rates=("r",))
     assert list(whole["活跃度"]) == ["100%", "50%", "0%"]
-    assert ui.table_height(20) >= ui.HEADER_PX + 20 * ui.ROW_PX  # every unit of a county, no 10-row box
-    assert ui.table_height(2000, 15) < ui.table_height(2000)
+    assert ui.table_height(20) == "content"  # every unit of a county, no 10-row box
+    assert ui.table_height(2000, 15) < ui.table_height(2000) < ui.HEADER_PX + 40 * ui.ROW_PX  # long lists scroll
 
 
 def test_time_axes_are_chinese():
@@ -188,3 +188,63 @@ def test_overdue_events_say_how_many_days(county):
     assert lists and "超期天数" in lists[0].columns
     days = list(lists[0]["超期天数"])
     assert all(d > 0 for d in days) and days == sorted(days, reverse=True)
+
+
+# ------------------------------------------------------------------------------------------------ a real browser
+BROWSER_PAGES = {"home": "", "events": "events", "key_persons": "key_persons", "compare": "compare",
+                 "weekly": "bulletin?view=周报", "quality": "quality", "activity": "activity"}
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory, county):
+    from server import Server, require_chromium, write_config
+
+    from logins import add_users
+    from warehouse import config
+    require_chromium()
+    cfg = write_config(county)  # the AppTest county's warehouse and users, served by the real server
+    add_users(config.load_settings(cfg))
+    srv = Server(cfg)
+    yield srv.url
+    srv.stop()
+
+
+@pytest.mark.browser
+def test_browser_shows_chinese_text_and_whole_tables(web, browser):
+    """What a user sees at 1440×900 (screenshots in test-artifacts/): no raw or English value, no Streamlit menu,
+    the 概览 table with every unit (黑榜 included) without scrolling inside it."""
+    from logins import browser_login
+    from server import ROOT
+    art = ROOT / "test-artifacts"
+    art.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    for name, path in BROWSER_PAGES.items():
+        page.goto(f"{web}/{path}{'&' if '?' in path else '?'}p=2024-03&k=month", wait_until="domcontentloaded",
+                  timeout=60_000)
+        page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+        page.wait_for_selector('[data-testid="stMain"] h1', timeout=60_000)
+        page.wait_for_timeout(1000)
+        if page.locator('input[aria-label="用户名"]').count():
+            browser_login(page, "admin")  # (a reload logs out until the login outlives the websocket session)
+        page.wait_for_selector('[data-testid="stMain"] h1', timeout=60_000)
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"] button')"
+                               " || getComputedStyle(document.querySelector('[data-testid=\"stStatusWidget\"]'))"
+                               ".display === 'none'", timeout=60_000)
+        page.wait_for_timeout(2500)  # the grids draw on a canvas after the script run
+        text = page.evaluate("() => document.body.innerText")
+        page.screenshot(path=str(art / f"ui-format-{name}-1440x900.png"), full_page=True)
+        bad = FORBIDDEN.findall(text)
+        assert not bad, f"{name}: {bad[:5]}"
+        assert page.locator('[data-testid="stMainMenu"]').count() == 0, "Streamlit's English menu is shown"
+        assert not page.locator('[data-testid="stStatusWidget"]').is_visible()
+        if name == "home":
+            grid = page.locator('[data-testid="stDataFrame"]').first
+            box = grid.bounding_box()
+            rows = page.evaluate("() => document.querySelector('[data-testid=\"stDataFrame\"] table')"
+                                 "?.querySelectorAll('tbody tr').length")
+            assert rows and box["height"] >= ui.HEADER_PX + rows * ui.ROW_PX, (rows, box)
+            # the last row (the 黑榜 end of the list) is inside the box, not below a scroll
+            inner = page.evaluate("() => { const s = document.querySelector('[data-testid=\"stDataFrame\"] .dvn-scroller');"
+                                  " return s ? s.scrollHeight - s.clientHeight : 0; }")
+            assert inner <= 2, f"the 概览 table scrolls inside its box by {inner}px"
+    page.close()
