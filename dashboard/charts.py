@@ -101,9 +101,10 @@ def grouped_bars(df: pd.DataFrame, x: str, series: dict[str, str], *, title: str
 def trend(df: pd.DataFrame, x: str, series: dict[str, str], *, title: str, height: int = 300, scale: float = 1.0,
           pct: bool = True) -> go.Figure:
     fig = go.Figure()
+    when = "%{x|" + MONTH_FORMAT + "}" if _is_time(df[x]) else "%{x}"
     for col, name in series.items():
         fig.add_scatter(x=labels(df[x]), y=df[col], name=html.escape(str(name)), mode="lines+markers",
-                        hovertemplate="%{x}: %{y" + (":.1%" if pct else ":,") + "}<extra>" + html.escape(str(name))
+                        hovertemplate=when + ": %{y" + (":.1%" if pct else ":,") + "}<extra>" + html.escape(str(name))
                         + "</extra>")
     if pct:
         fig.update_yaxes(tickformat=".0%")

@@ -209,6 +209,9 @@ def _shown(df: pd.DataFrame, columns: dict[str, str], rates: tuple[str, ...] = (
     return view.rename(columns=names)
 
 
+_FIGURE = re.compile(r"^(—|[+\-]?[\d,]+(\.\d+)?%?)$")  # a rate or a count written as text ("85.7%", "1,234")
+
+
 def column_config(view: pd.DataFrame, *, first_pinned: bool = False) -> dict:
     """One rule for every table's columns: dates as dates (a midnight timestamp is a date), times to the minute,
     integers with thousands separators, decimals with one digit, rates (text) right-aligned, long text wide."""
@@ -232,8 +235,7 @@ def column_config(view: pd.DataFrame, *, first_pinned: bool = False) -> dict:
             cfg[c] = st.column_config.NumberColumn(format="localized")
         elif pd.api.types.is_float_dtype(s):
             cfg[c] = st.column_config.NumberColumn(format="%.1f")
-        elif text and len(s.dropna()) and all(isinstance(v, str) and (v == fmt.DASH or v.endswith("%"))
-                                                            for v in s.dropna()):
+        elif text and len(s.dropna()) and all(isinstance(v, str) and _FIGURE.match(v) for v in s.dropna()):
             cfg[c] = st.column_config.TextColumn(alignment="right")
         elif any(w in str(c) for w in LONG_TEXT):
             cfg[c] = st.column_config.TextColumn(width="large")

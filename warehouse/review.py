@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from warehouse import metrics
+from warehouse import fmt, metrics
 from warehouse.bulletin import _clean, pct, unit_names
 from warehouse.config import Settings, settings as default_settings
 from warehouse.metrics import COUNTY, Period, Scope
@@ -66,7 +66,7 @@ class Figure:
     def fmt(self, v) -> str:
         if v is None:
             return "—"
-        return pct(v) if self.kind == "rate" else str(int(v))
+        return pct(v) if self.kind == "rate" else fmt.count(v)
 
 
 @dataclass
