@@ -48,6 +48,7 @@ r = rk[rk["metric"] == metric].sort_values(["rank", "sort_order"], na_position="
 kind = mlabels.set_index("metric").loc[metric, "kind"]
 r = r.assign(变化=[("—" if m != m else ("↑" if m > 0 else "↓" if m < 0 else "→") + (f"{abs(int(m))}" if m else ""))
                    for m in r["movement"]])
-ui.table(r, {"rank": "名次", "short_name": "单位", "value": "本期", "prev_rank": "上期名次", "prev_value": "上期",
+r = r.assign(ru_name=r["ru_code"].map(names).fillna(r["short_name"]))  # a table of units: full names
+ui.table(r, {"rank": "名次", "ru_name": "单位", "value": "本期", "prev_rank": "上期名次", "prev_value": "上期",
              "变化": "名次变化"}, name="排名", key="cmp-rank",
          rates=("value", "prev_value") if kind == "rate" else ())

@@ -136,9 +136,10 @@ def _visible_text(at: AppTest) -> list[str]:
     return out
 
 
+@pytest.mark.parametrize("period", ["2024-03", "2024-W11"])
 @pytest.mark.parametrize("page", list(PAGES))
-def test_pages_show_no_raw_or_english_values_and_honest_deltas(county, page):
-    at = _run(page, p="2024-03", k="month")
+def test_pages_show_no_raw_or_english_values_and_honest_deltas(county, page, period):
+    at = _run(page, p=period, k="week" if "W" in period else "month")
     assert not at.error, [e.value for e in at.error]
     _check_metrics(at, page)
     bad = [t for t in _visible_text(at) if FORBIDDEN.search(t)]
@@ -230,7 +231,7 @@ def test_browser_shows_chinese_text_and_whole_tables(web, browser):
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"] button')"
                                " || getComputedStyle(document.querySelector('[data-testid=\"stStatusWidget\"]'))"
                                ".display === 'none'", timeout=60_000)
-        page.wait_for_timeout(2500)  # the grids draw on a canvas after the script run
+        page.wait_for_timeout(1500)  # the grids draw on a canvas after the script run
         text = page.evaluate("() => document.body.innerText")
         page.screenshot(path=str(art / f"ui-format-{name}-1440x900.png"), full_page=True)
         bad = FORBIDDEN.findall(text)
