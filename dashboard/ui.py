@@ -5,7 +5,6 @@ import dataclasses
 import datetime as dt
 import html
 import io
-import math
 import re
 from dataclasses import dataclass
 
@@ -61,7 +60,8 @@ def metric(label: str, value, previous=None, *, better: str | None = "up", kind:
         change = fmt.points(value, previous)
         delta = None if change is None else f"{change:+.1f} 个百分点"
     else:
-        shown = value if isinstance(value, str) else fmt.count(value) + (f" {unit}" if unit and fmt.num(value) is not None else "")
+        shown = value if isinstance(value, str) else (
+            fmt.count(value) + (f" {unit}" if unit and fmt.num(value) is not None else ""))
         a, b = fmt.num(value), fmt.num(previous)
         change = None if isinstance(value, str) or a is None or b is None else round(a - b)
         delta = None if change is None else f"{int(change):+,d}" + (f" {unit}" if unit else "")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import sys
 
 import pandas as pd
 import pytest
@@ -17,10 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 from warehouse import bulletin, fmt, review
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-from test_app import _run, county  # noqa: E402,F401 — the module-scoped fixture county and the logged-in runner
-
-from dashboard import charts, ui  # noqa: E402
+from dashboard import charts, data, ui
+from test_app import _run, county  # noqa: F401 — the module-scoped fixture county and the logged-in runner
+from warehouse.metrics import Period
 
 UP, DOWN, NONE = Metric.MetricDirection.UP, Metric.MetricDirection.DOWN, Metric.MetricDirection.NONE
 GREEN, RED, GRAY = Metric.MetricColor.GREEN, Metric.MetricColor.RED, Metric.MetricColor.GRAY
@@ -155,8 +153,7 @@ def test_pages_show_no_raw_or_english_values_and_honest_deltas(county, page, per
 def test_weekly_review_tiles_follow_the_figures(county):
     at = _run("bulletin.py", p="2024-03", k="month", view="周报")
     assert not at.exception
-    r = review.compute(__import__("dashboard.data", fromlist=["x"]).connection()[0], __import__(
-        "warehouse.metrics", fromlist=["x"]).Period.parse("2024-03"))
+    r = review.compute(data.connection()[0], Period.parse("2024-03"))
     tiles = {m.label: m for m in at.metric}
     assert len(tiles) == len(r.figures) == 11
     for f in r.figures:
