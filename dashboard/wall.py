@@ -147,11 +147,10 @@ def delta_count(cur, prev) -> str | None:
 def tiles(h: pd.Series) -> None:
     """The six headline figures with 环比 arrows (red/green by whether the change is good)."""
     cols = st.columns(6)
-    for col, (key, label, kind, better) in zip(cols, (
-            ("activity_rate", "账号活跃度", "rate", "up"), ("completion_rate", "事件办结率", "rate", "up"),
-            ("on_time_rate", "按期办结率", "rate", "up"), ("overdue_open", "超期未办结", "count", "down"),
-            ("kp_reports", "重点人员报送", "count", "up"), ("sign_rate", "签收率", "rate", "up"))):
-        ui.metric(label, h[key], h[f"prev_{key}"], kind=kind, better=better, where=col)
+    for col, (key, kind, better) in zip(cols, (
+            ("activity_rate", "rate", "up"), ("completion_rate", "rate", "up"), ("on_time_rate", "rate", "up"),
+            ("overdue_open", "count", "down"), ("kp_reports", "count", "up"), ("sign_rate", "rate", "up"))):
+        ui.metric(ui.fmt.NAMES[key], h[key], h[f"prev_{key}"], kind=kind, better=better, where=col)
 
 
 # What a refresh draws is built once per query result and shared by every later refresh and every wall screen:

@@ -16,7 +16,7 @@ c = st.columns(5)
 prev_rep, prev_clo = int(sel["prev_reported"].sum()), int(sel["prev_closed"].sum())
 ui.metric("上报事件", rep, prev_rep, better=None, where=c[0])  # more reports is neither good nor bad
 ui.metric("办结事件", clo, prev_clo, where=c[1])
-ui.metric("办结率", clo / rep if rep else None, prev_clo / prev_rep if prev_rep else None, kind="rate", where=c[2])
+ui.metric(ui.fmt.NAMES["completion_rate"], clo / rep if rep else None, prev_clo / prev_rep if prev_rep else None, kind="rate", where=c[2])
 ui.metric("超期未办结", int(sel["overdue_open"].sum()), int(sel["prev_overdue_open"].sum()), better="down", where=c[3])
 ui.metric("黄牌 / 红牌", f"{ui.fmt.count(sel['yellow_cards'].sum())} / {ui.fmt.count(sel['red_cards'].sum())}",
           where=c[4])
@@ -34,7 +34,7 @@ if ctx.ru_code is None:
                                             bad_below=m.event_low), key="ev-rank")
     with right:
         st.caption("选中一行查看该单位的事件。")
-        picked = ui.table(units, {"ru_name": "单位", "reported": "上报", "closed": "办结", "completion_rate": "办结率",
+        picked = ui.table(units, {"ru_name": "单位", "reported": "上报", "closed": "办结", "completion_rate": "事件办结率",
                                   "prev_completion_rate": "上期办结率", "on_time_rate": "按期办结率",
                                   "overdue_open": "超期未办结", "yellow_cards": "黄牌", "red_cards": "红牌",
                                   "avg_hours_to_close": "平均办结时长(小时)", "grp": "通报分组"},

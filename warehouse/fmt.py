@@ -16,6 +16,14 @@ import math
 import pandas as pd
 
 DASH = "—"
+# One name per headline figure, on the pages, the wall and the weekly review (the bulletin's prose keeps the
+# wording of the official 通报, e.g. 事件办结完成率).
+NAMES = {
+    "activity_rate": "网格员账号活跃度", "dept_activity_rate": "部门账号活跃度", "events_reported": "上报事件",
+    "events_closed": "办结事件", "completion_rate": "事件办结率", "on_time_rate": "按期办结率",
+    "overdue_open": "超期未办结", "red_cards": "红牌督办", "kp_reports": "重点人员报送", "sign_rate": "签收率",
+    "collection_rate": "采集率", "score": "综合得分",
+}
 DAYS_FROM_HOURS = 48  # a duration of 48 hours or more is written in days
 
 
