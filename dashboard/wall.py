@@ -150,7 +150,8 @@ def tiles(h: pd.Series) -> None:
     for col, (key, kind, better) in zip(cols, (
             ("activity_rate", "rate", "up"), ("completion_rate", "rate", "up"), ("on_time_rate", "rate", "up"),
             ("overdue_open", "count", "down"), ("kp_reports", "count", "up"), ("sign_rate", "rate", "up"))):
-        ui.metric(ui.fmt.NAMES[key], h[key], h[f"prev_{key}"], kind=kind, better=better, where=col)
+        ui.metric(ui.fmt.NAMES[key], h[key], h[f"prev_{key}"], kind=kind, better=better, where=col,
+                  help=None)  # nobody hovers over a wall
 
 
 # What a refresh draws is built once per query result and shared by every later refresh and every wall screen:
