@@ -147,14 +147,11 @@ def delta_count(cur, prev) -> str | None:
 def tiles(h: pd.Series) -> None:
     """The six headline figures with 环比 arrows (red/green by whether the change is good)."""
     cols = st.columns(6)
-    cols[0].metric("账号活跃度", ui.pct(h["activity_rate"]), delta_points(h["activity_rate"], h["prev_activity_rate"]))
-    cols[1].metric("事件办结率", ui.pct(h["completion_rate"]),
-                   delta_points(h["completion_rate"], h["prev_completion_rate"]))
-    cols[2].metric("按期办结率", ui.pct(h["on_time_rate"]), delta_points(h["on_time_rate"], h["prev_on_time_rate"]))
-    cols[3].metric("超期未办结", f"{int(h['overdue_open']):,}", delta_count(h["overdue_open"], h["prev_overdue_open"]),
-                   delta_color="inverse")
-    cols[4].metric("重点人员报送", f"{int(h['kp_reports']):,}", delta_count(h["kp_reports"], h["prev_kp_reports"]))
-    cols[5].metric("签收率", ui.pct(h["sign_rate"]), delta_points(h["sign_rate"], h["prev_sign_rate"]))
+    for col, (key, kind, better) in zip(cols, (
+            ("activity_rate", "rate", "up"), ("completion_rate", "rate", "up"), ("on_time_rate", "rate", "up"),
+            ("overdue_open", "count", "down"), ("kp_reports", "count", "up"), ("sign_rate", "rate", "up"))):
+        ui.metric(ui.fmt.NAMES[key], h[key], h[f"prev_{key}"], kind=kind, better=better, where=col,
+                  help=None)  # nobody hovers over a wall
 
 
 # What a refresh draws is built once per query result and shared by every later refresh and every wall screen:

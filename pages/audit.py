@@ -24,7 +24,7 @@ actor = c2.text_input("操作人", key="_audit_actor", max_chars=64).strip() or 
 rows = pd.DataFrame(store.audit_entries(2000, action=action, actor=actor),
                     columns=["seq", "at", "actor", "action", "target", "detail", "reason"])
 for col in ("actor", "target", "detail", "reason"):  # as text, every invisible or line-breaking character escaped
-    rows[col] = rows[col].map(lambda v: users.printable(str(v)))
+    rows[col] = rows[col].map(lambda v: "" if v is None else users.printable(str(v)))
 rows["action"] = rows["action"].map(lambda a: ACTIONS.get(a, a))
 st.dataframe(rows.rename(columns={"seq": "序号", "at": "时间", "actor": "操作人", "action": "类型", "target": "对象",
-                                  "detail": "详情", "reason": "理由"}), hide_index=True, height=600)
+                                  "detail": "详情", "reason": "理由"}), hide_index=True, height=600, placeholder="—")

@@ -1,5 +1,6 @@
 """通报与周报: the monthly bulletin rendered on the page with downloads (docx, xlsx, PDF), and the weekly review
 with its red and black list."""
+import pandas as pd
 import streamlit as st
 
 from dashboard import data, reports, session, ui
@@ -53,17 +54,20 @@ else:
     r = files["obj"]
     a, b = r.comparison_labels
     cols = st.columns(4)
-    for i, f in enumerate(r.figures):
-        cols[i % 4].metric(f.label, f.fmt(f.value), f"{a} {f.fmt(f.last)} · {b} {f.fmt(f.same_last_month)}", delta_color="off")
+    for i, f in enumerate(r.figures):  # the delta: the change against 上周 (上月), coloured by whether it is good
+        ui.metric(f.label, f.value, f.last, kind=f.kind, better=f.better, since=f"较{a}", where=cols[i % 4])
+        cols[i % 4].caption(f"{a} {f.fmt(f.last)} · {b} {f.fmt(f.same_last_month)}")
+    trim = ui.rates_trim([[e["score"] for e in r.red + r.black]])  # one precision for both lists
     left, right = st.columns(2)
     with left:
         st.subheader("红榜")
-        st.dataframe([{"单位": e["full_name"], "综合得分": ui.pct(e["score"]), "名次": e["rank"]} for e in r.red],
-                     hide_index=True)
+        ui.frame(pd.DataFrame([{"单位": e["full_name"], "综合得分": ui.pct(e["score"], trim=trim), "名次": e["rank"]}
+                               for e in r.red], columns=["单位", "综合得分", "名次"]))
     with right:
         st.subheader("黑榜")
-        st.dataframe([{"单位": ("⚠ 连续两期 " if e["repeat"] else "") + e["full_name"], "综合得分": ui.pct(e["score"]),
-                       "名次": e["rank"]} for e in r.black], hide_index=True)
+        ui.frame(pd.DataFrame([{"单位": ("⚠ 连续两期 " if e["repeat"] else "") + e["full_name"],
+                                "综合得分": ui.pct(e["score"], trim=trim), "名次": e["rank"]} for e in r.black],
+                              columns=["单位", "综合得分", "名次"]))
     with st.expander("周报全文", expanded=False):
         st.markdown(files["page_md"])
     names, what = files["names"], f"周报 {ctx.period.key} · {ctx.scope.label}"

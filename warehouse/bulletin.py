@@ -35,6 +35,7 @@ import pandas as pd
 from etl.spec import KP_CATEGORIES
 from warehouse import metrics
 from warehouse.config import Settings, settings as default_settings
+from warehouse.fmt import pct  # noqa: F401 — one rule for rates on the pages, the wall and in the bulletin
 from warehouse.metrics import COUNTY, Period, Scope
 
 OFFICE_KINDS = ("派出所", "司法所", "卫生院")
@@ -51,19 +52,6 @@ def _num(v) -> float | None:
     if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
         return None
     return float(v)
-
-
-def pct(x) -> str:
-    """0.857142 → '85.7%', 1.0 → '100%', None → '—'. Never '100%' below 1, never '0%' above 0."""
-    x = _num(x)
-    if x is None:
-        return "—"
-    s = f"{x * 100:.1f}"
-    if x < 1 and s == "100.0":
-        s = "99.9"
-    elif x > 0 and s == "0.0":
-        s = "0.1"
-    return (s[:-2] if s.endswith(".0") else s) + "%"
 
 
 def unit_names(units: list[dict]) -> str:

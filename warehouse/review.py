@@ -20,25 +20,25 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from warehouse import metrics
+from warehouse import fmt, metrics
 from warehouse.bulletin import _clean, pct, unit_names
 from warehouse.config import Settings, settings as default_settings
 from warehouse.metrics import COUNTY, Period, Scope
 
 # (key in overview/headline, label, kind, which direction is better)
-FIGURES = (
-    ("activity_rate", "网格员账号活跃度", "rate", "up"),
-    ("dept_activity_rate", "部门账号活跃度", "rate", "up"),
-    ("events_reported", "上报事件", "count", "up"),
-    ("events_closed", "办结事件", "count", "up"),
-    ("completion_rate", "事件办结完成率", "rate", "up"),
-    ("on_time_rate", "按期办结率", "rate", "up"),
-    ("overdue_open", "超期未办结事件", "count", "down"),
-    ("red_cards", "红牌督办事件", "count", "down"),
-    ("kp_reports", "重点人员信息报送", "count", "up"),
-    ("sign_rate", "签收率", "rate", "up"),
-    ("collection_rate", "采集率", "rate", "up"),
-)
+FIGURES = tuple((key, fmt.NAMES[key], kind, better) for key, kind, better in (  # the names of warehouse/fmt.py
+    ("activity_rate", "rate", "up"),
+    ("dept_activity_rate", "rate", "up"),
+    ("events_reported", "count", "up"),
+    ("events_closed", "count", "up"),
+    ("completion_rate", "rate", "up"),
+    ("on_time_rate", "rate", "up"),
+    ("overdue_open", "count", "down"),
+    ("red_cards", "count", "down"),
+    ("kp_reports", "count", "up"),
+    ("sign_rate", "rate", "up"),
+    ("collection_rate", "rate", "up"),
+))
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Figure:
     def fmt(self, v) -> str:
         if v is None:
             return "—"
-        return pct(v) if self.kind == "rate" else str(int(v))
+        return pct(v) if self.kind == "rate" else fmt.count(v)
 
 
 @dataclass
