@@ -439,7 +439,7 @@ def resume_from_cookie() -> bool:
         return False
     _start("user", user.username, row["via"], token_hash=digest)
     store().touch_session(digest)
-    store().audit(user.username, "session_resume", user.username, "浏览器 Cookie (刷新或新标签页)")
+    store().audit(user.username, "session_resume", user.username, "浏览器的登录 Cookie")
     return True
 
 
@@ -449,15 +449,20 @@ def _cookie_script() -> None:
 
     base = "/" + str(st.get_option("server.baseUrlPath") or "").strip("/")
     url = (base.rstrip("/") + server_hardening.SESSION_PATH)
+    scripts = []
     ticket = st.session_state.get(TICKET_KEY)
     if ticket and server_hardening.ticket_pending(ticket):
-        st.html(f"<script>fetch({url!r}, {{method: 'POST', credentials: 'same-origin', cache: 'no-store', "
-                f"headers: {{'X-GW-Ticket': {ticket!r}}}}});</script>", unsafe_allow_javascript=True)
+        scripts.append(f"fetch({url!r}, {{method: 'POST', credentials: 'same-origin', cache: 'no-store', "
+                       f"headers: {{'X-GW-Ticket': {ticket!r}}}}});")
     else:
         st.session_state.pop(TICKET_KEY, None)
     if st.session_state.pop(CLEAR_COOKIE_KEY, False):
-        st.html(f"<script>fetch({url!r}, {{method: 'DELETE', credentials: 'same-origin', cache: 'no-store'}});"
-                "</script>", unsafe_allow_javascript=True)
+        scripts.append(f"fetch({url!r}, {{method: 'DELETE', credentials: 'same-origin', cache: 'no-store'}});")
+    if scripts:  # in a container that takes no room (a hidden element runs its script all the same)
+        st.html("<style>.st-key-gw_cookie_js, [data-testid='stLayoutWrapper']:has(> .st-key-gw_cookie_js) "
+                "{ display: none; }</style>")
+        with st.container(key="gw_cookie_js"):
+            st.html("<script>" + " ".join(scripts) + "</script>", unsafe_allow_javascript=True)
 
 
 LOGIN_CSS = """<style>
