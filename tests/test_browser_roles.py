@@ -50,8 +50,6 @@ def _settle(page) -> None:
 
 
 def _visit(context, url: str, user: str | None) -> tuple[object, bytes]:
-    if user:  # a fresh login as `user`, not the login this browser keeps in its gw_session cookie
-        context.clear_cookies(name="gw_session")
     page = context.new_page()
     frames: list[bytes] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(
