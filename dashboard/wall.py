@@ -168,7 +168,7 @@ def alert_text(alerts: list[str], budget: int) -> str:
         shown.append(a)
         used += len(a) + 3
     more = len(alerts) - len(shown)
-    tail = f" 等 {len(alerts)} 项" if more else ""
+    tail = f" 另 {more} 项告警" if more else ""
     return "".join(f'<span class="wall-alert">⚠ {ui.esc(a)} </span>' for a in shown) + (
         f'<span class="wall-alert">{tail}</span>' if tail else "")
 
@@ -383,7 +383,7 @@ def map_deck(units: tuple[pd.DataFrame, tuple], points: tuple[pd.DataFrame, tupl
 
 def source_alerts() -> list[str]:
     """Short alerts for the freshness line, the most urgent first: unresolved import failures (a count per kind:
-    "3 个文件导入失败"), failed sources, quarantined rows of the latest deliveries, stale datasets, quiet sources.
+    "3 个文件导入失败"), failed sources, stale datasets, quiet sources, quarantined rows of the latest deliveries.
     Counts and source names only: never a row's content."""
     # live, from the lake's state (a failed pull or an all-failed run publishes nothing: the warehouse cannot say it)
     try:
@@ -396,11 +396,12 @@ def source_alerts() -> list[str]:
         health, failed, quarantined = [], "", 0
     alerts = [failed] if failed else []
     alerts += [f"数据源「{h['name']}」导入失败" for h in health if h["status"] == "failed"]
-    if quarantined:
-        alerts.append(f"最近导入隔离 {quarantined:,} 行")
     stale = ui.stale_datasets()
-    if len(stale):
-        alerts.append("数据超时未更新: " + "、".join(ui.DATASET_TITLES.get(d, d) for d in stale["dataset"][:3]))
+    if len(stale):  # the figures on the screen are old: before the rows a delivery set aside
+        names = "、".join(ui.DATASET_TITLES.get(d, d) for d in stale["dataset"][:2])
+        alerts.append(f"数据超时未更新: {names}" + (f"等 {len(stale)} 类" if len(stale) > 2 else ""))
     alerts += [f"数据源「{h['name']}」超过 {h['quiet_hours']:g} 小时无新数据" for h in health
                if h["status"] == "quiet" and h["configured"]]  # the default drop: the stale datasets say it
+    if quarantined:
+        alerts.append(f"最近导入隔离 {quarantined:,} 行")
     return alerts

@@ -153,7 +153,7 @@ def body() -> None:
     panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
     data.prefetch(wall.queries(prm, overview=both or panel == 0))  # all at once; drawn from the cache below
     wall.header(settings().county.name, p, meta.get("built_at", ""), wall.source_alerts(), scale,
-                budget=120 if both else 40)
+                budget=120 if both else 48)
     head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
     today = data.q("wall/today", wall.WALL, as_of=now).iloc[0]
     wall.tiles(head, today, p, now)
