@@ -97,9 +97,9 @@ def wall(tmp_path_factory):
     from etl.pipeline import run
 
     root = tmp_path_factory.mktemp("wall-layout")
-    cfg = write_config(root, "[dashboard]\nrefresh_seconds = 5\n")
+    cfg = write_config(root, "[dashboard]\nrefresh_seconds = 3\n")
     s = config.load_settings(cfg)
-    generate(root / "drop", months=2)
+    generate(root / "drop", months=1)
     published = dt.datetime.now().replace(microsecond=0) - dt.timedelta(days=3)  # older than stale_hours (48)
     res = run(root / "drop", s, warehouse_dir=root / "wh", lake_dir=root / "lake", load_time=published,
               log=lambda m: None)
