@@ -239,7 +239,20 @@ def _count(v) -> str:
     return "—" if v is None or pd.isna(v) else f"{int(v):,}"
 
 
-def tiles(h: pd.Series, today: pd.Series, p: Period, as_of: dt.datetime) -> None:
+def tiles(h: pd.Series) -> None:
+    """The six headline figures with 环比 arrows (red/green by whether the change is good)."""
+    cols = st.columns(6)
+    cols[0].metric("账号活跃度", ui.pct(h["activity_rate"]), delta_points(h["activity_rate"], h["prev_activity_rate"]))
+    cols[1].metric("事件办结率", ui.pct(h["completion_rate"]),
+                   delta_points(h["completion_rate"], h["prev_completion_rate"]))
+    cols[2].metric("按期办结率", ui.pct(h["on_time_rate"]), delta_points(h["on_time_rate"], h["prev_on_time_rate"]))
+    cols[3].metric("超期未办结", f"{int(h['overdue_open']):,}", delta_count(h["overdue_open"], h["prev_overdue_open"]),
+                   delta_color="inverse")
+    cols[4].metric("重点人员报送", f"{int(h['kp_reports']):,}", delta_count(h["kp_reports"], h["prev_kp_reports"]))
+    cols[5].metric("签收率", ui.pct(h["sign_rate"]), delta_points(h["sign_rate"], h["prev_sign_rate"]))
+
+
+def wall_tiles(h: pd.Series, today: pd.Series, p: Period, as_of: dt.datetime) -> None:
     """今日 (today up to now: reported, closed, active accounts, newly overdue) and the period's six headline
     figures with 环比, in one row of framed groups."""
     sub = lambda t: f'<div class="wall-td">{ui.esc(t)}</div>'  # noqa: E731

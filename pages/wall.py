@@ -156,7 +156,7 @@ def body() -> None:
                 budget=120 if both else 48)
     head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
     today = data.q("wall/today", wall.WALL, as_of=now).iloc[0]
-    wall.tiles(head, today, p, now)
+    wall.wall_tiles(head, today, p, now)
     if both:
         c1, c2 = st.columns(2)
         with c1:
