@@ -30,7 +30,15 @@ def wall_period(today: dt.date, data_last_day: dt.date | None) -> Period:
 
 
 def params(p: Period, as_of: dt.datetime) -> dict:
-    return {**p.params(), **p.prev().params("prev_"), "cutoff": None, "as_of": as_of}
+    """The wall's query parameters for `p` as of `as_of` (now). A period still running is counted to the end of
+    today, never to its own end in the future (超期未办结 at the month's end would call events overdue before their
+    deadline), and its 环比 against as many days of the previous period."""
+    prev = p.prev()
+    day_end = as_of.date() + dt.timedelta(days=1)
+    if p.start < day_end < p.end:
+        prev = Period(prev.kind, prev.start, min(prev.end, prev.start + (day_end - p.start)))
+        p = Period(p.kind, p.start, day_end)
+    return {**p.params(), **prev.params("prev_"), "cutoff": None, "as_of": as_of}
 
 
 def queries(prm: dict, overview: bool) -> list[tuple[str, Scope, dict]]:

@@ -97,3 +97,15 @@ def test_alerts_fit_the_line_and_say_how_many_more():
     html = alert_text(alerts, 48)
     assert "1 个文件导入失败" in html and "另 2 项告警" in html and "最近导入隔离" not in html
     assert "另" not in alert_text(alerts[:1], 48)
+
+
+def test_a_running_month_is_counted_to_today_with_as_many_days_before():
+    from dashboard.wall import params
+
+    prm = params(Period.month(2026, 12), dt.datetime(2026, 12, 2, 9, 30))
+    assert (prm["start"], prm["end"]) == (dt.date(2026, 12, 1), dt.date(2026, 12, 3))  # never the 1st of January
+    assert (prm["prev_start"], prm["prev_end"]) == (dt.date(2026, 11, 1), dt.date(2026, 11, 3))
+    done = params(Period.month(2026, 11), dt.datetime(2026, 12, 2, 9, 30))  # a month that is over: all of it
+    assert (done["end"], done["prev_end"]) == (dt.date(2026, 12, 1), dt.date(2026, 11, 1))
+    last_day = params(Period.month(2026, 11), dt.datetime(2026, 11, 30, 23, 0))
+    assert last_day["end"] == dt.date(2026, 12, 1)
