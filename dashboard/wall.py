@@ -260,9 +260,15 @@ def tiles(h: pd.Series) -> None:
     cols[5].metric("签收率", ui.pct(h["sign_rate"]), delta_points(h["sign_rate"], h["prev_sign_rate"]))
 
 
-def wall_tiles(h: pd.Series, today: pd.Series, p: Period, as_of: dt.datetime) -> None:
+def wall_tiles(h: pd.Series, today: pd.Series, p: Period, as_of: dt.datetime, data_first_day: dt.date | None = None
+               ) -> None:
     """今日 (today up to now: reported, closed, active accounts, newly overdue) and the period's six headline
-    figures with 环比, in one row of framed groups."""
+    figures with 环比, in one row of framed groups. No 环比 when the previous period holds no data (it ends on or
+    before `data_first_day`): zeros there are not a change."""
+    if data_first_day is not None and p.prev().end <= data_first_day:
+        h = h.copy()
+        for k in [c for c in h.index if c.startswith("prev_")]:
+            h[k] = None
     sub = lambda t: f'<div class="wall-td">{ui.esc(t)}</div>'  # noqa: E731
     day = [
         _tile("上报事件", _count(today["events_reported"]), sub("今日上报")),

@@ -156,7 +156,8 @@ def body() -> None:
                 budget=120 if both else 48)
     head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
     today = data.q("wall/today", wall.WALL, as_of=now).iloc[0]
-    wall.wall_tiles(head, today, p, now)
+    first = meta.get("data_first_day")
+    wall.wall_tiles(head, today, p, now, dt.date.fromisoformat(first) if first else None)
     if both:
         c1, c2 = st.columns(2)
         with c1:

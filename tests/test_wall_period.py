@@ -109,3 +109,15 @@ def test_a_running_month_is_counted_to_today_with_as_many_days_before():
     assert (done["end"], done["prev_end"]) == (dt.date(2026, 12, 1), dt.date(2026, 11, 1))
     last_day = params(Period.month(2026, 11), dt.datetime(2026, 11, 30, 23, 0))
     assert last_day["end"] == dt.date(2026, 12, 1)
+
+
+def test_no_change_is_shown_against_a_period_without_data():
+    import pandas as pd
+
+    from dashboard.wall import _delta
+
+    assert "环比 —" in _delta(0.5, None, points=True)
+    assert "▲ 2" in _delta(5, 3, points=False) and "wall-good" in _delta(5, 3, points=False)
+    assert "wall-bad" in _delta(5, 3, points=False, higher_better=False)  # more overdue is bad
+    assert "持平" in _delta(0.5, 0.5, points=True)
+    assert "环比 —" in _delta(pd.NA, 3, points=False)
