@@ -151,9 +151,9 @@ def body() -> None:
     fixed = qp.get("panel")
     rotate = cfg.rotate_seconds > 0 and fixed is None
     panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
-    data.prefetch(wall.queries(prm, overview=both or panel == 0))  # all at once; drawn from the cache below
     wall.header(settings().county.name, p, meta.get("built_at", ""), wall.source_alerts(), scale,
-                budget=120 if both else 48)
+                budget=120 if both else 48)  # first: the title band needs no query
+    data.prefetch(wall.queries(prm, overview=both or panel == 0))  # all at once; drawn from the cache below
     head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
     today = data.q("wall/today", wall.WALL, as_of=now).iloc[0]
     first = meta.get("data_first_day")
