@@ -117,7 +117,7 @@ _PAGE_QUERIES = {
                  "overview/unit_ranking"},
     "wall": {"quality/freshness", "quality/source_health", "overview/headline", "overview/unit_ranking",
              "overview/event_funnel", "overview/map_units", "overview/event_points", "overview/kp_tallies",
-             "overview/signoff_backlog", "overview/recent_events"},
+             "overview/signoff_backlog", "overview/recent_events", "wall/today", "wall/kp_persons"},
     "quality": {"quality/runs", "quality/file_issues", "quality/quarantine_by_reason", "quality/quarantine_rows",
                 "quality/flags", "quality/files", "quality/source_health"},
     "users": {"units/reporting_units"},
