@@ -5,7 +5,7 @@
 WITH acc AS (
     SELECT period, dept_name AS office_name, count(*) AS accounts, count(*) FILTER (active) AS active,
            avg(active_days) AS avg_active_days
-    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end), $min_active_days)
+    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), $min_active_days, $week_active_days)
     WHERE dept_kind IS NOT NULL AND dept_name IS NOT NULL
     GROUP BY ALL
 ),

@@ -7,7 +7,7 @@ acc AS (
            count(*) FILTER (is_grid_worker AND active) AS active,
            count(*) FILTER (dept_kind IS NOT NULL) AS dept_accounts,
            count(*) FILTER (dept_kind IS NOT NULL AND active) AS dept_active
-    FROM m_account_activity(m_months($end, $months_back), $min_active_days)
+    FROM m_account_activity(m_months($end, $months_back), $min_active_days, $week_active_days)
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
     GROUP BY ALL
 )
