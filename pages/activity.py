@@ -61,9 +61,8 @@ if view == "各单位":
                          source=ui.Source("activity/inactive_accounts", acc_prm, "account_id"))
 
 elif view == "部门账号":
-    off = data.q("activity/by_office", ctx.scope, **ctx.prm)
-    if ctx.ru_code:
-        off = off[off["township_code"] == ctx.units.set_index("ru_code").loc[ctx.ru_code, "township_code"]]
+    off = data.q("activity/by_office", ctx.scope, **ctx.uprm)  # of the unit's 乡镇
+    st.subheader(f"{ui.md(ctx.shows)} · 部门账号")
     active = off[off["rate"].fillna(0) > 0]
     st.markdown(f"**活跃度大于 0 的部门账号 ({len(active)} 个):** " + ("、".join(map(ui.md, active["office_name"])) or "无"))
     ui.table(off, {"office_name": "部门", "office_kind": "类型", "township_name": "乡镇", "accounts": "账号",
@@ -71,7 +70,7 @@ elif view == "部门账号":
              name="部门账号活跃度", key="act-office", rates=("rate", "prev_rate"))
 
 else:
-    tr = data.q("activity/trend", ctx.scope, end=ctx.period.end, months_back=12)
+    tr = data.q("activity/trend", ctx.scope, end=ctx.period.end, months_back=12, ru_code=ctx.ru_code)
     st.plotly_chart(charts.trend(tr, "month", {"rate": "网格员账号", "dept_rate": "部门账号"},
                                  title=f"{ui.md(ctx.unit_label)} 近 12 个月账号活跃度 (月度)"), key="act-trend")
     ui.table(tr, {"month": "月份", "accounts": "网格员计数", "active": "网格员活跃", "rate": "活跃度",

@@ -3,7 +3,7 @@
 -- (same definitions, m_account_activity) without its event, key-person and collection figures, for the
 -- 账号活跃度 page.
 --   accounts, active, activity_rate                 grid-worker accounts (网格员, 网格长)
---   dept_accounts, dept_active, dept_activity_rate  派出所/司法所/卫生院 accounts
+--   dept_accounts, dept_active, dept_activity_rate  派出所/司法所/卫生院 accounts (of $ru_code: those of its 乡镇)
 WITH a AS (
     SELECT count(*) FILTER (period = 'cur' AND is_grid_worker) AS accounts,
            count(*) FILTER (period = 'cur' AND is_grid_worker AND active) AS active,
@@ -14,7 +14,9 @@ WITH a AS (
            count(*) FILTER (period = 'prev' AND dept_kind IS NOT NULL) AS prev_dept_accounts,
            count(*) FILTER (period = 'prev' AND dept_kind IS NOT NULL AND active) AS prev_dept_active
     FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), $min_active_days, $week_active_days)
-    WHERE ($scope_township IS NULL OR township_code = $scope_township) AND ($ru_code IS NULL OR ru_code = $ru_code)
+    WHERE ($scope_township IS NULL OR township_code = $scope_township)
+      AND ($ru_code IS NULL OR (is_grid_worker AND ru_code = $ru_code)
+           OR (dept_kind IS NOT NULL AND township_code = (SELECT township_code FROM dim_reporting_unit WHERE ru_code = $ru_code)))
 )
 SELECT accounts, active, active / nullif(accounts, 0) AS activity_rate,
        dept_accounts, dept_active, dept_active / nullif(dept_accounts, 0) AS dept_activity_rate,
