@@ -269,9 +269,14 @@ def _owned(wkey: str, url_key: str, options: list, default):
     """One owner for a choice that is also kept in the URL: the widget's session state. The URL only seeds it
     when the widget has no state yet (a link opened, a reload); after that the widget's value is written to the
     URL and never read back, so a rerun cannot find the two disagreeing and flip between them."""
-    if wkey not in st.session_state or st.session_state[wkey] not in options:
+    v = st.session_state.get(wkey)
+    if v not in options:
         v = st.query_params.get(url_key)
-        st.session_state[wkey] = v if v in options else default
+        v = v if v in options else default
+    st.session_state[wkey] = v  # (re)assigned: a widget of the same key on another page does not carry its value
+
+
+ALL = ""  # the widgets' value for "no filter" (a None value would show as no choice at all)
 
 
 def _mirror(url_key: str, value) -> None:
@@ -283,14 +288,16 @@ def _mirror(url_key: str, value) -> None:
 
 
 UNIT_KEY = "_u"
+UNIT_DRILL = ("c", "g")  # url_pick keys that choose within the unit
 
 
 def pick_unit(code: str | None) -> None:
     """Choose the page's unit from elsewhere than the 单位 widget (a picked table row): a callback, run before the
     rerun, sets the widget's own state, so the widget shows it and the URL follows. The drill-downs below the unit
-    (社区/村) start over."""
-    st.session_state[UNIT_KEY] = code
-    st.session_state.pop("_c", None)
+    (社区/村, 网格) start over."""
+    st.session_state[UNIT_KEY] = code or ALL
+    for k in UNIT_DRILL:
+        st.session_state.pop(f"_{k}", None)
 
 
 def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("month", "week"),
@@ -331,14 +338,18 @@ def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("mon
     units = data.q("units/reporting_units", scope)
     ru = None
     if unit_filter:
-        codes = ([None] if scope.county_wide else []) + list(units["ru_code"])
+        codes = ([ALL] if scope.county_wide else []) + list(units["ru_code"])
         names = dict(zip(units["ru_code"], units["ru_name"]))
         _owned(UNIT_KEY, "u", codes, codes[0])
-        ru = c3.selectbox("单位", codes, format_func=lambda c: f"{scope.label} (全部单位)" if c is None else names.get(c, c),
-                          key=UNIT_KEY)
+        ru = c3.selectbox("单位", codes, format_func=lambda c: f"{scope.label} (全部单位)" if c == ALL else names.get(c, c),
+                          key=UNIT_KEY) or None
     _mirror("k", kind)
     _mirror("p", pkey)
     _mirror("u", ru)
+    if ru is None:  # the drill-downs below a unit (社区/村, 网格) go with it
+        for k in UNIT_DRILL:
+            _mirror(k, None)
+            st.session_state.pop(f"_{k}", None)
     period = Period.parse(pkey)
     cov = data.q("overview/coverage", scope, **period.params()).iloc[0]
     if not (cov["account_days"] or cov["events_reported"] or cov["events_closed"] or cov["kp_reports"]):
@@ -395,9 +406,9 @@ def delta_pp(cur, prev) -> str | None:
 
 def url_pick(key: str, label: str, options: list, labels: dict, *, container=st, none_label: str = "全部"):
     """A selectbox whose choice is kept in the URL under `key` (None = all); the widget owns it (see _owned)."""
-    opts = [None] + list(options)
-    _owned(f"_{key}", key, opts, None)
-    value = container.selectbox(label, opts, format_func=lambda v: none_label if v is None else labels.get(v, v),
-                                key=f"_{key}")
+    opts = [ALL] + list(options)
+    _owned(f"_{key}", key, opts, ALL)
+    value = container.selectbox(label, opts, format_func=lambda v: none_label if v == ALL else labels.get(v, v),
+                                key=f"_{key}") or None
     _mirror(key, value)
     return value

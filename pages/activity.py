@@ -42,16 +42,22 @@ if view == "各单位":
                            dict(zip(comms["community_code"], comms["community_name"])), none_label="全部社区/村")
         grids = data.q("activity/by_grid", ctx.scope, **ctx.prm, ru_code=ctx.ru_code, community_code=comm)
         st.subheader(f"{ui.md(ctx.shows)} · 各网格")
+        st.caption("选中一行 (或在下面选择网格) 查看该网格未活跃的账号。")
         ui.table(grids, {"grid_name": "网格", "community_name": "社区/村", "grid_kind": "类型", "households": "户数",
                          "accounts": "计数账号", "active": "活跃账号", "rate": "活跃度", "prev_rate": "上期",
                          "avg_active_days": "平均操作天数"},
-                 name=f"{ctx.unit_label}各网格活跃度", key="act-grid", rates=("rate", "prev_rate"))
+                 name=f"{ctx.unit_label}各网格活跃度", key="act-grid", rates=("rate", "prev_rate"),
+                 on_pick=lambda row: st.session_state.update(_g=row["grid_code"]))
+        grid = ui.url_pick("g", "网格", list(grids["grid_code"]), dict(zip(grids["grid_code"], grids["grid_name"])),
+                           none_label="全部网格")
         st.subheader(f"{ui.md(ctx.shows)} · 未达到活跃标准的账号")
+        if grid:
+            st.caption(f"网格: {ui.md(dict(zip(grids['grid_code'], grids['grid_name'])).get(grid, grid))}")
         if ctx.scope.personal == "none":
             st.info("当前角色只能查看汇总数据。")
         else:
             acc_prm = dict(**ctx.period.params(), period_asof=ctx.prm["period_asof"], ru_code=ctx.ru_code,
-                           community_code=comm, grid_code=None)
+                           community_code=comm, grid_code=grid)
             acc = data.q("activity/inactive_accounts", ctx.scope, **acc_prm)
             if not ui.no_rows(acc, "未活跃账号"):
                 ui.table(acc, {"account_id": "账号", "person_name": "姓名", "phone": "手机号", "role": "类型",
