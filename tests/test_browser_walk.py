@@ -79,6 +79,7 @@ class Tab:
     def __init__(self, browser, url: str, user: str):
         self.page = browser.new_page(viewport={"width": 1500, "height": 1100})
         self.frames = 0
+        self.bad: list[str] = []
         self.page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
         self.url = url
         self.page.goto(url, wait_until="domcontentloaded", timeout=60_000)
@@ -93,7 +94,7 @@ class Tab:
         self.page.locator('[data-testid="stSidebarNav"] a').filter(has_text=TITLES[path]).first.click()
         self.settle()
 
-    def settle(self, still_ms: int = 3000) -> None:
+    def settle(self, still_ms: int = 2000) -> None:
         """Wait until no script runs and then nothing moves for `still_ms`: the same URL, no websocket frame. A
         rerun loop never gets there (the test fails after 45 s)."""
         page = self.page
@@ -114,8 +115,14 @@ class Tab:
 
     def select(self, label: str, option: str) -> None:
         """Pick `option` in the selectbox labelled `label`."""
-        self.page.locator(f'input[role="combobox"][aria-label="{label}"]').click()
-        self.page.locator('[role="option"]').filter(has_text=option).first.click()
+        box = self.page.locator(f'[data-testid="stSelectbox"]:has(input[role="combobox"][aria-label="{label}"])')
+        box.scroll_into_view_if_needed()
+        box.locator('button[aria-haspopup="listbox"]').click()
+        try:
+            self.page.locator('[role="option"]').filter(has_text=option).first.click(timeout=10_000)
+        except Exception:
+            self.shot("failed")
+            raise
         self.settle()
 
     def selected(self, label: str) -> str:
@@ -153,8 +160,11 @@ class Tab:
         return self.page.locator('[data-testid="stApp"]').inner_text()
 
     def no_bad_text(self, where: str) -> None:
-        bad = BAD_TEXT.findall(self.text())
-        assert not bad, f"{where}: {bad}"
+        """Note English or raw values on the screen (asserted at the end of the walk, so that one page's texts do
+        not hide what the rest of the walk would find)."""
+        bad = sorted(set(BAD_TEXT.findall(self.text())))
+        if bad:
+            self.bad.append(f"{where}: {bad}")
 
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -274,6 +284,7 @@ def test_admin_walk(walk, browser):
         tab.no_bad_text(path or "home")
         assert "当前显示: 全县 · " + tab.selected("统计周期") in tab.text(), path  # the period chosen on 事件办结
         tab.shot(f"admin-{path or 'home'}")
+    assert not tab.bad, tab.bad
 
 
 def test_township_walk(walk, browser):
@@ -299,3 +310,4 @@ def test_township_walk(walk, browser):
     for path in ("", "key_persons", "bulletin"):
         tab.open(path)
         tab.no_bad_text(path or "home")
+    assert not tab.bad, tab.bad
