@@ -303,9 +303,21 @@ class Ctx:
     as_of: dt.datetime
 
     @property
+    def running(self) -> bool:
+        """The period is still running: its figures are as of now (`as_of`), never as of its future end."""
+        return period_running(self.period, self.as_of)
+
+    @property
     def prm(self) -> dict:
-        """The common parameters of the metrics layer for this period."""
-        return {**self.period.params(), **self.period.prev().params("prev_"), "cutoff": None}
+        """The common parameters of the metrics layer for this period: a running period is measured as of now
+        ($period_asof: what is overdue, how many active days an account can have had), a past one at its end."""
+        return {**self.period.params(), **self.period.prev().params("prev_"), "cutoff": None,
+                "period_asof": self.as_of if self.running else None}
+
+    @property
+    def uprm(self) -> dict:
+        """`prm` limited to the chosen unit ($ru_code; None = every unit of the scope)."""
+        return {**self.prm, "ru_code": self.ru_code}
 
     @property
     def unit_label(self) -> str:
@@ -313,6 +325,32 @@ class Ctx:
             return self.scope.label
         row = self.units[self.units["ru_code"] == self.ru_code]
         return row["ru_name"].iloc[0] if len(row) else self.ru_code
+
+    @property
+    def period_label(self) -> str:
+        return period_label(self.period, self.as_of)
+
+    @property
+    def shows(self) -> str:
+        """What the figures of the page are about: "白云乡 · 2026年11月" (a running period says so)."""
+        return f"{self.unit_label} · {self.period_label}"
+
+
+def period_running(p: Period, now: dt.datetime) -> bool:
+    return p.start <= now.date() < p.end
+
+
+def period_label(p: Period, now: dt.datetime) -> str:
+    return f"{p.label} (截至 今天)" if period_running(p, now) else p.label
+
+
+def active_rule(p: Period) -> str:
+    """How many active days make an account active in `p`, as the captions say it ([metrics] min_active_days for a
+    month, week_active_days for a week)."""
+    m = settings().metrics
+    if p.kind == "week":
+        return f"当周 7 天中有操作的天数 ≥ {m.week_active_days} 天"
+    return f"当月有操作的天数 ≥ {m.min_active_days} 天"
 
 
 def _months(first: dt.date, last: dt.date) -> list[Period]:
@@ -331,9 +369,50 @@ def _weeks(first: dt.date, last: dt.date) -> list[Period]:
     return out
 
 
+def default_period(periods: list[Period], today: dt.date) -> Period:
+    """The newest period that is over (a month or week still running has barely any data: every unit near 0 %),
+    else the newest one."""
+    return next((p for p in periods if p.end <= today), periods[0])
+
+
 def _url_choice(key: str, options: list[str], default: str) -> str:
     v = st.query_params.get(key)
     return v if v in options else default
+
+
+def _owned(wkey: str, url_key: str, options: list, default):
+    """One owner for a choice that is also kept in the URL: the widget's session state. The URL only seeds it
+    when the widget has no state yet (a link opened, a reload); after that the widget's value is written to the
+    URL and never read back, so a rerun cannot find the two disagreeing and flip between them."""
+    v = st.session_state.get(wkey)
+    if v not in options:
+        v = st.query_params.get(url_key)
+        v = v if v in options else default
+    st.session_state[wkey] = v  # (re)assigned: a widget of the same key on another page does not carry its value
+
+
+ALL = ""  # the widgets' value for "no filter" (a None value would show as no choice at all)
+
+
+def _mirror(url_key: str, value) -> None:
+    if value is None:
+        if url_key in st.query_params:
+            del st.query_params[url_key]
+    elif st.query_params.get(url_key) != str(value):
+        st.query_params[url_key] = value
+
+
+UNIT_KEY = "_u"
+UNIT_DRILL = ("c", "g")  # url_pick keys that choose within the unit
+
+
+def pick_unit(code: str | None) -> None:
+    """Choose the page's unit from elsewhere than the 单位 widget (a picked table row): a callback, run before the
+    rerun, sets the widget's own state, so the widget shows it and the URL follows. The drill-downs below the unit
+    (社区/村, 网格) start over."""
+    st.session_state[UNIT_KEY] = code or ALL
+    for k in UNIT_DRILL:
+        st.session_state.pop(f"_{k}", None)
 
 
 def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("month", "week"),
@@ -341,7 +420,8 @@ def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("mon
     """Title, period selector and unit filter, kept in the URL (a link reproduces the view); stops the page
     with a clear message when there is no warehouse or no data in the chosen period. `key` (the page's url path)
     refuses the page to a role that may not use it. The unit filter only offers units of the caller's scope, so
-    a `u` in the URL outside it is ignored (and the queries are limited to the scope anyway)."""
+    a `u` in the URL outside it is ignored (and the queries are limited to the scope anyway). The widgets own the
+    choices (see _owned); the period defaults to the last one that is over."""
     if key:
         session.require_page(key)
     st.title(title)
@@ -360,34 +440,39 @@ def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("mon
         st.info("数据仓库中还没有任何业务数据 (账号操作、事件、重点人员报送)。请检查数据导入 (数据质量页)。")
         st.stop()
     first, last = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    as_of = now().replace(second=0)  # to the minute: a running period's queries stay cacheable
     c1, c2, c3 = st.columns([1, 2, 2])
     kind_labels = {"month": "月度", "week": "周"}
-    kind = c1.radio("周期类型", kinds, format_func=kind_labels.get, horizontal=True,
-                    index=kinds.index(_url_choice("k", list(kinds), kinds[0])), key="_k")
+    _owned("_k", "k", list(kinds), kinds[0])
+    kind = c1.radio("周期类型", kinds, format_func=kind_labels.get, horizontal=True, key="_k")
     periods = _months(first, last) if kind == "month" else _weeks(first, last)
     keys = [p.key for p in periods]
-    pkey = c2.selectbox("统计周期", keys, index=keys.index(_url_choice("p", keys, keys[0])),
-                        format_func=lambda k: Period.parse(k).label, key=f"_p_{kind}")
+    _owned(f"_p_{kind}", "p", keys, default_period(periods, as_of.date()).key)
+    pkey = c2.selectbox("统计周期", keys, format_func=lambda k: period_label(Period.parse(k), as_of),
+                        key=f"_p_{kind}")
     units = data.q("units/reporting_units", scope)
     ru = None
     if unit_filter:
-        codes = ([None] if scope.county_wide else []) + list(units["ru_code"])
+        codes = ([ALL] if scope.county_wide else []) + list(units["ru_code"])
         names = dict(zip(units["ru_code"], units["ru_name"]))
-        cur = st.query_params.get("u")
-        ru = c3.selectbox("单位", codes, index=codes.index(cur) if cur in codes else 0,
-                          format_func=lambda c: f"{scope.label} (全部单位)" if c is None else names.get(c, c), key="_u")
-    st.query_params["k"] = kind
-    st.query_params["p"] = pkey
-    if ru:
-        st.query_params["u"] = ru
-    elif "u" in st.query_params:
-        del st.query_params["u"]
+        _owned(UNIT_KEY, "u", codes, codes[0])
+        ru = c3.selectbox("单位", codes, format_func=lambda c: f"{scope.label} (全部单位)" if c == ALL else names.get(c, c),
+                          key=UNIT_KEY) or None
+    _mirror("k", kind)
+    _mirror("p", pkey)
+    _mirror("u", ru)
+    if ru is None:  # the drill-downs below a unit (社区/村, 网格) go with it
+        for k in UNIT_DRILL:
+            _mirror(k, None)
+            st.session_state.pop(f"_{k}", None)
     period = Period.parse(pkey)
     cov = data.q("overview/coverage", scope, **period.params()).iloc[0]
     if not (cov["account_days"] or cov["events_reported"] or cov["events_closed"] or cov["kp_reports"]):
         st.info(f"{period.label} 没有数据 (数据覆盖 {first} 至 {last})。请选择其他周期。")
         st.stop()
-    return Ctx(period=period, scope=scope, ru_code=ru, units=units, as_of=now())
+    ctx = Ctx(period=period, scope=scope, ru_code=ru, units=units, as_of=as_of)
+    st.caption(f"当前显示: **{md(ctx.shows)}**" + (f"; 本期尚未结束, 数字截至 {as_of:%Y-%m-%d %H:%M}。" if ctx.running else ""))
+    return ctx
 
 
 def rate_cols(*cols: str) -> dict:
@@ -404,19 +489,30 @@ def no_rows(df: pd.DataFrame, what: str) -> bool:
 
 def table(df: pd.DataFrame, columns: dict[str, str], *, name: str, key: str, rates: tuple[str, ...] = (),
           height: int | str | None = None, select: bool = False, source: Source | None = None,
-          max_rows: int = TABLE_ROWS):
+          max_rows: int = TABLE_ROWS, on_pick=None):
     """Show `df` with Chinese column names (only the listed columns, in order), rates as percentages, an export;
     sized to its rows (up to `max_rows`, then it scrolls), the first column pinned; with select=True the user can
     pick one row (returns its index in `df`, else None); with `source` (a table with personal data) a role that
-    may unmask gets the audited unmask and full export."""
+    may unmask gets the audited unmask and full export. With `on_pick` (a function of the picked row) a pick is an
+    event, not a state: the function runs once, as a callback before the rerun (e.g. pick_unit, which sets the
+    单位 widget), and the page does not rerun again by itself."""
     view = _shown(df, columns, rates)
+    mode = "ignore"
+    if on_pick is not None:
+        def picked():
+            rows = st.session_state[key].selection.rows
+            if rows:
+                on_pick(df.iloc[rows[0]])
+        mode = picked
+    elif select:
+        mode = "rerun"
     event = st.dataframe(view, hide_index=True, height=height or table_height(len(view), max_rows), key=key,
                          column_config=column_config(view, first_pinned=True), placeholder=fmt.DASH,
-                         on_select="rerun" if select else "ignore", selection_mode="single-row")
+                         on_select=mode, selection_mode="single-row")
     export_buttons(view, name, key=f"{key}-x")
     if source is not None:
         unmask_panel(df, source, columns, name=name, key=f"{key}-u")
-    if select and event and event.selection.rows:
+    if select and on_pick is None and event and event.selection.rows:
         return df.index[event.selection.rows[0]]
     return None
 
@@ -428,13 +524,10 @@ def delta_pp(cur, prev) -> str | None:
 
 
 def url_pick(key: str, label: str, options: list, labels: dict, *, container=st, none_label: str = "全部"):
-    """A selectbox whose choice lives in the URL under `key` (None = all)."""
-    opts = [None] + list(options)
-    cur = st.query_params.get(key)
-    value = container.selectbox(label, opts, index=opts.index(cur) if cur in opts else 0,
-                                format_func=lambda v: none_label if v is None else labels.get(v, v), key=f"_{key}")
-    if value is None:
-        st.query_params.pop(key, None)
-    else:
-        st.query_params[key] = value
+    """A selectbox whose choice is kept in the URL under `key` (None = all); the widget owns it (see _owned)."""
+    opts = [ALL] + list(options)
+    _owned(f"_{key}", key, opts, ALL)
+    value = container.selectbox(label, opts, format_func=lambda v: none_label if v == ALL else labels.get(v, v),
+                                key=f"_{key}") or None
+    _mirror(key, value)
     return value

@@ -22,14 +22,14 @@ ui.metric("黄牌 / 红牌", f"{ui.fmt.count(sel['yellow_cards'].sum())} / {ui.f
           where=c[4])
 
 if ctx.ru_code is None:
-    groups = data.q("events/groups", ctx.scope, **ctx.period.params())
+    groups = data.q("events/groups", ctx.scope, **ctx.prm)
     g = st.columns(len(groups) or 1)
     for col, row in zip(g, groups.itertuples(index=False)):
         col.markdown(f"**{ui.md(row.grp)}** ({row.units} 个)")
         col.caption("、".join(ui.md(n) for n in row.short_names) if len(row.short_names) else "无")
     left, right = st.container(), st.container()  # one above the other: the table needs its columns in view
     with left:
-        st.plotly_chart(charts.ranking_bars(units, "completion_rate", "short_name", title="各单位办结率",
+        st.plotly_chart(charts.ranking_bars(units, "completion_rate", "short_name", title=f"{ctx.shows} 各单位办结率",
                                             height=max(400, 22 * len(units)), good_at=m.event_high,
                                             bad_below=m.event_low), key="ev-rank")
     with right:
@@ -39,27 +39,25 @@ if ctx.ru_code is None:
                                   "overdue_open": "超期未办结", "yellow_cards": "黄牌", "red_cards": "红牌",
                                   "avg_hours_to_close": "平均办结时长(小时)", "grp": "通报分组"},
                           name="各单位事件办结", key="ev-units", rates=("completion_rate", "prev_completion_rate",
-                                                                         "on_time_rate"), select=True)
-    if picked is not None:
-        st.query_params["u"] = units.loc[picked, "ru_code"]
-        st.rerun()
+                                                                         "on_time_rate"),
+                          on_pick=lambda row: ui.pick_unit(row["ru_code"]))
 
 a, b = st.columns(2)
 with a:
-    mix = data.q("events/category_mix", ctx.scope, **ctx.prm)
+    mix = data.q("events/category_mix", ctx.scope, **ctx.uprm)
     st.plotly_chart(charts.grouped_bars(mix, "category", {"reported": "上报", "closed": "办结", "overdue_open": "超期未办结"},
-                                        title="事件类别", height=320), key="ev-mix")
+                                        title=f"{ctx.shows} 事件类别", height=320), key="ev-mix")
 with b:
-    ttc = data.q("events/time_to_close", ctx.scope, **ctx.period.params())
+    ttc = data.q("events/time_to_close", ctx.scope, **ctx.uprm)
     st.plotly_chart(charts.grouped_bars(ttc, "bucket", {"events": "办结事件", "on_time": "其中按期"},
-                                        title="办结用时分布", height=320), key="ev-ttc")
+                                        title=f"{ctx.shows} 办结用时分布", height=320), key="ev-ttc")
 
-st.subheader(f"事件清单 · {ui.md(ctx.unit_label)}")
+st.subheader(f"事件清单 · {ui.md(ctx.shows)}")
 if ctx.scope.personal == "none":  # 县领导: aggregates only (the figures per unit above), never a row per event
     st.info("当前角色只能查看汇总数据 (各单位的事件数、办结率、超期和督办数见上文), 不提供逐条事件清单。")
     st.stop()
 only = st.segmented_control("筛选", ["全部", "超期未办结", "红黄牌"], default="全部", key="_evf") or "全部"
-ev_prm = dict(**ctx.period.params(), ru_code=ctx.ru_code, grid_code=None, limit=2000)
+ev_prm = dict(**ctx.period.params(), period_asof=ctx.prm["period_asof"], ru_code=ctx.ru_code, grid_code=None, limit=2000)
 ev = data.q("events/list", ctx.scope, **ev_prm)
 # 超期天数: how long past its deadline an overdue event is, as of now (or the period's end, if earlier)
 ref = min(pd.Timestamp(ctx.as_of), pd.Timestamp(ctx.period.end))

@@ -75,6 +75,7 @@ class Metrics(_M):
     report_top_fraction: float = 1 / 3
     report_name_each_max: int = 3
     red_black_size: int = 3
+    week_active_days: int = Field(5, ge=1, le=7)  # 账号活跃度 of an ISO week: active with operations on ≥ this many of its 7 days
 
 
 class Dashboard(_M):

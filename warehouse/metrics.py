@@ -152,7 +152,8 @@ def available() -> list[str]:
 
 def threshold_params(s: Settings) -> dict:
     m = s.metrics
-    return {"min_active_days": m.min_active_days, "activity_good": m.activity_good, "event_high": m.event_high,
+    return {"min_active_days": m.min_active_days, "week_active_days": m.week_active_days,
+            "activity_good": m.activity_good, "event_high": m.event_high,
             "event_low": m.event_low, "sign_good": m.sign_good, "sign_yellow_hours": m.sign_yellow_hours,
             "sign_red_hours": m.sign_red_hours, "report_top_fraction": m.report_top_fraction,
             "report_name_each_max": m.report_name_each_max, "red_black_size": m.red_black_size}
@@ -162,8 +163,10 @@ def threshold_params(s: Settings) -> dict:
 #   cutoff          sign-offs count when signed before this TIMESTAMP; NULL = the end of each period
 #   ru_code, community_code, grid_code, category   drill-down filters; NULL = everything in scope
 #   limit           NULL = no limit
+#   period_asof     a TIMESTAMP: the current period is still running and is measured at this time (now), not at its
+#                   future end (what is overdue, how many active days an account needs); NULL = at its end
 OPTIONAL_PARAMS = {"cutoff": None, "ru_code": None, "community_code": None, "grid_code": None, "category": None,
-                   "limit": None}
+                   "limit": None, "period_asof": None}
 
 
 def period_params(period: "Period", prev: "Period | None" = None) -> dict:

@@ -11,10 +11,17 @@
 -- $scope_office, where a reader can see it.
 
 -- ---------------------------------------------------------------------------------------------------- periods
-CREATE MACRO m_period(label, ps, pe) AS {'label': CAST(label AS VARCHAR), 'ps': CAST(ps AS DATE), 'pe': CAST(pe AS DATE)};
+-- `at_ts` (a TIMESTAMP, NULL = the period's end): the time a period still running is measured at ("now"), so that
+-- nothing is counted as of a future date (what is overdue; how many active days an account can have had).
+CREATE MACRO m_period(label, ps, pe, at_ts := NULL) AS
+    {'label': CAST(label AS VARCHAR), 'ps': CAST(ps AS DATE), 'pe': CAST(pe AS DATE), 'at_ts': CAST(at_ts AS TIMESTAMP)};
 
--- The period and the previous one, labelled 'cur' and 'prev'.
-CREATE MACRO m_cur_prev(ps, pe, prev_ps, prev_pe) AS [m_period('cur', ps, pe), m_period('prev', prev_ps, prev_pe)];
+-- The period and the previous one, labelled 'cur' and 'prev' (`at_ts` for the current one; the previous is over).
+CREATE MACRO m_cur_prev(ps, pe, prev_ps, prev_pe, at_ts := NULL) AS
+    [m_period('cur', ps, pe, at_ts := at_ts), m_period('prev', prev_ps, prev_pe)];
+
+-- The time a period is measured at: its end, or `at_ts` when that is earlier (a period still running).
+CREATE MACRO m_asof(pe, at_ts) AS least(CAST(pe AS TIMESTAMP), coalesce(at_ts, CAST(pe AS TIMESTAMP)));
 
 -- The `n` calendar months up to `pe` (exclusive), oldest first, labelled 'YYYY-MM'; the last one ends at `pe`
 -- (a month still running is cut at `pe`).
@@ -25,11 +32,16 @@ CREATE MACRO m_months(pe, n) AS
                            least(date_trunc('month', CAST(pe AS DATE) - 1) - to_months(CAST(i AS INTEGER) - 1),
                                  CAST(pe AS DATE))));
 
--- Active days an account needs in [ps, pe): `min_days` in a calendar month (28–31 days); in a shorter period
--- (an ISO week, a month still running) the same share of its days as min_days of a 28-day month, rounded up
--- (a week: ⌈20 × 7 / 28⌉ = 5 days).
-CREATE MACRO m_active_min(min_days, ps, pe) AS
-    least(min_days, ceil(min_days * date_diff('day', CAST(ps AS DATE), CAST(pe AS DATE)) / 28.0));
+-- Active days an account needs in [ps, pe): `min_days` in a calendar month (28–31 days); `week_days` in a period
+-- of 7 days or fewer (an ISO week; [metrics] week_active_days, days out of 7: its share of the days for a shorter
+-- one); in any other period (a month still running) the share of its days that min_days is of a 28-day month.
+-- Always rounded up. A period still running counts its days up to and including the day of `at_ts`.
+CREATE MACRO m_days_measured(ps, pe, at_ts := NULL) AS
+    date_diff('day', CAST(ps AS DATE), least(CAST(pe AS DATE), coalesce(CAST(at_ts AS DATE) + 1, CAST(pe AS DATE))));
+CREATE MACRO m_active_min(min_days, week_days, ps, pe, at_ts := NULL) AS
+    CASE WHEN date_diff('day', CAST(ps AS DATE), CAST(pe AS DATE)) <= 7
+         THEN least(week_days, ceil(week_days * m_days_measured(ps, pe, at_ts := at_ts) / 7.0))
+         ELSE least(min_days, ceil(min_days * m_days_measured(ps, pe, at_ts := at_ts) / 28.0)) END;
 
 -- ---------------------------------------------------------------------------------------------------- 账号活跃度
 -- One row per period and account counted in it. Counted: enabled at any time in the period, i.e. opened before
@@ -37,10 +49,10 @@ CREATE MACRO m_active_min(min_days, ps, pe) AS
 -- status is 停用; it closed at closed_at, or (no closed_at delivered) when that status was recorded (updated_at).
 -- Active: operations (any op_type, login included) on at least m_active_min(min_days) distinct days of the period.
 -- Accounts opened or closed mid-period are counted, and need the same number of active days.
-CREATE MACRO m_account_activity(periods, min_days) AS TABLE
+CREATE MACRO m_account_activity(periods, min_days, week_days) AS TABLE
 WITH p AS (SELECT unnest(periods, recursive := true)),
 counted AS (
-    SELECT p.label, p.ps, p.pe, a.account_id, a.role, a.is_grid_worker, a.dept_kind, a.dept_name, a.status,
+    SELECT p.label, p.ps, p.pe, p.at_ts, a.account_id, a.role, a.is_grid_worker, a.dept_kind, a.dept_name, a.status,
            a.opened_at, a.closed_at, a.unit_code, a.unit_level, a.township_code, a.community_code, a.ru_code
     FROM dim_account a CROSS JOIN p
     WHERE coalesce(a.opened_at, TIMESTAMP '1900-01-01') < p.pe
@@ -57,9 +69,11 @@ days AS (
     WHERE NOT (p.ps = date_trunc('month', p.ps) AND p.pe = p.ps + INTERVAL 1 MONTH)
     GROUP BY ALL
 )
-SELECT c.label AS period, c.ps AS period_start, c.pe AS period_end, c.* EXCLUDE (label, ps, pe),
+SELECT c.label AS period, c.ps AS period_start, c.pe AS period_end, c.at_ts AS period_asof,
+       c.* EXCLUDE (label, ps, pe, at_ts),
        coalesce(d.active_days, 0) AS active_days, coalesce(d.n_ops, 0) AS n_ops,
-       coalesce(d.active_days, 0) >= m_active_min(min_days, c.ps, c.pe) AS active
+       m_active_min(min_days, week_days, c.ps, c.pe, at_ts := c.at_ts) AS needed_days,
+       coalesce(d.active_days, 0) >= m_active_min(min_days, week_days, c.ps, c.pe, at_ts := c.at_ts) AS active
 FROM counted c LEFT JOIN days d ON d.label = c.label AND d.account_id = c.account_id;
 
 -- ---------------------------------------------------------------------------------------------------- 事件
@@ -69,7 +83,8 @@ FROM counted c LEFT JOIN days d ON d.label = c.label AND d.account_id = c.accoun
 --   closed_on_time  closed in the period on or before its deadline  (按期办结率 numerator; no deadline: not on time)
 --   open_at_end     reported before the end and not ended before it. An event ends at closed_at; one whose
 --                   status is 已办结/已关闭 without a closed_at ended when that status was recorded (updated_at).
---   overdue_open    open at the end with its deadline passed by then (超期未办结)
+--   overdue_open    open at the end with its deadline passed by then (超期未办结); a period still running: by its
+--                   `at_ts` (now), not by its future end
 --   accepted_at     the time of its first 受理 step in the event flow (NULL: none)
 CREATE MACRO m_event_activity(periods) AS TABLE
 SELECT p.label AS period, p.ps AS period_start, p.pe AS period_end,
@@ -79,7 +94,7 @@ SELECT p.label AS period, p.ps AS period_start, p.pe AS period_end,
        coalesce(e.closed_at >= p.ps AND e.closed_at < p.pe, FALSE) AS closed,
        coalesce(e.closed_at >= p.ps AND e.closed_at < p.pe, FALSE) AND e.closed_on_time AS closed_on_time,
        e.reported_at < p.pe AND NOT coalesce(e.ended_at < p.pe, FALSE) AS open_at_end,
-       e.reported_at < p.pe AND NOT coalesce(e.ended_at < p.pe, FALSE) AND coalesce(e.deadline < p.pe, FALSE)
+       e.reported_at < p.pe AND NOT coalesce(e.ended_at < p.pe, FALSE) AND coalesce(e.deadline < m_asof(p.pe, p.at_ts), FALSE)
            AS overdue_open,
        e.accepted_at
 FROM agg_event e

@@ -3,7 +3,7 @@
 WITH acc AS (
     SELECT period, community_code, count(*) AS accounts, count(*) FILTER (active) AS active,
            avg(active_days) AS avg_active_days
-    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end), $min_active_days)
+    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), $min_active_days, $week_active_days)
     WHERE is_grid_worker AND ($scope_township IS NULL OR township_code = $scope_township)
       AND ($ru_code IS NULL OR ru_code = $ru_code)
     GROUP BY ALL

@@ -3,8 +3,8 @@
 -- and their last day with any operation before $end (NULL: never). person_name and phone are personal data:
 -- the runner masks or drops them by the caller's scope.
 WITH acc AS (
-    SELECT *, m_active_min($min_active_days, period_start, period_end) AS needed_days
-    FROM m_account_activity([m_period('cur', $start, $end)], $min_active_days)
+    SELECT *
+    FROM m_account_activity([m_period('cur', $start, $end, at_ts := $period_asof)], $min_active_days, $week_active_days)
     WHERE is_grid_worker AND NOT active
       AND ($scope_township IS NULL OR township_code = $scope_township)
       AND ($ru_code IS NULL OR ru_code = $ru_code)

@@ -1,5 +1,6 @@
 -- 账号活跃度 by month: the $months_back calendar months up to $end (exclusive; a month still running is cut at
--- $end and needs proportionally fewer active days), oldest first. Grid workers and department accounts apart.
+-- $end and needs proportionally fewer active days), oldest first. Grid workers and department accounts apart;
+-- of one reporting unit $ru_code (NULL: all in scope; department accounts: those of its 乡镇).
 WITH m AS (SELECT unnest(m_months($end, $months_back), recursive := true)),
 acc AS (
     SELECT period,
@@ -7,8 +8,10 @@ acc AS (
            count(*) FILTER (is_grid_worker AND active) AS active,
            count(*) FILTER (dept_kind IS NOT NULL) AS dept_accounts,
            count(*) FILTER (dept_kind IS NOT NULL AND active) AS dept_active
-    FROM m_account_activity(m_months($end, $months_back), $min_active_days)
+    FROM m_account_activity(m_months($end, $months_back), $min_active_days, $week_active_days)
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
+      AND ($ru_code IS NULL OR (is_grid_worker AND ru_code = $ru_code)
+           OR (dept_kind IS NOT NULL AND township_code = (SELECT township_code FROM dim_reporting_unit WHERE ru_code = $ru_code)))
     GROUP BY ALL
 )
 SELECT m.label AS month, m.ps AS period_start, m.pe AS period_end,

@@ -7,7 +7,7 @@
 WITH m AS (SELECT unnest(m_months($end, $months_back), recursive := true)),
 a AS (
     SELECT period, ru_code, count(*) AS accounts, count(*) FILTER (active) AS active
-    FROM m_account_activity(m_months($end, $months_back), $min_active_days)
+    FROM m_account_activity(m_months($end, $months_back), $min_active_days, $week_active_days)
     WHERE is_grid_worker AND ($scope_township IS NULL OR township_code = $scope_township)
     GROUP BY ALL
 ),

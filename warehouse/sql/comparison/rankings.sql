@@ -5,7 +5,7 @@
 -- movement = prev_rank − rank: positive = moved up.
 WITH a AS (
     SELECT period, ru_code, count(*) FILTER (active) / count(*) AS activity_rate
-    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end), $min_active_days)
+    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), $min_active_days, $week_active_days)
     WHERE is_grid_worker GROUP BY ALL
 ),
 e AS (
@@ -13,21 +13,21 @@ e AS (
            count(*) FILTER (closed) / nullif(count(*) FILTER (reported), 0) AS completion_rate,
            count(*) FILTER (closed_on_time) / nullif(count(*) FILTER (closed), 0) AS on_time_rate,
            count(*) FILTER (overdue_open) AS overdue_open
-    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end))
+    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof))
     GROUP BY ALL
 ),
 s AS (
     SELECT period, ru_code, count(*) FILTER (signed) / count(*) AS sign_rate
-    FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
+    FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), m_grace($cutoff, $end))
     WHERE ($scope_office IS NULL OR office_name = $scope_office)
     GROUP BY ALL
 ),
 c AS (
     SELECT period, ru_code, sum(collected) FILTER (households > 0) / nullif(sum(households), 0) AS collection_rate
-    FROM m_collection(m_cur_prev($start, $end, $prev_start, $prev_end))
+    FROM m_collection(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof))
     GROUP BY ALL
 ),
-p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end), recursive := true)),
+p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), recursive := true)),
 wide AS (
     SELECT p.label AS period, r.ru_code, a.activity_rate, e.completion_rate, e.on_time_rate,
            CAST(coalesce(e.overdue_open, 0) AS DOUBLE) AS overdue_open, s.sign_rate, c.collection_rate

@@ -14,7 +14,7 @@ WITH ev AS (
            count(*) FILTER (open_at_end) AS open_at_end, count(*) FILTER (overdue_open) AS overdue_open,
            count(*) FILTER (supervision = '黄牌') AS yellow_cards, count(*) FILTER (supervision = '红牌') AS red_cards,
            avg(hours_to_close) FILTER (closed) AS avg_hours_to_close
-    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end))
+    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof))
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
     GROUP BY ALL
 ),

@@ -1,11 +1,12 @@
 -- Events by category (事件类别) for [$start, $end): reported, closed, completion, overdue open, share of all
--- reported, and the previous period's reported beside it. Categories in the contract's order;
--- events of a category not in the contract counted under 未知类别 (m_category), last.
+-- reported, and the previous period's reported beside it; of one reporting unit $ru_code (NULL: all in scope).
+-- Categories in the contract's order; events of a category not in the contract counted under 未知类别
+-- (m_category), last.
 WITH ev AS (
     SELECT period, category, count(*) FILTER (reported) AS reported, count(*) FILTER (closed) AS closed,
            count(*) FILTER (overdue_open) AS overdue_open
-    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end))
-    WHERE ($scope_township IS NULL OR township_code = $scope_township)
+    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof))
+    WHERE ($scope_township IS NULL OR township_code = $scope_township) AND ($ru_code IS NULL OR ru_code = $ru_code)
     GROUP BY ALL
 ),
 cats AS (

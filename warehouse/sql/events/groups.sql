@@ -3,7 +3,7 @@
 -- '<$event_low>以下' (rate < $event_low, default '50%以下'), '其他', '—' (no events reported: in neither list).
 WITH ev AS (
     SELECT ru_code, count(*) FILTER (reported) AS reported, count(*) FILTER (closed) AS closed
-    FROM m_event_activity([m_period('cur', $start, $end)])
+    FROM m_event_activity([m_period('cur', $start, $end, at_ts := $period_asof)])
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
     GROUP BY ALL
 ),

@@ -6,7 +6,7 @@ SELECT e.event_id, e.reported_at, f.category, f.source, e.status, f.handling_lev
        e.supervision, f.satisfaction, e.reported, e.closed, e.closed_on_time, e.open_at_end, e.overdue_open,
        e.hours_to_close, e.township_code, u.township_name, e.ru_code, r.short_name AS ru_short_name,
        u.community_name, e.grid_code, u.unit_name AS grid_name, f.summary
-FROM m_event_activity([m_period('cur', $start, $end)]) e
+FROM m_event_activity([m_period('cur', $start, $end, at_ts := $period_asof)]) e
 JOIN fact_event f USING (event_id)
 LEFT JOIN dim_unit u ON u.unit_code = e.grid_code
 LEFT JOIN dim_reporting_unit r ON r.ru_code = e.ru_code

@@ -1,9 +1,10 @@
 -- How long the events closed in [$start, $end) took, from report to close, in buckets; with how many of each
--- were closed on time. Events closed before they were reported (a data-quality flag) fall in '时间有误'.
+-- were closed on time; of one reporting unit $ru_code (NULL: all in scope). Events closed before they were reported (a data-quality flag) fall in '时间有误'.
 WITH ev AS (
     SELECT hours_to_close, closed_on_time
-    FROM m_event_activity([m_period('cur', $start, $end)])
+    FROM m_event_activity([m_period('cur', $start, $end, at_ts := $period_asof)])
     WHERE closed AND ($scope_township IS NULL OR township_code = $scope_township)
+      AND ($ru_code IS NULL OR ru_code = $ru_code)
 ),
 b AS (SELECT * FROM (VALUES (1, '1天内', 0, 24), (2, '1–3天', 24, 72), (3, '3–7天', 72, 168),
                             (4, '7–15天', 168, 360), (5, '15–30天', 360, 720), (6, '30天以上', 720, NULL),

@@ -1,5 +1,6 @@
 -- Sign-offs still unsigned at $as_of that have waited at least $sign_yellow_hours (签收超时: '黄' from
--- $sign_yellow_hours, '红' from $sign_red_hours), oldest first; optionally one category ($category).
+-- $sign_yellow_hours, '红' from $sign_red_hours), oldest first; optionally one category ($category)
+-- and one reporting unit ($ru_code).
 -- person_name and id_number are personal data: the runner masks or drops them by the caller's scope.
 -- A 部门用户 ($scope_office) sees only the sign-offs addressed to the office.
 WITH s AS (
@@ -19,6 +20,6 @@ FROM s
 JOIN fact_kp_report k USING (report_id)
 LEFT JOIN dim_unit u ON u.unit_code = s.grid_code
 LEFT JOIN dim_reporting_unit r ON r.ru_code = s.ru_code
-WHERE s.hours_waiting >= $sign_yellow_hours
+WHERE s.hours_waiting >= $sign_yellow_hours AND ($ru_code IS NULL OR s.ru_code = $ru_code)
 ORDER BY s.reported_at, s.report_id, s.office_kind
 LIMIT $limit;

@@ -1,11 +1,11 @@
 -- 三项重点工作 by month and category: the $months_back calendar months up to $end (exclusive), oldest first.
 -- Reports reported in the month, their sign-offs needed and signed by the month's end plus the grace of the
--- cut-off $cutoff (NULL: none; see m_grace, relative to $end).
+-- cut-off $cutoff (NULL: none; see m_grace, relative to $end). Of one reporting unit $ru_code (NULL: all in scope).
 WITH m AS (SELECT unnest(m_months($end, $months_back), recursive := true)),
 rep AS (
     SELECT period, category, count(*) AS reported, count(*) FILTER (fully_signed) AS fully_signed
     FROM m_kp_reports(m_months($end, $months_back), m_grace($cutoff, $end))
-    WHERE ($scope_township IS NULL OR township_code = $scope_township)
+    WHERE ($scope_township IS NULL OR township_code = $scope_township) AND ($ru_code IS NULL OR ru_code = $ru_code)
       AND ($scope_office IS NULL OR police_station = $scope_office OR justice_office = $scope_office
            OR health_center = $scope_office)
     GROUP BY ALL
@@ -13,7 +13,7 @@ rep AS (
 sig AS (
     SELECT period, category, count(*) AS needed, count(*) FILTER (signed) AS signed
     FROM m_kp_signoffs(m_months($end, $months_back), m_grace($cutoff, $end))
-    WHERE ($scope_township IS NULL OR township_code = $scope_township)
+    WHERE ($scope_township IS NULL OR township_code = $scope_township) AND ($ru_code IS NULL OR ru_code = $ru_code)
       AND ($scope_office IS NULL OR office_name = $scope_office)
     GROUP BY ALL
 ),

@@ -5,7 +5,7 @@
 -- in the period of events reported in any period, / reports of the period; it can exceed 100%).
 WITH ev AS (
     SELECT e.period, e.period_end, e.event_id, e.closed_at, e.accepted_at
-    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end)) e
+    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof)) e
     WHERE e.reported AND ($scope_township IS NULL OR e.township_code = $scope_township)
 ),
 stages AS (
@@ -16,7 +16,7 @@ stages AS (
     FROM ev
     GROUP BY ALL
 ),
-p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end), recursive := true)),
+p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), recursive := true)),
 long AS (
     SELECT p.label AS period, v.stage_order, v.stage,
            coalesce(CASE v.stage_order WHEN 1 THEN s.reported WHEN 2 THEN s.accepted ELSE s.closed END, 0) AS events,

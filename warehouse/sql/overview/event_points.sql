@@ -6,7 +6,7 @@ WITH e AS (
     SELECT e.township_code, e.status = '已办结' AS closed,
            coalesce(g.center_lon, floor(e.lon / 0.002) * 0.002 + 0.001) AS lon,
            coalesce(g.center_lat, floor(e.lat / 0.002) * 0.002 + 0.001) AS lat
-    FROM m_event_activity([m_period('cur', $start, $end)]) e
+    FROM m_event_activity([m_period('cur', $start, $end, at_ts := $period_asof)]) e
     LEFT JOIN dim_unit g ON g.unit_code = e.grid_code AND g.level = '网格'
                         AND g.center_lon IS NOT NULL AND g.center_lat IS NOT NULL
     WHERE e.reported AND e.lon IS NOT NULL AND e.lat IS NOT NULL

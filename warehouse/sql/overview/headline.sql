@@ -6,13 +6,13 @@
 --   open_at_end, overdue_open (超期未办结), yellow_cards, red_cards (督办 黄牌/红牌 on events that matter to the period)
 --   kp_reports (报送数), kp_fully_signed, signoffs_needed, signoffs_signed, sign_rate (签收率, by $cutoff)
 --   grids, households, collected, collection_rate (采集率 at the period's end)
-WITH p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end), recursive := true)),
+WITH p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), recursive := true)),
 a AS (
     SELECT period,
            count(*) FILTER (is_grid_worker) AS accounts, count(*) FILTER (is_grid_worker AND active) AS active,
            count(*) FILTER (dept_kind IS NOT NULL) AS dept_accounts,
            count(*) FILTER (dept_kind IS NOT NULL AND active) AS dept_active
-    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end), $min_active_days)
+    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), $min_active_days, $week_active_days)
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
     GROUP BY ALL
 ),
@@ -21,13 +21,13 @@ e AS (
            count(*) FILTER (closed_on_time) AS closed_on_time, count(*) FILTER (open_at_end) AS open_at_end,
            count(*) FILTER (overdue_open) AS overdue_open,
            count(*) FILTER (supervision = '黄牌') AS yellow_cards, count(*) FILTER (supervision = '红牌') AS red_cards
-    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end))
+    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof))
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
     GROUP BY ALL
 ),
 k AS (
     SELECT period, count(*) AS kp_reports, count(*) FILTER (fully_signed) AS kp_fully_signed
-    FROM m_kp_reports(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
+    FROM m_kp_reports(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), m_grace($cutoff, $end))
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
       AND ($scope_office IS NULL OR police_station = $scope_office OR justice_office = $scope_office
            OR health_center = $scope_office)
@@ -35,7 +35,7 @@ k AS (
 ),
 s AS (
     SELECT period, count(*) AS signoffs_needed, count(*) FILTER (signed) AS signoffs_signed
-    FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
+    FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), m_grace($cutoff, $end))
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
       AND ($scope_office IS NULL OR office_name = $scope_office)
     GROUP BY ALL
@@ -43,7 +43,7 @@ s AS (
 c AS (
     SELECT period, count(*) AS grids, sum(households) AS households,
            sum(collected) FILTER (households > 0) AS collected
-    FROM m_collection(m_cur_prev($start, $end, $prev_start, $prev_end))
+    FROM m_collection(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof))
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
     GROUP BY ALL
 ),

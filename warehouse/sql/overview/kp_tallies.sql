@@ -2,10 +2,11 @@
 -- office, sign-offs needed / signed before the cut-off $cutoff (NULL: the period's end) and 签收率. Every
 -- configured category, in the contract's order (zeros included); 未知类别 (reports whose category is not in the
 -- contract, m_category: counted, needing no sign-off), last, when there are any in scope.
+-- Of one reporting unit $ru_code (NULL: all in scope).
 WITH rep AS (
     SELECT period, category, count(*) AS reports, count(*) FILTER (fully_signed) AS fully_signed
     FROM m_kp_reports(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
-    WHERE ($scope_township IS NULL OR township_code = $scope_township)
+    WHERE ($scope_township IS NULL OR township_code = $scope_township) AND ($ru_code IS NULL OR ru_code = $ru_code)
       AND ($scope_office IS NULL OR police_station = $scope_office OR justice_office = $scope_office
            OR health_center = $scope_office)
     GROUP BY ALL
@@ -13,7 +14,7 @@ WITH rep AS (
 sig AS (
     SELECT period, category, count(*) AS needed, count(*) FILTER (signed) AS signed
     FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
-    WHERE ($scope_township IS NULL OR township_code = $scope_township)
+    WHERE ($scope_township IS NULL OR township_code = $scope_township) AND ($ru_code IS NULL OR ru_code = $ru_code)
       AND ($scope_office IS NULL OR office_name = $scope_office)
     GROUP BY ALL
 ),

@@ -3,12 +3,12 @@
 -- completion and overdue open events. A split 乡镇 is one area (both its reporting units together).
 WITH a AS (
     SELECT township_code, unit_code, unit_level, active
-    FROM m_account_activity([m_period('cur', $start, $end)], $min_active_days)
+    FROM m_account_activity([m_period('cur', $start, $end, at_ts := $period_asof)], $min_active_days, $week_active_days)
     WHERE is_grid_worker AND ($scope_township IS NULL OR township_code = $scope_township)
 ),
 e AS (
     SELECT township_code, grid_code, reported, closed, overdue_open
-    FROM m_event_activity([m_period('cur', $start, $end)])
+    FROM m_event_activity([m_period('cur', $start, $end, at_ts := $period_asof)])
     WHERE ($scope_township IS NULL OR township_code = $scope_township)
 ),
 by_area AS (

@@ -8,35 +8,35 @@
 --   red    among the $red_black_size best scores (ties at the boundary included) and above the lowest score;
 --   black  among the $red_black_size worst scores (ties included), below the highest score, and not red.
 --   black_repeat  black in this period and in the previous one (flagged on the list).
-WITH p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end), recursive := true)),
+WITH p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), recursive := true)),
 a AS (
     SELECT period, ru_code, count(*) AS accounts, count(*) FILTER (active) AS active
-    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end), $min_active_days)
+    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), $min_active_days, $week_active_days)
     WHERE is_grid_worker GROUP BY ALL
 ),
 e AS (
     SELECT period, ru_code, count(*) FILTER (reported) AS events_reported, count(*) FILTER (closed) AS events_closed,
            count(*) FILTER (closed_on_time) AS closed_on_time, count(*) FILTER (overdue_open) AS overdue_open,
            count(*) FILTER (supervision = '黄牌') AS yellow_cards, count(*) FILTER (supervision = '红牌') AS red_cards
-    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end))
+    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof))
     GROUP BY ALL
 ),
 k AS (
     SELECT period, ru_code, count(*) AS kp_reports, count(*) FILTER (fully_signed) AS kp_fully_signed
-    FROM m_kp_reports(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
+    FROM m_kp_reports(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), m_grace($cutoff, $end))
     WHERE ($scope_office IS NULL OR police_station = $scope_office OR justice_office = $scope_office
            OR health_center = $scope_office)
     GROUP BY ALL
 ),
 s AS (
     SELECT period, ru_code, count(*) AS signoffs_needed, count(*) FILTER (signed) AS signoffs_signed
-    FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
+    FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), m_grace($cutoff, $end))
     WHERE ($scope_office IS NULL OR office_name = $scope_office)
     GROUP BY ALL
 ),
 c AS (
     SELECT period, ru_code, sum(households) AS households, sum(collected) FILTER (households > 0) AS collected
-    FROM m_collection(m_cur_prev($start, $end, $prev_start, $prev_end))
+    FROM m_collection(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof))
     GROUP BY ALL
 ),
 f AS (
