@@ -13,6 +13,9 @@
 `serve` is `streamlit run dashboard/app.py` with dashboard/server_hardening.py installed before the server starts
 (security headers and the display-token cookie on every response, from the first one).
 
+`python -m dashboard --help` (and `serve --help`, `users --help`, `users add --help` …) prints the help in
+Chinese and exits 0.
+
 Passwords are asked for twice on the terminal (or read from stdin with --password-stdin); never on the command
 line, where other users of the machine and the shell history would see them. Changes are written to the audit log
 as `cli:<os user>`.
@@ -28,6 +31,76 @@ from pathlib import Path
 
 from dashboard.users import DEPARTMENT, TOWNSHIP, StoreError, UserStore, canonical_role, printable
 from warehouse.config import load_settings
+
+
+# argparse's own words (usage, section titles, errors) in Chinese: argparse looks them up through its module-level
+# `_` (gettext) at the moment it prints them.
+_ZH = {
+    "usage: ": "用法: ",
+    "positional arguments": "参数",
+    "options": "选项",
+    "show this help message and exit": "显示此帮助并退出",
+    "the following arguments are required: %s": "缺少必需的参数: %s",
+    "unrecognized arguments: %s": "无法识别的参数: %s",
+    "invalid choice: %(value)r (choose from %(choices)s)": "无效的选择: %(value)r (可选: %(choices)s)",
+    "argument %(argument_name)s: %(message)s": "参数 %(argument_name)s: %(message)s",
+    "expected one argument": "需要一个值",
+    "invalid %(type)s value: %(value)r": "无效的 %(type)s 值: %(value)r",
+    "ambiguous option: %(option)s could match %(matches)s": "选项 %(option)s 有歧义, 可能是 %(matches)s",
+    "%(prog)s: error: %(message)s\n": "%(prog)s: 错误: %(message)s\n",
+}
+
+
+class ZhParser(argparse.ArgumentParser):
+    """An ArgumentParser that speaks Chinese (its help, usage and error messages)."""
+
+    def __init__(self, *args, **kw):
+        kw.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        with _chinese():
+            super().__init__(*args, **kw)
+
+    def format_help(self) -> str:
+        with _chinese():
+            return super().format_help()
+
+    def format_usage(self) -> str:
+        with _chinese():
+            return super().format_usage()
+
+    def parse_known_args(self, args=None, namespace=None):
+        with _chinese():
+            return super().parse_known_args(args, namespace)
+
+    def error(self, message):
+        with _chinese():
+            super().error(message)
+
+
+class _chinese:
+    def __enter__(self):
+        self.old = argparse._
+        argparse._ = lambda text: _ZH.get(text, text)
+
+    def __exit__(self, *exc):
+        argparse._ = self.old
+
+
+SERVE_HELP = ("启动网页服务: 即 `streamlit run dashboard/app.py`, 在服务启动前装好 dashboard/server_hardening.py "
+              "(安全响应头、大屏令牌 Cookie、登录会话 Cookie)。其余选项原样传给 Streamlit, 如 --server.port 8501 "
+              "--server.address 0.0.0.0。")
+
+
+def _main_parser() -> ZhParser:
+    ap = ZhParser(prog="python -m dashboard", description="网格化服务管理督导平台: 网页服务与用户库的命令行。",
+                  epilog="示例:\n  python -m dashboard serve --server.port 8501\n"
+                         "  python -m dashboard users add 张三 --role 县级管理员\n"
+                         "  python -m dashboard users --help      (用户库的全部命令)")
+    sub = ap.add_subparsers(dest="cmd", required=True, title="命令", metavar="命令")
+    sp = sub.add_parser("serve", help="启动网页服务 (其余选项传给 Streamlit)", description=SERVE_HELP)
+    sp.add_argument("streamlit_options", nargs="*", metavar="Streamlit选项", help="如 --server.port 8501")
+    sub.add_parser("users", help="用户库: 用户、大屏令牌、审计日志 (python -m dashboard users --help)",
+                   add_help=False)
+    return ap
 
 
 def _actor() -> str:
@@ -82,34 +155,35 @@ def _check_office(s, value: str, force: bool) -> str:
 
 
 def users_main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dashboard users", description="用户库: 用户、大屏令牌、审计日志")
+    ap = ZhParser(prog="python -m dashboard users", description="用户库: 用户、大屏令牌、审计日志")
     ap.add_argument("--config", help="配置文件 (默认 $GRIDWATCH_CONFIG 或 config.toml)")
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub = ap.add_subparsers(dest="cmd", required=True, title="命令", metavar="命令")
     sub.add_parser("list", help="列出用户")
     a = sub.add_parser("add", help="添加用户")
-    a.add_argument("username")
+    a.add_argument("username", metavar="用户名")
     a.add_argument("--role", required=True, help="县级管理员 | 县领导 | 乡镇用户 | 部门用户 (或 admin/leader/township/department)")
     a.add_argument("--township", help="乡镇用户: 乡镇名称或 9 位区划代码")
     a.add_argument("--office", help="部门用户: 派出所/司法所/卫生院全称")
-    a.add_argument("--display-name")
+    a.add_argument("--display-name", help="姓名或说明")
     a.add_argument("--oidc", action="store_true", help="通过统一身份认证 (st.login) 登录; 用户名 = 配置的 claim")
     a.add_argument("--no-password", action="store_true", help="与 --oidc 一起: 不设密码")
-    a.add_argument("--password-stdin", action="store_true")
+    a.add_argument("--password-stdin", action="store_true", help="从标准输入读一行作为密码 (不在终端询问)")
     a.add_argument("--force", action="store_true", help="部门名称不在数据仓库中时仍然添加")
     for name in ("disable", "enable"):
-        sub.add_parser(name, help={"disable": "停用用户", "enable": "启用用户"}[name]).add_argument("username")
-    r = sub.add_parser("reset", help="重置密码 (并解除锁定)")
-    r.add_argument("username")
-    r.add_argument("--password-stdin", action="store_true")
+        sub.add_parser(name, help={"disable": "停用用户 (并结束其登录会话)", "enable": "启用用户"}[name]) \
+            .add_argument("username", metavar="用户名")
+    r = sub.add_parser("reset", help="重置密码 (并解除锁定, 结束其登录会话)")
+    r.add_argument("username", metavar="用户名")
+    r.add_argument("--password-stdin", action="store_true", help="从标准输入读一行作为密码")
     t = sub.add_parser("token-add", help="新建大屏令牌 (只显示一次)")
-    t.add_argument("--name", default="指挥中心大屏")
+    t.add_argument("--name", default="指挥中心大屏", help="大屏位置 (默认 指挥中心大屏)")
     sub.add_parser("token-list", help="列出大屏令牌")
     tr = sub.add_parser("token-revoke", help="吊销大屏令牌")
-    tr.add_argument("token_id")
+    tr.add_argument("token_id", metavar="令牌编号")
     au = sub.add_parser("audit", help="审计日志")
-    au.add_argument("--limit", type=int, default=50)
-    au.add_argument("--action")
-    au.add_argument("--actor")
+    au.add_argument("--limit", type=int, default=50, help="最近多少条 (默认 50)")
+    au.add_argument("--action", help="只看此类型, 如 login、logout、session_resume")
+    au.add_argument("--actor", help="只看此操作人")
     au.add_argument("--verify", action="store_true", help="校验哈希链")
     args = ap.parse_args(argv)
 
@@ -162,7 +236,8 @@ def users_main(argv: list[str] | None = None) -> int:
                 return 0 if ok else 4
             for e in reversed(store.audit_entries(args.limit, action=args.action, actor=args.actor)):
                 print("\t".join(printable(str(e[k])).replace("\t", "\\t")  # one entry, one line, whatever it holds
-                                for k in ("seq", "at", "actor", "action", "target", "detail", "reason")))
+                                for k in ("seq", "at", "actor", "action", "target", "detail", "reason",
+                                          "client")))
     except StoreError as exc:
         print(f"错误: {exc}", file=sys.stderr)
         return 2
@@ -185,12 +260,19 @@ def serve_main(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "serve":
-        return serve_main(argv[1:])
-    if not argv or argv[0] != "users":
-        print(__doc__, file=sys.stderr)
-        return 2
-    return users_main(argv[1:])
+    ap = _main_parser()
+    if argv and argv[0] == "users":
+        try:
+            return users_main(argv[1:])
+        except SystemExit as exc:  # --help (0) or a usage error (2), from argparse
+            return exc.code if isinstance(exc.code, int) else 0
+    if argv and argv[0] == "serve" and not {"-h", "--help"} & set(argv[1:]):
+        return serve_main(argv[1:])  # every other option is Streamlit's
+    try:
+        ap.parse_args(argv)  # --help, serve --help, or a usage error
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0
+    return 2
 
 
 if __name__ == "__main__":

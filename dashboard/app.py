@@ -24,6 +24,7 @@ owner_only()  # everything the app writes (first-start demo, lake, warehouse, us
 server_hardening.install()  # security headers, display-token cookie, clear_cache guard (if not yet installed)
 
 st.set_page_config(page_title=f"{settings().county.name}网格化服务管理督导平台", page_icon="🛡️", layout="wide")
+ui.chrome()  # no English chrome (Stop, "Press Enter to submit form")
 bootstrap.ensure_warehouse()
 
 PAGE_DEFS = {  # url path → (group, file, title, icon)

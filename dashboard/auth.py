@@ -4,7 +4,15 @@ Where the identity lives: in this process, in `_SESSIONS`, keyed by a random 256
 is kept in the session's state and the record is bound to Streamlit's own (server-generated) session id, so a
 client that rewrites its URL, query parameters or widget state can at most invalidate its own login. It is bound
 to the browser too — its `gw_client` cookie (HttpOnly, set by dashboard/server_hardening.py) and its address —
-so a websocket that reconnects to the session id from another client finds the session logged out. The record
+so a websocket that reconnects to the session id from another client finds the session logged out.
+
+A user's login also lives in the user store (`sessions`, dashboard/users.py) behind the browser's HttpOnly
+`gw_session` cookie (set by dashboard/server_hardening.py from a one-time ticket right after login): a reload, a
+new tab of the same browser or a server restart finds the cookie and resumes the login (`session_resume` in the
+audit log), on the page and view the URL names. The stored session is checked on every run: logout (in any tab),
+idle expiry (`[auth] idle_minutes`, activity in any tab counts), `max_session_hours`, disabling the user or
+resetting the password end it everywhere. The cookie names a user, nothing more: role and scope are the user
+store's, as for a password login. The record
 holds the user name (or the display token's id) and times only: the role, the 乡镇/office binding and whether the
 user is still enabled are re-read from the user store on every run and every query, so disabling a user or
 revoking a display token takes effect at the next refresh, also on a wall display nobody touches.
@@ -31,6 +39,10 @@ from warehouse.metrics import Scope, ScopeError
 
 SESSION_KEY = "_gw_session"
 NOTICE_KEY = "_gw_notice"
+TICKET_KEY = "_gw_ticket"
+CLEAR_COOKIE_KEY = "_gw_clear_cookie"
+BAD_SESSION_KEY = "_gw_bad_session"
+SESSION_COOKIE = "gw_session"
 DISPLAY_PARAM = "display_token"
 DISPLAY_COOKIE = "gw_display"
 CLIENT_COOKIE = "gw_client"
@@ -83,6 +95,8 @@ class _Session:
     started: float
     last_seen: float
     client: tuple = (None, None)  # (address, gw_client cookie) of the browser that logged in
+    token_hash: str | None = None  # the user store's session (the gw_session cookie's token, hashed)
+    stored_seen: float = 0.0  # its last activity as last read from the store
 
 
 _SESSIONS: dict[str, _Session] = {}
@@ -133,6 +147,19 @@ def client_address() -> str | None:
     return ip if isinstance(ip, str) and ip else None
 
 
+def audit_address() -> str:
+    """The client address written to the audit log: as client_address(), but the machine itself is 127.0.0.1 / ::1
+    rather than nothing; "" without a request (AppTest)."""
+    try:
+        from streamlit.runtime.context import _get_client_context
+
+        ctx = _get_client_context()
+        ip = getattr(ctx, "remote_ip", None) if ctx is not None else None
+    except Exception:  # noqa: BLE001 — another Streamlit version: the public address only
+        ip = None
+    return str(ip) if ip else (client_address() or "")
+
+
 def _client() -> tuple:
     try:
         c = st.context.cookies.get(CLIENT_COOKIE)
@@ -148,29 +175,65 @@ def _purge(now: float) -> None:
             _SESSIONS.pop(k, None)
 
 
-def _start(kind: str, name: str, via: str) -> None:
+def _start(kind: str, name: str, via: str, *, token_hash: str | None = None) -> None:
+    """Log this Streamlit session in. A user's login gets a session in the user store (unless it resumes one,
+    token_hash) and, when the browser has its gw_client cookie, a one-time ticket for the gw_session cookie."""
     sid = _streamlit_id()
     if sid is None:
         raise ScopeError("no Streamlit session")
     handle = secrets.token_urlsafe(32)
+    client = _client()
+    ticket = None
+    if kind == "user" and token_hash is None:
+        token = store().start_session(name, via, client=audit_address())
+        token_hash = users.token_hash(token)
+        if client[1]:
+            from dashboard import server_hardening
+
+            ticket = server_hardening.issue_ticket(token, client[1], int(settings().auth.max_session_hours * 3600))
     t = time.time()
     with _LOCK:
         _purge(t)
         old = st.session_state.get(SESSION_KEY)
         if isinstance(old, str):
             _SESSIONS.pop(old, None)
-        _SESSIONS[handle] = _Session(sid, kind, name, via, t, t, _client())
+        _SESSIONS[handle] = _Session(sid, kind, name, via, t, t, client, token_hash)
     st.session_state[SESSION_KEY] = handle
+    st.session_state.pop(CLEAR_COOKIE_KEY, None)
+    if ticket:
+        st.session_state[TICKET_KEY] = ticket
 
 
-def _drop(notice: str | None = None) -> None:
+def _drop(notice: str | None = None, *, end: str | None = None) -> None:
+    """Log this Streamlit session out; end="logout" | "expired" | … also ends the stored session (every tab and
+    the cookie of this browser)."""
     handle = st.session_state.get(SESSION_KEY)
     if isinstance(handle, str):
         with _LOCK:
-            _SESSIONS.pop(handle, None)
+            rec = _SESSIONS.pop(handle, None)
+        if end and rec is not None and rec.token_hash:
+            store().end_session(rec.token_hash, end)
+            st.session_state[CLEAR_COOKIE_KEY] = True
     st.session_state.pop(SESSION_KEY, None)
+    st.session_state.pop(TICKET_KEY, None)
     if notice:
         st.session_state[NOTICE_KEY] = notice
+
+
+_TOUCH_SECONDS = 30.0  # the stored session's last activity is written at most this often (and idle/10)
+
+
+def _stored_session(rec: _Session, now: float) -> str | None:
+    """Check the stored session of a user's record: None while it has not ended (its times merged into the
+    record: activity in another tab of the same login counts, the age counts from the first login), else the
+    notice to show."""
+    row, status = store().session(rec.token_hash, at=now)
+    if status in ("unknown", "ended"):
+        return "已退出登录。" if row is not None and row.get("ended_why") == "logout" else "登录已结束, 请重新登录。"
+    rec.last_seen = max(rec.last_seen, row["last_seen_at"])
+    rec.started = min(rec.started, row["created_at"])
+    rec.stored_seen = row["last_seen_at"]
+    return None
 
 
 def current(*, touch: bool = False) -> Identity | None:
@@ -179,6 +242,7 @@ def current(*, touch: bool = False) -> Identity | None:
     sid = _streamlit_id()
     if sid is None:
         return None
+    store().set_client(audit_address() or None)  # the address this run's audit entries record
     handle = st.session_state.get(SESSION_KEY)
     rec = _SESSIONS.get(handle) if isinstance(handle, str) else None
     if rec is None or rec.streamlit_id != sid:
@@ -199,19 +263,26 @@ def current(*, touch: bool = False) -> Identity | None:
             return None
         rec.last_seen = now
         return Identity(f"大屏:{tok.token_id}", tok.name, DISPLAY, DISPLAY_SCOPE, "token")
+    if rec.token_hash:
+        gone = _stored_session(rec, now)
+        if gone:
+            _drop(gone)
+            return None
     if now - rec.last_seen > a.idle_minutes * 60 or now - rec.started > a.max_session_hours * 3600:
         store().audit(rec.name, "session_expired", rec.name,
                       "长时间未操作" if now - rec.last_seen > a.idle_minutes * 60 else "超过会话最长时间")
-        _drop("会话已过期, 请重新登录。")
+        _drop("会话已过期, 请重新登录。", end="expired")
         if rec.via == "oidc":
             st.session_state["_gw_oidc_logout"] = True
         return None
     user = store().get_user(rec.name)
     if user is None or user.disabled:
-        _drop("账号已停用。")
+        _drop("账号已停用。", end="disabled")
         return None
     if touch:
         rec.last_seen = now
+        if rec.token_hash and now - rec.stored_seen > min(_TOUCH_SECONDS, a.idle_minutes * 6):
+            store().touch_session(rec.token_hash, at=now)
     return Identity(user.username, user.display_name, user.role, scope_for(user), rec.via)
 
 
@@ -220,6 +291,8 @@ def expire_now_for_tests(handle: str, seconds: float) -> None:
     rec = _SESSIONS[handle]
     rec.last_seen -= seconds
     rec.started -= seconds
+    if rec.token_hash:
+        store().shift_session_for_tests(rec.token_hash, seconds)
 
 
 def require() -> Identity:
@@ -286,7 +359,7 @@ def logout() -> None:
     if ident:
         store().audit(ident.name, "logout", ident.name)
     via = ident.via if ident else None
-    _drop("已退出登录。")
+    _drop("已退出登录。", end="logout")
     if via == "oidc":
         st.logout()
     st.rerun()
@@ -333,6 +406,71 @@ def display_login() -> bool:
     return True
 
 
+# ---------------------------------------------------------------------------------------------- session cookie
+def _session_cookie() -> str | None:
+    try:
+        c = st.context.cookies.get(SESSION_COOKIE)
+    except Exception:  # noqa: BLE001 — no request context (AppTest)
+        return None
+    return c if isinstance(c, str) and 0 < len(c) <= 200 else None
+
+
+def resume_from_cookie() -> bool:
+    """Log this Streamlit session in from the browser's gw_session cookie (a reload, a new tab, a server restart)
+    when it names a stored session that is live and a user who is enabled. A cookie that does not (forged, expired,
+    logged out) is cleared and not looked at again by this session; an idle or too old session is ended."""
+    token = _session_cookie()
+    if not token:
+        return False
+    digest = users.token_hash(token)
+    if st.session_state.get(BAD_SESSION_KEY) == digest:
+        return False
+    row, status = store().session(digest)
+    user = store().get_user(row["username"]) if status == "live" else None
+    if user is None or user.disabled:
+        st.session_state[BAD_SESSION_KEY] = digest
+        st.session_state[CLEAR_COOKIE_KEY] = True
+        if row is not None and status in ("idle", "max", "live") and store().end_session(
+                digest, "expired" if status != "live" else "disabled"):
+            store().audit(row["username"], "session_expired", row["username"],
+                          {"idle": "长时间未操作", "max": "超过会话最长时间"}.get(status, "账号已停用"))
+        if status in ("idle", "max"):
+            st.session_state[NOTICE_KEY] = "会话已过期, 请重新登录。"
+        return False
+    _start("user", user.username, row["via"], token_hash=digest)
+    store().touch_session(digest)
+    store().audit(user.username, "session_resume", user.username, "浏览器的登录 Cookie")
+    return True
+
+
+def _cookie_script() -> None:
+    """The script that asks the server for (after login) or to clear (after logout) the gw_session cookie."""
+    from dashboard import server_hardening
+
+    base = "/" + str(st.get_option("server.baseUrlPath") or "").strip("/")
+    url = (base.rstrip("/") + server_hardening.SESSION_PATH)
+    scripts = []
+    ticket = st.session_state.get(TICKET_KEY)
+    if ticket and server_hardening.ticket_pending(ticket):
+        scripts.append(f"fetch({url!r}, {{method: 'POST', credentials: 'same-origin', cache: 'no-store', "
+                       f"headers: {{'X-GW-Ticket': {ticket!r}}}}});")
+    else:
+        st.session_state.pop(TICKET_KEY, None)
+    if st.session_state.pop(CLEAR_COOKIE_KEY, False):
+        scripts.append(f"fetch({url!r}, {{method: 'DELETE', credentials: 'same-origin', cache: 'no-store'}});")
+    if scripts:  # in a container that takes no room (a hidden element runs its script all the same)
+        st.html("<style>.st-key-gw_cookie_js, [data-testid='stLayoutWrapper']:has(> .st-key-gw_cookie_js) "
+                "{ display: none; }</style>")
+        with st.container(key="gw_cookie_js"):
+            st.html("<script>" + " ".join(scripts) + "</script>", unsafe_allow_javascript=True)
+
+
+LOGIN_CSS = """<style>
+.st-key-gw_login { max-width: 420px; margin: 0 auto; }
+.st-key-gw_login h1 { font-size: 1.6rem; }
+</style>"""
+
+
 # ---------------------------------------------------------------------------------------------- screens
 def _oidc_identity() -> bool:
     """With [auth] oidc on: a user who came back from the identity provider is logged in when the configured
@@ -361,6 +499,13 @@ def _oidc_identity() -> bool:
 
 def login_screen() -> None:
     cfg = settings()
+    st.html(LOGIN_CSS)  # the form is ~420 px wide, centred (not the page's full width)
+    _cookie_script()
+    with st.container(key="gw_login"):
+        _login_form(cfg)
+
+
+def _login_form(cfg) -> None:
     st.title(f"{cfg.county.name}网格化服务管理督导平台")
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
@@ -429,7 +574,7 @@ def gate() -> Identity | None:
     ident = current(touch=True)
     if ident is not None:
         return ident
-    if display_login() or _oidc_identity():
+    if display_login() or resume_from_cookie() or _oidc_identity():
         return current(touch=True)
     return None
 
@@ -441,6 +586,7 @@ def _md_text(text: str) -> str:
 
 def sidebar(ident: Identity) -> None:
     with st.sidebar:
+        _cookie_script()
         st.caption(_md_text(f"{ident.display_name} · {ident.role} · {ident.scope.label}"))
         if st.button("退出登录", key="logout"):
             logout()

@@ -13,10 +13,13 @@ newest whole version, with a one-line warning on every page), so a damaged point
 
 The build runs in one background thread per process, not in a session's script: closing the browser tab does not
 abort it, and every session that opens meanwhile watches the same progress bar. Across processes the lake's lock
-keeps it to one load at a time.
+keeps it to one load at a time. The terminal (stdout, and the `dashboard.bootstrap` log) follows it too: a line
+at every further 10 % and a last line when the warehouse is ready (`示例县数据仓库已就绪` for the demo county) or the
+build failed.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ class _Build:
     fraction: float = 0.0
     message: str = "首次启动: 正在准备数据…"
     error: str | None = None
+    printed: int = -1  # the last 10 % step written to the terminal
 
 
 _STATE = _Build()
@@ -64,11 +68,37 @@ def plan(s: Settings) -> tuple[str, str | None]:
     return "demo", None
 
 
+_LOG = logging.getLogger("dashboard.bootstrap")
+
+
+def _say(line: str) -> None:
+    """One line for whoever watches the terminal that started the server (and the log)."""
+    print(line, flush=True)
+    _LOG.info(line)
+
+
 def _report(fraction: float, message: str) -> None:
     _STATE.fraction, _STATE.message = min(1.0, max(0.0, fraction)), message
+    step = int(_STATE.fraction * 10 + 1e-9)
+    if step > _STATE.printed:
+        _STATE.printed = step
+        _say(f"首次启动构建 {step * 10:3d}%: {message}")
 
 
 def _build(s: Settings, demo: bool) -> None:
+    """The build, with its first and last line on the terminal."""
+    _STATE.printed = -1
+    _say("首次启动: 尚未发布数据仓库, 正在" + ("生成并导入示例县数据 (约 1–2 分钟)…" if demo else "导入数据…"))
+    _build_warehouse(s, demo)
+    if _STATE.error:
+        _say(f"首次启动未完成: {_STATE.error}")
+        return
+    if _STATE.printed < 10:
+        _report(1.0, "完成")
+    _say("示例县数据仓库已就绪" if demo else "数据仓库已就绪")
+
+
+def _build_warehouse(s: Settings, demo: bool) -> None:
     try:
         if not demo:  # the drop folder, or none: a lake with real deliveries is built again
             s.paths.drop_dir.mkdir(parents=True, exist_ok=True)

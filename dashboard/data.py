@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,7 +36,11 @@ def version_warning() -> str | None:
 
 
 _GOOD: set[tuple] = set()
-_BAD: set[tuple] = set()
+_BAD: dict[tuple, float] = {}  # version file → when it last failed to open
+# A version that failed to open is tried again after this long: the failure may be passing — in the server's own
+# process the first-start build still holds the just-published file open (its Parquet export) with another
+# configuration, and a failure remembered for good made every later visitor start the build again.
+RETRY_BAD_SECONDS = 10.0
 
 
 def _usable(path: Path) -> bool:
@@ -48,13 +53,14 @@ def _usable(path: Path) -> bool:
     key = (str(path), st_.st_size, st_.st_mtime_ns)
     if key in _GOOD:
         return True
-    if key in _BAD:
+    if time.monotonic() - _BAD.get(key, -RETRY_BAD_SECONDS) < RETRY_BAD_SECONDS:
         return False
     try:
         _connection(str(path)).cursor().execute("SELECT count(*) FROM meta").fetchone()
     except Exception:  # noqa: BLE001 — duckdb raises several kinds for a damaged file
-        _BAD.add(key)
+        _BAD[key] = time.monotonic()
         return False
+    _BAD.pop(key, None)
     _GOOD.add(key)
     return True
 
@@ -111,7 +117,7 @@ _PAGE_QUERIES = {
                  "overview/unit_ranking"},
     "wall": {"quality/freshness", "quality/source_health", "overview/headline", "overview/unit_ranking",
              "overview/event_funnel", "overview/map_units", "overview/event_points", "overview/kp_tallies",
-             "overview/signoff_backlog", "overview/recent_events"},
+             "overview/signoff_backlog", "overview/recent_events", "wall/today", "wall/kp_persons"},
     "quality": {"quality/runs", "quality/file_issues", "quality/quarantine_by_reason", "quality/quarantine_rows",
                 "quality/flags", "quality/files", "quality/source_health"},
     "users": {"units/reporting_units"},

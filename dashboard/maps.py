@@ -46,6 +46,21 @@ def colour(values: pd.Series, higher_better: bool, domain: tuple[float, float] |
     return out
 
 
+def legend(units: pd.DataFrame, figure: str) -> dict:
+    """What the map's colours mean: the ramp as CSS stops (worst to best, left to right), the values at its ends
+    (the fixed domain, or 0 to the largest value of the 乡镇 shown), the no-data colour, the figure's label."""
+    col, label, higher_better, domain = FIGURES[figure]
+    towns = units[units["level"] == "乡镇"] if "level" in units else units
+    v = pd.to_numeric(towns[col], errors="coerce") if col in towns else pd.Series(dtype=float)
+    lo, hi = domain if domain else (0.0, max(1.0, float(v.max())) if v.notna().any() else 1.0)
+    ramp = [f"rgb({r},{g},{b})" for r, g, b in _RAMP]
+    ends = (_fmt(lo, col), _fmt(hi, col))
+    if not higher_better:  # the ramp still runs red → green; its ends swap
+        ends = ends[::-1]
+    return {"label": label, "ramp": ramp, "low": ends[0], "high": ends[1],
+            "nodata": "rgba({},{},{},{:.2f})".format(*_NODATA[:3], _NODATA[3] / 255)}
+
+
 def _features(df: pd.DataFrame, props: list[str]) -> dict:
     feats = []
     for row in df.itertuples(index=False):
@@ -89,7 +104,7 @@ def fit_view(df: pd.DataFrame, width_px: int, height_px: int) -> pdk.ViewState:
 
 
 def county_deck(units: pd.DataFrame, points: pd.DataFrame | None, figure: str, *, width_px: int, height_px: int,
-                label_size: int = 14) -> pdk.Deck:
+                label_size: int = 14, controller: bool = True) -> pdk.Deck:
     """乡镇 filled by `figure`, grid outlines, event points and 乡镇 names. `units` is overview/map_units."""
     col, label, higher_better, domain = FIGURES[figure]
     towns = units[units["level"] == "乡镇"].copy()
@@ -129,6 +144,8 @@ def county_deck(units: pd.DataFrame, points: pd.DataFrame | None, figure: str, *
         layers.insert(0, pdk.Layer("TileLayer", data=tile, id="tiles", min_zoom=0, max_zoom=19, tile_size=256))
     return pdk.Deck(layers=layers, initial_view_state=fit_view(units[units["level"] == "乡镇"], width_px, height_px),
                     map_style=BLANK_STYLE, map_provider=None,
+                    # nobody touches a wall: no pan/zoom controller (and the page hides the +/− buttons)
+                    views=[pdk.View(type="MapView", controller=controller)],
                     # plain text, never html: unit names come from the feeds
                     tooltip={"text": f"{{name}}\n{label}: {{value_text}}",
                              "style": {"backgroundColor": "#132b45", "color": "#fff"}})

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import streamlit as st
 
 from dashboard import data, ui
 from warehouse import bulletin, review
-from warehouse.bulletin_docx import render_docx
+from warehouse import bulletin_docx
+from warehouse.bulletin_docx import render_docx, render_review_docx
 from warehouse.bulletin_xlsx import render_xlsx
 from warehouse.config import settings
 from warehouse.metrics import Period, Scope
@@ -24,14 +21,18 @@ def bulletin_files(version: str, period_key: str, scope: Scope) -> dict:
     con, _ = data.connection()
     b = bulletin.compute(con, Period.parse(period_key), scope)
     return {"md": bulletin.render_md(b), "json": bulletin.render_json(b), "docx": render_docx(b),
-            "xlsx": render_xlsx(b), "title": b.title if hasattr(b, "title") else "", "page_md": page_md(b)}
+            "xlsx": render_xlsx(b), "title": b.title, "page_md": page_md(b),
+            "names": {ext: b.file_name(ext, "附表" if ext == "xlsx" else "") for ext in ("docx", "xlsx", "pdf", "md",
+                                                                                    "json")}}
 
 
 def page_md(b: bulletin.Bulletin) -> str:
     """The bulletin's Markdown for st.markdown on the page: the same document with every text that comes from the
     data (unit and office names inside the paragraphs, table cells) escaped, so feed text is always text (no link,
-    no emphasis, no table break); the downloads keep the plain text."""
+    no emphasis, no table break); the downloads keep the plain text. The text is the docx's: full-width
+    punctuation (bulletin.typeset_bulletin), escaped after typesetting."""
     t = ui.md
+    b = bulletin.typeset_bulletin(b)
     safe = dataclasses.replace(
         b, title=t(b.title), addressee=t(b.addressee), intro=t(b.intro), issuer=t(b.issuer),
         sections=[dataclasses.replace(s, heading=t(s.heading), paragraphs=[t(p) for p in s.paragraphs])
@@ -39,7 +40,7 @@ def page_md(b: bulletin.Bulletin) -> str:
         tables=[dataclasses.replace(tb, title=t(tb.title), columns=[t(c) for c in tb.columns], note=t(tb.note),
                                     rows=[[t(v) if isinstance(v, str) else v for v in r] for r in tb.rows])
                 for tb in b.tables])
-    return bulletin.render_md(safe)
+    return bulletin.render_md(safe, full_width=True)
 
 
 def review_page_md(r: review.Review) -> str:
@@ -53,22 +54,14 @@ def review_page_md(r: review.Review) -> str:
 def review_files(version: str, period_key: str, scope: Scope) -> dict:
     con, _ = data.connection()
     r = review.compute(con, Period.parse(period_key), scope)
-    return {"md": review.render_md(r), "json": review.render_json(r), "obj": r, "page_md": review_page_md(r)}
+    return {"md": review.render_md(r), "json": review.render_json(r), "obj": r, "page_md": review_page_md(r),
+            "docx": render_review_docx(r), "names": {ext: review.file_name(r, ext) for ext in ("docx", "pdf", "md")}}
 
 
-def soffice() -> str | None:
-    return shutil.which("soffice") or shutil.which("libreoffice")
+soffice = bulletin_docx.soffice
 
 
 @st.cache_data(ttl=_TTL, max_entries=12, show_spinner="正在转换为 PDF…")
 def docx_to_pdf(docx: bytes) -> bytes:
-    """LibreOffice, headless, offline; a private profile directory so parallel conversions do not collide."""
-    exe = soffice()
-    if not exe:
-        raise RuntimeError("本机未安装 LibreOffice, 无法生成 PDF (可下载 Word 版本后另存为 PDF)")
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "bulletin.docx"
-        src.write_bytes(docx)
-        subprocess.run([exe, f"-env:UserInstallation=file://{tmp}/profile", "--headless", "--convert-to", "pdf",
-                        "--outdir", tmp, str(src)], check=True, capture_output=True, timeout=120)
-        return (Path(tmp) / "bulletin.pdf").read_bytes()
+    """warehouse.bulletin_docx.docx_to_pdf (LibreOffice with the CJK font fallback), cached per document."""
+    return bulletin_docx.docx_to_pdf(docx)

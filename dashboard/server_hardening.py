@@ -12,6 +12,11 @@
 - Every browser gets its own random HttpOnly cookie (`gw_client`): a login is bound to it and to the client address
   (dashboard/auth.py), so Streamlit's session id alone — which a browser sends when it reconnects — is no longer
   a bearer token.
+- A login outlives its websocket (reload, new tab, server restart) through the HttpOnly, SameSite=Strict
+  `gw_session` cookie, which only this server sets: at login (dashboard/auth.py) the page is sent a one-time
+  ticket (60 s, bound to the browser's `gw_client` cookie) and posts it to `/_gw/session`, which answers with the
+  cookie (`Max-Age` = `[auth] max_session_hours`); the cookie's token stands for a row of the user store's
+  `sessions` table (only its hash is kept), checked on every run. `DELETE /_gw/session` (at logout) clears it.
 - Streamlit's `clear_cache` message (which empties the caches of every user) is refused unless the session is
   logged in as 县级管理员.
 - Session ids are replaced by `<session>` in Streamlit's log lines.
@@ -28,12 +33,16 @@ import logging
 import re
 import secrets
 import threading
+import time
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, urlencode
 
 DISPLAY_PARAM = "display_token"
 DISPLAY_COOKIE = "gw_display"
 CLIENT_COOKIE = "gw_client"
+SESSION_COOKIE = "gw_session"
+SESSION_PATH = "/_gw/session"
+TICKET_SECONDS = 60
 SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", b"frame-ancestors 'none'"),
@@ -44,6 +53,41 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{1,200}")
 _SESSION_ID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LOCK = threading.Lock()
 _installed = False
+# one-time tickets for the session cookie: ticket → (session token, the browser's gw_client cookie, expiry, max_age)
+_TICKETS: dict[str, tuple[str, str, float, int]] = {}
+_TICKET_LOCK = threading.Lock()
+
+
+def issue_ticket(token: str, client_cookie: str, max_age: int) -> str:
+    """A one-time ticket the page posts to /_gw/session to receive `token` as its HttpOnly session cookie: valid
+    for TICKET_SECONDS, once, and only from the browser whose gw_client cookie is `client_cookie`."""
+    ticket = secrets.token_urlsafe(24)
+    t = time.monotonic()
+    with _TICKET_LOCK:
+        for k, v in list(_TICKETS.items()):
+            if v[2] < t:
+                _TICKETS.pop(k, None)
+        _TICKETS[ticket] = (token, client_cookie, t + TICKET_SECONDS, max_age)
+    return ticket
+
+
+def ticket_pending(ticket: str) -> bool:
+    """The ticket was not redeemed yet and is still valid."""
+    with _TICKET_LOCK:
+        v = _TICKETS.get(ticket)
+    return v is not None and v[2] >= time.monotonic()
+
+
+def _redeem(ticket: str, client_cookie: str | None) -> tuple[str, int] | None:
+    with _TICKET_LOCK:
+        v = _TICKETS.get(ticket)
+        if v is None or v[2] < time.monotonic():
+            _TICKETS.pop(ticket, None)
+            return None
+        if not client_cookie or not secrets.compare_digest(v[1], client_cookie):
+            return None  # another browser: the ticket stays for its own (it may still redeem it)
+        _TICKETS.pop(ticket, None)
+    return v[0], v[3]
 
 
 def _cookie_days() -> float:
@@ -100,6 +144,8 @@ class HardeningMiddleware:
         secure = _https(scope, headers)
         if path.rstrip("/").endswith("/_stcore/metrics") and not _is_loopback(scope):
             return await self._plain(send, 403, b"forbidden", extra)
+        if path.rstrip("/").endswith(SESSION_PATH):
+            return await self._session_cookie(scope, headers, send, extra, secure)
         query = scope.get("query_string", b"").decode("latin-1")
         if DISPLAY_PARAM in query and scope.get("method") == "GET" and "/_stcore/" not in path:
             pairs = parse_qsl(query, keep_blank_values=True)
@@ -124,6 +170,24 @@ class HardeningMiddleware:
             await send(message)
 
         return await self.app(scope, receive, send_with_headers)
+
+    async def _session_cookie(self, scope, headers, send, extra, secure) -> None:
+        """POST with `X-GW-Ticket: <ticket>`: 204 and the session cookie (403 for an unknown, used or expired
+        ticket, or another browser's). DELETE: 204 and the cookie cleared."""
+        extra = extra + [(b"cache-control", b"no-store")]
+        method = scope.get("method")
+        if method == "DELETE":
+            return await self._plain(send, 204, b"", extra + [
+                (b"set-cookie", cookie(SESSION_COOKIE, "", max_age=0, secure=secure))])
+        if method != "POST":
+            return await self._plain(send, 405, b"method not allowed", extra + [(b"allow", b"POST, DELETE")])
+        ticket = headers.get(b"x-gw-ticket", b"").decode("latin-1").strip()
+        got = _redeem(ticket, _cookies(headers).get(CLIENT_COOKIE)) if _TOKEN_RE.fullmatch(ticket) else None
+        if got is None:
+            return await self._plain(send, 403, b"forbidden", extra)
+        token, max_age = got
+        return await self._plain(send, 204, b"", extra + [
+            (b"set-cookie", cookie(SESSION_COOKIE, token, max_age=max_age, secure=secure))])
 
     @staticmethod
     async def _plain(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

@@ -5,7 +5,6 @@ import dataclasses
 import datetime as dt
 import html
 import io
-import math
 import re
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, data, session, users
-from warehouse import cells, db
+from warehouse import cells, db, fmt
 from warehouse.config import settings
 from warehouse.metrics import Period, Scope
 
@@ -41,12 +40,52 @@ def md(v: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", s.replace("\r", " ").replace("\n", " "))
 
 
-def pct(v: object, digits: int = 1) -> str:
-    """0.857 → '85.7%'; 1 → '100%'; None/NaN → '—' (no accounts, no events: never 0% or 100%)."""
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-        return "—"
-    s = f"{float(v) * 100:.{digits}f}".rstrip("0").rstrip(".")
-    return f"{s}%"
+def pct(v: object, digits: int = 1, *, trim: bool = True) -> str:
+    """0.857 → '85.7%'; 1 → '100%'; None/NaN → '—' (no accounts, no events: never 0% or 100%). The one rule for
+    rates (warehouse/fmt.py), shared with the bulletin and the weekly review."""
+    return fmt.pct(v, digits, trim=trim)
+
+
+def metric(label: str, value, previous=None, *, better: str | None = "up", kind: str = "count", where=None,
+           unit: str = "", since: str | None = None, help: str | None = "与上一统计周期相比") -> None:
+    """A headline tile. `value` and `previous` are figures (a rate as 0–1, or a count); the delta is only ever the
+    change against the previous period, in percentage points for a rate: green when the change is good for this
+    figure (better="up": more is better; "down": more is worse, e.g. overdue events), red when bad, grey without
+    an arrow when there is no change (as shown: 85.7% → 85.7% is 持平) or better=None; no delta without a
+    previous figure. A text `value` (e.g. "3 / 5") is shown as it is, without a delta. `since` (e.g. "较上周") is
+    written beside the delta where a tile is wide enough."""
+    where = st if where is None else where
+    if kind == "rate":
+        shown = pct(value)
+        change = fmt.points(value, previous)
+        delta = None if change is None else f"{change:+.1f} 个百分点"
+    else:
+        shown = value if isinstance(value, str) else (
+            fmt.count(value) + (f" {unit}" if unit and fmt.num(value) is not None else ""))
+        a, b = fmt.num(value), fmt.num(previous)
+        change = None if isinstance(value, str) or a is None or b is None else round(a - b)
+        delta = None if change is None else f"{int(change):+,d}" + (f" {unit}" if unit else "")
+    if change is None:
+        where.metric(label, shown)
+    elif change == 0:
+        where.metric(label, shown, "持平", delta_color="off", delta_arrow="off", delta_description=since, help=help)
+    else:
+        colour = "off" if better is None else ("inverse" if better == "down" else "normal")
+        where.metric(label, shown, delta, delta_color=colour, delta_description=since, help=help)
+
+
+# Streamlit's own English chrome, which no setting turns off: the running indicator with its "Stop" button and
+# the "Press Enter to submit form" / "Press Enter to apply" hint under text inputs (Enter still submits). The
+# toolbar menu ("Print", "Record screen", "Made with Streamlit") is off by .streamlit/config.toml
+# (client.toolbarMode = "minimal").
+CHROME_CSS = """<style>
+  [data-testid="stStatusWidget"], [data-testid="InputInstructions"] { display: none !important; }
+</style>"""
+
+
+def chrome() -> None:
+    """Hide Streamlit's English chrome (see CHROME_CSS); called once per script run by dashboard/app.py."""
+    st.html(CHROME_CSS)
 
 
 def now() -> dt.datetime:
@@ -133,15 +172,91 @@ def export_buttons(df: pd.DataFrame, name: str, key: str) -> None:
                        key=f"{key}-xlsx", on_click="ignore")
 
 
+ROW_PX, HEADER_PX = 35, 38  # st.dataframe's default row and header heights
+TABLE_ROWS = 30  # a table shows up to this many rows without scrolling (every unit of the county fits)
+LONG_TEXT = ("描述", "原因", "错误", "原始内容", "说明", "详情")  # columns that get the width they need
+
+
+rates_trim = fmt.pct_trim  # one precision for every rate of a table (see warehouse/fmt.py)
+
+
+def _hours_label(label: str) -> str:
+    return label.replace("(小时)", "(天)").replace("（小时）", "（天）")
+
+
 def _shown(df: pd.DataFrame, columns: dict[str, str], rates: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The listed columns, renamed: rates as text with one precision for the whole table ('30.0%', '10.5%',
+    '—'; see rates_trim), durations labelled "(小时)" in days "(天)" when any reaches 48 hours, whole numbers as integers."""
     view = df[[c for c in columns if c in df.columns]].copy()
+    names = {c: columns[c] for c in view.columns}
+    rates = tuple(c for c in rates if c in view.columns)
+    trim = rates_trim(view[c] for c in rates)
     for c in rates:
-        if c in view.columns:
-            view[c] = [pct(v) for v in view[c]]
+        view[c] = [pct(v, trim=trim) for v in view[c]]
     for c in view.columns:
-        if c not in rates and pd.api.types.is_float_dtype(view[c]):
-            view[c] = view[c].round(1)
-    return view.rename(columns=columns)
+        if c in rates:
+            continue
+        if "小时" in names[c] and pd.api.types.is_numeric_dtype(view[c]):
+            h = pd.to_numeric(view[c], errors="coerce").astype("Float64")
+            if h.max(skipna=True) is not pd.NA and h.max(skipna=True) >= fmt.DAYS_FROM_HOURS:
+                view[c], names[c] = (h / 24).round(1), _hours_label(names[c])
+            else:
+                view[c] = h.round(1)
+        elif pd.api.types.is_float_dtype(view[c]):
+            v = view[c].astype("Float64")
+            whole = v.dropna()
+            view[c] = v.round(0).astype("Int64") if len(whole) and (whole == whole.round(0)).all() else v.round(1)
+    return view.rename(columns=names)
+
+
+_FIGURE = re.compile(r"^(—|[+\-]?[\d,]+(\.\d+)?%?)$")  # a rate or a count written as text ("85.7%", "1,234")
+
+
+def column_config(view: pd.DataFrame, *, first_pinned: bool = False) -> dict:
+    """One rule for every table's columns: dates as dates (a midnight timestamp is a date), times to the minute,
+    integers with thousands separators, decimals with one digit, rates (text) right-aligned, long text wide."""
+    cfg: dict = {}
+    for i, c in enumerate(view.columns):
+        s = view[c]
+        text = s.dtype == object or pd.api.types.is_string_dtype(s)
+        if pd.api.types.is_datetime64_any_dtype(s):
+            t = s.dropna()
+            midnight = len(t) and ((t.dt.hour == 0) & (t.dt.minute == 0) & (t.dt.second == 0)).all()
+            cfg[c] = (st.column_config.DateColumn(format="YYYY-MM-DD") if midnight else
+                      st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"))
+        elif s.dtype == object and len(s.dropna()) and all(isinstance(v, dt.date) for v in s.dropna()):
+            if all(isinstance(v, dt.datetime) for v in s.dropna()):
+                cfg[c] = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")
+            else:
+                cfg[c] = st.column_config.DateColumn(format="YYYY-MM-DD")
+        elif pd.api.types.is_bool_dtype(s):
+            continue
+        elif pd.api.types.is_integer_dtype(s):
+            cfg[c] = st.column_config.NumberColumn(format="localized")
+        elif pd.api.types.is_float_dtype(s):
+            cfg[c] = st.column_config.NumberColumn(format="%.1f")
+        elif text and len(s.dropna()) and all(isinstance(v, str) and _FIGURE.match(v) for v in s.dropna()):
+            cfg[c] = st.column_config.TextColumn(alignment="right")
+        elif any(w in str(c) for w in LONG_TEXT):
+            cfg[c] = st.column_config.TextColumn(width="large")
+        if first_pinned and i == 0:
+            cfg[c] = cfg.get(c) or st.column_config.Column()
+            cfg[c]["pinned"] = True
+    return cfg
+
+
+def table_height(rows: int, max_rows: int = TABLE_ROWS) -> int | str:
+    """A table as tall as its rows (no empty box, no hidden rows: "content") up to `max_rows`, then it scrolls
+    (about `max_rows` rows high)."""
+    return "content" if rows <= max_rows else HEADER_PX + ROW_PX * max_rows + 3
+
+
+def frame(view: pd.DataFrame, *, key: str | None = None, max_rows: int = TABLE_ROWS, pinned: bool = False,
+          **kw):
+    """st.dataframe with the common column rules (column_config), a height from its rows and "—" for a missing
+    value (never "None")."""
+    return st.dataframe(view, hide_index=True, key=key, height=kw.pop("height", table_height(len(view), max_rows)),
+                        column_config=column_config(view, first_pinned=pinned), placeholder=fmt.DASH, **kw)
 
 
 def unmask_panel(df: pd.DataFrame, source: Source, columns: dict[str, str], *, name: str, key: str) -> None:
@@ -167,7 +282,7 @@ def unmask_panel(df: pd.DataFrame, source: Source, columns: dict[str, str], *, n
             return
         if one:
             full = data.unmasked_record(source.query, source.params, source.key, rec, reason.strip())
-            st.dataframe(_shown(full, columns), hide_index=True, key=f"{key}-unmasked")
+            frame(_shown(full, columns), key=f"{key}-unmasked")
         else:
             full = data.unmasked_table(source.query, source.params, name, reason.strip())
             view = _shown(full, columns)
@@ -373,12 +488,14 @@ def no_rows(df: pd.DataFrame, what: str) -> bool:
 
 
 def table(df: pd.DataFrame, columns: dict[str, str], *, name: str, key: str, rates: tuple[str, ...] = (),
-          height: int | str = "auto", select: bool = False, source: Source | None = None, on_pick=None):
+          height: int | str | None = None, select: bool = False, source: Source | None = None,
+          max_rows: int = TABLE_ROWS, on_pick=None):
     """Show `df` with Chinese column names (only the listed columns, in order), rates as percentages, an export;
-    with select=True the user can pick one row (returns its index in `df`, else None); with `source` (a table
-    with personal data) a role that may unmask gets the audited unmask and full export. With `on_pick` (a
-    function of the picked row) a pick is an event, not a state: the function runs once, as a callback before
-    the rerun (e.g. pick_unit, which sets the 单位 widget), and the page does not rerun again by itself."""
+    sized to its rows (up to `max_rows`, then it scrolls), the first column pinned; with select=True the user can
+    pick one row (returns its index in `df`, else None); with `source` (a table with personal data) a role that
+    may unmask gets the audited unmask and full export. With `on_pick` (a function of the picked row) a pick is an
+    event, not a state: the function runs once, as a callback before the rerun (e.g. pick_unit, which sets the
+    单位 widget), and the page does not rerun again by itself."""
     view = _shown(df, columns, rates)
     mode = "ignore"
     if on_pick is not None:
@@ -389,7 +506,9 @@ def table(df: pd.DataFrame, columns: dict[str, str], *, name: str, key: str, rat
         mode = picked
     elif select:
         mode = "rerun"
-    event = st.dataframe(view, hide_index=True, height=height, key=key, on_select=mode, selection_mode="single-row")
+    event = st.dataframe(view, hide_index=True, height=height or table_height(len(view), max_rows), key=key,
+                         column_config=column_config(view, first_pinned=True), placeholder=fmt.DASH,
+                         on_select=mode, selection_mode="single-row")
     export_buttons(view, name, key=f"{key}-x")
     if source is not None:
         unmask_panel(df, source, columns, name=name, key=f"{key}-u")

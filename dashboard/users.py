@@ -14,6 +14,10 @@ first start (the app's one-time setup form, `[auth] web_setup`) or with `python 
   only the CLI creates administrators.
 - Display tokens (大屏) are long random strings shown once; the store keeps their SHA-256 only. They are listed,
   revocable, and open nothing but the wall display.
+- Login sessions (the browser's HttpOnly `gw_session` cookie, dashboard/server_hardening.py) are rows of `sessions`
+  keyed by the SHA-256 of the cookie's random token (the token itself is never stored): a login survives reloads,
+  new tabs and a server restart, and ends at logout, after `idle_minutes` without activity, after
+  `max_session_hours`, or when the user is disabled or their password reset.
 - The audit log is append-only: SQLite triggers reject UPDATE and DELETE, and every entry carries an HMAC-SHA256
   (keyed with a secret kept outside the store, the audit key file) over the previous entry's hash and itself (a
   keyed hash chain), so an edit made behind SQLite's back — even a chain rebuilt by someone who can write the
@@ -112,7 +116,18 @@ CREATE TABLE IF NOT EXISTS audit (
     detail    TEXT NOT NULL DEFAULT '',
     reason    TEXT NOT NULL DEFAULT '',
     prev_hash TEXT NOT NULL,
-    hash      TEXT NOT NULL
+    hash      TEXT NOT NULL,
+    client    TEXT NOT NULL DEFAULT ''  -- the client address of the request that caused it ('' = none, the CLI)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_sha256 TEXT PRIMARY KEY,  -- the browser's gw_session cookie is the token; only its SHA-256 is kept
+    username     TEXT NOT NULL,
+    via          TEXT NOT NULL,     -- password | oidc
+    created_at   REAL NOT NULL,     -- epoch seconds
+    last_seen_at REAL NOT NULL,
+    ended_at     REAL,              -- logout, expiry, user disabled or password reset
+    ended_why    TEXT,
+    client       TEXT NOT NULL DEFAULT ''
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
@@ -207,10 +222,12 @@ def reason_chars(text: str | None) -> int:
 
 
 def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, target: str, detail: str,
-               reason: str, key: bytes | None = None) -> str:
+               reason: str, key: bytes | None = None, client: str = "") -> str:
     """The hash of one audit entry: HMAC-SHA256 with the audit key; plain SHA-256 (key None) only for the entries a
-    store held before it had a key."""
-    body = json.dumps([prev_hash, seq, at, actor, action, target, detail, reason], ensure_ascii=False).encode("utf-8")
+    store held before it had a key. The client address is hashed when there is one (entries written before the
+    address column existed have none and keep their hash)."""
+    fields = [prev_hash, seq, at, actor, action, target, detail, reason] + ([client] if client else [])
+    body = json.dumps(fields, ensure_ascii=False).encode("utf-8")
     if key is None:
         return hashlib.sha256(body).hexdigest()
     return hmac.new(key, body, hashlib.sha256).hexdigest()
@@ -219,12 +236,15 @@ def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, targe
 class UserStore:
     def __init__(self, path: str | os.PathLike, *, max_failures: int = 5, lockout_minutes: float = 15,
                  min_password_length: int = 10, client_max_failures: int = 20,
-                 audit_key_file: str | os.PathLike | None = None):
+                 audit_key_file: str | os.PathLike | None = None, idle_minutes: float = 30,
+                 max_session_hours: float = 12):
         self.path = Path(path)
         self.max_failures = max_failures
         self.client_max_failures = client_max_failures
         self.lockout = dt.timedelta(minutes=lockout_minutes)
         self.min_password_length = min_password_length
+        self.idle_seconds = idle_minutes * 60
+        self.max_session_seconds = max_session_hours * 3600
         # the key of the audit chain lives outside the store's folder: by default beside it ({data_dir}/audit.key)
         self.audit_key_file = Path(audit_key_file) if audit_key_file else self.path.parent.parent / "audit.key"
         self._key: bytes | None = None
@@ -236,7 +256,8 @@ class UserStore:
         a = s.auth
         return cls(a.store, max_failures=a.max_failures, lockout_minutes=a.lockout_minutes,
                    min_password_length=a.min_password_length, client_max_failures=a.client_max_failures,
-                   audit_key_file=a.audit_key_file)
+                   audit_key_file=a.audit_key_file, idle_minutes=a.idle_minutes,
+                   max_session_hours=a.max_session_hours)
 
     # ------------------------------------------------------------------------------------------ connection
     def _prepare(self) -> None:
@@ -259,6 +280,8 @@ class UserStore:
                               ("refused", "INTEGER NOT NULL DEFAULT 0")):
                 if col not in cols:
                     con.execute(f"ALTER TABLE login_throttle ADD COLUMN {col} {decl}")
+            if "client" not in {r[1] for r in con.execute("PRAGMA table_info(audit)")}:  # (no UPDATE: no trigger)
+                con.execute("ALTER TABLE audit ADD COLUMN client TEXT NOT NULL DEFAULT ''")
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             if "setup_done" not in meta and con.execute("SELECT count(*) FROM users WHERE role = ?",
                                                         (ADMIN,)).fetchone()[0]:
@@ -363,25 +386,37 @@ class UserStore:
             fh.write(secrets.token_hex(32) + "\n")
         return self._audit_key(con, create=False)
 
+    def set_client(self, address: str | None) -> None:
+        """The client address this thread's audit entries record unless they name one (the app sets it on every
+        run from the request; None for the CLI)."""
+        self._local.client = address
+
     def _audit(self, con: sqlite3.Connection, actor: str, action: str, target: str = "", detail: str = "",
-               reason: str = "") -> None:
+               reason: str = "", client: str | None = None) -> None:
         key = self._audit_key(con, create=True)
-        actor, action, target, detail, reason = (printable(v) for v in (actor, action, target, detail, reason))
+        if client is None:
+            client = getattr(self._local, "client", None) or ""
+        actor, action, target, detail, reason, client = (printable(v) for v in (actor, action, target, detail,
+                                                                               reason, client))
+        client = client[:64]
         last = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
         at = _iso(now())
-        h = entry_hash(prev, seq, at, actor, action, target, detail, reason, key)
-        con.execute("INSERT INTO audit (seq, at, actor, action, target, detail, reason, prev_hash, hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (seq, at, actor, action, target, detail, reason, prev, h))
+        h = entry_hash(prev, seq, at, actor, action, target, detail, reason, key, client)
+        con.execute("INSERT INTO audit (seq, at, actor, action, target, detail, reason, prev_hash, hash, client) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, at, actor, action, target, detail, reason, prev, h, client))
 
-    def audit(self, actor: str, action: str, target: str = "", detail: str = "", reason: str = "") -> None:
-        """Append one entry (who, what, on what, details, why); the time is the server's."""
+    def audit(self, actor: str, action: str, target: str = "", detail: str = "", reason: str = "",
+              client: str | None = None) -> None:
+        """Append one entry (who, what, on what, details, why, from which client address); the time is the
+        server's."""
         with self._db(write=True) as con:
-            self._audit(con, actor, action, target, detail, reason)
+            self._audit(con, actor, action, target, detail, reason, client)
 
     def audit_entries(self, limit: int | None = 500, *, action: str | None = None,
                       actor: str | None = None) -> list[dict]:
-        sql = "SELECT seq, at, actor, action, target, detail, reason FROM audit WHERE 1=1"
+        sql = "SELECT seq, at, actor, action, target, detail, reason, client FROM audit WHERE 1=1"
         args: list = []
         if action:
             sql += " AND action = ?"
@@ -410,7 +445,8 @@ class UserStore:
                 ok = (seq == expected_seq and r["prev_hash"] == prev and (k is not None or seq <= legacy)
                       and (seq != legacy + 1 or legacy == 0 or r["action"] == "audit_key")
                       and hmac.compare_digest(r["hash"], entry_hash(prev, seq, r["at"], r["actor"], r["action"],
-                                                                    r["target"], r["detail"], r["reason"], k)))
+                                                                    r["target"], r["detail"], r["reason"], k,
+                                                                    r["client"])))
                 if not ok:
                     return False, seq, prev
                 prev, expected_seq = r["hash"], expected_seq + 1
@@ -512,7 +548,9 @@ class UserStore:
                                (h, _iso(now()), username)).rowcount:
                 raise StoreError(f"没有用户 {username}")
             con.execute("DELETE FROM login_throttle WHERE username = ?", (username.lower(),))
-            self._audit(con, actor, "user_reset", username, "密码已重置, 锁定已解除")
+            n = self._end_user_sessions(con, username, "password_reset")
+            self._audit(con, actor, "user_reset", username, "密码已重置, 锁定已解除"
+                        + (f", 已结束其 {n} 个登录会话" if n else ""))
 
     def set_disabled(self, username: str, disabled: bool, *, actor: str) -> None:
         with self._db(write=True) as con:
@@ -521,6 +559,8 @@ class UserStore:
                 raise StoreError(f"没有用户 {username}")
             if not disabled:
                 con.execute("DELETE FROM login_throttle WHERE username = ?", (username.lower(),))
+            else:
+                self._end_user_sessions(con, username, "disabled")
             self._audit(con, actor, "user_disable" if disabled else "user_enable", username)
 
     # ------------------------------------------------------------------------------------------ login
@@ -715,3 +755,59 @@ class UserStore:
             if audit:
                 self._audit(con, f"大屏:{r['token_id']}", "login", r["token_id"], f"大屏令牌 · {r['name']}")
         return self.token(r["token_id"])
+
+    # ------------------------------------------------------------------------------------------ login sessions
+    def start_session(self, username: str, via: str, *, client: str | None = None) -> str:
+        """A new login session of `username`: returns its token (for the browser's cookie; only its hash is kept)."""
+        token = "gws_" + secrets.token_urlsafe(32)
+        t = time.time()
+        with self._db(write=True) as con:
+            # sessions ended or expired more than a day ago are of no further use
+            con.execute("DELETE FROM sessions WHERE coalesce(ended_at, last_seen_at + ?) < ?",
+                        (self.idle_seconds, t - 86400))
+            con.execute("INSERT INTO sessions (token_sha256, username, via, created_at, last_seen_at, client) "
+                        "VALUES (?,?,?,?,?,?)", (token_hash(token), username, via, t, t,
+                                                 printable(client or "")[:64]))
+        return token
+
+    def session(self, digest: str, *, at: float | None = None) -> tuple[dict | None, str]:
+        """(the session row, "live") for the SHA-256 of a session token, or (row, "ended" | "idle" | "max") /
+        (None, "unknown"). Idle and maximum age come from the store's settings ([auth] idle_minutes,
+        max_session_hours)."""
+        t = time.time() if at is None else at
+        r = self._reader().execute("SELECT * FROM sessions WHERE token_sha256 = ?", (digest,)).fetchone()
+        if r is None or not hmac.compare_digest(r["token_sha256"], digest):
+            return None, "unknown"
+        row = dict(r)
+        if row["ended_at"] is not None:
+            return row, "ended"
+        if t - row["last_seen_at"] > self.idle_seconds:
+            return row, "idle"
+        if t - row["created_at"] > self.max_session_seconds:
+            return row, "max"
+        return row, "live"
+
+    def touch_session(self, digest: str, *, at: float | None = None) -> None:
+        with self._db(write=True) as con:
+            con.execute("UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE token_sha256 = ? "
+                        "AND ended_at IS NULL", (time.time() if at is None else at, digest))
+
+    def end_session(self, digest: str, why: str) -> bool:
+        """End one session (logout, expiry …); False when it had already ended or never existed."""
+        with self._db(write=True) as con:
+            return con.execute("UPDATE sessions SET ended_at = ?, ended_why = ? WHERE token_sha256 = ? "
+                               "AND ended_at IS NULL", (time.time(), why, digest)).rowcount > 0
+
+    def _end_user_sessions(self, con: sqlite3.Connection, username: str, why: str) -> int:
+        return con.execute("UPDATE sessions SET ended_at = ?, ended_why = ? WHERE username = ? AND ended_at IS NULL",
+                           (time.time(), why, username)).rowcount
+
+    def end_user_sessions(self, username: str, why: str) -> int:
+        with self._db(write=True) as con:
+            return self._end_user_sessions(con, username, why)
+
+    def shift_session_for_tests(self, digest: str, seconds: float) -> None:
+        """Move a session's clock back (tests of idle expiry)."""
+        with self._db(write=True) as con:
+            con.execute("UPDATE sessions SET created_at = created_at - ?, last_seen_at = last_seen_at - ? "
+                        "WHERE token_sha256 = ?", (seconds, seconds, digest))

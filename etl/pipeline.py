@@ -505,7 +505,8 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
                 res.quarantine_by_reason = dict(reasons.most_common())
                 for info in res.watermarks.values():
                     info.setdefault("watermark_to", info.get("watermark_from"))
-            res.files_failed.extend(dict(d, rows=None) for d in lake.damaged())  # set aside by Lake.verify
+            for d in lake.damaged():  # set aside by Lake.verify: listed on every run until delivered again
+                res.fail_file(d["file"], d["reason"])
             res.status = _status(res, errors)
             if errors:
                 res.error = "; ".join(errors)[:2000]

@@ -10,11 +10,11 @@ st.caption(f"活跃: {ui.active_rule(ctx.period)} (登录也算; 本期尚未结
            f"计数: {'当周' if ctx.period.kind == 'week' else '当月'}任何时间处于启用状态的网格员、网格长账号; 没有账号的单位显示“—”。")
 head = data.q("activity/headline", ctx.scope, **ctx.uprm).iloc[0]
 c = st.columns(4)
-c[0].metric("网格员账号活跃度", ui.pct(head["activity_rate"]), ui.delta_pp(head["activity_rate"], head["prev_activity_rate"]))
-c[1].metric("活跃 / 计数账号", f"{int(head['active'])} / {int(head['accounts'])}")
-c[2].metric("部门账号活跃度", ui.pct(head["dept_activity_rate"]),
-            ui.delta_pp(head["dept_activity_rate"], head["prev_dept_activity_rate"]))
-c[3].metric("部门活跃 / 计数账号", f"{int(head['dept_active'])} / {int(head['dept_accounts'])}")
+ui.metric("网格员账号活跃度", head["activity_rate"], head["prev_activity_rate"], kind="rate", where=c[0])
+ui.metric("活跃 / 计数账号", f"{ui.fmt.count(head['active'])} / {ui.fmt.count(head['accounts'])}", where=c[1])
+ui.metric("部门账号活跃度", head["dept_activity_rate"], head["prev_dept_activity_rate"], kind="rate", where=c[2])
+ui.metric("部门活跃 / 计数账号", f"{ui.fmt.count(head['dept_active'])} / {ui.fmt.count(head['dept_accounts'])}",
+          where=c[3])
 
 view = st.segmented_control("查看", ["各单位", "部门账号", "趋势"], default="各单位", key="_view") or "各单位"
 

@@ -9,7 +9,7 @@ names = dict(zip(ctx.units["ru_code"], ctx.units["ru_name"]))
 cur = [c for c in st.query_params.get("units", "").split(",") if c in names]
 default = cur or list(ctx.units["ru_code"][:3])
 picked = st.multiselect("选择 2–6 个单位", list(names), default=default[:6], format_func=names.get, max_selections=6,
-                        key="_units")
+                        key="_units", placeholder="请选择单位")
 st.query_params["units"] = ",".join(picked)
 long = data.q("comparison/long", ctx.scope, end=ctx.period.end, months_back=12)
 if len(picked) < 2:
@@ -19,11 +19,12 @@ else:
     latest = sel[sel["period_start"] == sel["period_start"].max()]
     wide = latest.pivot_table(index=["metric_order", "metric_label", "kind"], columns="short_name", values="value",
                               aggfunc="first").reset_index().sort_values("metric_order")
+    trim = ui.rates_trim([v for v, k in zip(wide[c], wide["kind"]) if k == "rate"] for c in wide.columns[3:])
     for col in wide.columns[3:]:
-        wide[col] = [ui.pct(v) if k == "rate" else ("—" if v != v else f"{v:,.0f}")
+        wide[col] = [ui.pct(v, trim=trim) if k == "rate" else ui.fmt.count(v)
                      for v, k in zip(wide[col], wide["kind"])]
     st.subheader(f"{ctx.period.label} 各项指标")
-    st.dataframe(wide.drop(columns=["metric_order", "kind"]).rename(columns={"metric_label": "指标"}), hide_index=True)
+    ui.frame(wide.drop(columns=["metric_order", "kind"]).rename(columns={"metric_label": "指标"}), pinned=True)
     ui.export_buttons(wide.drop(columns=["metric_order", "kind"]), "乡镇对比", key="cmp-x")
     labels = sel.drop_duplicates("metric")[["metric", "metric_label", "kind"]]
     metric = st.selectbox("趋势指标", list(labels["metric"]),
@@ -34,6 +35,7 @@ else:
                   labels={"month": "月份", "value": "", "short_name": "单位"})
     if labels.set_index("metric").loc[metric, "kind"] == "rate":
         fig.update_yaxes(tickformat=".0%")
+    charts.time_axis(fig)
     fig.update_layout(height=380, margin=dict(l=8, r=8, t=10, b=8), legend=dict(orientation="h"))
     st.plotly_chart(fig, key="cmp-trend")
 
@@ -46,6 +48,7 @@ r = rk[rk["metric"] == metric].sort_values(["rank", "sort_order"], na_position="
 kind = mlabels.set_index("metric").loc[metric, "kind"]
 r = r.assign(变化=[("—" if m != m else ("↑" if m > 0 else "↓" if m < 0 else "→") + (f"{abs(int(m))}" if m else ""))
                    for m in r["movement"]])
-ui.table(r, {"rank": "名次", "short_name": "单位", "value": "本期", "prev_rank": "上期名次", "prev_value": "上期",
+r = r.assign(ru_name=r["ru_code"].map(names).fillna(r["short_name"]))  # a table of units: full names
+ui.table(r, {"rank": "名次", "ru_name": "单位", "value": "本期", "prev_rank": "上期名次", "prev_value": "上期",
              "变化": "名次变化"}, name="排名", key="cmp-rank",
          rates=("value", "prev_value") if kind == "rate" else ())

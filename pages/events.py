@@ -1,5 +1,6 @@
 """事件办结: completion and on-time rates by unit, the bulletin groups, overdue and carded events, category mix,
 time to close, drill-down to the events of a unit."""
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, ui
@@ -12,11 +13,13 @@ units = data.q("events/by_unit", ctx.scope, **ctx.prm)
 sel = units if ctx.ru_code is None else units[units["ru_code"] == ctx.ru_code]
 rep, clo = int(sel["reported"].sum()), int(sel["closed"].sum())
 c = st.columns(5)
-c[0].metric("上报事件", f"{rep:,}", f"{rep - int(sel['prev_reported'].sum()):+d} 环比")
-c[1].metric("办结事件", f"{clo:,}", f"{clo - int(sel['prev_closed'].sum()):+d} 环比")
-c[2].metric("办结率", ui.pct(clo / rep if rep else None))
-c[3].metric("超期未办结", f"{int(sel['overdue_open'].sum()):,}")
-c[4].metric("黄牌 / 红牌", f"{int(sel['yellow_cards'].sum())} / {int(sel['red_cards'].sum())}")
+prev_rep, prev_clo = int(sel["prev_reported"].sum()), int(sel["prev_closed"].sum())
+ui.metric("上报事件", rep, prev_rep, better=None, where=c[0])  # more reports is neither good nor bad
+ui.metric("办结事件", clo, prev_clo, where=c[1])
+ui.metric(ui.fmt.NAMES["completion_rate"], clo / rep if rep else None, prev_clo / prev_rep if prev_rep else None, kind="rate", where=c[2])
+ui.metric("超期未办结", int(sel["overdue_open"].sum()), int(sel["prev_overdue_open"].sum()), better="down", where=c[3])
+ui.metric("黄牌 / 红牌", f"{ui.fmt.count(sel['yellow_cards'].sum())} / {ui.fmt.count(sel['red_cards'].sum())}",
+          where=c[4])
 
 if ctx.ru_code is None:
     groups = data.q("events/groups", ctx.scope, **ctx.prm)
@@ -24,14 +27,14 @@ if ctx.ru_code is None:
     for col, row in zip(g, groups.itertuples(index=False)):
         col.markdown(f"**{ui.md(row.grp)}** ({row.units} 个)")
         col.caption("、".join(ui.md(n) for n in row.short_names) if len(row.short_names) else "无")
-    left, right = st.columns([2, 3])
+    left, right = st.container(), st.container()  # one above the other: the table needs its columns in view
     with left:
         st.plotly_chart(charts.ranking_bars(units, "completion_rate", "short_name", title=f"{ctx.shows} 各单位办结率",
                                             height=max(400, 22 * len(units)), good_at=m.event_high,
                                             bad_below=m.event_low), key="ev-rank")
     with right:
         st.caption("选中一行查看该单位的事件。")
-        picked = ui.table(units, {"ru_name": "单位", "reported": "上报", "closed": "办结", "completion_rate": "办结率",
+        picked = ui.table(units, {"ru_name": "单位", "reported": "上报", "closed": "办结", "completion_rate": "事件办结率",
                                   "prev_completion_rate": "上期办结率", "on_time_rate": "按期办结率",
                                   "overdue_open": "超期未办结", "yellow_cards": "黄牌", "red_cards": "红牌",
                                   "avg_hours_to_close": "平均办结时长(小时)", "grp": "通报分组"},
@@ -56,13 +59,18 @@ if ctx.scope.personal == "none":  # 县领导: aggregates only (the figures per 
 only = st.segmented_control("筛选", ["全部", "超期未办结", "红黄牌"], default="全部", key="_evf") or "全部"
 ev_prm = dict(**ctx.period.params(), period_asof=ctx.prm["period_asof"], ru_code=ctx.ru_code, grid_code=None, limit=2000)
 ev = data.q("events/list", ctx.scope, **ev_prm)
+# 超期天数: how long past its deadline an overdue event is, as of now (or the period's end, if earlier)
+ref = min(pd.Timestamp(ctx.as_of), pd.Timestamp(ctx.period.end))
+ev = ev.assign(overdue_days=((ref - pd.to_datetime(ev["deadline"])).dt.total_seconds() / 86400).round(1)
+               .where(ev["overdue_open"].fillna(False).astype(bool)))
 if only == "超期未办结":
-    ev = ev[ev["overdue_open"]]
+    ev = ev[ev["overdue_open"]].sort_values("overdue_days", ascending=False)
 elif only == "红黄牌":
     ev = ev[ev["supervision"].isin(["黄牌", "红牌"])]
 if not ui.no_rows(ev, "符合条件的事件"):
     ui.table(ev, {"event_id": "事件编号", "reported_at": "上报时间", "category": "类别", "ru_short_name": "单位",
                   "community_name": "社区/村", "grid_name": "网格", "status": "状态", "deadline": "办理时限",
-                  "closed_at": "办结时间", "supervision": "督办", "summary": "事件描述 (已脱敏)"},
-             name=f"{ctx.unit_label}事件清单", key="ev-list", height=420,
+                  "overdue_days": "超期天数", "closed_at": "办结时间", "supervision": "督办",
+                  "summary": "事件描述 (已脱敏)"},
+             name=f"{ctx.unit_label}事件清单", key="ev-list", max_rows=15,
              source=ui.Source("events/list", ev_prm, "event_id"))

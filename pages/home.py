@@ -11,10 +11,9 @@ rank = data.q("overview/unit_ranking", ctx.scope, **ctx.prm)
 rank = rank.assign(榜单=["红榜" if r else ("黑榜" + ("(连续)" if rep else "") if b else "")
                          for r, b, rep in zip(rank["red"], rank["black"], rank["black_repeat"])])
 ui.table(rank.sort_values(["rank", "sort_order"], na_position="last"),
-         {"rank": "名次", "ru_name": "单位", "score": "综合得分", "activity_rate": "账号活跃度",
-          "completion_rate": "事件办结率", "on_time_rate": "按期办结率", "overdue_open": "超期未办结",
-          "kp_reports": "重点人员报送", "sign_rate": "签收率", "collection_rate": "采集率", "榜单": "红黑榜",
-          "prev_rank": "上期名次"},
+         {"rank": "名次", "ru_name": "单位", **{k: ui.fmt.NAMES[k] for k in (
+             "score", "activity_rate", "completion_rate", "on_time_rate", "overdue_open", "kp_reports", "sign_rate",
+             "collection_rate")}, "榜单": "红黑榜", "prev_rank": "上期名次"},
          name="各单位综合情况", key="home-rank",
          rates=("score", "activity_rate", "completion_rate", "on_time_rate", "sign_rate", "collection_rate"))
 st.caption("综合得分 = 账号活跃度、事件办结率 (最高按 100% 计) 与重点人员报送全部签收比例的平均; 指标缺失的不计入。")

@@ -12,7 +12,8 @@ ctx = ui.page("三项重点工作 (重点人员报送与签收)", key="key_perso
 tallies = data.q("overview/kp_tallies", ctx.scope, **ctx.uprm)
 cols = st.columns(len(tallies))
 for col, r in zip(cols, tallies.itertuples(index=False)):
-    col.metric(ui.md(r.category), f"{int(r.reports)} 条", f"签收率 {ui.pct(r.sign_rate)}", delta_color="off")
+    ui.metric(ui.md(r.category), r.reports, r.prev_reports, unit="条", where=col)
+    col.caption(f"签收率 {ui.pct(r.sign_rate)} (上期 {ui.pct(r.prev_sign_rate)})")
 
 view = st.segmented_control("查看", ["各单位", "各部门", "超时未签收", "趋势"], default="各单位", key="_view") or "各单位"
 if view == "各单位":
@@ -54,11 +55,14 @@ elif view == "超时未签收":
     od_prm = dict(as_of=ctx.as_of, category=cat, ru_code=ctx.ru_code, limit=2000)
     od = data.q("kp/overdue_signoffs", ctx.scope, **od_prm)
     if not ui.no_rows(od, "超时未签收的报送"):
-        od = od.assign(灯=od["level"].map({"red": "🔴 红灯", "yellow": "🟡 黄灯"}).fillna(od["level"]))
-        ui.table(od, {"灯": "超时", "report_id": "报送编号", "category": "类别", "person_name": "姓名",
-                      "id_number": "身份证号", "reported_at": "报送时间", "office_name": "接收部门",
-                      "hours_waiting": "已等待(小时)", "ru_short_name": "单位", "grid_name": "网格"},
-                 name="超时未签收", key="kp-overdue", height=460,
+        # most urgent first: 红灯 before 黄灯, then the longest wait; the light as a coloured marker and a word
+        od = od.assign(灯=od["level"].map({"红": "🔴 红灯", "黄": "🟡 黄灯"}).fillna(od["level"]),
+                       _urgent=(od["level"] == "红").astype(int))
+        od = od.sort_values(["_urgent", "hours_waiting"], ascending=False, kind="stable")
+        ui.table(od, {"灯": "超时", "hours_waiting": "已等待(小时)", "report_id": "报送编号", "category": "类别",
+                      "person_name": "姓名", "id_number": "身份证号", "reported_at": "报送时间", "office_name": "接收部门",
+                      "ru_short_name": "单位", "grid_name": "网格"},
+                 name="超时未签收", key="kp-overdue", max_rows=15,
                  source=ui.Source("kp/overdue_signoffs", od_prm, "report_id"))
 else:
     tr = data.q("kp/trend", ctx.scope, end=ctx.period.end, months_back=12, cutoff=None, ru_code=ctx.ru_code)

@@ -8,8 +8,22 @@ from dashboard import data, session, ui
 from etl import sources
 from etl.lake import Lake
 from etl.normalize import flag_label
+from warehouse.build import final_runs
+from etl.spec import DATASETS
 
 RUN_STATUS = {"ok": "成功", "partial": "部分失败", "failed": "失败", "busy": "跳过 (另一导入在运行)"}
+
+
+
+def flag_text(dataset: str, flag: str) -> str:
+    """A repair or doubt flag in words, the column named by its Chinese header (the feed contract's), not its
+    English name: `bad_value:closed_at` → "… (办结时间)"."""
+    base, _, rest = flag.partition(":")
+    col, _, detail = rest.partition(":")
+    ds = DATASETS.get(dataset)
+    header = next((c.header for c in ds.columns if c.name == col), col) if ds else col
+    return flag_label(":".join([base, header] + ([detail] if detail else [])) if col else base)
+
 
 session.require_page("quality")  # 县级管理员 only: quarantine and files are not attributable to one 乡镇
 scope = session.scope()
@@ -20,6 +34,7 @@ st.caption(f"数据仓库版本 {meta.get('version', '')} · 发布于 {meta.get
 
 # Live from the lake's state (read only): a run whose files all failed may publish nothing, so the warehouse
 # alone cannot say it. The same computation as `etl health` and the wall (etl.sources.open_failures).
+lake = None
 try:
     lake = Lake(ui.settings().paths.lake_dir)
     known = sources.read_health(lake)
@@ -30,11 +45,11 @@ except OSError as exc:
 if failures:
     st.error(f"{sources.failure_summary(failures)}, 尚未解决。每次导入都会重试; 修正或移除这些文件 (批次) "
              "后, 下一次导入即消除此警告。", icon="⚠️")
-    st.dataframe(pd.DataFrame({
+    ui.frame(pd.DataFrame({
         "数据源": [f["source_name"] for f in failures], "类型": [f["unit"] for f in failures],
         "文件 / 批次": [f["file"] for f in failures], "原因": [f["reason"] for f in failures],
         "行数": pd.array([f["rows"] for f in failures], dtype="Int64"), "首次出现": [f["first_seen"] for f in failures],
-        "最近一次": [f["last_seen"] for f in failures]}), hide_index=True)
+        "最近一次": [f["last_seen"] for f in failures]}))
 for qr in quarantined:
     files = "、".join(qr["files"][:5]) + (" 等" if len(qr["files"]) > 5 else "")
     when = f"{qr['when']:%Y-%m-%d %H:%M}" if qr["when"] else ""
@@ -44,21 +59,26 @@ for qr in quarantined:
 
 fresh = data.q("quality/freshness", scope)
 runs = data.q("quality/runs", scope, limit=50)
+if lake is not None:  # the run that built this version was copied before it ended: its final record
+    runs = final_runs(runs, lake)
 issues = data.q("quality/file_issues", scope)
 ignored = issues[issues["kind"] == "已忽略"]
 
 last = runs.iloc[0] if len(runs) else None
 c = st.columns(4)
-c[0].metric("最近一次导入", "—" if last is None else f"{last['finished_at']:%m-%d %H:%M}",
-            None if last is None else RUN_STATUS.get(last["status"], last["status"]),
-            delta_color="normal" if last is None or last["status"] == "ok" else "inverse")
-c[1].metric("当前记录数", f"{int(fresh['records'].sum()):,}")
-c[2].metric("隔离行数", f"{int(fresh['quarantined'].sum()):,}")
-c[3].metric("未解决的导入失败 / 忽略的文件", f"{len(failures)} / {len(ignored)}")
+# tiles hold figures; the last run's status is a word beside it (a delta is only ever a change)
+last_at = None if last is None else (last["finished_at"] if pd.notna(last["finished_at"]) else last["started_at"])
+ui.metric("最近一次导入", "—" if last_at is None or pd.isna(last_at) else f"{last_at:%m-%d %H:%M}", where=c[0])
+if last is not None:
+    colour = {"ok": ":green", "partial": ":orange"}.get(last["status"], ":red")
+    c[0].markdown(colour + f"[{RUN_STATUS.get(last['status'], last['status'])}]")
+ui.metric("当前记录数", int(fresh["records"].sum()), where=c[1])
+ui.metric("隔离行数", int(fresh["quarantined"].sum()), where=c[2])
+ui.metric("未解决的导入失败 / 忽略的文件", f"{len(failures):,} / {len(ignored):,}", where=c[3])
 
 if len(ignored):
     st.info("以下文件不是交付文件, 已忽略 (最近一次导入):")
-    st.dataframe(ignored.rename(columns={"file": "文件", "reason": "原因"})[["文件", "原因"]], hide_index=True)
+    ui.frame(ignored.rename(columns={"file": "文件", "reason": "原因"})[["文件", "原因"]])
 
 st.subheader("各数据集新鲜度")
 limit = ui.now() - dt.timedelta(hours=ui.settings().dashboard.stale_hours)
@@ -67,7 +87,11 @@ view = fresh.assign(状态=["⚠️ 过期" if (t is None or t < limit) and n > 
 view = view.rename(columns={"title": "数据集", "records": "当前记录", "landed_rows": "交付行数",
                             "superseded": "被更新版本", "quarantined": "隔离", "files": "文件数",
                             "last_file": "最近文件", "last_landed_at": "最近导入", "max_updated_at": "最新更新时间"})
-st.dataframe(view.drop(columns=["dataset"]), hide_index=True)
+ui.frame(view.drop(columns=["dataset", "future_rows", "max_future_updated_at"]), pinned=True)
+# future-dated records never count as fresh (最新更新时间 ignores them): a data-quality item of their own
+for r in fresh[fresh["future_rows"] > 0].itertuples(index=False):
+    st.warning(f"{r.title}: {int(r.future_rows):,} 条记录的更新时间晚于导入时间 (最晚 {r.max_future_updated_at:%Y-%m-%d %H:%M}), "
+               "不计入最新更新时间。", icon="⚠️")
 
 st.subheader("隔离记录 (按原因)")
 by_reason = data.q("quality/quarantine_by_reason", scope)
@@ -75,8 +99,8 @@ if by_reason.empty:
     st.success("没有被隔离的记录。")
 else:
     by_reason = by_reason.assign(数据集=by_reason["dataset"].map(ui.DATASET_TITLES))
-    st.dataframe(by_reason.rename(columns={"reason_kind": "原因", "n": "行数", "files": "涉及文件"})
-                 [["数据集", "原因", "行数", "涉及文件"]], hide_index=True)
+    ui.frame(by_reason.rename(columns={"reason_kind": "原因", "n": "行数", "files": "涉及文件"})
+             [["数据集", "原因", "行数", "涉及文件"]])
     choice = st.selectbox("查看隔离的行", [None] + list(by_reason.index),
                           format_func=lambda i: "请选择原因" if i is None else
                           f"{by_reason.loc[i, '数据集']} · {by_reason.loc[i, 'reason_kind']} ({by_reason.loc[i, 'n']} 行)")
@@ -84,22 +108,30 @@ else:
         rows = data.q("quality/quarantine_rows", scope, dataset=by_reason.loc[choice, "dataset"],
                       reason_kind=by_reason.loc[choice, "reason_kind"], limit=500)
         rows = rows.rename(columns={"source_file": "文件", "source_row": "行号", "reason": "原因", "raw": "原始内容 (已脱敏)"})
-        st.dataframe(rows.drop(columns=["dataset"]), hide_index=True)
+        ui.frame(rows.drop(columns=["dataset"]), max_rows=15)
         ui.export_buttons(rows, "隔离记录", key="q")
 
 st.subheader("修复与存疑标记")
 flags = data.q("quality/flags", scope)
+# unknown code values: kept and counted; where each counts (README "Unknown code values")
+UNKNOWN_RULE = {"category": "计入合计, 在按类别的统计中列为「未知类别」", "role": "不计入网格员账号和部门账号",
+                "op_type": "计入活跃天数 (任何操作均计)", "action": "不视为受理", "status": "不视为办结或停用"}
+for r in flags[flags["flag"].str.startswith("unknown_code:")].itertuples(index=False):
+    rule = UNKNOWN_RULE.get(r.flag.split(":", 1)[1], "记录保留")
+    st.warning(f"{ui.DATASET_TITLES.get(r.dataset, r.dataset)}: {int(r.n):,} 条记录的{ui.md(r.header)}不在规范代码中: "
+               f"{ui.md(r.codes or '')}。{rule}。", icon="⚠️")
 if len(flags):
-    flags = flags.assign(数据集=flags["dataset"].map(ui.DATASET_TITLES), 说明=flags["flag"].map(flag_label))
-    st.dataframe(flags.rename(columns={"n": "记录数"})[["数据集", "说明", "记录数"]], hide_index=True)
+    flags = flags.assign(数据集=flags["dataset"].map(ui.DATASET_TITLES),
+                         说明=[flag_text(d, f) for d, f in zip(flags["dataset"], flags["flag"])])
+    ui.frame(flags.rename(columns={"n": "记录数"})[["数据集", "说明", "记录数"]])
 
 st.subheader("导入记录")
-st.dataframe(runs.assign(status=runs["status"].map(lambda v: RUN_STATUS.get(v, v)))
+ui.frame(runs.assign(status=runs["status"].map(lambda v: RUN_STATUS.get(v, v)))
              .rename(columns={"run_id": "批次", "status": "状态", "started_at": "开始", "duration_s": "用时(秒)",
                               "files_new": "新文件", "files_failed": "失败", "rows_in": "读入", "rows_landed": "入库",
                               "rows_quarantined": "隔离", "published": "发布版本", "error": "错误"})
              [["批次", "状态", "开始", "用时(秒)", "新文件", "失败", "读入", "入库", "隔离", "发布版本", "错误"]],
-             hide_index=True)
+         max_rows=15)
 files = data.q("quality/files", scope, limit=500)
 with st.expander(f"交付文件 ({len(files)})"):
-    st.dataframe(files, hide_index=True)
+    ui.frame(files, max_rows=15)

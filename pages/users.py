@@ -14,7 +14,7 @@ st.dataframe(pd.DataFrame([{"用户名": u.username, "姓名": u.display_name, "
                             "范围": u.township_name or u.office_name or "全县",
                             "登录方式": ("统一身份认证" if u.oidc else "") + (" 密码" if u.has_password else ""),
                             "状态": "停用" if u.disabled else "正常", "最近登录": u.last_login_at} for u in us]),
-             hide_index=True)
+             hide_index=True, placeholder="—")
 
 units = data.q("units/reporting_units", session.scope()).drop_duplicates("township_code")
 towns = dict(zip(units["township_code"], units["township_name"]))
@@ -62,7 +62,7 @@ toks = store.tokens()
 if toks:
     st.dataframe(pd.DataFrame([{"编号": t.token_id, "名称": t.name, "创建": t.created_at, "创建人": t.created_by,
                                 "最近使用": t.last_used_at, "状态": "已吊销" if t.revoked_at else "有效"} for t in toks]),
-                 hide_index=True)
+                 hide_index=True, placeholder="—")
 c1, c2 = st.columns(2)
 with c1.form("token-add", clear_on_submit=True):
     tname = st.text_input("新令牌名称 (大屏位置)", value="指挥中心大屏", max_chars=64)
@@ -72,7 +72,7 @@ with c1.form("token-add", clear_on_submit=True):
         st.code(token, language=None)
 with c2.form("token-revoke", clear_on_submit=True):
     live = [t.token_id for t in toks if not t.revoked_at]
-    tid = st.selectbox("吊销令牌", live)
+    tid = st.selectbox("吊销令牌", live, placeholder="没有可吊销的令牌")
     if st.form_submit_button("吊销") and tid:
         store.revoke_token(tid, actor=ident.name)
         st.success(f"已吊销 {tid}")

@@ -3,6 +3,9 @@
 URL options (set once when the screen is installed): `scale` (1 for 1920×1080, 2 for a 3840×2160 wall at 100%),
 `fig` (map colouring: activity | completion | overdue), `panel` (fix one panel: 0 or 1), `panels=all` (32:9 walls:
 both panels side by side).
+
+The layout is designed in px for 1920×1080 (dashboard/wall.py: title band, tiles, body) and multiplied by `scale`;
+every frame below has a fixed height that adds up to wall.BODY, so the page fits the screen exactly.
 """
 import datetime as dt
 import time
@@ -17,79 +20,114 @@ qp = st.query_params
 scale = min(4.0, max(0.5, float(qp.get("scale", 1) or 1)))
 figure = qp.get("fig", "activity") if qp.get("fig") in maps.FIGURES else "activity"
 st.markdown(wall.css(scale), unsafe_allow_html=True)
-H = 1080 * scale  # the design height; everything below adds up to it
+B, G = wall.BODY, wall.GAP
 
 
-def overview_panel(p, prm, width_frac: float) -> None:
-    left, mid, right = st.columns([1.05, 1.75, 1.1])
+def _html(body: str) -> None:
+    st.markdown(body, unsafe_allow_html=True)
+
+
+def overview_panel(p, prm, width: float) -> None:
+    """Ranking | map with legend and event flow | key persons, sign-off backlog, latest events. `width`: the
+    panel's width in px at scale 1."""
+    m = settings().metrics
+    weights = [0.31, 0.42, 0.27]
+    wl, wm, _ = wall.column_widths(weights, width)
+    left, mid, right = st.columns(weights)
     with left:
-        rank = data.q("overview/unit_ranking", wall.WALL, keyed=True, **prm)
-        st.plotly_chart(wall.chart("ranking_bars", rank, "activity_rate", "short_name", title="各地账号活跃度",
-                                   height=620, scale=scale, good_at=1.0, bad_below=settings().metrics.activity_good),
-                        config={"displayModeBar": False}, key="rank")
-        fun = data.q("overview/event_funnel", wall.WALL, keyed=True, **prm)
-        st.plotly_chart(wall.chart("funnel", fun, title="事件流转 (上报 → 受理 → 办结)", height=225, scale=scale),
-                        config={"displayModeBar": False}, key="funnel")
+        rank = data.q("overview/unit_ranking", wall.WALL, **prm)
+        _html(wall.frame("各地账号活跃度", wall.bars(wall.rate_rows(rank, "activity_rate", 1.0, m.activity_good),
+                                                     wall.inner_height(B), scale, width=wall.inner_width(wl),
+                                                     columns=2, vmax=1.0),
+                         B, scale, note="本期 · 由高到低"))
+    flow_h = 112
+    map_frame = B - G - flow_h
     with mid:
         units = data.q("overview/map_units", wall.WALL, keyed=True, **prm)
         pts = data.q("overview/event_points", wall.WALL, keyed=True, **prm)
         label = maps.FIGURES[figure][1]
-        st.markdown(f'<p class="wall-h">全县地图 · {ui.esc(label)} · 红点为未办结事件</p>', unsafe_allow_html=True)
-        map_h = int(840 * scale)
-        st.pydeck_chart(wall.map_deck(units, pts, figure, int(1920 * scale * width_frac * 0.44), map_h,
-                                      int(13 * scale)),
-                        height=map_h, key="map")
+        legend_h = 30
+        map_h = int((wall.inner_height(map_frame) - legend_h - 12) * scale)
+        map_w = int(wall.inner_width(wm) * scale)
+        with st.container(key="wall-frame-map", height=int(map_frame * scale), border=False):
+            _html(f'<div class="wall-h">全县地图 · {ui.esc(label)}<span>乡镇按{ui.esc(label)}着色 · 事件按网格汇总'
+                  f'</span></div>')
+            st.pydeck_chart(wall.map_deck(units, pts, figure, map_w, map_h, int(20 * scale)), height=map_h,
+                            key="map")
+            _html(wall.legend_html(maps.legend(units[0], figure)))
+        fun = data.q("overview/event_funnel", wall.WALL, **prm)
+        _html(wall.frame("本期上报事件流转", wall.funnel_html(fun), flow_h, scale, note="本期上报的事件到本期末"))
     with right:
-        kp = data.q("overview/kp_tallies", wall.WALL, keyed=True, **prm)
-        st.plotly_chart(wall.chart("grouped_bars", kp, "category", {"reports": "报送", "fully_signed": "已全部签收"},
-                                   title="三项重点工作 (人数)", height=260, scale=scale),
-                        config={"displayModeBar": False}, key="kp")
-        back = data.q("overview/signoff_backlog", wall.WALL, keyed=True, as_of=prm["as_of"])
-        st.plotly_chart(wall.chart("backlog_bars", back, title="待签收 (按部门)", height=235, scale=scale),
-                        config={"displayModeBar": False}, key="backlog")
-        recent_feed(p, prm)
+        kp_h, back_h = 300, 196
+        kp = data.q("wall/kp_persons", wall.WALL, **prm)
+        known = kp[kp["category"].notna()]
+        other = kp[kp["category"].isna()]
+        rows = [[c, f"{int(r):,}", f"{int(n):,}", f"{int(s):,}"] for c, r, n, s in
+                zip(known["category"], known["reports"], known["persons"], known["fully_signed"])]
+        body = wall.table(["类别", "报送 (条)", "人数", "全部签收"], rows, {1, 2, 3}, 34, scale, font=20)
+        if len(other) and int(other["reports"].sum()):
+            body += (f'<div class="wall-note" style="font-size:{wall.MIN_FONT * scale:g}px">另有 '
+                     f'{int(other["reports"].sum()):,} 条类别不明, 见数据质量</div>')
+        _html(wall.frame("三项重点工作", body, kp_h, scale, note="人数按身份证号去重"))
+        back = data.q("overview/signoff_backlog", wall.WALL, as_of=prm["as_of"])
+        kinds = back.groupby("office_kind", sort=False)[["within", "yellow", "red"]].sum()
+        rows = [[k, f"{int(r.within):,}", f"{int(r.yellow):,}", f"{int(r.red):,}"] for k, r in kinds.iterrows()]
+        _html(wall.frame("待签收", wall.table(["部门", "未超时", "黄灯", "红灯"], rows, {1, 2, 3}, 34, scale, font=20),
+                         back_h, scale, note="当前 · 按部门类别"))
+        recent_feed(p, prm, B - kp_h - back_h - 2 * G)
 
 
-def recent_feed(p, prm) -> None:
-    st.markdown('<p class="wall-h">最新事件</p>', unsafe_allow_html=True)
+def recent_feed(p, prm, height: float) -> None:
     ev = data.q("overview/recent_events", wall.WALL, **prm, limit=30)
+    row = 32
+    n = max(1, int((wall.inner_height(height) - row) // row))
     if ev.empty:
-        st.caption("本期暂无事件")
+        _html(wall.frame("最新事件", '<div class="wall-note">本期暂无事件</div>', height, scale))
         return
-    n = 9
     step = st.session_state.get("feed_step", 0) % max(1, (len(ev) + n - 1) // n)  # rolls on every refresh
     view = ev.iloc[step * n:(step + 1) * n]
-    st.dataframe(view.assign(时间=view["reported_at"].dt.strftime("%m-%d %H:%M"))
-                 .rename(columns={"category": "类别", "ru_short_name": "乡镇", "status": "状态", "supervision": "督办"})
-                 [["时间", "类别", "乡镇", "状态", "督办"]],
-                 hide_index=True, height=int(345 * scale), row_height=int(34 * scale))
+    rows = [[t.strftime("%m-%d %H:%M"), c, u, s, v or "—"] for t, c, u, s, v in
+            zip(view["reported_at"], view["category"], view["ru_short_name"].fillna("—"), view["status"],
+                view["supervision"])]
+    _html(wall.frame("最新事件", wall.table(["时间", "类别", "乡镇", "状态", "督办"], rows, set(), row, scale),
+                     height, scale))
 
 
 def detail_panel(p, prm) -> None:
-    ranked = data.q("overview/unit_ranking", wall.WALL, keyed=True, **prm)
-    rank = ranked[0]
+    """办结率 and 签收率 rankings | 红榜, 黑榜, most overdue."""
+    rank = data.q("overview/unit_ranking", wall.WALL, **prm)
     m = settings().metrics
-    a, b, c = st.columns(3)
+    weights = [0.36, 0.36, 0.28]
+    wa, wb, wc = (wall.inner_width(w) for w in wall.column_widths(weights))
+    a, b, c = st.columns(weights)
     with a:
-        st.plotly_chart(wall.chart("ranking_bars", ranked, "completion_rate", "short_name", title="各地事件办结率",
-                                   height=950, scale=scale, good_at=m.event_high, bad_below=m.event_low),
-                        config={"displayModeBar": False}, key="d-comp")
+        _html(wall.frame("各地事件办结率", wall.bars(wall.rate_rows(rank, "completion_rate", m.event_high, m.event_low),
+                                                     wall.inner_height(B), scale, width=wa, columns=2), B, scale,
+                         note="本期办结 / 本期上报"))
     with b:
-        st.plotly_chart(wall.chart("ranking_bars", ranked, "sign_rate", "short_name", title="各地重点人员签收率",
-                                   height=950, scale=scale, good_at=m.sign_good),
-                        config={"displayModeBar": False}, key="d-sign")
+        _html(wall.frame("各地重点人员签收率", wall.bars(wall.rate_rows(rank, "sign_rate", m.sign_good, None),
+                                                         wall.inner_height(B), scale, width=wb, columns=2, vmax=1.0),
+                         B, scale, note="本期报送的签收"))
     with c:
-        red = rank[rank["red"]].sort_values("rank")
-        black = rank[rank["black"]].sort_values("rank", ascending=False)
-        st.markdown('<p class="wall-h">红榜</p>', unsafe_allow_html=True)
-        st.dataframe(red.assign(综合得分=red["score"].map(ui.pct))[["short_name", "综合得分"]]
-                     .rename(columns={"short_name": "单位"}), hide_index=True, height=int(260 * scale))
-        st.markdown('<p class="wall-h">黑榜 (⚠ 连续两期上榜)</p>', unsafe_allow_html=True)
-        st.dataframe(black.assign(单位=[("⚠ " if r else "") + n for n, r in zip(black["short_name"], black["black_repeat"])],
-                                  综合得分=black["score"].map(ui.pct))[["单位", "综合得分"]],
-                     hide_index=True, height=int(260 * scale))
-        st.plotly_chart(wall.chart("top_overdue", ranked, title="超期未办结最多", height=330, scale=scale),
-                        config={"displayModeBar": False}, key="d-over")
+        list_h = 236
+        for title, rows, note in (
+                ("红榜", rank[rank["red"]].sort_values("rank"), "综合得分最高"),
+                ("黑榜", rank[rank["black"]].sort_values("rank", ascending=False), "⚠ 连续两期上榜")):
+            fit = int((wall.inner_height(list_h) - 34) // 34)
+            names = [("⚠ " if r.get("black_repeat") is True else "") + str(r["short_name"]) for _, r in rows.iterrows()]
+            cells = [[nm, ui.pct(sc)] for nm, sc in zip(names, rows["score"])]
+            if len(cells) > fit:
+                cells = cells[:fit - 1] + [[f"等 {len(rows)} 个单位", ""]]
+            body = wall.table(["单位", "综合得分"], cells, {1}, 34, scale, font=22) if cells else \
+                '<div class="wall-note">本期无</div>'
+            _html(wall.frame(title, body, list_h, scale, note=note))
+        over_h = B - 2 * list_h - 2 * G
+        top = rank.assign(_o=rank["overdue_open"].fillna(0)).sort_values("_o", ascending=False)
+        top = top[top["_o"] > 0]
+        fit = int(wall.inner_height(over_h) // 36)
+        rows = [(str(n), float(v), f"{int(v):,}", wall.BAD) for n, v in zip(top["short_name"], top["_o"])][:fit]
+        _html(wall.frame("超期未办结最多", wall.bars(rows, wall.inner_height(over_h), scale, width=wc, numbered=False),
+                         over_h, scale, note="件"))
 
 
 interval = cfg.rotate_seconds if cfg.rotate_seconds > 0 else cfg.refresh_seconds
@@ -105,25 +143,29 @@ def body() -> None:
         st.info("数据仓库暂不可用, 稍后自动重试")
         return
     last = meta.get("data_last_day")
-    p = wall.wall_period(dt.date.today(), dt.date.fromisoformat(last) if last else None)
-    prm = wall.params(p, dt.datetime.now().replace(second=0, microsecond=0))  # ageing to the minute: cacheable
+    now = dt.datetime.now().replace(second=0, microsecond=0)  # ageing to the minute: cacheable
+    p = wall.wall_period(now.date(), dt.date.fromisoformat(last) if last else None)
+    prm = wall.params(p, now)
     tick = st.session_state["feed_step"] = st.session_state.get("feed_step", -1) + 1
     both = qp.get("panels") == "all"
     fixed = qp.get("panel")
     rotate = cfg.rotate_seconds > 0 and fixed is None
     panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
+    wall.header(settings().county.name, p, meta.get("built_at", ""), wall.source_alerts(), scale,
+                budget=120 if both else 48)  # first: the title band needs no query
     data.prefetch(wall.queries(prm, overview=both or panel == 0))  # all at once; drawn from the cache below
-    wall.header(settings().county.name, p, meta.get("built_at", ""), wall.source_alerts(), scale)
     head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
-    wall.tiles(head)
+    today = data.q("wall/today", wall.WALL, as_of=now).iloc[0]
+    first = meta.get("data_first_day")
+    wall.wall_tiles(head, today, p, now, dt.date.fromisoformat(first) if first else None)
     if both:
         c1, c2 = st.columns(2)
         with c1:
-            overview_panel(p, prm, 0.5)
+            overview_panel(p, prm, 1920)
         with c2:
             detail_panel(p, prm)
     elif panel == 0:
-        overview_panel(p, prm, 1.0)
+        overview_panel(p, prm, 1920)
     else:
         detail_panel(p, prm)
     wall.cycle_marker(tick, t0, interval)  # last: the cycle is complete on the server

@@ -38,7 +38,18 @@ def login(at, username: str, password: str = PASSWORD):
 
 
 def browser_login(page, username: str, password: str = PASSWORD) -> None:
-    """Log in through the form of a Playwright page that shows the login screen."""
+    """Log in through the form of a Playwright page that shows the login screen. A page that came up logged in (its
+    browser context keeps an earlier login in the gw_session cookie) logs out first, in the same Streamlit session
+    (or, when its page never lets the button be clicked, drops the cookie and reloads), then logs in as `username`."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.wait_for_selector('input[aria-label="用户名"], button:has-text("退出登录")', timeout=60_000)
+    if page.locator('input[aria-label="用户名"]').count() == 0:
+        try:
+            page.locator('button:has-text("退出登录")').click(timeout=15_000)
+        except PlaywrightTimeout:
+            page.context.clear_cookies(name="gw_session")
+            page.reload(wait_until="domcontentloaded", timeout=60_000)
     page.wait_for_selector('input[aria-label="用户名"]', timeout=60_000)
     page.fill('input[aria-label="用户名"]', username)
     page.fill('input[aria-label="密码"]', password)

@@ -107,3 +107,39 @@ def test_wall_at_4k_scale_and_32_9(server, browser):
               user=None)
     assert r["scrollW"] <= 3840 and r["scrollH"] <= 1080, r
     assert r["errors"] == [] and r["exceptions"] == 0
+
+
+def _download(page, label: str):
+    """Click a download button and return (suggested file name, bytes)."""
+    button = page.get_by_role("button", name=label, exact=True)
+    button.wait_for(timeout=120_000)
+    with page.expect_download(timeout=120_000) as d:
+        button.click()
+    path = d.value.path()
+    return d.value.suggested_filename, open(path, "rb").read()
+
+
+@pytest.mark.parametrize("view, query, word, stem", [
+    ("月度通报", "k=month&p=2024-03", "下载 Word", "2024年3月份全县网格化服务管理工作情况通报"),
+    ("周报", "k=week&p=2024-W10", "下载周报 (Word)", "2024年第10周全县领导周例会数据"),
+])
+def test_bulletin_and_weekly_review_download_as_word_and_pdf(server, browser, view, query, word, stem):
+    import io
+
+    import docx
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    page.goto(f"{server}/bulletin?view={view}&{query}", wait_until="domcontentloaded", timeout=60_000)
+    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+    browser_login(page, "admin")
+    name, data = _download(page, word)
+    assert name == f"{stem}.docx"
+    texts = [p.text for p in docx.Document(io.BytesIO(data)).paragraphs]
+    assert texts[0].endswith("网格化服务管理工作情况通报" if view == "月度通报" else "网格化服务管理周例会数据")
+    name, data = _download(page, "下载 PDF")  # converted by LibreOffice when clicked
+    assert name == f"{stem}.pdf" and data.startswith(b"%PDF")
+    if view == "月度通报":  # the preview in the docx's punctuation
+        body = page.locator('[data-testid="stMain"]').inner_text()
+        assert "各乡镇、县级有关部门：" in body and "各乡镇、县级有关部门:" not in body
+    page.screenshot(path=str(ARTIFACTS / f"downloads-{'bulletin' if view == '月度通报' else 'weekly'}.png"))
+    page.close()

@@ -114,7 +114,7 @@ def test_key_task_groups(march):
     assert {k: names(v) for k, v in r["offices_zero"].items()} == {"司法所": ["双峰司法所", "白云司法所"]}
     assert march.to_dict()["key_tasks"]["county"] == {
         "reported": 25, "prev_reported": 3, "needed": 28, "signed": 18, "sign_rate": 18 / 28, "prev_sign_rate": 1.0,
-        "fully_signed": 15}
+        "fully_signed": 15, "unknown_category": 0}
 
 
 def test_red_black(march, feb):
@@ -256,14 +256,15 @@ def test_xlsx_holds_every_table(march):
     assert wb.sheetnames[:6] == ["附件1 各地网格员账号活跃度统计表", "附件2 部门账号活跃度统计表", "附件3 事件办结情况统计表",
                                  "附件4 三项重点工作信息报送情况统计表", "附件5 部门签收情况统计表", "附件6 综合排名表(红黑榜)"]
     assert wb.sheetnames[6:] == ["通报分组", "通报正文"]
-    for ws in wb.worksheets:
-        assert ws.freeze_panes == "A2", ws.title
+    for ws in wb.worksheets:  # row 1 the title, row 2 the header: both frozen
+        assert ws.freeze_panes == "A3", ws.title
         assert ws.column_dimensions["B"].width >= 8, ws.title
     ws = wb["附件1 各地网格员账号活跃度统计表"]
-    assert [c.value for c in ws[1]] == ["序号", "单位", "账号数", "活跃账号数", "活跃度", "上月活跃度", "分组"]
-    assert [c.value for c in ws[9]][:6] == [8, "白云", 0, 0, "—", 0]
-    assert ws["E2"].number_format == "0.0%"
-    groups = [(r[0], r[1], r[4]) for r in wb["通报分组"].iter_rows(min_row=2, values_only=True)]
+    assert ws["A1"].value == "附件1 各地网格员账号活跃度统计表"
+    assert [c.value for c in ws[2]] == ["序号", "单位", "账号数", "活跃账号数", "活跃度", "上月活跃度", "分组"]
+    assert [c.value for c in ws[10]][:6] == [8, "白云", 0, 0, "—", 0]
+    assert ws["E3"].number_format == "0.0%"
+    groups = [(r[0], r[1], r[4]) for r in wb["通报分组"].iter_rows(min_row=3, values_only=True)]
     assert ("红黑榜(排名)", "连续两月黑榜", "双峰") in groups
 
 

@@ -237,6 +237,26 @@ def test_app_falls_back_to_the_last_good_version_and_etl_publishes_again(tmp_pat
     assert data.warehouse_path() == now and data.version_warning() is None
 
 
+def test_a_version_busy_in_the_apps_own_process_is_read_once_released(tmp_path, app_config, monkeypatch):
+    """In the server's own process the first-start build still holds the just-published version open (its Parquet
+    export, another DuckDB configuration) while visitors arrive: the app may not open it then, and must not
+    remember that for good — it did, and every later visitor started the demo build again."""
+    from dashboard import data
+
+    first, second = _two_versions(tmp_path)
+    data._connection.clear()
+    data._GOOD.clear()
+    data._BAD.clear()
+    busy = db.connect(second, read_only=True, threads=1, memory_limit="123MB")  # as the export holds it
+    try:
+        assert data.warehouse_path() != second  # not readable this instant: the one before it, or none
+    finally:
+        busy.close()
+    assert data.warehouse_path() != second  # tried again only after a short while, not at every call
+    monkeypatch.setattr(data, "RETRY_BAD_SECONDS", 0.0)
+    assert data.warehouse_path() == second and data.version_warning() is None
+
+
 # ------------------------------------------------------------------------------------------------ defect 4
 def _real_install(tmp: Path, settings) -> None:
     """A production install: real deliveries loaded from the drop folder, then the folder emptied (as an operator

@@ -149,7 +149,7 @@ def test_event_mix_funnel_list_and_points(county):
     assert int(mix["reported"].sum()) == 15 and int(mix["closed"].sum()) == 11
     funnel = q(con, "overview/event_funnel")
     # no flow steps delivered: an event counts as accepted once closed
-    assert rows(funnel, "stage", "events", "prev_events") == {"上报": (15, 3), "受理": (7, 1), "办结": (7, 1)}
+    assert rows(funnel, "stage", "events", "prev_events") == {"当期上报": (15, 3), "其中已受理": (7, 1), "其中已办结": (7, 1)}
     ttc = q(con, "events/time_to_close")
     assert int(ttc["events"].sum()) == 11
     lst = q(con, "events/list", ru_code=t["文昌镇"] + "-U")

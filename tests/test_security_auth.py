@@ -371,7 +371,7 @@ def test_a_newline_in_a_user_name_cannot_forge_an_audit_line(tmp_path):
                        text=True, timeout=60, env=dict(os.environ, GRIDWATCH_CONFIG=str(cfg)))
     lines = r.stdout.splitlines()
     assert len(lines) == len(store.audit_entries(None)), lines
-    assert all(len(line.split("\t")) == 7 for line in lines)
+    assert all(len(line.split("\t")) == 8 for line in lines)  # … reason, client address
     assert not any(line.startswith("9999") for line in lines)
 
 

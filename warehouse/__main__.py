@@ -1,12 +1,14 @@
 """Command line: `python -m warehouse <command> …`.
 
-    python -m warehouse bulletin --month 2026-03 [--format md|docx|xlsx|json] [--out PATH] [--warehouse PATH]
+    python -m warehouse bulletin --month 2026-03 [--format md|docx|xlsx|pdf|json] [--out PATH] [--warehouse PATH]
                                  [--cutoff YYYY-MM-DD] [--issued YYYY-MM-DD]
-    python -m warehouse review   --period 2026-W12 [--format md|json] [--out PATH] [--warehouse PATH]
+    python -m warehouse review   [--period 2026-W12] [--format md|docx|pdf|json] [--out PATH] [--warehouse PATH]
 
 --warehouse takes a warehouse directory (with CURRENT, as `python -m etl run --warehouse` builds it) or a .duckdb
-file; default: paths.warehouse_dir of the configuration. md and json go to stdout unless --out is given; docx and
-xlsx go to --out, default `通报-YYYY-MM.docx|xlsx` in the current directory.
+file; default: paths.warehouse_dir of the configuration. md and json go to stdout unless --out is given; docx,
+xlsx and pdf (LibreOffice) go to --out, default the document's name with the year in the current directory
+(`2026年3月份全县网格化服务管理工作情况通报.docx`, `…附表.xlsx`; `2026年第12周全县领导周例会数据.docx`). review's
+--period defaults to the last complete ISO week (the week before the current one).
 
 Exit codes: 0 ok; 2 bad arguments, no warehouse, or no data for the month. Errors are printed in Chinese.
 
@@ -79,7 +81,7 @@ def _write(data: str | bytes, out: Path | None) -> None:
 def _add_bulletin(sub) -> None:
     p = sub.add_parser("bulletin", help="生成月度通报 (N月份全县网格化服务管理工作情况通报)")
     p.add_argument("--month", required=True, type=_month, help="通报月份 YYYY-MM")
-    p.add_argument("--format", choices=("md", "docx", "xlsx", "json"), default="md")
+    p.add_argument("--format", choices=("md", "docx", "xlsx", "pdf", "json"), default="md")
     p.add_argument("--out", type=Path, help="输出文件 (md/json 默认输出到标准输出)")
     p.add_argument("--warehouse", type=Path, help="数据仓库目录 (含 CURRENT) 或 .duckdb 文件 (默认取配置)")
     p.add_argument("--cutoff", type=_date,
@@ -105,17 +107,17 @@ def _run_bulletin(args, settings) -> int:
         data = bulletin.render_md(b)
     elif args.format == "json":
         data = bulletin.render_json(b)
-    elif args.format == "docx":
+    elif args.format in ("docx", "pdf"):
         from warehouse.bulletin_docx import render_docx
 
-        data = render_docx(b)
+        data = _pdf(render_docx(b)) if args.format == "pdf" else render_docx(b)
     else:
         from warehouse.bulletin_xlsx import render_xlsx
 
         data = render_xlsx(b)
     out = args.out
-    if out is None and args.format in ("docx", "xlsx"):
-        out = Path(f"通报-{b.month}.{args.format}")
+    if out is None and args.format in ("docx", "xlsx", "pdf"):
+        out = Path(b.file_name(args.format, "附表" if args.format == "xlsx" else ""))
     _write(data, out)
     if out is not None:
         print(f"已生成 {b.title} ({args.format}): {out}  用时 {time.perf_counter() - t0:.2f} 秒", file=sys.stderr)
@@ -125,9 +127,9 @@ def _run_bulletin(args, settings) -> int:
 # ---------------------------------------------------------------------------------------------------- review
 def _add_review(sub) -> None:
     p = sub.add_parser("review", help="领导周例会数据: 本周与上周、上月同周对比, 红黑榜")
-    p.add_argument("--period", required=True, type=_period, help="ISO 周 YYYY-Www (或月份 YYYY-MM)")
-    p.add_argument("--format", choices=("md", "json"), default="md")
-    p.add_argument("--out", type=Path)
+    p.add_argument("--period", type=_period, help="ISO 周 YYYY-Www (或月份 YYYY-MM); 默认: 上一个完整的周")
+    p.add_argument("--format", choices=("md", "docx", "pdf", "json"), default="md")
+    p.add_argument("--out", type=Path, help="输出文件 (md/json 默认输出到标准输出, docx/pdf 默认按周报名称)")
     p.add_argument("--warehouse", type=Path, help="数据仓库目录 (含 CURRENT) 或 .duckdb 文件 (默认取配置)")
     p.set_defaults(run=_run_review)
 
@@ -135,13 +137,43 @@ def _add_review(sub) -> None:
 def _run_review(args, settings) -> int:
     from warehouse import review
 
+    import pandas as pd
+
+    from warehouse import metrics
+
+    period = args.period or review.default_period()
     con = _open(args, settings)
     try:
-        r = review.compute(con, args.period, settings=settings)
+        cov = metrics.query(con, "overview/coverage", settings=settings, **period.params()).iloc[0]
+        if not (cov["account_days"] or cov["events_reported"] or cov["events_closed"] or cov["kp_reports"]):
+            held = (f"现有数据范围: {cov['data_first_day']:%Y-%m-%d} 至 {cov['data_last_day']:%Y-%m-%d}"
+                    if pd.notna(cov["data_first_day"]) else "数据仓库中没有任何业务数据")
+            raise UserError(f"数据仓库中没有 {period.key} ({period.label}) 的数据, 无法生成周报 ({held}); "
+                            "可用 --period 指定其他周期")
+        r = review.compute(con, period, settings=settings)
     finally:
         con.close()
-    _write(review.render_md(r) if args.format == "md" else review.render_json(r), args.out)
+    out = args.out
+    if args.format in ("docx", "pdf"):
+        from warehouse.bulletin_docx import render_review_docx
+
+        data = render_review_docx(r)
+        data = _pdf(data) if args.format == "pdf" else data
+        out = out or Path(review.file_name(r, args.format))
+    else:
+        data = review.render_md(r) if args.format == "md" else review.render_json(r)
+    _write(data, out)
+    if out is not None:
+        print(f"已生成 {r.period.label} 周报 ({args.format}): {out}", file=sys.stderr)
     return 0
+
+
+def _pdf(docx: bytes) -> bytes:
+    from warehouse.bulletin_docx import docx_to_pdf, soffice
+
+    if not soffice():
+        raise UserError("本机未安装 LibreOffice (soffice), 无法生成 PDF; 可用 --format docx 生成 Word 文档")
+    return docx_to_pdf(docx)
 
 
 # ---------------------------------------------------------------------------------------------------- bench

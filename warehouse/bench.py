@@ -96,8 +96,8 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
     "wall": [("quality/meta", "none", {}), ("quality/freshness", "wall", {}),
              ("overview/headline", "wall", {"kind": "wall"}), ("overview/unit_ranking", "wall", {"kind": "wall"}),
              ("overview/event_funnel", "wall", {"kind": "wall"}), ("overview/map_units", "wall", {"kind": "wall"}),
-             ("overview/event_points", "wall", {"kind": "wall"}), ("overview/kp_tallies", "wall", {"kind": "wall"}),
-             ("overview/signoff_backlog", "wall", {"kind": "as_of"}),
+             ("overview/event_points", "wall", {"kind": "wall"}), ("wall/kp_persons", "wall", {"kind": "wall"}),
+             ("wall/today", "wall", {"kind": "as_of"}), ("overview/signoff_backlog", "wall", {"kind": "as_of"}),
              ("overview/recent_events", "wall", {"kind": "wall", "limit": 30})],
 }
 # Pages that fetch their queries at once (dashboard.data.prefetch, PREFETCH_THREADS cursors) after the first N,

@@ -56,8 +56,14 @@ def _delivery_order(lake: Lake) -> pa.Table:
                      "_order": pa.array(range(len(mans)), pa.int64())})
 
 
-def _stage(con, lake: Lake) -> None:
+def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetime | None = None) -> None:
     stats = []
+    # freshness: a record's updated_at counts only up to its delivery's landing time + the tolerance of the
+    # normaliser's future_time flag (a row of a file with no manifest: the build time); later ones are future-dated
+    # (a wrong clock), counted apart, so that they never make a stale feed look fresh
+    tol = {"tol_us": int(round(tolerance_hours * 3600e6)), "now": built_at or dt.datetime.now()}
+    con.execute("CREATE TEMP TABLE file_limit AS SELECT file, max(landed_at) + to_microseconds($tol_us) AS lim "
+                "FROM etl_file GROUP BY ALL", {"tol_us": tol["tol_us"]})
     con.register("order_arrow", _delivery_order(lake))
     con.execute("CREATE TEMP TABLE delivery_order AS SELECT * FROM order_arrow")
     con.unregister("order_arrow")
@@ -93,14 +99,31 @@ def _stage(con, lake: Lake) -> None:
         """, params)
         if not files:
             con.unregister(f"empty_{ds.name}")
-        records, max_upd = con.execute(f"SELECT count(*), max(updated_at) FROM stg_{ds.name}").fetchall()[0]
+        records, max_upd, future, max_future = con.execute(f"""
+            SELECT count(*), max(updated_at) FILTER (NOT future), count(*) FILTER (future),
+                   max(updated_at) FILTER (future)
+            FROM (SELECT s.updated_at, s.updated_at > coalesce(f.lim, $now + to_microseconds($tol_us)) AS future
+                  FROM stg_{ds.name} s LEFT JOIN file_limit f ON f.file = s._file)""", tol).fetchall()[0]
         stats.append({"dataset": ds.name, "title": ds.title, "landed_rows": int(landed), "records": records,
-                      "max_updated_at": max_upd})
+                      "max_updated_at": max_upd, "future_rows": future, "max_future_updated_at": max_future})
     con.register("stats_arrow", pa.Table.from_pylist(stats, schema=pa.schema([
         ("dataset", pa.string()), ("title", pa.string()), ("landed_rows", pa.int64()), ("records", pa.int64()),
-        ("max_updated_at", pa.timestamp("us"))])))
+        ("max_updated_at", pa.timestamp("us")), ("future_rows", pa.int64()),
+        ("max_future_updated_at", pa.timestamp("us"))])))
     con.execute("CREATE TEMP TABLE stg_stats AS SELECT * FROM stats_arrow")
     con.unregister("stats_arrow")
+    _unknown_codes(con)
+
+
+def _unknown_codes(con) -> None:
+    """dq_unknown_code: per dataset and code column, each delivered value not in the contract's code list (flag
+    unknown_code:<column>) and how many current records hold it — the 数据质量 page names them."""
+    parts = [f"SELECT '{ds.name}' AS dataset, '{c.name}' AS column_name, '{c.header}' AS header, "
+             f"CAST({_q(c.name)} AS VARCHAR) AS code, count(*) AS n FROM stg_{ds.name} "
+             f"WHERE list_contains(_flags, 'unknown_code:{c.name}') GROUP BY ALL"
+             for ds in DATASETS.values() for c in ds.columns if c.type == "code" and c.codes]
+    con.execute("CREATE TABLE dq_unknown_code AS SELECT * FROM (" + " UNION ALL ".join(parts) + ") "
+                "ORDER BY dataset, column_name, n DESC, code")
 
 
 def _config_tables(con, settings: Settings) -> None:
@@ -114,7 +137,7 @@ def _config_tables(con, settings: Settings) -> None:
 
 
 def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | None = None,
-                built_at: dt.datetime | None = None) -> None:
+                built_at: dt.datetime | None = None, version: str | None = None) -> None:
     mans = lake.manifests()
     rank = dict(zip(*_delivery_order(lake).to_pydict().values()))
     files = pa.Table.from_pylist([{
@@ -138,16 +161,20 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
     con.execute("CREATE TABLE etl_file AS SELECT * FROM files_arrow ORDER BY delivery")
     con.unregister("files_arrow")
 
-    runs = [r for r in lake.runs() if not current_run or r["run_id"] != current_run["run_id"]]
+    runs = [dict(r, final=True) for r in lake.runs() if not current_run or r["run_id"] != current_run["run_id"]]
     if current_run:
-        runs.append(current_run)
+        # the run that builds this warehouse has not finished: its copy says which version it publishes (this
+        # one) and has no end or duration yet (final = false); readers take those from its final record,
+        # lake/runs/<run_id>.json (final_runs)
+        runs.append(dict(current_run, final=False, finished_at=None, duration_s=None,
+                         published=version or current_run.get("published")))
     run_schema = pa.schema([
         ("run_id", pa.string()), ("source", pa.string()), ("status", pa.string()),
         ("started_at", pa.timestamp("us")), ("finished_at", pa.timestamp("us")), ("duration_s", pa.float64()),
         ("files_new", pa.int64()), ("files_already_loaded", pa.int64()), ("files_failed", pa.int64()),
         ("files_ignored", pa.int64()), ("rows_in", pa.int64()), ("rows_landed", pa.int64()),
         ("rows_quarantined", pa.int64()), ("published", pa.string()), ("error", pa.string()),
-        ("detail", pa.string())])
+        ("detail", pa.string()), ("final", pa.bool_())])
     ts = lambda v: dt.datetime.fromisoformat(v) if v else None  # noqa: E731
     con.register("runs_arrow", pa.Table.from_pylist([{
         "run_id": r["run_id"], "source": r.get("source"), "status": r.get("status"),
@@ -158,6 +185,7 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
         "rows_landed": r.get("rows_landed", 0), "rows_quarantined": r.get("rows_quarantined", 0),
         "published": r.get("published"), "error": r.get("error"),
         "detail": json.dumps({k: r.get(k) for k in ("quarantine_by_reason", "rows_by_dataset")}, ensure_ascii=False),
+        "final": r["final"],
     } for r in runs], schema=run_schema))
     con.execute("CREATE TABLE etl_run AS SELECT * FROM runs_arrow ORDER BY started_at")
     con.unregister("runs_arrow")
@@ -220,8 +248,8 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         con.execute("SET preserve_insertion_order = true")
         t = time.perf_counter()
         _config_tables(con, settings)
-        _etl_tables(con, lake, current_run, settings, built_at)
-        _stage(con, lake)
+        _etl_tables(con, lake, current_run, settings, built_at, version or path.name)
+        _stage(con, lake, tolerance_hours=settings.etl.future_tolerance_hours, built_at=built_at)
         timings["staging"] = time.perf_counter() - t
         for f in sorted(SCHEMA_DIR.glob("*.sql")):
             t = time.perf_counter()
@@ -234,6 +262,31 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
     finally:
         con.close()
     return timings
+
+
+RUN_FINAL_COLUMNS = ("status", "finished_at", "duration_s", "published", "error")
+
+
+def final_runs(runs, lake: Lake):
+    """quality/runs rows (a DataFrame) with the warehouse's copy of an unfinished run (final = false: the run
+    that built this version, copied before it ended) replaced by the run's final record in lake/runs/<run_id>.json:
+    its status, end, duration, published version and error. Without a readable final record (the run was killed
+    after publishing) the copy stays: duration and end empty, the version it published."""
+    import pandas as pd
+
+    runs = runs.copy()
+    for i in runs.index[~runs["final"].fillna(True).astype(bool)]:
+        try:
+            rec = json.loads((lake.runs_dir / f"{runs.at[i, 'run_id']}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for c in RUN_FINAL_COLUMNS:
+            if c not in runs.columns:
+                continue
+            v = rec.get(c)
+            runs.at[i, c] = pd.Timestamp(v) if c == "finished_at" and v else v
+        runs.at[i, "final"] = True
+    return runs
 
 
 FINGERPRINTS = "_fingerprints.json"

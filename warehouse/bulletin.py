@@ -20,23 +20,26 @@ group of exactly one unit is written with its full name ("宏仁乡活跃度达�
 with its count ("仅大新报送了4条信息"); offices by their names (文兴派出所). Lists in the county's order (sort_order);
 red and black lists by rank. Percentages with at most one decimal ("85.7%", "100%"); a rate just under 100% is
 never written "100%", one just above 0 never "0%". md and json keep the punctuation of the spec's examples
-("," and "0" in ASCII quotes); the docx typesets it full-width (，“0”) as an official document does.
+("," and "0" in ASCII quotes); the docx and the page's preview typeset it full-width (，“0”: typeset_bulletin).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
 from etl.spec import KP_CATEGORIES
 from warehouse import metrics
 from warehouse.config import Settings, settings as default_settings
+from warehouse.fmt import pct  # noqa: F401 — one rule for rates on the pages, the wall and in the bulletin
 from warehouse.metrics import COUNTY, Period, Scope
 
 OFFICE_KINDS = ("派出所", "司法所", "卫生院")
+UNKNOWN_CATEGORY = "未知类别"  # reports whose category is not in the contract (m_category in 30_aggregates.sql)
 CN_NUMBERS = "一二三四五六七八九十"
 
 
@@ -49,19 +52,6 @@ def _num(v) -> float | None:
     if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
         return None
     return float(v)
-
-
-def pct(x) -> str:
-    """0.857142 → '85.7%', 1.0 → '100%', None → '—'. Never '100%' below 1, never '0%' above 0."""
-    x = _num(x)
-    if x is None:
-        return "—"
-    s = f"{x * 100:.1f}"
-    if x < 1 and s == "100.0":
-        s = "99.9"
-    elif x > 0 and s == "0.0":
-        s = "0.1"
-    return (s[:-2] if s.endswith(".0") else s) + "%"
 
 
 def unit_names(units: list[dict]) -> str:
@@ -178,6 +168,14 @@ class Bulletin:
     cutoff: dt.datetime
     warehouse_version: str
     thresholds: dict
+    red_header: str = ""  # 红头, 文号, 抄送, 印发机关: the [bulletin] section of the configuration ("" = none)
+    doc_number: str = ""
+    cc: str = ""
+    printed_by: str = ""
+
+    def file_name(self, ext: str, suffix: str = "") -> str:
+        """'2026年3月份全县网格化服务管理工作情况通报.docx' (suffix e.g. '附表' before the extension)."""
+        return f"{self.period.start.year}年{self.title}{suffix}.{ext}"
 
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)
@@ -278,9 +276,11 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
         month=period.key, period=period, title=f"{M}{area}网格化服务管理工作情况通报", county_name=county,
         area=area, addressee="各乡镇、县级有关部门:" if scope.county_wide else f"{area}各社区(村)、有关部门:",
         intro=f"现将{period.start.year}年{period.start.month}月{area}网格化服务管理工作情况通报如下。",
-        sections=sections, tables=tables, issuer=f"{county}网格化服务管理中心",
+        sections=sections, tables=tables, issuer=s.bulletin.issuer or f"{county}网格化服务管理中心",
         issued=issued or cutoff_ts.date(), cutoff=cutoff_ts, warehouse_version=_clean(cov["warehouse_version"]) or "",
-        thresholds=metrics.threshold_params(s))
+        thresholds=metrics.threshold_params(s), red_header=s.bulletin.red_header,
+        doc_number=s.bulletin.doc_number.format(year=(issued or cutoff_ts.date()).year, month=period.start.month),
+        cc=s.bulletin.cc, printed_by=s.bulletin.printed_by)
 
 
 # ---------------------------------------------------------------------------------------------------- 一、账号活跃度
@@ -406,10 +406,15 @@ def _key_tasks_section(M: str, area: str, head, kp: pd.DataFrame, tallies: pd.Da
         ("reported", "kp_reports"), ("prev_reported", "prev_kp_reports"), ("needed", "signoffs_needed"),
         ("signed", "signoffs_signed"), ("sign_rate", "sign_rate"), ("prev_sign_rate", "prev_sign_rate"),
         ("fully_signed", "kp_fully_signed"))}
+    # reports of a category not in the contract: in the total, named as such, in no category's paragraph
+    county["unknown_category"] = int(kp.loc[kp["category"] == UNKNOWN_CATEGORY, "reported"].sum())
     paras = []
     if county["reported"]:
         cmp = compare_count(county["reported"], county["prev_reported"], "条")
-        s1 = f"{M},{area}网格员共报送重点人员信息{county['reported']}条" + (f",{cmp}" if cmp else "")
+        s1 = f"{M},{area}网格员共报送重点人员信息{county['reported']}条"
+        if county["unknown_category"]:
+            s1 += f'(其中{county["unknown_category"]}条的人员类别不在规范代码中,列为"{UNKNOWN_CATEGORY}")'
+        s1 += f",{cmp}" if cmp else ""
         if county["needed"]:
             cmp = compare_rate(county["sign_rate"], county["prev_sign_rate"])
             s1 += (f";派出所、司法所、卫生院应签收{county['needed']}条次,已签收{county['signed']}条次,"
@@ -420,7 +425,7 @@ def _key_tasks_section(M: str, area: str, head, kp: pd.DataFrame, tallies: pd.Da
 
     categories = []
     cats = [c for c in KP_CATEGORIES if c in set(kp["category"])] + \
-           sorted(set(kp["category"]) - set(KP_CATEGORIES))
+           sorted(set(kp["category"]) - set(KP_CATEGORIES) - {UNKNOWN_CATEGORY})
     for i, cat in enumerate(cats):
         rows = kp[kp["category"] == cat]
         t = tallies[tallies["category"] == cat]
@@ -522,6 +527,8 @@ def _tables(head, act, off, ev, kp, offsig, rank, m) -> list[Table]:
                    head["on_time_rate"], head["overdue_open"], head["prev_completion_rate"], ""]],
                note="办结完成率 = 当月办结事件(不论何时上报) / 当月上报事件; 超期未办结为月末仍未办结且已过办理时限的事件。")
     cats = [c for c in KP_CATEGORIES if c in set(kp["category"])]
+    if kp.loc[kp["category"] == UNKNOWN_CATEGORY, "reported"].sum():  # so that the columns add up to 合计
+        cats.append(UNKNOWN_CATEGORY)
     wide = kp.pivot_table(index="ru_code", columns="category", values="reported", aggfunc="sum", sort=False)
     agg = kp.groupby("ru_code", sort=False).agg(reported=("reported", "sum"), fully=("fully_signed", "sum"))
     units = kp.drop_duplicates("ru_code").sort_values("sort_order")
@@ -535,7 +542,9 @@ def _tables(head, act, off, ev, kp, offsig, rank, m) -> list[Table]:
                   int(kp["fully_signed"].sum()) / tot_all if tot_all else None])
     t4 = Table("kp_units", "三项重点工作信息报送情况统计表", ["序号", "单位", *cats, "合计", "全部签收占比"],
                ["int", "text", *["int"] * len(cats), "int", "pct"], rows4,
-               note="全部签收占比: 报送的信息中已由所有接收部门签收的比例。")
+               note="全部签收占比: 报送的信息中已由所有接收部门签收的比例。"
+                    + (f"{UNKNOWN_CATEGORY}: 人员类别不在规范代码中的信息, 计入合计, 无接收部门。"
+                       if UNKNOWN_CATEGORY in cats else ""))
     t5 = Table("kp_offices", "部门签收情况统计表",
                ["序号", "部门", "类别", "应签收", "已签收", "签收率", f"超{m.sign_red_hours:g}小时未签收"],
                ["int", "text", "text", "int", "int", "pct", "int"],
@@ -558,13 +567,40 @@ def _tables(head, act, off, ev, kp, offsig, rank, m) -> list[Table]:
 
 
 # ---------------------------------------------------------------------------------------------------- renderers
-def render_md(b: Bulletin) -> str:
+_PAIRED_QUOTES = re.compile(r'"([^"]*)"')
+_ASCII_MARKS = re.compile(r"(?<!\d),|,(?!\d)|(?<!\d):|:(?!\d)|[;()]")  # 1,629 and 12:30 keep theirs
+_WIDE_SPACE = re.compile(r"([，；：（])[ \t]+|[ \t]+([（）])")
+_FULL_WIDTH = {",": "，", ":": "：", ";": "；", "(": "（", ")": "）"}
+
+
+def typeset(text: str) -> str:
+    """ASCII punctuation of the md text → the full-width marks of an official document (，；：（）“”)."""
+    text = _PAIRED_QUOTES.sub(lambda m: f"“{m.group(1)}”", text)
+    text = _ASCII_MARKS.sub(lambda m: _FULL_WIDTH[m.group(0)], text)
+    return _WIDE_SPACE.sub(r"\1\2", text)  # a full-width mark carries its own space: "活跃：当月", "周（03.16"
+
+
+def typeset_bulletin(b: Bulletin) -> Bulletin:
+    """The bulletin's text as the docx prints it: full-width punctuation in the title, the paragraphs, the
+    attachment list, the table titles, headers and notes (table cells keep their values). The page's preview
+    shows this same text."""
+    t = typeset
+    return replace(
+        b, title=t(b.title), addressee=t(b.addressee), intro=t(b.intro),
+        sections=[replace(s, heading=t(s.heading), paragraphs=[t(p) for p in s.paragraphs]) for s in b.sections],
+        tables=[replace(tb, title=t(tb.title), columns=[t(c) for c in tb.columns], note=t(tb.note))
+                for tb in b.tables])
+
+
+def render_md(b: Bulletin, *, full_width: bool = False) -> str:
+    """The bulletin as Markdown; full_width=True for a typeset_bulletin(b) (its own marks full-width too)."""
+    colon = "：" if full_width else ":"
     out = [f"# {b.title}", "", b.addressee, "", b.intro, ""]
     for s in b.sections:
         out += [f"## {s.heading}", ""]
         for p in s.paragraphs:
             out += [p, ""]
-    out += ["附件:" + (b.attachment_lines[0] if b.attachment_lines else "")]
+    out += [f"附件{colon}" + (b.attachment_lines[0] if b.attachment_lines else "")]
     out += [f"　　　{line}" for line in b.attachment_lines[1:]]
     out += ["", f"{b.issuer}", "", f"{b.issued_text}", ""]
     for i, t in enumerate(b.tables, 1):
@@ -574,7 +610,7 @@ def render_md(b: Bulletin) -> str:
         for r in t.display_rows():
             out.append("| " + " | ".join(r) + " |")
         if t.note:
-            out += ["", f"注: {t.note}"]
+            out += ["", f"注{colon}{t.note}" if full_width else f"注: {t.note}"]
         out.append("")
     return "\n".join(out)
 

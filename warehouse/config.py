@@ -142,6 +142,15 @@ class Auth(_M):
         return None if v in ("", None) else v
 
 
+class BulletinDoc(_M):
+    """The bulletin's document furniture (warehouse/bulletin_docx.py): all optional, empty = left out."""
+    red_header: str = ""  # 红头 (发文机关标志), e.g. "示例县综治中心": red large type over a red rule
+    doc_number: str = ""  # 文号 under the 红头, e.g. "示综治〔{year}〕{month}号" ({year}, {month} of the bulletin)
+    issuer: str = ""  # 落款 (发文机关署名); empty = "{county.name}网格化服务管理中心"
+    cc: str = ""  # 抄送 line of the 版记, e.g. "县委政法委，县委办，县政府办"
+    printed_by: str = ""  # 印发机关 of the 版记, e.g. "示例县综治中心办公室" (with the issue date: "…印发")
+
+
 class Settings(_M):
     county: County = Field(default_factory=County)
     paths: Paths = Field(default_factory=Paths)
@@ -152,6 +161,7 @@ class Settings(_M):
     dashboard: Dashboard = Field(default_factory=Dashboard)
     feeds: Feeds = Field(default_factory=Feeds)
     auth: Auth = Field(default_factory=Auth)
+    bulletin: BulletinDoc = Field(default_factory=BulletinDoc)
     sources: list[Source] = Field(default_factory=list)
     source_file: Path | None = None
     config_dir: Path | None = None  # relative folder sources are resolved against it

@@ -7,6 +7,8 @@ month and the same month of the previous year.
     r.figures      [Figure(key, label, kind, value, last, same_last_month, better), …]
     r.red, r.black [{'name', 'full_name', 'ru_code', 'score', 'rank', 'repeat', …}, …]
     review.render_md(r) -> str         review.render_json(r) -> str          r.to_dict() -> dict
+    review.default_period(today) -> the last complete ISO week    review.file_name(r, "docx") -> str
+    warehouse.bulletin_docx.render_review_docx(r) -> bytes (and docx_to_pdf for the PDF)
 
 Everything comes from overview/headline and overview/unit_ranking (warehouse/sql).
 """
@@ -18,25 +20,25 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from warehouse import metrics
+from warehouse import fmt, metrics
 from warehouse.bulletin import _clean, pct, unit_names
 from warehouse.config import Settings, settings as default_settings
 from warehouse.metrics import COUNTY, Period, Scope
 
 # (key in overview/headline, label, kind, which direction is better)
-FIGURES = (
-    ("activity_rate", "网格员账号活跃度", "rate", "up"),
-    ("dept_activity_rate", "部门账号活跃度", "rate", "up"),
-    ("events_reported", "上报事件", "count", "up"),
-    ("events_closed", "办结事件", "count", "up"),
-    ("completion_rate", "事件办结完成率", "rate", "up"),
-    ("on_time_rate", "按期办结率", "rate", "up"),
-    ("overdue_open", "超期未办结事件", "count", "down"),
-    ("red_cards", "红牌督办事件", "count", "down"),
-    ("kp_reports", "重点人员信息报送", "count", "up"),
-    ("sign_rate", "签收率", "rate", "up"),
-    ("collection_rate", "采集率", "rate", "up"),
-)
+FIGURES = tuple((key, fmt.NAMES[key], kind, better) for key, kind, better in (  # the names of warehouse/fmt.py
+    ("activity_rate", "rate", "up"),
+    ("dept_activity_rate", "rate", "up"),
+    ("events_reported", "count", "up"),
+    ("events_closed", "count", "up"),
+    ("completion_rate", "rate", "up"),
+    ("on_time_rate", "rate", "up"),
+    ("overdue_open", "count", "down"),
+    ("red_cards", "count", "down"),
+    ("kp_reports", "count", "up"),
+    ("sign_rate", "rate", "up"),
+    ("collection_rate", "rate", "up"),
+))
 
 
 @dataclass
@@ -66,7 +68,7 @@ class Figure:
     def fmt(self, v) -> str:
         if v is None:
             return "—"
-        return pct(v) if self.kind == "rate" else str(int(v))
+        return pct(v) if self.kind == "rate" else fmt.count(v)
 
 
 @dataclass
@@ -133,6 +135,20 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
     ranking = [entry(r) for _, r in by_rank.iterrows()]
     return Review(period, last, same, labels, "全县" if scope.county_wide else scope.label, figures, red, black,
                   ranking)
+
+
+def default_period(today: dt.date | None = None) -> Period:
+    """The last complete ISO week: the one that ended on the last Sunday before `today` (default: today)."""
+    today = today or dt.date.today()
+    return Period.containing(today - dt.timedelta(days=today.isoweekday()), "week")
+
+
+def file_name(r: Review, ext: str) -> str:
+    """'2026年第12周全县领导周例会数据.docx' (a month: '2026年3月全县领导例会数据.docx')."""
+    if r.period.kind == "week":
+        y, w, _ = r.period.start.isocalendar()
+        return f"{y}年第{w}周{r.area}领导周例会数据.{ext}"
+    return f"{r.period.start.year}年{r.period.start.month}月{r.area}领导例会数据.{ext}"
 
 
 def render_md(r: Review) -> str:

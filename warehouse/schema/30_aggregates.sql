@@ -1,5 +1,13 @@
 -- Pre-aggregated tables the pages and the bulletin read instead of the 4-million-row activity fact.
 
+-- Unknown code values (the rule, README "Unknown code values"): a record whose category is not in the contract's
+-- code list (flag unknown_code:category, set by the normaliser) is counted in every total; in a breakdown by
+-- category it is counted under this one label, never under its delivered value as if that were a category
+-- (category_code keeps the delivered value; record lists show it).
+CREATE MACRO m_unknown_category() AS '未知类别';
+CREATE MACRO m_category(category, flags) AS
+    CASE WHEN list_contains(flags, 'unknown_code:category') THEN m_unknown_category() ELSE category END;
+
 CREATE TABLE agg_account_day AS
 SELECT account_id, op_date AS day,
        count(*) AS n_ops,
@@ -28,7 +36,7 @@ ORDER BY month, account_id;
 -- its first 受理 step in the flow (accepted_at; the event funnel). Narrow (no text, flags or lineage), so the
 -- per-period scans of the macros stay small.
 CREATE TABLE agg_event AS
-SELECT e.event_id, e.category, e.source, e.grid_code, e.township_code, e.community_code, e.ru_code, e.status,
+SELECT e.event_id, m_category(e.category, e._flags) AS category, e.category AS category_code, e.source, e.grid_code, e.township_code, e.community_code, e.ru_code, e.status,
        e.supervision, e.reported_at, e.deadline, e.closed_at, e.closed_on_time, e.hours_to_close, e.lon, e.lat,
        coalesce(e.closed_at, CASE WHEN e.status IN ('已办结', '已关闭') THEN e.updated_at END) AS ended_at,
        f.accepted_at
@@ -39,7 +47,7 @@ ORDER BY e.reported_at, e.event_id;
 
 -- Sign-offs with the columns of their report the metrics read (m_kp_signoffs).
 CREATE TABLE agg_kp_signoff AS
-SELECT s.report_id, s.category, s.reported_at, s.grid_code, s.township_code, r.community_code, s.ru_code,
+SELECT s.report_id, m_category(s.category, r._flags) AS category, s.reported_at, s.grid_code, s.township_code, r.community_code, s.ru_code,
        s.office_kind, s.office_name, s.signed_at, r.police_station, r.justice_office, r.health_center
 FROM fact_kp_signoff s JOIN fact_kp_report r USING (report_id)
 ORDER BY s.reported_at, s.report_id, s.office_kind;
@@ -47,8 +55,8 @@ ORDER BY s.reported_at, s.report_id, s.office_kind;
 -- Key-person reports with their sign-offs folded in (m_kp_reports): how many the report needs, and when each
 -- was signed (NULL: not yet), so a period's "signed by its cut-off" is a filter on one row, not a join.
 CREATE TABLE agg_kp_report AS
-SELECT r.report_id, r.category, r.reported_at, r.grid_code, r.township_code, r.community_code, r.ru_code,
-       r.police_station, r.justice_office, r.health_center,
+SELECT r.report_id, m_category(r.category, r._flags) AS category, r.category AS category_code, r.reported_at,
+       r.grid_code, r.township_code, r.community_code, r.ru_code, r.police_station, r.justice_office, r.health_center,
        count(s.report_id) AS needed,
        coalesce(list(s.signed_at ORDER BY s.office_kind) FILTER (s.report_id IS NOT NULL), []) AS signed_ats
 FROM fact_kp_report r LEFT JOIN fact_kp_signoff s USING (report_id)

@@ -1,5 +1,6 @@
 -- Data quality: flags on current records, quarantine, per-dataset freshness.
--- Inputs: etl_file (manifests), etl_run (run logs), quarantine (landed quarantine parts), stg_stats.
+-- Inputs: etl_file (manifests), etl_run (run logs), quarantine (landed quarantine parts), stg_stats;
+-- dq_unknown_code (build.py: the delivered values of unknown codes).
 
 CREATE TABLE dq_flag AS
 WITH f AS (
@@ -13,8 +14,11 @@ WITH f AS (
 )
 SELECT dataset, flag, count(*) AS n FROM f GROUP BY ALL ORDER BY dataset, n DESC;
 
+-- max_updated_at: the newest updated_at no later than its delivery's landing + [etl] future_tolerance_hours;
+-- future_rows / max_future_updated_at: the records dated later than that (a wrong clock; never freshness).
 CREATE TABLE dataset_freshness AS
 SELECT s.dataset, s.title, s.records, s.landed_rows, s.landed_rows - s.records AS superseded, s.max_updated_at,
+       s.future_rows, s.max_future_updated_at,
        f.files, f.last_landed_at, f.last_file,
        coalesce(q.quarantined, 0) AS quarantined
 FROM stg_stats s

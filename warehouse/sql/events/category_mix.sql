@@ -1,5 +1,7 @@
 -- Events by category (事件类别) for [$start, $end): reported, closed, completion, overdue open, share of all
--- reported, and the previous period's reported beside it; of one reporting unit $ru_code (NULL: all in scope). Categories in the contract's order, unknown ones last.
+-- reported, and the previous period's reported beside it; of one reporting unit $ru_code (NULL: all in scope).
+-- Categories in the contract's order; events of a category not in the contract counted under 未知类别
+-- (m_category), last.
 WITH ev AS (
     SELECT period, category, count(*) FILTER (reported) AS reported, count(*) FILTER (closed) AS closed,
            count(*) FILTER (overdue_open) AS overdue_open

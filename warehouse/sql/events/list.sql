@@ -1,7 +1,8 @@
 -- Events of one reporting unit ($ru_code) or grid ($grid_code) — NULL = all in scope — that matter to
 -- [$start, $end): reported in it, closed in it, or open at its end; newest first, at most $limit (NULL: all).
+-- category as delivered (a record list; breakdowns count an unknown one as 未知类别, see m_category).
 -- summary is free text that may hold personal data: the runner masks or drops it by the caller's scope.
-SELECT e.event_id, e.reported_at, e.category, f.source, e.status, f.handling_level, e.deadline, e.closed_at,
+SELECT e.event_id, e.reported_at, f.category, f.source, e.status, f.handling_level, e.deadline, e.closed_at,
        e.supervision, f.satisfaction, e.reported, e.closed, e.closed_on_time, e.open_at_end, e.overdue_open,
        e.hours_to_close, e.township_code, u.township_name, e.ru_code, r.short_name AS ru_short_name,
        u.community_name, e.grid_code, u.unit_name AS grid_name, f.summary

@@ -1,5 +1,6 @@
 -- 三项重点工作 per reporting unit × category for [$start, $end), previous period beside it. Every unit in scope ×
--- every configured category (zeros included). Sign-offs count when signed before the cut-off $cutoff (NULL: the
+-- every configured category (zeros included), and 未知类别 (m_category) when reports of an unknown category are in
+-- scope, so that the cells add up to every report. Sign-offs count when signed before the cut-off $cutoff (NULL: the
 -- period's end; the previous period gets the same grace after its end). Rules: m_kp_reports, m_kp_signoffs.
 --   reported            reports reported in the period (报送数)
 --   needed, signed      sign-offs the reports need and got (严重精神障碍患者: 派出所 and 卫生院, counted apart)
@@ -29,6 +30,8 @@ cats AS (
                AS category_order,
            string_agg(office_kind, '、' ORDER BY list_position(['派出所', '司法所', '卫生院'], office_kind)) AS offices
     FROM cfg_kp_office GROUP BY ALL
+    UNION ALL  -- reports whose category is not in the contract (m_category), when there are any in scope
+    SELECT DISTINCT category, 99, NULL FROM rep WHERE category = m_unknown_category()
 ),
 cell AS (
     SELECT r.ru_code, r.ru_name, r.short_name, r.township_code, r.sort_order, k.category, k.category_order, k.offices,

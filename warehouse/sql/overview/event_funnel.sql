@@ -1,6 +1,8 @@
--- The path of the events reported in [$start, $end), by the period's end: 上报 (all of them) → 受理 (a 受理 step
--- in the event's flow before the end, or closed by then) → 办结 (closed before the end); the previous period's
--- events beside it, measured at its own end.
+-- The path of the events reported in [$start, $end), by the period's end: 当期上报 (all of them) → 其中已受理 (a
+-- 受理 step in the event's flow before the end, or closed by then) → 其中已办结 (closed before the end); the
+-- previous period's events beside it, measured at its own end. The stages say "of this period's reports", so
+-- that 其中已办结 (≤ 100% of them) is not mistaken for 事件办结完成率 (overview/headline completion_rate: closures
+-- in the period of events reported in any period, / reports of the period; it can exceed 100%).
 WITH ev AS (
     SELECT e.period, e.period_end, e.event_id, e.closed_at, e.accepted_at
     FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof)) e
@@ -19,7 +21,7 @@ long AS (
     SELECT p.label AS period, v.stage_order, v.stage,
            coalesce(CASE v.stage_order WHEN 1 THEN s.reported WHEN 2 THEN s.accepted ELSE s.closed END, 0) AS events,
            coalesce(s.reported, 0) AS reported
-    FROM p CROSS JOIN (VALUES (1, '上报'), (2, '受理'), (3, '办结')) v(stage_order, stage)
+    FROM p CROSS JOIN (VALUES (1, '当期上报'), (2, '其中已受理'), (3, '其中已办结')) v(stage_order, stage)
     LEFT JOIN stages s ON s.period = p.label
 )
 SELECT c.stage_order, c.stage, c.events, c.events / nullif(c.reported, 0) AS share_of_reported,

@@ -1,6 +1,7 @@
 -- 三项重点工作 by category for [$start, $end), previous period beside it: reports (报送数), reports signed by every
 -- office, sign-offs needed / signed before the cut-off $cutoff (NULL: the period's end) and 签收率. Every
--- configured category, in the contract's order (zeros included); a category no office is configured for, last.
+-- configured category, in the contract's order (zeros included); 未知类别 (reports whose category is not in the
+-- contract, m_category: counted, needing no sign-off), last, when there are any in scope.
 -- Of one reporting unit $ru_code (NULL: all in scope).
 WITH rep AS (
     SELECT period, category, count(*) AS reports, count(*) FILTER (fully_signed) AS fully_signed
