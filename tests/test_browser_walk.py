@@ -162,7 +162,9 @@ class Tab:
     def no_bad_text(self, where: str) -> None:
         """Note English or raw values on the screen (asserted at the end of the walk, so that one page's texts do
         not hide what the rest of the walk would find)."""
-        bad = sorted(set(BAD_TEXT.findall(self.text())))
+        cells = self.page.locator('[data-testid="stDataFrame"] td[role="gridcell"]').evaluate_all(
+            "cs => cs.map(c => c.textContent)")  # the tables are drawn on a canvas: their accessible copy
+        bad = sorted(set(BAD_TEXT.findall(self.text() + "\n" + "\n".join(cells))))
         if bad:
             self.bad.append(f"{where}: {bad}")
 
