@@ -271,7 +271,7 @@ def test_review_as_docx_and_pdf(con, wh, tmp_path):
     rows = [[c.text for c in row.cells] for row in d.tables[0].rows]
     assert rows[0] == ["指标", "本期", "上周", "较上周", "上月同周", "较上月同周"]
     assert rows[1] == ["网格员账号活跃度", "68.4%", "65%", "好转", "63.2%", "好转"]
-    assert ["超期未办结事件", "5", "4", "下滑", "2", "下滑"] in rows
+    assert ["超期未办结", "5", "4", "下滑", "2", "下滑"] in rows
     assert [row.cells[1].text for row in d.tables[1].rows][1:4] == ["文昌镇农村网格", "宏仁", "卧龙"]
     assert set(re.findall(r'w:eastAsia="([^"]+)"', " ".join(re.findall(r"<w:rFonts [^>]*>", d.element.xml)))) \
         <= OFFICIAL
