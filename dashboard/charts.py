@@ -42,6 +42,9 @@ def _is_time(values) -> bool:
 
 
 def _layout(fig: go.Figure, height: int, scale: float = 1.0, **kw) -> go.Figure:
+    title = kw.get("title")
+    if isinstance(title, dict) and isinstance(title.get("text"), str):  # titles name units: feed text, escaped
+        kw["title"] = dict(title, text=html.escape(title["text"]))
     fig.update_layout(separators=".,", height=int(height * scale), margin=dict(l=8, r=8, t=30 * scale, b=8),
                       font=dict(family=FONT, size=13 * scale), paper_bgcolor="rgba(0,0,0,0)",
                       plot_bgcolor="rgba(0,0,0,0)", showlegend=kw.pop("showlegend", False), **kw)

@@ -25,8 +25,9 @@ UNMASK_MIN_REASON = users.MIN_REASON_CHARS
 
 
 def esc(v: object) -> str:
-    """HTML-escape text that goes into st.markdown(unsafe_allow_html=True): feed values are never trusted."""
-    return html.escape("" if v is None else str(v))
+    """HTML-escape text that goes into st.markdown(unsafe_allow_html=True): feed values are never trusted (a URL
+    in them is not even text a renderer could turn into a link: its `://` is written as an entity)."""
+    return html.escape("" if v is None else str(v)).replace("://", "&#58;//")
 
 
 _MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character (CommonMark escapes them all)
