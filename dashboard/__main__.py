@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from dashboard.users import DEPARTMENT, TOWNSHIP, StoreError, UserStore, canonical_role, printable
-from warehouse.config import load_settings
+from core.config import load_settings
 
 
 # argparse's own words (usage, section titles, errors) in Chinese: argparse looks them up through its module-level

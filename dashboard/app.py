@@ -17,7 +17,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard import auth, bootstrap, server_hardening, ui  # noqa: E402
 from dashboard import upload_guard  # noqa: E402,F401 — uploads only for logged-in roles that may upload
-from warehouse.config import owner_only, settings  # noqa: E402
+from core.config import owner_only, settings  # noqa: E402
 
 PAGES = ROOT / "pages"
 owner_only()  # everything the app writes (first-start demo, lake, warehouse, user store) is owner-only

@@ -34,7 +34,7 @@ import streamlit as st
 from dashboard import users
 from dashboard.users import ADMIN, DEPARTMENT, DISPLAY, LEADER, TOWNSHIP, UserStore
 from warehouse import metrics
-from warehouse.config import settings
+from core.config import settings
 from warehouse.metrics import Scope, ScopeError
 
 SESSION_KEY = "_gw_session"

@@ -29,7 +29,7 @@ import streamlit as st
 from etl.lake import Lake
 from etl.pipeline import list_drop, run
 from warehouse import db
-from warehouse.config import Settings, settings
+from core.config import Settings, settings
 
 
 @dataclass

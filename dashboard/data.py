@@ -20,7 +20,7 @@ from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ct
 
 from dashboard import auth
 from warehouse import db, metrics
-from warehouse.config import settings
+from core.config import settings
 from warehouse.metrics import Scope
 
 

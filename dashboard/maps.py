@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pydeck as pdk
 
-from warehouse.config import settings
+from core.config import settings
 
 BLANK_STYLE = "/app/static/blank-style.json"
 

@@ -10,7 +10,7 @@ from warehouse import bulletin, review
 from warehouse import bulletin_docx
 from warehouse.bulletin_docx import render_docx, render_review_docx
 from warehouse.bulletin_xlsx import render_xlsx
-from warehouse.config import settings
+from core.config import settings
 from warehouse.metrics import Period, Scope
 
 _TTL = settings().dashboard.cache_ttl_seconds

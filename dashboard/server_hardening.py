@@ -92,7 +92,7 @@ def _redeem(ticket: str, client_cookie: str | None) -> tuple[str, int] | None:
 
 def _cookie_days() -> float:
     try:
-        from warehouse.config import settings
+        from core.config import settings
 
         return float(settings().auth.display_cookie_days)
     except Exception:  # noqa: BLE001 — a broken config must not take the web server down

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import auth, data, session, users
 from warehouse import cells, db, fmt
-from warehouse.config import settings
+from core.config import settings
 from warehouse.metrics import Period, Scope
 
 DATASET_TITLES = {

@@ -14,7 +14,7 @@ import streamlit as st
 from dashboard import maps, ui
 from etl import sources
 from etl.lake import Lake
-from warehouse.config import settings
+from core.config import settings
 from warehouse.metrics import Period, Scope
 
 WALL = Scope(personal="none", label="全县")

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--all", action="store_true", help="也显示未配置但运行过的数据源")
 
     args = ap.parse_args(argv)
-    from warehouse.config import load_settings
+    from core.config import load_settings
 
     settings = load_settings(args.config)
     if args.cmd == "demo" and (args.to_postgres or args.drop):

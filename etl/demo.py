@@ -33,7 +33,7 @@ import xlsxwriter
 
 from etl import demo_geo
 from etl.coords import gcj02_to_bd09, wgs84_to_gcj02
-from etl.spec import (DATASETS, EVENT_CATEGORIES, EVENT_SOURCES, FLOW_ACTIONS, HANDLING_LEVELS, KP_ALIASES,
+from core.spec import (DATASETS, EVENT_CATEGORIES, EVENT_SOURCES, FLOW_ACTIONS, HANDLING_LEVELS, KP_ALIASES,
                       KP_CATEGORIES, KP_OFFICES, OP_TYPES, SATISFACTION, TERMINALS)
 
 TRUTH_FILE = "_demo_truth.json"
@@ -180,7 +180,7 @@ BAD_TS = ("不详", "{y}-13-45 25:61", "0000-00-00 00:00:00", "未知", "#VALUE!
 UPDATED_FALLBACK = {"activity_log": "op_time", "event_flow": "action_time"}
 
 EXCEL_EPOCH = calendar.timegm((1899, 12, 30, 0, 0, 0))
-# the dictionaries above are keyed by the contract's code lists: keep them in step with etl.spec
+# the dictionaries above are keyed by the contract's code lists: keep them in step with core.spec
 assert set(CATEGORY_WEIGHT) == set(LIMIT_HOURS) == set(SUMMARY) == set(SUMMARY_FILL) == set(EVENT_CATEGORIES)
 assert set(SOURCE_WEIGHT) == set(EVENT_SOURCES) and set(TOP_DOWN) <= set(EVENT_SOURCES)
 assert all(set(w) <= set(OP_TYPES) for w in OP_WEIGHT) and set(FLOW_NOTE) <= set(FLOW_ACTIONS)

@@ -40,16 +40,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from etl.spec import DATASETS
+from core.files import StorageError, atomic_write_bytes, sha256_file, write_json  # noqa: F401 (re-exported)
+from core.spec import DATASETS
 
 
 class Busy(Exception):
     """Another ETL run holds the lake's (or the warehouse's) lock."""
 
 
-class LakeError(Exception):
-    """The lake or the warehouse cannot be used: unwritable, bound to another lake, demo into a real lake. The
-    message is a complete Chinese sentence naming the path (show it as is, without a traceback)."""
+class LakeError(StorageError):
+    """The lake cannot be used: unwritable, bound to another lake, demo into a real lake (a complete Chinese
+    sentence naming the path)."""
 
 
 DEMO_TRUTH = "_demo_truth.json"  # = etl.demo.TRUTH_FILE: a folder holding it is a generated demo drop
@@ -102,28 +103,6 @@ def bound_lake(warehouse_dir: Path) -> Path | None:
     if rec.get("relative") and rel.exists():
         return rel.resolve()
     return Path(rec["path"]) if rec.get("path") else None
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while b := fh.read(chunk):
-            h.update(b)
-    return h.hexdigest()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, obj: object) -> None:
-    _atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, indent=1, default=str).encode("utf-8"))
 
 
 def write_parquet(path: Path, table: pa.Table) -> dict:
@@ -204,10 +183,7 @@ class Lake:
             try:
                 self.clean_temp()
                 if warehouse_dir is not None:
-                    from warehouse import db
-
                     self._bind(Path(warehouse_dir))
-                    db.clean_building(Path(warehouse_dir))
                 if source is not None:
                     self._note_origin(source)
                 if warehouse_dir is not None:
@@ -389,32 +365,6 @@ class Lake:
     def fingerprint(self) -> list[str]:
         """What a build from the lake now would contain: the landed deliveries' hashes."""
         return sorted(m["sha256"] for m in self.manifests())
-
-    def mark_published(self, warehouse_dir: Path, version: str) -> None:
-        write_json(self.state_dir / "published.json",
-                   {"warehouse_dir": str(warehouse_dir), "version": version, "deliveries": self.fingerprint()})
-
-    def unpublished(self, warehouse_dir: Path) -> bool:
-        """True when landed deliveries are not all in the published warehouse (e.g. a run died while building), or
-        the published version is damaged (db.check_version: size, opens, has its meta table)."""
-        from warehouse.db import NoWarehouse, check_version, current_version
-
-        if not self.manifest_dir.exists():
-            return False
-        try:
-            path = current_version(warehouse_dir)
-        except NoWarehouse:
-            return bool(self.manifests())
-        if check_version(path) is not None:  # the published file is damaged: publish again
-            return True
-        cur = path.name
-        if not (self.root / "published" / path.stem / "_fingerprints.json").exists():
-            return True  # its Parquet export is missing (a run killed while exporting): build and export again
-        p = self.state_dir / "published.json"
-        if not p.exists():
-            return True
-        st = json.loads(p.read_text(encoding="utf-8"))
-        return st.get("version") != cur or st.get("deliveries") != self.fingerprint()
 
     def runs(self) -> list[dict]:
         if not self.runs_dir.exists():

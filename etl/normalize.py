@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from etl import coords
 from etl.readers import EXCEL_ERRORS
-from etl.spec import DATASETS, Dataset
+from core.spec import DATASETS, Dataset
 
 MACROS = (Path(__file__).parent / "sql" / "macros.sql").read_text(encoding="utf-8")
 
@@ -300,7 +300,7 @@ def time_range(load_time: dt.datetime, max_future_days: float | None = None,
                min_year: int | None = None) -> tuple[dt.datetime, dt.datetime]:
     """The plausible range of a delivered time: [1 January of min_year, load time + max_future_days]."""
     if max_future_days is None or min_year is None:
-        from warehouse.config import settings
+        from core.config import settings
 
         etl = settings().etl
         max_future_days = etl.max_future_days if max_future_days is None else max_future_days

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Callable
 
 from etl import readers
-from etl.lake import Busy, Lake, LakeError, sha256_file, write_json
+from core.files import StorageError, sha256_file, write_json
+from etl.lake import Busy, Lake, LakeError
 from etl.normalize import connect_memory, normalise
-from warehouse.config import Settings, owner_only
+from core.config import Settings, owner_only
 
 Progress = Callable[[float, str], None]
 
@@ -472,7 +473,7 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
     publish when anything changed. `source_name`: the configured name (for source health); `datasets`: only
     these (database/API sources)."""
     from etl import sources
-    from warehouse.build import build_and_publish
+    from warehouse.build import build_and_publish, stale  # the one call from the feeds up into the warehouse
 
     lake = Lake(lake_dir or settings.paths.lake_dir)
     warehouse_dir = Path(warehouse_dir or settings.paths.warehouse_dir)
@@ -519,7 +520,7 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
                                   status=res.status, failed=res.files_failed, error=res.error,
                                   new_rows=res.rows_in, run_id=res.run_id, when=_now())
             failure_noted = res.status == "failed"
-            need = rebuild or res.files_new > 0 or lake.unpublished(warehouse_dir)
+            need = stale(lake, warehouse_dir) or rebuild or res.files_new > 0  # stale() first: it also cleans
             if need:
                 progress(0.85, "构建并发布数据仓库")
                 tb = time.perf_counter()
@@ -533,7 +534,7 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
     except Busy as exc:
         res.status = "busy"
         res.error = str(exc)
-    except (LakeFault, LakeError, OSError) as exc:  # the lake or warehouse cannot be used: a clear line, no traceback
+    except (LakeFault, StorageError, OSError) as exc:  # the lake or warehouse cannot be used: a clear line, no traceback
         res.status = "failed"
         if isinstance(exc, OSError):
             where = os.fsdecode(exc.filename) if exc.filename else str(lake.root)

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from etl.spec import DATASETS, FILE_EXTENSIONS, Dataset
+from core.spec import DATASETS, FILE_EXTENSIONS, Dataset
 
 FILE_RE = re.compile(
     r"^(?P<dataset>[a-z_]+?)_(?P<date>\d{8})(?:_[^.]*)?\.(?P<ext>" + "|".join(FILE_EXTENSIONS) + r")$", re.I)

@@ -40,7 +40,7 @@ import pyarrow.csv as pacsv
 from etl import readers
 from etl.normalize import connect_memory
 from etl.sources.common import canonical_ts
-from etl.spec import DATASETS
+from core.spec import DATASETS
 
 PG_TYPES = {"str": "text", "code": "text", "int": "bigint", "float": "double precision", "ts": "timestamp",
             "date": "date"}

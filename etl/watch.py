@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from etl.lake import Lake
-from warehouse.config import Settings
+from core.config import Settings
 
 
 class AlreadyRunning(Exception):
@@ -79,7 +79,7 @@ def _reload(settings: Settings, log: Callable[[str], None]) -> Settings:
     previous settings stay."""
     if settings.source_file is None:
         return settings
-    from warehouse.config import load_settings
+    from core.config import load_settings
 
     try:
         return load_settings(settings.source_file)

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import charts, data, ui
-from warehouse.config import settings
+from core.config import settings
 
 m = settings().metrics
 ctx = ui.page("账号活跃度", key="activity")

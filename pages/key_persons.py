@@ -2,8 +2,8 @@
 import streamlit as st
 
 from dashboard import charts, data, ui
-from etl.spec import KP_CATEGORIES
-from warehouse.config import settings
+from core.spec import KP_CATEGORIES
+from core.config import settings
 
 m = settings().metrics
 ctx = ui.page("三项重点工作 (重点人员报送与签收)", key="key_persons",

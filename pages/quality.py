@@ -9,7 +9,7 @@ from etl import sources
 from etl.lake import Lake
 from etl.normalize import flag_label
 from warehouse.build import final_runs
-from etl.spec import DATASETS
+from core.spec import DATASETS
 
 RUN_STATUS = {"ok": "成功", "partial": "部分失败", "failed": "失败", "busy": "跳过 (另一导入在运行)"}
 

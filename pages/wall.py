@@ -13,7 +13,7 @@ import time
 import streamlit as st
 
 from dashboard import data, maps, ui, wall
-from warehouse.config import settings
+from core.config import settings
 
 cfg = settings().dashboard
 qp = st.query_params

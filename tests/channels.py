@@ -12,7 +12,7 @@ from pathlib import Path
 
 from etl.pipeline import run
 from warehouse import db
-from warehouse.config import Settings
+from core.config import Settings
 
 LOAD_TIME = dt.datetime(2030, 1, 1)
 DEMO_MONTHS, DEMO_END = 2, "2025-02"

@@ -22,8 +22,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from etl.spec import DATASETS
-from warehouse.config import Settings
+from core.spec import DATASETS
+from core.config import Settings
 
 COUNTY = "510799"
 

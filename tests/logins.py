@@ -3,7 +3,7 @@ login form, in AppTest or in a real browser."""
 from __future__ import annotations
 
 from dashboard.users import UserStore
-from warehouse.config import Settings
+from core.config import Settings
 
 PASSWORD = "correct-horse-9"
 

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from county import sample_county
 from logins import add_users, login
-from warehouse import config
+from core import config
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import auth
 from dashboard.users import StoreError, UserStore
 from logins import PASSWORD, add_users, login
-from warehouse import config
+from core import config
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")

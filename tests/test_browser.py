@@ -14,7 +14,7 @@ import pytest
 from county import sample_county
 from server import ROOT, Server, require_chromium, write_config
 from logins import add_users, browser_login, store
-from warehouse import config
+from core import config
 
 ARTIFACTS = ROOT / "test-artifacts"
 PAGES = {"home": "", "activity": "activity", "events": "events", "key_persons": "key_persons",

@@ -11,7 +11,7 @@ import pytest
 from county import sample_county
 from logins import add_users, browser_login, store
 from server import Server, require_chromium, write_config
-from warehouse import config
+from core import config
 
 pytestmark = pytest.mark.browser
 require_chromium()

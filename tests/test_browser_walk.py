@@ -15,7 +15,8 @@ import pytest
 from county import MiniCounty
 from logins import add_users, browser_login
 from server import ROOT, Server, require_chromium, write_config
-from warehouse import config, db, metrics
+from core import config
+from warehouse import db, metrics
 from warehouse.metrics import Period, Scope
 
 pytestmark = pytest.mark.browser

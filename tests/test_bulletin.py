@@ -18,11 +18,11 @@ import openpyxl
 import pytest
 
 import bulletin_county
-from etl.spec import KP_CATEGORIES
+from core.spec import KP_CATEGORIES
 from warehouse import bulletin, db
 from warehouse.bulletin_docx import render_docx, typeset
 from warehouse.bulletin_xlsx import render_xlsx
-from warehouse.config import Settings
+from core.config import Settings
 from warehouse.metrics import Period, Scope
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from dashboard.wall import WALL
 from etl.lake import Lake
 from warehouse import bulletin, metrics
 from warehouse.build import final_runs
-from warehouse.config import Settings
+from core.config import Settings
 from warehouse.metrics import COUNTY, Period
 
 FEB = Period.parse_month("2025-02")
@@ -207,7 +207,7 @@ def test_the_quality_page_shows_unknown_codes_future_rows_and_the_final_run(demo
 
     from logins import add_users
     from test_app import _config, _run, _text, _use_config
-    from warehouse import config
+    from core import config
 
     src, _, res, con = demo
     for d in ("wh", "lake"):

@@ -20,7 +20,7 @@ from python_calamine import CalamineWorkbook
 
 from etl.coords import to_wgs84
 from etl.demo import LIMIT_HOURS, generate
-from etl.spec import DATASETS, KP_ALIASES, KP_CATEGORIES, KP_OFFICES
+from core.spec import DATASETS, KP_ALIASES, KP_CATEGORIES, KP_OFFICES
 
 END = "2025-02"
 MONTHS = 3

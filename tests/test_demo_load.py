@@ -10,7 +10,7 @@ import pytest
 from etl.demo import generate
 from etl.pipeline import run
 from warehouse import db
-from warehouse.config import Settings
+from core.config import Settings
 
 # truth kind → warehouse flag (dq_flag on current records)
 FLAG_OF = {"coord_swapped": "coord_swapped", "coord_zero": "coord_zero", "coord_bd09": "coord_bd09",

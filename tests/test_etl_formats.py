@@ -11,7 +11,7 @@ import xlsxwriter
 from etl import readers
 from etl.pipeline import run
 from warehouse import db
-from warehouse.config import Settings
+from core.config import Settings
 
 LOAD_TIME = dt.datetime(2024, 4, 2, 9, 0)
 

@@ -18,7 +18,7 @@ import pytest
 
 from etl.pipeline import run
 from warehouse import db
-from warehouse.config import Settings
+from core.config import Settings
 
 from county import MiniCounty
 

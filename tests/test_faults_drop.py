@@ -19,7 +19,7 @@ import pytest
 import etl.pipeline as pipeline
 from etl.pipeline import run, summary
 from warehouse import db
-from warehouse.config import Settings
+from core.config import Settings
 
 from county import MiniCounty
 

@@ -24,7 +24,7 @@ from county import MiniCounty
 from etl.lake import order_key
 from etl.pipeline import run
 from warehouse import db
-from warehouse.config import Settings
+from core.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TIE_AT = dt.datetime(2024, 3, 5, 9)

@@ -19,8 +19,9 @@ import pytest
 from county import MiniCounty
 from etl.lake import Lake, LakeError, is_demo_drop
 from etl.pipeline import run
-from warehouse import config, db
-from warehouse.config import Settings
+from core import config
+from warehouse import db
+from core.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_TIME = dt.datetime(2030, 1, 1)

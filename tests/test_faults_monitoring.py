@@ -23,7 +23,7 @@ from etl import sources
 from etl.lake import Lake, write_json
 from etl.pipeline import run
 from logins import add_users, login
-from warehouse import config
+from core import config
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")

@@ -19,7 +19,7 @@ from etl.normalize import connect_memory, normalise, parse_timestamps
 from etl.pipeline import run
 from tests.county import MiniCounty
 from warehouse import db
-from warehouse.config import Settings
+from core.config import Settings
 
 LOAD = dt.datetime(2024, 4, 2, 9, 0)
 GRID = "510799001001001"

@@ -5,7 +5,8 @@ import datetime as dt
 
 import pytest
 
-from warehouse import config, loadtest
+from core import config
+from warehouse import loadtest
 
 
 def _cycles(times: list[float], t0: float = 1000.0, server_ms: float = 50) -> list[dict]:

@@ -13,7 +13,7 @@ import pytest
 import bulletin_county
 from county import MiniCounty
 from warehouse import db, metrics
-from warehouse.config import Settings
+from core.config import Settings
 from warehouse.metrics import Period, Scope
 
 MARCH = Period.month(2026, 3)

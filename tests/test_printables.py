@@ -24,7 +24,7 @@ import bulletin_county
 from warehouse import bulletin, db, review
 from warehouse.bulletin_docx import docx_to_pdf, docx_to_pdfs, render_docx, render_review_docx
 from warehouse.bulletin_xlsx import render_xlsx
-from warehouse.config import Settings, load_settings
+from core.config import Settings, load_settings
 from warehouse.metrics import Period
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ import pytest
 
 import bulletin_county
 from warehouse import db, review
-from warehouse.config import Settings
+from core.config import Settings
 from warehouse.metrics import Period, Scope
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,8 @@ from streamlit.testing.v1 import AppTest
 from county import sample_county
 from dashboard import auth
 from logins import add_users, login
-from warehouse import config, metrics
+from core import config
+from warehouse import metrics
 from warehouse.metrics import Scope, ScopeError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -449,7 +449,7 @@ def test_clear_cache_message_is_refused_unless_an_admin_sent_it(app_config):  # 
 def county_cfg(tmp_path_factory):
     from county import sample_county
     from server import write_config
-    from warehouse import config
+    from core import config
 
     root = tmp_path_factory.mktemp("security-server")
     cfg = write_config(root)

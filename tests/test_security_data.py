@@ -19,7 +19,8 @@ from streamlit.testing.v1 import AppTest
 
 from county import sample_county
 from logins import add_users, login
-from warehouse import config, privacy
+from core import config
+from warehouse import privacy
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")

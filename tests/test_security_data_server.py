@@ -14,7 +14,7 @@ import pytest
 from logins import add_users, browser_login, store
 from server import Server, require_chromium, write_config
 from test_security_data import FORMULA, hostile_county
-from warehouse import config
+from core import config
 
 pytestmark = pytest.mark.browser
 require_chromium()

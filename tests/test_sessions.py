@@ -161,7 +161,7 @@ def test_the_audit_page_shows_the_client_address(tmp_path, monkeypatch):
 
     from test_auth import _titles
     from logins import login
-    from warehouse import config
+    from core import config
 
     from county import sample_county
 
@@ -227,7 +227,7 @@ def test_first_start_prints_progress_and_a_ready_line(tmp_path, capsys):
     from county import sample_county
     from dashboard import bootstrap
     from server import write_config
-    from warehouse import config
+    from core import config
 
     s = config.load_settings(write_config(tmp_path))
     sample_county().write(s.paths.drop_dir)
@@ -279,7 +279,7 @@ class Srv:
 def site(tmp_path_factory):
     from county import sample_county
     from server import require_chromium, write_config
-    from warehouse import config
+    from core import config
 
     require_chromium()
     root = tmp_path_factory.mktemp("sessions")

@@ -14,7 +14,7 @@ import pytest
 from county import sample_county
 from logins import add_users, browser_login, store
 from server import Server, chromium, require_chromium, write_config
-from warehouse import config
+from core import config
 
 CYCLES = int(os.environ.get("SOAK_CYCLES", "500"))
 

@@ -22,7 +22,7 @@ from etl.pipeline import run
 from etl.simulator import DemoApi, FaultPlan, typed_tables
 from etl.sources.api import HttpClient
 from etl.sources.common import SourceError
-from warehouse.config import Source
+from core.config import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "api-token-3f9c1b7e-Qx8"

@@ -22,9 +22,9 @@ from etl import sources
 from etl.lake import Lake
 from etl.pipeline import run
 from etl.simulator import load_postgres, typed_tables
-from etl.spec import DATASETS
+from core.spec import DATASETS
 from pg import pg_server  # noqa: F401 — the session fixture
-from warehouse.config import Source
+from core.config import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -198,7 +198,7 @@ def web(tmp_path_factory, county):
     from server import Server, require_chromium, write_config
 
     from logins import add_users
-    from warehouse import config
+    from core import config
     require_chromium()
     cfg = write_config(county)  # the AppTest county's warehouse and users, served by the real server
     add_users(config.load_settings(cfg))

@@ -15,7 +15,7 @@ import pytest
 
 from logins import store
 from server import Server, chromium, require_chromium, write_config
-from warehouse import config
+from core import config
 
 pytestmark = pytest.mark.browser
 require_chromium()

@@ -19,7 +19,7 @@ from etl.simulator import DemoApi, load_postgres, typed_tables
 from etl.watch import _lock, watch
 from pg import pg_server  # noqa: F401 — the session fixture
 from warehouse import db, metrics
-from warehouse.config import Source
+from core.config import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "watch-token-7d1e"

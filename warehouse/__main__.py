@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     for add in COMMANDS:
         add(sub)
     args = ap.parse_args(argv)
-    from warehouse.config import load_settings
+    from core.config import load_settings
 
     try:
         settings = load_settings(args.config)

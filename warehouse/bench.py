@@ -246,7 +246,7 @@ def drops(data: Path) -> list[Path]:
 
 def phase_ingest_ours(data: str, wh: str) -> dict:
     from etl import pipeline
-    from warehouse.config import load_settings
+    from core.config import load_settings
 
     settings = load_settings()
     wh = Path(wh)
@@ -302,9 +302,9 @@ def phase_increment(wh: str, out: str) -> dict:
     import duckdb
 
     from etl import pipeline
-    from etl.spec import DATASETS
+    from core.spec import DATASETS
     from warehouse import db
-    from warehouse.config import load_settings
+    from core.config import load_settings
 
     settings = load_settings()
     wh, out = Path(wh), Path(out)

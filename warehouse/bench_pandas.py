@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from etl.readers import clean_header, header_map, parse_file_name
-from etl.spec import DATASETS
+from core.spec import DATASETS
 
 
 # ------------------------------------------------------------------------------------------------ ingest
@@ -219,7 +219,7 @@ def _equal(a: pd.DataFrame, b: pd.DataFrame) -> tuple[bool, str]:
 
 def figures_benchmark(wh: str, month: str, runs: int) -> dict:
     from warehouse import bench, db
-    from warehouse.config import load_settings
+    from core.config import load_settings
 
     min_days = load_settings().metrics.min_active_days
     path = db.current_version(Path(wh))

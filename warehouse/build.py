@@ -16,10 +16,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from core.files import write_json
 from etl.lake import Lake, order_key
-from etl.spec import DATASETS, KP_OFFICES, Dataset
+from core.spec import DATASETS, KP_OFFICES, Dataset
 from warehouse import db
-from warehouse.config import Settings
+from core.config import Settings
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 SCHEMA_VERSION = 1
@@ -353,6 +354,7 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
     """Build, publish, export. `stats`, when given, receives the seconds per build step ("build") and the
     export's written and linked month partitions ("export")."""
     built_at = dt.datetime.now().replace(microsecond=0)
+    db.clean_building(Path(warehouse_dir))  # leftovers of killed builds (we hold the warehouse's lock)
     try:  # the export of the version now published is the one the new export can link from
         before = db.current_version(warehouse_dir).stem
     except db.NoWarehouse:
@@ -378,7 +380,37 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
                 shutil.rmtree(d, ignore_errors=True)
         if stats is not None:
             stats["export"] = counts
-    lake.mark_published(warehouse_dir, published.name)  # after the export: a run killed in it exports again
+    _mark_published(lake, warehouse_dir, published.name)  # after the export: a run killed in it exports again
     if stats is not None:
         stats["build"] = {k: round(v, 3) for k, v in timings.items()}
     return published
+
+
+PUBLISHED_STATE = "PUBLISHED.json"  # in the warehouse directory: the version last published and what it holds
+
+
+def _mark_published(lake: Lake, warehouse_dir: Path, version: str) -> None:
+    write_json(Path(warehouse_dir) / PUBLISHED_STATE, {"version": version, "deliveries": lake.fingerprint()})
+
+
+def stale(lake: Lake, warehouse_dir: Path) -> bool:
+    """Called by every ETL run under the warehouse's lock: first removes the leftovers of killed builds
+    (db.clean_building), then answers True when the lake's landed deliveries are not all in the published warehouse (e.g. a run died while
+    building), or the published version is damaged (db.check_version: size, opens, has its meta table), or its
+    Parquet export is missing: the next run builds and publishes again."""
+    db.clean_building(Path(warehouse_dir))
+    if not lake.manifest_dir.exists():
+        return False
+    try:
+        path = db.current_version(warehouse_dir)
+    except db.NoWarehouse:
+        return bool(lake.manifests())
+    if db.check_version(path) is not None:  # the published file is damaged: publish again
+        return True
+    if not (lake.root / "published" / path.stem / "_fingerprints.json").exists():
+        return True  # its Parquet export is missing (a run killed while exporting): build and export again
+    p = Path(warehouse_dir) / PUBLISHED_STATE
+    if not p.exists():
+        return True
+    st = json.loads(p.read_text(encoding="utf-8"))
+    return st.get("version") != path.name or st.get("deliveries") != lake.fingerprint()

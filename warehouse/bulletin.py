@@ -32,9 +32,9 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from etl.spec import KP_CATEGORIES
+from core.spec import KP_CATEGORIES
 from warehouse import metrics
-from warehouse.config import Settings, settings as default_settings
+from core.config import Settings, settings as default_settings
 from warehouse.fmt import pct  # noqa: F401 — one rule for rates on the pages, the wall and in the bulletin
 from warehouse.metrics import COUNTY, Period, Scope
 

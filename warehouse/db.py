@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from etl.lake import LakeError
+from core.files import StorageError, sha256_file
 
 POINTER = "CURRENT"
 VERSIONS = "versions"
@@ -41,7 +41,7 @@ class NoWarehouse(Exception):
     """No published warehouse at this location yet."""
 
 
-class WarehouseError(LakeError):
+class WarehouseError(StorageError):
     """The warehouse directory cannot be written (full disk, unwritable folder): a message naming the path."""
 
 SUM_SUFFIX = ".sum"
@@ -106,8 +106,6 @@ def check_version(path: Path, full: bool = False) -> str | None:
     if problem:
         return problem
     if full:
-        from etl.lake import sha256_file
-
         rec = _recorded(Path(path))
         if rec and rec.get("sha256") and sha256_file(Path(path)) != rec["sha256"]:
             return f"{Path(path).name} 校验和不符"
@@ -199,8 +197,6 @@ def publish(warehouse_dir: Path, built: Path, final: Path, keep: int = 3) -> Pat
     if wal.exists():  # a cleanly closed database has no WAL; never publish one that needs it
         raise RuntimeError(f"构建未正常关闭 (存在 WAL): {wal}")
     import json
-
-    from etl.lake import sha256_file
 
     with open(built, "rb+") as fh:
         os.fsync(fh.fileno())

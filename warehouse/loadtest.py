@@ -69,7 +69,7 @@ def start_server(wh: Path, root: Path, wall_refresh: float) -> tuple[subprocess.
                    f'[auth]\nstore = "{root}/auth/users.db"\nmax_failures = 1000\n', encoding="utf-8")
     env = dict(os.environ, GRIDWATCH_CONFIG=str(cfg))
     password = "Bench-" + secrets.token_hex(8)
-    code = ("from dashboard.users import UserStore\nfrom warehouse.config import load_settings\n"
+    code = ("from dashboard.users import UserStore\nfrom core.config import load_settings\n"
             f"s = UserStore.from_settings(load_settings({str(cfg)!r}))\n"
             f"s.add_user('bench', 'admin', password={password!r}, actor='loadtest')\n"
             "print(s.add_token('loadtest wall', actor='loadtest')[1])\n")

@@ -30,7 +30,7 @@ import duckdb
 import pandas as pd
 
 from warehouse import privacy
-from warehouse.config import Settings, settings as default_settings
+from core.config import Settings, settings as default_settings
 
 SQL_DIR = Path(__file__).parent / "sql"
 _PARAM_RE = re.compile(r"(?<![\w$])\$([A-Za-z_][A-Za-z0-9_]*)")

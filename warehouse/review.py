@@ -22,7 +22,7 @@ import pandas as pd
 
 from warehouse import fmt, metrics
 from warehouse.bulletin import _clean, pct, unit_names
-from warehouse.config import Settings, settings as default_settings
+from core.config import Settings, settings as default_settings
 from warehouse.metrics import COUNTY, Period, Scope
 
 # (key in overview/headline, label, kind, which direction is better)

@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from etl.lake import Lake, write_json
 from etl.sources.common import (Batch, BatchError, Cursor, DatasetError, DatasetMissing,  # noqa: F401
                                 SourceError)
-from warehouse.config import Settings, Source
+from core.config import Settings, Source
 
 PG_SCHEMES = ("postgresql", "postgres")
 API_SCHEMES = ("http", "https")

@@ -39,8 +39,8 @@ from etl.lake import Lake
 from etl.sources import api_token, cursor_for, redact, scrub
 from etl.sources.common import (CANONICAL_TS, Batch, BatchError, DatasetError, DatasetMissing, SourceError,
                                 batch_name, finish, local_iso, records_to_table)
-from etl.spec import DATASETS
-from warehouse.config import Settings
+from core.spec import DATASETS
+from core.config import Settings
 
 
 class Retryable(Exception):

@@ -35,7 +35,7 @@ import pyarrow.csv as pacsv
 
 from etl.lake import write_json
 from etl.readers import _cell_to_str, header_map
-from etl.spec import DATASETS
+from core.spec import DATASETS
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # feeds.md: timestamps are local time, Asia/Shanghai
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -33,8 +33,8 @@ from etl.lake import Lake
 from etl.sources import cursor_for, pg_password, redact, scrub
 from etl.sources.common import (Batch, BatchError, DatasetError, DatasetMissing, SourceError, batch_name,
                                 canonical_ts_array, finish)
-from etl.spec import DATASETS
-from warehouse.config import Settings
+from core.spec import DATASETS
+from core.config import Settings
 
 TS_TYPES = ("timestamp without time zone", "timestamp with time zone", "date")
 TZ = "Asia/Shanghai"
