@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from etl import readers
+from etl import scope as upload_scope
 from core.files import StorageError, sha256_file, write_json
 from etl.lake import Busy, Lake, LakeError
 from etl.normalize import connect_memory, normalise
@@ -226,12 +227,12 @@ def _failure_reason(exc: BaseException) -> str:
 
 
 def _land_one(lake: Lake, p: Path, shown: str, digest: str, delivery: int, con, *, load_time: dt.datetime,
-              rules: dict, run_id: str) -> dict:
+              rules: dict, run_id: str, scope=None) -> dict:
     """land_file, with every failure of this one file turned into FileFailed (its name and reason) — except a
     fault of the lake itself (LakeFault), which stops the run: no other file could be landed either."""
     try:
         return land_file(lake, p, digest, delivery, con, load_time=load_time,
-                         rules=rules, run_id=run_id, source_name=shown)
+                         rules=rules, run_id=run_id, source_name=shown, scope=scope)
     except FileFailed:
         raise
     except Exception as exc:  # noqa: BLE001 — one delivery's error never reaches another
@@ -241,7 +242,7 @@ def _land_one(lake: Lake, p: Path, shown: str, digest: str, delivery: int, con, 
 
 
 def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter, *, load_time: dt.datetime,
-               settings: Settings, progress: Progress, log: Callable[[str], None]) -> list[str]:
+               settings: Settings, progress: Progress, log: Callable[[str], None], scope=None) -> list[str]:
     if not source.is_dir():
         log(f"  ✗ 投递目录不存在: {source}")
         return [f"投递目录不存在: {source}"]
@@ -261,7 +262,7 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
             todo.append((p, digest))
     delivery = lake.next_delivery()
     rules = value_rules(settings)
-    workers = _workers_for(settings, todo)
+    workers = 1 if scope is not None else _workers_for(settings, todo)  # an upload: a few small files
     res.landing_workers = workers
     if workers > 1:
         return _land_parallel(lake, todo, delivery, workers, res, reasons, load_time=load_time, settings=settings,
@@ -271,7 +272,7 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
         progress(0.8 * i / max(1, len(todo)), f"导入 {shown}")
         try:
             m = _land_one(lake, p, shown, digest, delivery, con, load_time=load_time, rules=rules,
-                          run_id=res.run_id)
+                          run_id=res.run_id, scope=scope)
         except FileFailed as exc:
             res.fail_file(shown, str(exc), exc.rows)
             log(f"  ✗ {shown}: {exc}")
@@ -434,44 +435,81 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
     return errors
 
 
-def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_time: dt.datetime,
-              rules: dict, run_id: str, source_name: str | None = None) -> dict:
-    t0 = time.perf_counter()
-    name = source_name or display_name(path.name)
+@dataclass
+class Prepared:
+    """One delivery read and normalised in memory, not landed: what land_file writes and etl/preview.py shows."""
+    dataset: str
+    raw: object  # the reader's table of strings (pa.Table)
+    info: readers.ReadInfo
+    kept: object  # pa.Table
+    quarantine: object  # pa.Table
+    out_of_scope: int = 0  # kept rows moved to the quarantine by the upload's 乡镇 (etl/scope.py)
+
+
+def prepare_file(readable: Path, name: str, delivery: int, con, *, load_time: dt.datetime, rules: dict,
+                 scope=None) -> Prepared:
+    """Read and normalise one delivery into memory — the one per-file path of `etl run`, of an upload and of its
+    preview. `scope` (etl.scope.UploadScope): rows of another 乡镇 are moved to the quarantine with the reason."""
+    scope = upload_scope.UploadScope.of(scope)
     parsed = readers.parse_file_name(name)
+    dataset, raw, info = readers.read_file(readable, parsed[0] if parsed else None)
+    try:
+        upload_scope.check_dataset(dataset, scope)
+    except upload_scope.ScopeRefused as exc:
+        raise FileFailed(str(exc), raw.num_rows + len(info.summary_rows)) from exc
+    try:
+        norm = normalise(con, dataset, raw, load_time=load_time, **rules,
+                         source_file=name, delivery=delivery, imprecise_rows=info.imprecise_rows)
+    except Exception as exc:  # noqa: BLE001 — the rows were read: the failure names them
+        raise FileFailed(_failure_reason(exc), raw.num_rows + len(info.summary_rows)) from exc
+    kept, quarantine = norm.kept, norm.quarantine
+    before = kept.num_rows
+    if scope is not None:
+        kept, quarantine = upload_scope.apply(dataset, raw, kept, quarantine, scope, source_file=name,
+                                              delivery=delivery)
+    return Prepared(dataset, raw, info, kept, quarantine, before - kept.num_rows)
+
+
+def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_time: dt.datetime,
+              rules: dict, run_id: str, source_name: str | None = None, scope=None) -> dict:
+    t0 = time.perf_counter()
+    scope = upload_scope.UploadScope.of(scope)
+    name = source_name or display_name(path.name)
     readable = path
     if name != path.name:  # a name in undecodable bytes: the readers (and Arrow) get a link with a plain name
         readable = lake.root / "tmp" / f"{digest[:16]}{path.suffix}"
         readable.parent.mkdir(parents=True, exist_ok=True)
         readable.unlink(missing_ok=True)
         os.symlink(os.path.abspath(path), readable)
-    dataset, raw, info = readers.read_file(readable, parsed[0] if parsed else None)
-    try:
-        norm = normalise(con, dataset, raw, load_time=load_time, **rules,
-                         source_file=name, delivery=delivery, imprecise_rows=info.imprecise_rows)
-    except Exception as exc:  # noqa: BLE001 — the rows were read: the failure names them
-        raise FileFailed(_failure_reason(exc), raw.num_rows + len(info.summary_rows)) from exc
+    p = prepare_file(readable, name, delivery, con, load_time=load_time, rules=rules, scope=scope)
+    dataset, raw, info = p.dataset, p.raw, p.info
     manifest = {
         "file": name, "sha256": digest, "dataset": dataset, "delivery": delivery, "run_id": run_id,
         "format": path.suffix.lstrip(".").lower(), "encoding": info.encoding, "bytes": path.stat().st_size,
-        "rows_in": raw.num_rows, "rows_landed": norm.kept.num_rows, "rows_quarantined": norm.quarantine.num_rows,
+        "rows_in": raw.num_rows, "rows_landed": p.kept.num_rows, "rows_quarantined": p.quarantine.num_rows,
         "banner_rows": info.banner_rows, "header_row": info.header_row, "summary_rows": info.summary_rows,
         "blank_rows": info.blank_rows, "unreadable_rows": info.unreadable_rows,
         "unknown_columns": info.unknown_columns, "missing_columns": info.missing_columns,
+        "headers": info.headers,  # the file's own headers: its quarantined rows are sent back under them
         "landed_at": load_time.isoformat(sep=" "), "seconds": round(time.perf_counter() - t0, 3),
     }
-    manifest = lake.land(digest, dataset, norm.kept, norm.quarantine, manifest)
-    manifest["_reasons"] = Counter(norm.quarantine.column("reason_kind").to_pylist())
+    if scope is not None:
+        manifest["scope"] = {"township_code": scope.township_code, "township_name": scope.township_name,
+                             "out_of_scope": p.out_of_scope}
+    manifest = lake.land(digest, dataset, p.kept, p.quarantine, manifest)
+    manifest["_reasons"] = Counter(p.quarantine.column("reason_kind").to_pylist())
     return manifest
 
 
 def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = None, lake_dir: Path | None = None,
         load_time: dt.datetime | None = None, rebuild: bool = False, progress: Progress | None = None,
         log: Callable[[str], None] = print, source_name: str | None = None,
-        datasets: list[str] | None = None) -> RunResult:
+        datasets: list[str] | None = None, scope=None) -> RunResult:
     """Land what is new from `source` — a drop folder, `postgresql://…` or `http(s)://…` — then rebuild and
     publish when anything changed. `source_name`: the configured name (for source health); `datasets`: only
-    these (database/API sources)."""
+    these (database/API sources); `scope` (etl.scope.UploadScope, a drop folder only): an upload limited to one
+    乡镇, whose rows of another 乡镇 are quarantined with the reason (etl/scope.py)."""
+    scope = upload_scope.UploadScope.of(scope)
     from etl import sources
     from warehouse.build import build_and_publish, stale  # the one call from the feeds up into the warehouse
 
@@ -497,7 +535,7 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
             try:
                 if kind == "files":
                     errors = _land_drop(lake, Path(source), res, con, reasons, load_time=lt, settings=settings,
-                                        progress=progress, log=log)
+                                        progress=progress, log=log, scope=scope)
                 else:
                     errors = _land_channel(lake, str(source), res, con, reasons, load_time=lt, settings=settings,
                                            datasets=datasets, progress=progress, log=log)

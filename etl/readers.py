@@ -69,6 +69,7 @@ class ReadInfo:
     imprecise_rows: set[int] = field(default_factory=set)
     blank_rows: int = 0  # empty rows/lines inside the data (not data; they still count in the row numbers)
     unreadable_rows: int = 0  # rows in the table with `_read_error` set (quarantined by the normaliser)
+    headers: dict[str, str] = field(default_factory=dict)  # contract column → the file's own header (as delivered)
 
 
 def parse_file_name(name: str) -> tuple[str, str, str] | None:
@@ -118,6 +119,7 @@ def _match_headers(ds: Dataset, raw: list[object], info: ReadInfo) -> list[str |
             out.append(None)
         else:
             seen[name] = j
+            info.headers[name] = str(h).strip()
             out.append(name)
     info.missing_columns = [c for c in ds.names if c not in seen]
     return out
