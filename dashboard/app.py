@@ -35,6 +35,7 @@ PAGE_DEFS = {  # url path → (group, file, title, icon)
     "compare": ("督导", "compare.py", "乡镇对比", ":material/compare_arrows:"),
     "bulletin": ("督导", "bulletin.py", "通报与周报", ":material/description:"),
     "wall": ("指挥中心", "wall.py", "指挥中心大屏", ":material/tv:"),
+    "upload": ("管理", "upload.py", "数据上传", ":material/upload_file:"),
     "quality": ("管理", "quality.py", "数据质量", ":material/fact_check:"),
     "users": ("管理", "users.py", "用户与大屏令牌", ":material/manage_accounts:"),
     "audit": ("管理", "audit.py", "审计日志", ":material/policy:"),

@@ -120,6 +120,7 @@ _PAGE_QUERIES = {
              "overview/signoff_backlog", "overview/recent_events", "wall/today", "wall/kp_persons"},
     "quality": {"quality/runs", "quality/file_issues", "quality/quarantine_by_reason", "quality/quarantine_rows",
                 "quality/flags", "quality/files", "quality/source_health"},
+    "upload": set(),  # the preview reads the files, not the warehouse (dashboard/upload.py)
     "users": {"units/reporting_units"},
     "audit": set(),
 }

@@ -22,11 +22,11 @@ import threading
 import time
 
 from dashboard import auth
-from dashboard.users import ADMIN
+from dashboard.users import ADMIN, TOWNSHIP
 
-# The roles whose pages take uploads. There is no upload page yet; the county administrator's data-upload page
-# (a later issue) is the only one planned.
-UPLOAD_ROLES = (ADMIN,)
+# The roles whose pages take uploads: those with the 数据上传 page (dashboard/auth.py PAGES, dashboard/upload.py);
+# a 乡镇用户's upload lands their own 乡镇's rows only (etl/scope.py).
+UPLOAD_ROLES = (ADMIN, TOWNSHIP)
 SWEEP_SECONDS = float(os.environ.get("GRIDWATCH_UPLOAD_SWEEP_SECONDS", "30"))  # tests shorten it
 
 _LOG = logging.getLogger("gridwatch.uploads")

@@ -32,7 +32,7 @@ ALL_PAGES = ["home.py", "activity.py", "events.py", "key_persons.py", "compare.p
 EXPECTED_PAGES = {
     "admin": set(ALL_PAGES),
     "leader": {"home.py", "activity.py", "events.py", "key_persons.py", "compare.py", "bulletin.py", "wall.py"},
-    "township": {"home.py", "activity.py", "events.py", "key_persons.py", "bulletin.py"},
+    "township": {"home.py", "activity.py", "events.py", "key_persons.py", "bulletin.py", "upload.py"},
     "department": {"key_persons.py"},
 }
 # Personal data of the sample county, full and masked.

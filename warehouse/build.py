@@ -116,6 +116,67 @@ def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetim
     _unknown_codes(con)
 
 
+_CAST = {"int": "BIGINT", "float": "DOUBLE", "date": "DATE", "ts": "TIMESTAMP"}
+# the column a keyless quarantined row is looked up by (an equality join: never a scan of every landed row)
+_ANCHORS = ("grid_code", "account_id", "unit_code", "event_id", "id_number", "reporter_account")
+
+
+def _delivered(col) -> str:
+    """A quarantined row's delivered value of `col` (raw JSON text), trimmed, as the landed column's type."""
+    v = f"nullif(trim(json_extract_string(q.raw, '$.{col.name}')), '')"
+    return f"TRY_CAST({v} AS {_CAST[col.type]})" if col.type in _CAST else v
+
+
+def _quarantine_resolution(con) -> None:
+    """q_resolution: the quarantined rows that a later delivery corrected — (delivery, source_row) of the entry,
+    the correcting file and its delivery. One rule per row:
+
+    - by record key: the current record of the entry's key (all key values delivered) came from a delivery later
+      (in the order of deliveries, etl.lake.order_key) than the entry's. Key values are compared as the landed
+      column's type (a date delivered as `2024/3/28` in the entry is not matched: it stays open);
+    - a row whose key was missing: a current record of the same dataset from a later delivery that has the same
+      value in the anchor column (the first of _ANCHORS the dataset has) and in every other text/code column the
+      entry delivered, with at least two such values in common — a corrected re-send of the row with its key
+      filled in. A row the reader could not split into values (`_line`) is never matched: it stays open.
+    """
+    con.execute("CREATE TEMP TABLE file_order AS SELECT file, max(delivery_order) AS ord FROM etl_file GROUP BY ALL")
+    parts = []
+    for ds in DATASETS.values():
+        keys = [ds.col(k) for k in ds.key]
+        on_key = " AND ".join(f"s.{_q(k.name)} = {_delivered(k)}" for k in keys)
+        parts.append(f"""
+            SELECT q.delivery, q.source_row, s._file AS corrected_file, o.ord AS corrected_order, 'key' AS matched_by
+            FROM quarantine q JOIN stg_{ds.name} s ON q.dataset = '{ds.name}' AND {on_key}
+            JOIN file_order o ON o.file = s._file
+            JOIN etl_file qf ON qf.delivery = q.delivery
+            WHERE o.ord > qf.delivery_order AND json_extract_string(q.raw, '$._line') IS NULL""")
+        anchor = next((c for c in _ANCHORS if c in ds.names and c not in ds.key), None)
+        if anchor is None:
+            continue
+        texts = [c for c in ds.columns if c.type in ("str", "code") and c.name not in ds.key and c.name != anchor]
+        a = ds.col(anchor)
+        same = " AND ".join([f"({_delivered(c)} IS NULL OR s.{_q(c.name)} = {_delivered(c)})" for c in texts]
+                            or ["TRUE"])
+        given = " + ".join([f"CAST({_delivered(c)} IS NOT NULL AS INTEGER)" for c in texts] or ["0"])
+        missing = " OR ".join(f"{_delivered(k)} IS NULL" for k in keys)
+        parts.append(f"""
+            SELECT q.delivery, q.source_row, s._file, o.ord, 'content'
+            FROM quarantine q JOIN stg_{ds.name} s ON q.dataset = '{ds.name}' AND s.{_q(anchor)} = {_delivered(a)}
+            JOIN file_order o ON o.file = s._file
+            JOIN etl_file qf ON qf.delivery = q.delivery
+            WHERE o.ord > qf.delivery_order AND json_extract_string(q.raw, '$._line') IS NULL
+              AND ({missing}) AND {same} AND 1 + {given} >= 2""")
+    con.execute(f"""
+        CREATE TEMP TABLE q_resolution AS
+        SELECT m.delivery, m.source_row, arg_min(m.corrected_file, m.corrected_order) AS corrected_file,
+               arg_min(f.delivery, m.corrected_order) AS corrected_delivery,
+               arg_min(f.landed_at, m.corrected_order) AS corrected_at, max(m.matched_by) AS matched_by
+        FROM ({" UNION ALL ".join(parts)}) m
+        JOIN etl_file f ON f.file = m.corrected_file AND f.delivery_order = m.corrected_order
+        GROUP BY ALL""")
+    con.execute("DROP TABLE file_order")
+
+
 def _unknown_codes(con) -> None:
     """dq_unknown_code: per dataset and code column, each delivered value not in the contract's code list (flag
     unknown_code:<column>) and how many current records hold it — the 数据质量 page names them."""
@@ -151,13 +212,14 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
         "missing_columns": "、".join(m.get("missing_columns") or []),
         "landed_at": dt.datetime.fromisoformat(m["landed_at"]), "seconds": m.get("seconds"),
         "delivery_order": rank.get(m["delivery"]),
+        "headers": json.dumps(m.get("headers") or {}, ensure_ascii=False),  # the file's own headers
     } for m in mans], schema=pa.schema([
         ("file", pa.string()), ("sha256", pa.string()), ("dataset", pa.string()), ("delivery", pa.int64()),
         ("run_id", pa.string()), ("format", pa.string()), ("encoding", pa.string()), ("bytes", pa.int64()),
         ("rows_in", pa.int64()), ("rows_landed", pa.int64()), ("rows_quarantined", pa.int64()),
         ("banner_rows", pa.int64()), ("summary_rows", pa.int64()), ("unknown_columns", pa.string()),
         ("missing_columns", pa.string()), ("landed_at", pa.timestamp("us")), ("seconds", pa.float64()),
-        ("delivery_order", pa.int64())]))
+        ("delivery_order", pa.int64()), ("headers", pa.string())]))
     con.register("files_arrow", files)
     con.execute("CREATE TABLE etl_file AS SELECT * FROM files_arrow ORDER BY delivery")
     con.unregister("files_arrow")
@@ -251,6 +313,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         _config_tables(con, settings)
         _etl_tables(con, lake, current_run, settings, built_at, version or path.name)
         _stage(con, lake, tolerance_hours=settings.etl.future_tolerance_hours, built_at=built_at)
+        _quarantine_resolution(con)
         timings["staging"] = time.perf_counter() - t
         for f in sorted(SCHEMA_DIR.glob("*.sql")):
             t = time.perf_counter()

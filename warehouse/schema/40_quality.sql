@@ -26,3 +26,31 @@ LEFT JOIN (SELECT dataset, count(*) AS files, max(landed_at) AS last_landed_at, 
            FROM etl_file GROUP BY ALL) f USING (dataset)
 LEFT JOIN (SELECT dataset, count(*) AS quarantined FROM quarantine GROUP BY ALL) q USING (dataset)
 ORDER BY s.dataset;
+
+-- Every quarantined row with its state: 已更正 when a later delivery brought the row back corrected (q_resolution,
+-- warehouse/build.py: by record key, or for a row whose key was missing by its content), else 未解决; and the
+-- 乡镇 it belongs to (its grid or unit code, else its account's or its event's 乡镇), for the open list per 乡镇.
+CREATE TABLE dq_quarantine AS
+WITH c AS (
+    SELECT q.*,
+           coalesce(nullif(trim(json_extract_string(q.raw, '$.grid_code')), ''),
+                    nullif(trim(json_extract_string(q.raw, '$.unit_code')), '')) AS code,
+           coalesce(nullif(trim(json_extract_string(q.raw, '$.account_id')), ''),
+                    nullif(trim(json_extract_string(q.raw, '$.reporter_account')), '')) AS acct,
+           nullif(trim(json_extract_string(q.raw, '$.event_id')), '') AS ev
+    FROM quarantine q
+), t AS (
+    SELECT c.*, coalesce(CASE WHEN length(c.code) >= 9 THEN left(c.code, 9) END, a.township_code,
+                         e.township_code) AS township_code
+    FROM c
+    LEFT JOIN dim_account a ON c.code IS NULL AND a.account_id = c.acct
+    LEFT JOIN fact_event e ON c.code IS NULL AND c.acct IS NULL AND e.event_id = c.ev
+)
+SELECT t.dataset, t.source_file, t.source_row, t.reason, t.reason_kind, t.raw, t.delivery,
+       CASE WHEN r.corrected_file IS NULL THEN '未解决' ELSE '已更正' END AS status,
+       r.corrected_file, r.corrected_delivery, r.corrected_at, r.matched_by,
+       t.township_code, coalesce(tw.unit_name, '未能确定乡镇') AS township_name
+FROM t
+LEFT JOIN q_resolution r USING (delivery, source_row)
+LEFT JOIN stg_org_units tw ON tw.unit_code = t.township_code AND tw.level = '乡镇'
+ORDER BY t.delivery, t.source_row;
