@@ -119,12 +119,14 @@ _PAGE_QUERIES = {
              "overview/event_funnel", "overview/map_units", "overview/event_points", "overview/kp_tallies",
              "overview/signoff_backlog", "overview/recent_events", "wall/today", "wall/kp_persons"},
     "quality": {"quality/runs", "quality/file_issues", "quality/quarantine_by_reason", "quality/quarantine_rows",
-                "quality/flags", "quality/files", "quality/source_health"},
+                "quality/flags", "quality/files", "quality/source_health", "quality/quarantine_townships",
+                "quality/quarantine_files", "quality/quarantine_file_rows"},
     "upload": set(),  # the preview reads the files, not the warehouse (dashboard/upload.py)
     "users": {"units/reporting_units"},
     "audit": set(),
 }
-RECORD_QUERIES = {"events/list", "kp/overdue_signoffs", "activity/inactive_accounts", "quality/quarantine_rows"}
+RECORD_QUERIES = {"events/list", "kp/overdue_signoffs", "activity/inactive_accounts", "quality/quarantine_rows",
+                  "quality/quarantine_file_rows"}
 AGGREGATE_ROLES = (auth.LEADER, auth.DISPLAY)
 
 

@@ -4,7 +4,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, session, ui
+from dashboard import data, quarantine, session, ui
 from etl import sources
 from etl.lake import Lake
 from etl.normalize import flag_label
@@ -110,6 +110,8 @@ else:
         rows = rows.rename(columns={"source_file": "文件", "source_row": "行号", "reason": "原因", "raw": "原始内容 (已脱敏)"})
         ui.frame(rows.drop(columns=["dataset"]), max_rows=15)
         ui.export_buttons(rows, "隔离记录", key="q")
+
+quarantine.section()  # sent back to the 乡镇, and 已更正 by a later delivery (dashboard/quarantine.py)
 
 st.subheader("修复与存疑标记")
 flags = data.q("quality/flags", scope)

@@ -136,7 +136,7 @@ def _quarantine_resolution(con) -> None:
       column's type (a date delivered as `2024/3/28` in the entry is not matched: it stays open);
     - a row whose key was missing: a current record of the same dataset from a later delivery that has the same
       value in the anchor column (the first of _ANCHORS the dataset has) and in every other text/code column the
-      entry delivered, with at least two such values in common — a corrected re-send of the row with its key
+      entry delivered, with at least three such values in common — a corrected re-send of the row with its key
       filled in. A row the reader could not split into values (`_line`) is never matched: it stays open.
     """
     con.execute("CREATE TEMP TABLE file_order AS SELECT file, max(delivery_order) AS ord FROM etl_file GROUP BY ALL")
@@ -165,7 +165,7 @@ def _quarantine_resolution(con) -> None:
             JOIN file_order o ON o.file = s._file
             JOIN etl_file qf ON qf.delivery = q.delivery
             WHERE o.ord > qf.delivery_order AND json_extract_string(q.raw, '$._line') IS NULL
-              AND ({missing}) AND {same} AND 1 + {given} >= 2""")
+              AND ({missing}) AND {same} AND 1 + {given} >= 3""")
     con.execute(f"""
         CREATE TEMP TABLE q_resolution AS
         SELECT m.delivery, m.source_row, arg_min(m.corrected_file, m.corrected_order) AS corrected_file,
