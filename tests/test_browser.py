@@ -19,6 +19,7 @@ from core import config
 ARTIFACTS = ROOT / "test-artifacts"
 PAGES = {"home": "", "activity": "activity", "events": "events", "key_persons": "key_persons",
          "compare": "compare", "bulletin": "bulletin", "weekly": "bulletin?view=周报", "quality": "quality",
+         "upload": "upload",
          "wall": "wall"}
 # Streamlit probes `<page>/_stcore/health` and `<page>/_stcore/host-config` before the root ones when a
 # sub-page is opened directly (streamlit/streamlit#7074): two harmless 404s, the only console errors allowed.

@@ -143,3 +143,30 @@ def test_township_user_cannot_upload_rows_without_a_township(env, browser, tmp_p
     text = _upload(page, url, [f])
     assert "乡镇用户不能上传「账号操作日志」" in text
     page.close()
+
+
+def test_admin_downloads_the_quarantined_rows_in_the_files_own_headers(env, browser, tmp_path):
+    """After the 乡镇's upload (the test above), the county administrator sees its quarantined rows on 数据质量, per
+    乡镇, and downloads them as xlsx in the file's headers with 问题原因."""
+    import io
+
+    import openpyxl
+
+    url, root, s = env
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    page.goto(f"{url}/quality", wait_until="domcontentloaded", timeout=60_000)
+    browser_login(page, "admin")
+    page.wait_for_selector("text=隔离记录退回与更正", timeout=60_000)
+    button = page.get_by_role("button", name=re.compile(r"下载隔离行 \(Excel, 2 行"))
+    button.wait_for(timeout=60_000)
+    with page.expect_download(timeout=60_000) as d:
+        button.click()
+    assert d.value.suggested_filename == "key_person_reports_20240325_宏仁乡_隔离记录.xlsx"
+    ws = openpyxl.load_workbook(io.BytesIO(open(d.value.path(), "rb").read())).active
+    rows = [[c.value for c in r] for r in ws.iter_rows()]
+    assert rows[0] == [c.header for c in DATASETS["key_person_reports"].columns] + ["问题原因"]
+    assert {r[0] for r in rows[1:]} == {"UP-3", "UP-4"}
+    assert any("不属于本乡镇 (宏仁乡)" in r[-1] for r in rows[1:])
+    page.screenshot(path=str(ARTIFACTS / "quality-quarantine-return.png"), full_page=True)
+    assert any(e["action"] == "export" and "隔离记录" in e["detail"] for e in store(s).audit_entries(actor="admin"))
+    page.close()
