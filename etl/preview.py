@@ -26,6 +26,8 @@ from etl.pipeline import FileFailed, _failure_reason, display_name, prepare_file
 from etl.scope import REASON_KIND, UploadScope
 
 PROFILE_CONTRACT = "数据交付规范 (文件名 {数据集}_{YYYYMMDD})"
+NOT_A_DELIVERY = ("不是可识别的交付文件: 文件名应为 {数据集}_{YYYYMMDD}[_说明].{xlsx|csv|json|jsonl}, "
+                  "例如 events_20240401.csv")
 MAX_SAMPLE = 50  # quarantined rows listed per file (all of them are counted)
 
 
@@ -88,23 +90,23 @@ def _one(path: Path, con, lake: Lake, seen: dict[str, str], *, load_time: dt.dat
         fp.error = f"无法读取文件: {exc.strerror or exc}"
         return fp
     parsed = readers.parse_file_name(shown)
-    if parsed is None:
-        fp.error = ("不是可识别的交付文件: 文件名应为 {数据集}_{YYYYMMDD}[_说明].{xlsx|csv|json|jsonl}, "
-                    "例如 events_20240401.csv")
-        return fp
-    fp.dataset, fp.title, fp.profile = parsed[0], DATASETS[parsed[0]].title, PROFILE_CONTRACT
     if fp.sha256 in seen:
         fp.duplicate_of = seen[fp.sha256]
     seen.setdefault(fp.sha256, shown)
     fp.already_loaded = lake.has(fp.sha256)
-    try:
+    try:  # the reader decides what a file is (a delivery by its name, or a layout it recognises)
         p = prepare_file(path, shown, 0, con, load_time=load_time, rules=rules, scope=scope)
     except (readers.ReadError, FileFailed) as exc:
-        fp.error = str(exc)
+        fp.error = str(exc) if parsed is not None else NOT_A_DELIVERY
+        if parsed is not None:
+            fp.dataset, fp.title = parsed[0], DATASETS[parsed[0]].title
+        fp.already_loaded, fp.duplicate_of = False, None
         return fp
     except Exception as exc:  # noqa: BLE001 — as the pipeline: one file's error is that file's message
         fp.error = _failure_reason(exc)
         return fp
+    fp.dataset, fp.title = p.dataset, DATASETS[p.dataset].title
+    fp.profile = getattr(p.info, "profile", None) or PROFILE_CONTRACT
     ds = DATASETS[p.dataset]
     info = p.info
     fp.columns = [{"header": info.headers.get(c.name, c.header), "column": c.name, "contract": c.header,

@@ -1,0 +1,73 @@
+"""etl/preview.py and etl/scope.py: the preview says what the landing then does (same per-file code), lands nothing,
+and an upload limited to one 乡镇 quarantines the rows of another with the reason."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+
+from county import sample_county
+from core.config import Settings
+from core.spec import DATASETS
+from etl.lake import Lake
+from etl.pipeline import run
+from etl.preview import preview
+from etl.scope import UploadScope
+
+HR = UploadScope("510799002", "宏仁乡")
+LOAD = dt.datetime(2024, 4, 10)
+
+
+def _events(path, rows):
+    ds = DATASETS["events"]
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([c.header for c in ds.columns])
+        for r in rows:
+            w.writerow([r.get(c.name, "") for c in ds.columns])
+
+
+def _ev(eid, grid, **kw):
+    return {"event_id": eid, "reported_at": "2024-04-02 09:00:00", "grid_code": grid, "category": "矛盾纠纷",
+            "status": "办理中", "updated_at": "2024-04-02 09:00:00", **kw}
+
+
+def test_preview_matches_the_landing_and_lands_nothing(tmp_path):
+    sample_county().build(tmp_path, load_time=dt.datetime(2024, 4, 1))
+    s = Settings().resolve(tmp_path)
+    lake = Lake(tmp_path / "lake")
+    up = tmp_path / "up"
+    up.mkdir()
+    f = up / "events_20240402.csv"
+    _events(f, [_ev("P-1", "510799002200001"), _ev("P-2", "510799002200002", lon="0", lat="0"),
+                _ev("P-3", "510799001001001"), _ev("P-4", "510799002200001", category="")])
+    n = len(lake.manifests())
+    [fp] = preview([f], s, ru_scope=HR, load_time=LOAD, lake=lake)
+    assert len(lake.manifests()) == n  # nothing landed
+    assert (fp.dataset, fp.rows_in, fp.rows_land, fp.rows_flagged, fp.rows_quarantined, fp.rows_out_of_scope) == \
+        ("events", 4, 2, 1, 2, 1)
+    assert dict(fp.reasons)["不属于本乡镇"] == 1 and dict(fp.flags) == {"coord_zero": 1}
+    assert any(x["row"] == 4 and x["reason"] == "不属于本乡镇 (宏仁乡): 所属网格 510799001001001" for x in fp.sample)
+    assert [c["header"] for c in fp.columns][:4] == ["事件编号", "上报时间", "上报账号", "所属网格"]
+    # unlimited (县级管理员): the 文昌镇 row lands
+    [fa] = preview([f], s, load_time=LOAD, lake=lake)
+    assert (fa.rows_land, fa.rows_out_of_scope) == (3, 0)
+
+    res = run(up, s, warehouse_dir=tmp_path / "wh", lake_dir=tmp_path / "lake", load_time=LOAD,
+              log=lambda m: None, scope=HR)
+    assert res.status == "ok", res.error
+    [m] = [m for m in lake.manifests() if m["file"] == f.name]
+    assert (m["rows_landed"], m["rows_quarantined"]) == (fp.rows_land, fp.rows_quarantined)
+    assert m["scope"] == {"township_code": "510799002", "township_name": "宏仁乡", "out_of_scope": 1}
+    [again] = preview([f], s, ru_scope=HR, load_time=LOAD, lake=lake)
+    assert again.already_loaded and not again.lands
+
+
+def test_a_limited_upload_of_rows_without_a_township_is_refused(tmp_path):
+    s = Settings().resolve(tmp_path)
+    f = tmp_path / "event_flow_20240402.csv"
+    ds = DATASETS["event_flow"]
+    f.write_text(",".join(c.header for c in ds.columns) + "\nE1,1,上报,,,a1,2024-04-02 09:00:00,,\n", encoding="utf-8")
+    [fp] = preview([f], s, ru_scope=HR, load_time=LOAD, lake=Lake(tmp_path / "lake"))
+    assert fp.error.startswith("乡镇用户不能上传「事件流转」") and not fp.lands
+    [ok] = preview([f], s, load_time=LOAD, lake=Lake(tmp_path / "lake"))
+    assert ok.error is None and ok.rows_land == 1
