@@ -167,6 +167,13 @@ def test_admin_downloads_the_quarantined_rows_in_the_files_own_headers(env, brow
     assert rows[0] == [c.header for c in DATASETS["key_person_reports"].columns] + ["问题原因"]
     assert {r[0] for r in rows[1:]} == {"UP-3", "UP-4"}
     assert any("不属于本乡镇 (宏仁乡)" in r[-1] for r in rows[1:])
+    from warehouse import db
+
+    con = db.open_published(root / "wh")
+    towns = dict(con.execute("SELECT json_extract_string(raw, '$.report_id'), township_name FROM dq_quarantine "
+                             "WHERE source_file = 'key_person_reports_20240325_宏仁乡.csv'").fetchall())
+    con.close()
+    assert towns == {"UP-3": "文昌镇", "UP-4": "宏仁乡"}  # no grid: the 乡镇 of the user who uploaded it
     page.screenshot(path=str(ARTIFACTS / "quality-quarantine-return.png"), full_page=True)
     assert any(e["action"] == "export" and "隔离记录" in e["detail"] for e in store(s).audit_entries(actor="admin"))
     page.close()

@@ -213,13 +213,14 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
         "landed_at": dt.datetime.fromisoformat(m["landed_at"]), "seconds": m.get("seconds"),
         "delivery_order": rank.get(m["delivery"]),
         "headers": json.dumps(m.get("headers") or {}, ensure_ascii=False),  # the file's own headers
+        "scope_township": (m.get("scope") or {}).get("township_code"),  # a 乡镇用户's upload: its 乡镇
     } for m in mans], schema=pa.schema([
         ("file", pa.string()), ("sha256", pa.string()), ("dataset", pa.string()), ("delivery", pa.int64()),
         ("run_id", pa.string()), ("format", pa.string()), ("encoding", pa.string()), ("bytes", pa.int64()),
         ("rows_in", pa.int64()), ("rows_landed", pa.int64()), ("rows_quarantined", pa.int64()),
         ("banner_rows", pa.int64()), ("summary_rows", pa.int64()), ("unknown_columns", pa.string()),
         ("missing_columns", pa.string()), ("landed_at", pa.timestamp("us")), ("seconds", pa.float64()),
-        ("delivery_order", pa.int64()), ("headers", pa.string())]))
+        ("delivery_order", pa.int64()), ("headers", pa.string()), ("scope_township", pa.string())]))
     con.register("files_arrow", files)
     con.execute("CREATE TABLE etl_file AS SELECT * FROM files_arrow ORDER BY delivery")
     con.unregister("files_arrow")

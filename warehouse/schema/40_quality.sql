@@ -29,7 +29,8 @@ ORDER BY s.dataset;
 
 -- Every quarantined row with its state: 已更正 when a later delivery brought the row back corrected (q_resolution,
 -- warehouse/build.py: by record key, or for a row whose key was missing by its content), else 未解决; and the
--- 乡镇 it belongs to (its grid or unit code, else its account's or its event's 乡镇), for the open list per 乡镇.
+-- 乡镇 it belongs to (its grid or unit code, else its account's or its event's 乡镇, else the 乡镇 whose user
+-- uploaded the file), for the open list per 乡镇.
 CREATE TABLE dq_quarantine AS
 WITH c AS (
     SELECT q.*,
@@ -41,8 +42,9 @@ WITH c AS (
     FROM quarantine q
 ), t AS (
     SELECT c.*, coalesce(CASE WHEN length(c.code) >= 9 THEN left(c.code, 9) END, a.township_code,
-                         e.township_code) AS township_code
+                         e.township_code, f.scope_township) AS township_code
     FROM c
+    LEFT JOIN etl_file f ON f.delivery = c.delivery
     LEFT JOIN dim_account a ON c.code IS NULL AND a.account_id = c.acct
     LEFT JOIN fact_event e ON c.code IS NULL AND c.acct IS NULL AND e.event_id = c.ev
 )
