@@ -121,10 +121,14 @@ _CAST = {"int": "BIGINT", "float": "DOUBLE", "date": "DATE", "ts": "TIMESTAMP"}
 _ANCHORS = ("grid_code", "account_id", "unit_code", "event_id", "id_number", "reporter_account")
 
 
+def _text(col) -> str:
+    """A quarantined row's delivered value of `col` (raw JSON text), trimmed; NULL when empty."""
+    return f"nullif(trim(json_extract_string(q.raw, '$.{col.name}')), '')"
+
+
 def _delivered(col) -> str:
-    """A quarantined row's delivered value of `col` (raw JSON text), trimmed, as the landed column's type."""
-    v = f"nullif(trim(json_extract_string(q.raw, '$.{col.name}')), '')"
-    return f"TRY_CAST({v} AS {_CAST[col.type]})" if col.type in _CAST else v
+    """The delivered value as the landed column's type (NULL when it does not read as one)."""
+    return f"TRY_CAST({_text(col)} AS {_CAST[col.type]})" if col.type in _CAST else _text(col)
 
 
 def _quarantine_resolution(con) -> None:
@@ -135,9 +139,10 @@ def _quarantine_resolution(con) -> None:
       (in the order of deliveries, etl.lake.order_key) than the entry's. Key values are compared as the landed
       column's type (a date delivered as `2024/3/28` in the entry is not matched: it stays open);
     - a row whose key was missing: a current record of the same dataset from a later delivery that has the same
-      value in the anchor column (the first of _ANCHORS the dataset has) and in every other text/code column the
-      entry delivered, with at least three such values in common — a corrected re-send of the row with its key
-      filled in. A row the reader could not split into values (`_line`) is never matched: it stays open.
+      value in the anchor column (the first of _ANCHORS the dataset has) and in every other column the entry
+      delivered (compared as the column's type; coordinates and decimals left out, the normaliser converts
+      them), with at least three such values in common — a corrected re-send of the row with its key filled in.
+      A row the reader could not split into values (`_line`) is never matched: it stays open.
     """
     con.execute("CREATE TEMP TABLE file_order AS SELECT file, max(delivery_order) AS ord FROM etl_file GROUP BY ALL")
     parts = []
@@ -153,11 +158,14 @@ def _quarantine_resolution(con) -> None:
         anchor = next((c for c in _ANCHORS if c in ds.names and c not in ds.key), None)
         if anchor is None:
             continue
-        texts = [c for c in ds.columns if c.type in ("str", "code") and c.name not in ds.key and c.name != anchor]
+        # every delivered value but coordinates and numbers with decimals (the normaliser converts datums) must be
+        # equal, compared as the column's type (a time in another format than ISO does not match: stays open)
+        texts = [c for c in ds.columns if c.type != "float" and c.name not in ds.key and c.name != anchor
+                 and c.name not in ("boundary", "coord_sys", "updated_at")]  # updated_at: the version, not content
         a = ds.col(anchor)
-        same = " AND ".join([f"({_delivered(c)} IS NULL OR s.{_q(c.name)} = {_delivered(c)})" for c in texts]
+        same = " AND ".join([f"({_text(c)} IS NULL OR s.{_q(c.name)} = {_delivered(c)})" for c in texts]
                             or ["TRUE"])
-        given = " + ".join([f"CAST({_delivered(c)} IS NOT NULL AS INTEGER)" for c in texts] or ["0"])
+        given = " + ".join([f"CAST({_text(c)} IS NOT NULL AS INTEGER)" for c in texts] or ["0"])
         missing = " OR ".join(f"{_delivered(k)} IS NULL" for k in keys)
         parts.append(f"""
             SELECT q.delivery, q.source_row, s._file, o.ord, 'content'
