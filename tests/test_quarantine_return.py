@@ -37,9 +37,9 @@ def _row(rid: str, category: str = "流动人口", name: str = "孙八", day: in
             "updated_at": f"2024-04-0{day} 09:00:00"}
 
 
-def _load(root, drop):
+def _load(root, drop, day: int = 10):
     res = run(drop, Settings().resolve(root), warehouse_dir=root / "wh", lake_dir=root / "lake",
-              load_time=dt.datetime(2024, 4, 10), log=lambda m: None)
+              load_time=dt.datetime(2024, 4, day), log=lambda m: None)
     assert res.status == "ok", res.error
     return res
 
@@ -77,7 +77,7 @@ def test_quarantine_workbook_and_corrected_resend(tmp_path):
     d2.mkdir()
     _write(d2 / "key_person_reports_20240405_宏仁乡更正.csv",
            [_row("QR-2"), _row("QR-3", name="周九")])
-    _load(tmp_path, d2)
+    _load(tmp_path, d2, day=12)
     con = db.open_published(tmp_path / "wh")
     q = con.execute("SELECT source_row, status, corrected_file, matched_by FROM dq_quarantine "
                     "WHERE source_file = 'key_person_reports_20240402_宏仁乡.csv' ORDER BY source_row").fetchall()
@@ -108,7 +108,21 @@ def test_a_later_delivery_without_the_row_leaves_it_open(tmp_path):
     d2 = tmp_path / "d2"
     d2.mkdir()
     _write(d2 / "key_person_reports_20240403.csv", [_row("QR-10", name="郑十一", day=3)])
-    _load(tmp_path, d2)
+    _load(tmp_path, d2, day=12)
+    con = db.open_published(tmp_path / "wh")
+    assert con.execute("SELECT count(*) FILTER (status = '未解决'), count(*) FROM dq_quarantine").fetchone() == (2, 2)
+    con.close()
+
+
+def test_another_part_of_the_same_export_corrects_nothing(tmp_path):
+    """The row's key (and its content) landing from another file of the same run is no correction: the entry was
+    not yet seen by anyone."""
+    sample_county().build(tmp_path, load_time=dt.datetime(2024, 4, 1))
+    d1 = tmp_path / "d1"
+    d1.mkdir()
+    _write(d1 / "key_person_reports_20240402_a.csv", [_row("QR-20", category=""), _row("", name="王二")])
+    _write(d1 / "key_person_reports_20240402_b.csv", [_row("QR-20"), _row("QR-21", name="王二")])
+    _load(tmp_path, d1)
     con = db.open_published(tmp_path / "wh")
     assert con.execute("SELECT count(*) FILTER (status = '未解决'), count(*) FROM dq_quarantine").fetchone() == (2, 2)
     con.close()

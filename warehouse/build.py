@@ -133,7 +133,9 @@ def _delivered(col) -> str:
 
 def _quarantine_resolution(con) -> None:
     """q_resolution: the quarantined rows that a later delivery corrected — (delivery, source_row) of the entry,
-    the correcting file and its delivery. One rule per row:
+    the correcting file and its delivery. The correcting delivery is later in the order of deliveries and landed
+    after the entry's (a correction comes after the quarantine was seen: another part of the same export, landed
+    in the same run, corrects nothing). One rule per row:
 
     - by record key: the current record of the entry's key (all key values delivered) came from a delivery later
       (in the order of deliveries, etl.lake.order_key) than the entry's. Key values are compared as the landed
@@ -144,7 +146,8 @@ def _quarantine_resolution(con) -> None:
       them), with at least three such values in common — a corrected re-send of the row with its key filled in.
       A row the reader could not split into values (`_line`) is never matched: it stays open.
     """
-    con.execute("CREATE TEMP TABLE file_order AS SELECT file, max(delivery_order) AS ord FROM etl_file GROUP BY ALL")
+    con.execute("CREATE TEMP TABLE file_order AS SELECT file, max(delivery_order) AS ord, max(landed_at) AS landed "
+                "FROM etl_file GROUP BY ALL")
     parts = []
     for ds in DATASETS.values():
         keys = [ds.col(k) for k in ds.key]
@@ -154,7 +157,8 @@ def _quarantine_resolution(con) -> None:
             FROM quarantine q JOIN stg_{ds.name} s ON q.dataset = '{ds.name}' AND {on_key}
             JOIN file_order o ON o.file = s._file
             JOIN etl_file qf ON qf.delivery = q.delivery
-            WHERE o.ord > qf.delivery_order AND json_extract_string(q.raw, '$._line') IS NULL""")
+            WHERE o.ord > qf.delivery_order AND o.landed > qf.landed_at
+              AND json_extract_string(q.raw, '$._line') IS NULL""")
         anchor = next((c for c in _ANCHORS if c in ds.names and c not in ds.key), None)
         if anchor is None:
             continue
@@ -172,7 +176,8 @@ def _quarantine_resolution(con) -> None:
             FROM quarantine q JOIN stg_{ds.name} s ON q.dataset = '{ds.name}' AND s.{_q(anchor)} = {_delivered(a)}
             JOIN file_order o ON o.file = s._file
             JOIN etl_file qf ON qf.delivery = q.delivery
-            WHERE o.ord > qf.delivery_order AND json_extract_string(q.raw, '$._line') IS NULL
+            WHERE o.ord > qf.delivery_order AND o.landed > qf.landed_at
+              AND json_extract_string(q.raw, '$._line') IS NULL
               AND ({missing}) AND {same} AND 1 + {given} >= 3""")
     con.execute(f"""
         CREATE TEMP TABLE q_resolution AS
