@@ -28,7 +28,8 @@ from etl.scope import REASON_KIND, UploadScope
 PROFILE_CONTRACT = "数据交付规范 (文件名 {数据集}_{YYYYMMDD})"
 NOT_A_DELIVERY = ("不是可识别的交付文件: 文件名应为 {数据集}_{YYYYMMDD}[_说明].{xlsx|csv|json|jsonl}, "
                   "例如 events_20240401.csv")
-MAX_SAMPLE = 50  # quarantined rows listed per file (all of them are counted)
+MAX_SAMPLE = 50
+DERIVED = "(由识别规则推导, 文件中无此列)"  # quarantined rows listed per file (all of them are counted)
 
 
 @dataclass
@@ -109,8 +110,11 @@ def _one(path: Path, con, lake: Lake, seen: dict[str, str], *, load_time: dt.dat
     fp.profile = getattr(p.info, "profile", None) or PROFILE_CONTRACT
     ds = DATASETS[p.dataset]
     info = p.info
-    fp.columns = [{"header": info.headers.get(c.name, c.header), "column": c.name, "contract": c.header,
-                   "required": c.required} for c in ds.columns if c.name not in info.missing_columns]
+    # a column a recognised layout derives (a constant, a key hash) has no header in the file
+    missing_header = DERIVED if getattr(info, "profile", None) else None
+    fp.columns = [{"header": info.headers.get(c.name) or missing_header or c.header, "column": c.name,
+                   "contract": c.header, "required": c.required}
+                  for c in ds.columns if c.name not in info.missing_columns]
     fp.unknown_columns = list(info.unknown_columns)
     fp.missing_columns = [ds.col(c).header for c in info.missing_columns]
     fp.missing_required = [ds.col(c).header for c in info.missing_columns if ds.col(c).required]
