@@ -4,7 +4,6 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, reports, session, ui
-from warehouse.bulletin import NoData
 
 session.require_page("bulletin")
 
@@ -27,7 +26,7 @@ if kind == "月度通报":
     _, version = data.connection()
     try:
         files = reports.bulletin_files(version, ctx.period.key, ctx.scope)
-    except NoData as exc:
+    except reports.NoData as exc:
         st.info(str(exc))
         st.stop()
     names = files["names"]  # 2026年3月份全县网格化服务管理工作情况通报.docx, …附表.xlsx, .pdf, .md, .json

@@ -5,24 +5,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, quarantine, session, ui
-from etl import sources
-from etl.lake import Lake
-from etl.normalize import flag_label
-from warehouse.build import final_runs
-from core.spec import DATASETS
+from dashboard.quality import final_runs, flag_text, lake_state
 
 RUN_STATUS = {"ok": "成功", "partial": "部分失败", "failed": "失败", "busy": "跳过 (另一导入在运行)"}
 
-
-
-def flag_text(dataset: str, flag: str) -> str:
-    """A repair or doubt flag in words, the column named by its Chinese header (the feed contract's), not its
-    English name: `bad_value:closed_at` → "… (办结时间)"."""
-    base, _, rest = flag.partition(":")
-    col, _, detail = rest.partition(":")
-    ds = DATASETS.get(dataset)
-    header = next((c.header for c in ds.columns if c.name == col), col) if ds else col
-    return flag_label(":".join([base, header] + ([detail] if detail else [])) if col else base)
 
 
 session.require_page("quality")  # 县级管理员 only: quarantine and files are not attributable to one 乡镇
@@ -32,18 +18,12 @@ meta = data.meta()
 st.caption(f"数据仓库版本 {meta.get('version', '')} · 发布于 {meta.get('built_at', '')} · "
            f"数据覆盖 {meta.get('data_first_day', '')} 至 {meta.get('data_last_day', '')}")
 
-# Live from the lake's state (read only): a run whose files all failed may publish nothing, so the warehouse
-# alone cannot say it. The same computation as `etl health` and the wall (etl.sources.open_failures).
-lake = None
-try:
-    lake = Lake(ui.settings().paths.lake_dir)
-    known = sources.read_health(lake)
-    failures, quarantined = sources.open_failures(lake, known), sources.recent_quarantine(lake, known)
-except OSError as exc:
-    failures, quarantined = [], []
-    st.warning(f"无法读取数据湖的导入状态: {exc}", icon="⚠️")
+live = lake_state(ui.settings().paths.lake_dir)  # the lake's import state, read only (dashboard.quality)
+failures, quarantined = live.failures, live.quarantined
+if live.error:
+    st.warning(f"无法读取数据湖的导入状态: {live.error}", icon="⚠️")
 if failures:
-    st.error(f"{sources.failure_summary(failures)}, 尚未解决。每次导入都会重试; 修正或移除这些文件 (批次) "
+    st.error(f"{live.failure_summary}, 尚未解决。每次导入都会重试; 修正或移除这些文件 (批次) "
              "后, 下一次导入即消除此警告。", icon="⚠️")
     ui.frame(pd.DataFrame({
         "数据源": [f["source_name"] for f in failures], "类型": [f["unit"] for f in failures],
@@ -59,8 +39,7 @@ for qr in quarantined:
 
 fresh = data.q("quality/freshness", scope)
 runs = data.q("quality/runs", scope, limit=50)
-if lake is not None:  # the run that built this version was copied before it ended: its final record
-    runs = final_runs(runs, lake)
+runs = final_runs(runs, live)
 issues = data.q("quality/file_issues", scope)
 ignored = issues[issues["kind"] == "已忽略"]
 
