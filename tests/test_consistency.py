@@ -7,6 +7,7 @@ warehouse's copy of the run that built it is completed from the run's final reco
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 import json
 import re
 
@@ -230,7 +231,7 @@ def test_the_quality_page_shows_unknown_codes_future_rows_and_the_final_run(demo
         assert row["用时(秒)"] == res.duration_s and row["发布版本"] == res.published
     finally:
         if old:
-            _use_config(type(tmp)(old))
+            _use_config(Path(old))
         else:
             os.environ.pop(config.ENV_VAR, None)
             config.settings.cache_clear()
