@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from etl import readers
+from etl import readers, source_profiles
 from core.files import StorageError, sha256_file, write_json
 from etl.lake import Busy, Lake, LakeError
 from etl.normalize import connect_memory, normalise
@@ -108,8 +108,12 @@ def display_name(name: str) -> str:
 _HIDDEN = (".", "~$", "_")
 
 
-def list_drop(folder: Path) -> tuple[list[Path], list[dict]]:
+def list_drop(folder: Path, profile_dirs=()) -> tuple[list[Path], list[dict]]:
     """Delivery files in a drop folder, oldest export first; and every other entry with the reason it is not read.
+
+    A file in a foreign layout recognised by a source profile (etl/source_profiles.py: a provincial template
+    `3月份吸毒人员登记表.xls`) is a delivery too, dated by the date in its name, else its modification date; of one
+    date the contract files come first (their org units resolve the foreign files' unit names).
 
     Nothing is skipped unlisted: hidden and temporary names (`.`, `_`, `~$`), files that are not deliveries,
     symbolic links that dangle, point to a folder or lead out of the drop folder (never followed), and anything
@@ -157,10 +161,12 @@ def list_drop(folder: Path) -> tuple[list[Path], list[dict]]:
                 ignore(p, "不是普通文件, 不读取")
                 continue
             parsed = readers.parse_file_name(shown)
-            if parsed is None:
-                ignore(p, "文件名不符合 {数据集}_{YYYYMMDD}[_说明].{xlsx|csv|json|jsonl}")
+            if parsed is not None:
+                files.append(((parsed[1], 0, shown), p))
+            elif source_profiles.recognise(p, shown, profile_dirs) is not None:
+                files.append(((source_profiles.delivery_date(p, shown).strftime("%Y%m%d"), 1, shown), p))
             else:
-                files.append(((parsed[1], shown), p))
+                ignore(p, "文件名不符合 {数据集}_{YYYYMMDD}[_说明].{xlsx|csv|json|jsonl}, 也不符合任何来源格式配置")
     files.sort(key=lambda t: t[0])
     return [p for _, p in files], ignored
 
@@ -226,12 +232,12 @@ def _failure_reason(exc: BaseException) -> str:
 
 
 def _land_one(lake: Lake, p: Path, shown: str, digest: str, delivery: int, con, *, load_time: dt.datetime,
-              rules: dict, run_id: str) -> dict:
+              rules: dict, run_id: str, profile_dirs=()) -> dict:
     """land_file, with every failure of this one file turned into FileFailed (its name and reason) — except a
     fault of the lake itself (LakeFault), which stops the run: no other file could be landed either."""
     try:
         return land_file(lake, p, digest, delivery, con, load_time=load_time,
-                         rules=rules, run_id=run_id, source_name=shown)
+                         rules=rules, run_id=run_id, source_name=shown, profile_dirs=profile_dirs)
     except FileFailed:
         raise
     except Exception as exc:  # noqa: BLE001 — one delivery's error never reaches another
@@ -245,7 +251,7 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
     if not source.is_dir():
         log(f"  ✗ 投递目录不存在: {source}")
         return [f"投递目录不存在: {source}"]
-    files, res.files_ignored = list_drop(source)
+    files, res.files_ignored = list_drop(source, settings.etl.profile_dirs)
     todo = []
     for p in files:
         shown = display_name(p.name)
@@ -262,6 +268,8 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
     delivery = lake.next_delivery()
     rules = value_rules(settings)
     workers = _workers_for(settings, todo)
+    if any(readers.parse_file_name(display_name(p.name)) is None for p, _ in todo):
+        workers = 1  # a foreign file resolves names against the org units landed before it in this run
     res.landing_workers = workers
     if workers > 1:
         return _land_parallel(lake, todo, delivery, workers, res, reasons, load_time=load_time, settings=settings,
@@ -271,7 +279,7 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
         progress(0.8 * i / max(1, len(todo)), f"导入 {shown}")
         try:
             m = _land_one(lake, p, shown, digest, delivery, con, load_time=load_time, rules=rules,
-                          run_id=res.run_id)
+                          run_id=res.run_id, profile_dirs=settings.etl.profile_dirs)
         except FileFailed as exc:
             res.fail_file(shown, str(exc), exc.rows)
             log(f"  ✗ {shown}: {exc}")
@@ -434,8 +442,19 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
     return errors
 
 
+def current_units(lake: Lake, con) -> list[dict]:
+    """The org units landed so far (the latest version of each unit_code), for resolving a foreign file's names."""
+    files = lake.landed_files("org_units")
+    if not files:
+        return []
+    rows = con.sql("""SELECT unit_code, arg_max(unit_name, updated_at) AS unit_name, arg_max(level, updated_at) AS level,
+                             arg_max(parent_code, updated_at) AS parent_code
+                      FROM read_parquet($files) GROUP BY unit_code""", params={"files": files}).fetchall()
+    return [dict(zip(("unit_code", "unit_name", "level", "parent_code"), r)) for r in rows]
+
+
 def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_time: dt.datetime,
-              rules: dict, run_id: str, source_name: str | None = None) -> dict:
+              rules: dict, run_id: str, source_name: str | None = None, profile_dirs=()) -> dict:
     t0 = time.perf_counter()
     name = source_name or display_name(path.name)
     parsed = readers.parse_file_name(name)
@@ -445,7 +464,12 @@ def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_t
         readable.parent.mkdir(parents=True, exist_ok=True)
         readable.unlink(missing_ok=True)
         os.symlink(os.path.abspath(path), readable)
-    dataset, raw, info = readers.read_file(readable, parsed[0] if parsed else None)
+    if parsed:
+        dataset, raw, info = readers.read_file(readable, parsed[0])
+    else:  # a foreign layout: recognised by a source profile, unit names resolved against the landed org units
+        dataset, raw, info = readers.read_any(readable, name, units=current_units(lake, con),
+                                              profile_dirs=profile_dirs,
+                                              delivery_date=source_profiles.delivery_date(path, name))
     try:
         norm = normalise(con, dataset, raw, load_time=load_time, **rules,
                          source_file=name, delivery=delivery, imprecise_rows=info.imprecise_rows)
@@ -458,6 +482,7 @@ def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_t
         "banner_rows": info.banner_rows, "header_row": info.header_row, "summary_rows": info.summary_rows,
         "blank_rows": info.blank_rows, "unreadable_rows": info.unreadable_rows,
         "unknown_columns": info.unknown_columns, "missing_columns": info.missing_columns,
+        "profile": info.profile, "headers": info.headers,
         "landed_at": load_time.isoformat(sep=" "), "seconds": round(time.perf_counter() - t0, 3),
     }
     manifest = lake.land(digest, dataset, norm.kept, norm.quarantine, manifest)
