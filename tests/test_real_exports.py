@@ -218,3 +218,46 @@ def test_cli_run_from_mixed_folder(tmp_path):
         assert con.execute("SELECT count(*) FROM fact_event").fetchone()[0] >= 2
     finally:
         con.close()
+
+
+VENDOR_PROFILE = '''
+[[profile]]
+id = "vendor_drug"
+title = "某厂商 吸毒人员导出"
+dataset = "key_person_reports"
+match = { sheet = ["吸毒人员导出"] }
+constants = { category = "吸毒人员" }
+resolve = { grid_code = "网格" }
+key = { column = "report_id", prefix = "VD-", fields = ["id_number"] }
+delivery_time = ["updated_at"]
+[profile.headers]
+person_name = ["人员姓名"]
+id_number = ["证件号码"]
+grid_code = ["网格名称"]
+reported_at = ["登记日期"]
+'''
+
+
+def test_county_adds_a_layout_by_configuration(tmp_path):
+    """A profile in a configured folder ([etl].profile_dirs) makes another vendor's export a delivery; no code."""
+    conf = tmp_path / "profiles"
+    conf.mkdir()
+    (conf / "vendor.toml").write_text(VENDOR_PROFILE, encoding="utf-8")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("吸毒人员导出")
+    for j, h in enumerate(["人员姓名", "证件号码", "网格名称", "登记日期"]):
+        ws.write(0, j, h)
+    for j, v in enumerate(["王某", "510700199001011234", "第二网格", "2026-03-09 10:00:00"]):
+        ws.write(1, j, v)
+    wb.save(str(drop / "export.xls"))
+    assert list_drop(drop)[0] == []  # without the configuration: not a delivery
+    assert [p.name for p in list_drop(drop, [conf])[0]] == ["export.xls"]
+    units = [{"unit_code": "G2", "unit_name": "第二网格", "level": "网格", "parent_code": None}]
+    ds, t, info = readers.read_any(drop / "export.xls", units=units, profile_dirs=[conf],
+                                   delivery_date=dt.date(2026, 3, 10))
+    assert ds == "key_person_reports" and info.profile.startswith("某厂商")
+    assert t.select(["grid_code", "category", "reported_at", "updated_at"]).to_pylist() == [
+        {"grid_code": "G2", "category": "吸毒人员", "reported_at": "2026-03-09 10:00:00",
+         "updated_at": "2026-03-10 00:00:00"}]
