@@ -173,6 +173,8 @@ def test_events_template_split_time_and_ambiguous_grid(loaded):
     root, c, s, res, con = loaded
     g1, g2, g3 = c.grids
     got = con.execute("SELECT grid_code, reported_at, category, status FROM fact_event ORDER BY reported_at").fetchall()
+    by_unit = metrics.query(con, "events/by_unit", settings=Settings(), **metrics.period_params(MARCH))
+    assert dict(zip(by_unit["ru_name"], by_unit["reported"].astype(int))) == {"白云乡": 2}  # the bulletin's figure
     assert [(g, str(t), cat, st) for g, t, cat, st in got] == [
         (g2, "2026-03-03 09:30:00", "矛盾纠纷", "待受理"), (g2, "2026-03-04 14:05:00", "治安隐患", "待受理")]
     q = con.execute("SELECT reason FROM quarantine WHERE dataset = 'events'").fetchall()
