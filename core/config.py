@@ -181,6 +181,7 @@ class Settings(_M):
                                          else self.paths.data_dir / "auth" / "users.db",
                                          "audit_key_file": fix(a.audit_key_file) if a.audit_key_file
                                          else base / "audit.key"})
+        self.etl = self.etl.model_copy(update={"profile_dirs": [fix(Path(d)) for d in self.etl.profile_dirs]})
         self.config_dir = base
         return self
 
