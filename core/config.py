@@ -43,6 +43,7 @@ class Etl(_M):
     parallel_min_mb: float = Field(32, ge=0)
     max_future_days: float = Field(366, gt=0)  # a time later than load + this is out of range (unreadable)
     min_year: int = Field(2000, ge=1, le=9999)  # a time before 1 January of this year is out of range
+    profile_dirs: list[Path] = Field(default_factory=list)  # extra source-profile folders (*.toml), etl/source_profiles.py
 
 
 class Demo(_M):
@@ -180,6 +181,7 @@ class Settings(_M):
                                          else self.paths.data_dir / "auth" / "users.db",
                                          "audit_key_file": fix(a.audit_key_file) if a.audit_key_file
                                          else base / "audit.key"})
+        self.etl = self.etl.model_copy(update={"profile_dirs": [fix(Path(d)) for d in self.etl.profile_dirs]})
         self.config_dir = base
         return self
 

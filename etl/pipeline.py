@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from etl import readers
+from etl import readers, source_profiles
 from etl import scope as upload_scope
 from core.files import StorageError, sha256_file, write_json
 from etl.lake import Busy, Lake, LakeError
@@ -109,8 +109,12 @@ def display_name(name: str) -> str:
 _HIDDEN = (".", "~$", "_")
 
 
-def list_drop(folder: Path) -> tuple[list[Path], list[dict]]:
+def list_drop(folder: Path, profile_dirs=()) -> tuple[list[Path], list[dict]]:
     """Delivery files in a drop folder, oldest export first; and every other entry with the reason it is not read.
+
+    A file in a foreign layout recognised by a source profile (etl/source_profiles.py: a provincial template
+    `3月份吸毒人员登记表.xls`) is a delivery too, dated by the date in its name, else its modification date; of one
+    date the contract files come first (their org units resolve the foreign files' unit names).
 
     Nothing is skipped unlisted: hidden and temporary names (`.`, `_`, `~$`), files that are not deliveries,
     symbolic links that dangle, point to a folder or lead out of the drop folder (never followed), and anything
@@ -158,10 +162,12 @@ def list_drop(folder: Path) -> tuple[list[Path], list[dict]]:
                 ignore(p, "不是普通文件, 不读取")
                 continue
             parsed = readers.parse_file_name(shown)
-            if parsed is None:
-                ignore(p, "文件名不符合 {数据集}_{YYYYMMDD}[_说明].{xlsx|csv|json|jsonl}")
+            if parsed is not None:
+                files.append(((parsed[1], 0, shown), p))
+            elif source_profiles.recognise(p, shown, profile_dirs) is not None:
+                files.append(((source_profiles.delivery_date(p, shown).strftime("%Y%m%d"), 1, shown), p))
             else:
-                files.append(((parsed[1], shown), p))
+                ignore(p, "文件名不符合 {数据集}_{YYYYMMDD}[_说明].{xlsx|csv|json|jsonl}, 也不符合任何来源格式配置")
     files.sort(key=lambda t: t[0])
     return [p for _, p in files], ignored
 
@@ -227,12 +233,12 @@ def _failure_reason(exc: BaseException) -> str:
 
 
 def _land_one(lake: Lake, p: Path, shown: str, digest: str, delivery: int, con, *, load_time: dt.datetime,
-              rules: dict, run_id: str, scope=None) -> dict:
+              rules: dict, run_id: str, scope=None, profile_dirs=()) -> dict:
     """land_file, with every failure of this one file turned into FileFailed (its name and reason) — except a
     fault of the lake itself (LakeFault), which stops the run: no other file could be landed either."""
     try:
         return land_file(lake, p, digest, delivery, con, load_time=load_time,
-                         rules=rules, run_id=run_id, source_name=shown, scope=scope)
+                         rules=rules, run_id=run_id, source_name=shown, scope=scope, profile_dirs=profile_dirs)
     except FileFailed:
         raise
     except Exception as exc:  # noqa: BLE001 — one delivery's error never reaches another
@@ -246,7 +252,7 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
     if not source.is_dir():
         log(f"  ✗ 投递目录不存在: {source}")
         return [f"投递目录不存在: {source}"]
-    files, res.files_ignored = list_drop(source)
+    files, res.files_ignored = list_drop(source, settings.etl.profile_dirs)
     todo = []
     for p in files:
         shown = display_name(p.name)
@@ -263,6 +269,8 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
     delivery = lake.next_delivery()
     rules = value_rules(settings)
     workers = 1 if scope is not None else _workers_for(settings, todo)  # an upload: a few small files
+    if any(readers.parse_file_name(display_name(p.name)) is None for p, _ in todo):
+        workers = 1  # a foreign file resolves names against the org units landed before it in this run
     res.landing_workers = workers
     if workers > 1:
         return _land_parallel(lake, todo, delivery, workers, res, reasons, load_time=load_time, settings=settings,
@@ -272,7 +280,7 @@ def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter
         progress(0.8 * i / max(1, len(todo)), f"导入 {shown}")
         try:
             m = _land_one(lake, p, shown, digest, delivery, con, load_time=load_time, rules=rules,
-                          run_id=res.run_id, scope=scope)
+                          run_id=res.run_id, scope=scope, profile_dirs=settings.etl.profile_dirs)
         except FileFailed as exc:
             res.fail_file(shown, str(exc), exc.rows)
             log(f"  ✗ {shown}: {exc}")
@@ -435,6 +443,17 @@ def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Count
     return errors
 
 
+def current_units(lake: Lake, con) -> list[dict]:
+    """The org units landed so far (the latest version of each unit_code), for resolving a foreign file's names."""
+    files = lake.landed_files("org_units")
+    if not files:
+        return []
+    rows = con.sql("""SELECT unit_code, arg_max(unit_name, updated_at) AS unit_name, arg_max(level, updated_at) AS level,
+                             arg_max(parent_code, updated_at) AS parent_code
+                      FROM read_parquet($files) GROUP BY unit_code""", params={"files": files}).fetchall()
+    return [dict(zip(("unit_code", "unit_name", "level", "parent_code"), r)) for r in rows]
+
+
 @dataclass
 class Prepared:
     """One delivery read and normalised in memory, not landed: what land_file writes and etl/preview.py shows."""
@@ -447,12 +466,19 @@ class Prepared:
 
 
 def prepare_file(readable: Path, name: str, delivery: int, con, *, load_time: dt.datetime, rules: dict,
-                 scope=None) -> Prepared:
+                 scope=None, units_of: Callable[[], list[dict]] = list, profile_dirs=(),
+                 delivery_date: dt.date | None = None) -> Prepared:
     """Read and normalise one delivery into memory — the one per-file path of `etl run`, of an upload and of its
-    preview. `scope` (etl.scope.UploadScope): rows of another 乡镇 are moved to the quarantine with the reason."""
+    preview. `scope` (etl.scope.UploadScope): rows of another 乡镇 are moved to the quarantine with the reason.
+    A file not named by the contract is a foreign layout: recognised by a source profile (etl/source_profiles.py,
+    `profile_dirs`), its unit names resolved against `units_of()` (the org units landed so far)."""
     scope = upload_scope.UploadScope.of(scope)
     parsed = readers.parse_file_name(name)
-    dataset, raw, info = readers.read_file(readable, parsed[0] if parsed else None)
+    if parsed:
+        dataset, raw, info = readers.read_file(readable, parsed[0])
+    else:
+        dataset, raw, info = readers.read_any(readable, name, units=units_of(), profile_dirs=profile_dirs,
+                                              delivery_date=delivery_date)
     try:
         upload_scope.check_dataset(dataset, scope)
     except upload_scope.ScopeRefused as exc:
@@ -471,7 +497,7 @@ def prepare_file(readable: Path, name: str, delivery: int, con, *, load_time: dt
 
 
 def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_time: dt.datetime,
-              rules: dict, run_id: str, source_name: str | None = None, scope=None) -> dict:
+              rules: dict, run_id: str, source_name: str | None = None, scope=None, profile_dirs=()) -> dict:
     t0 = time.perf_counter()
     scope = upload_scope.UploadScope.of(scope)
     name = source_name or display_name(path.name)
@@ -481,7 +507,9 @@ def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_t
         readable.parent.mkdir(parents=True, exist_ok=True)
         readable.unlink(missing_ok=True)
         os.symlink(os.path.abspath(path), readable)
-    p = prepare_file(readable, name, delivery, con, load_time=load_time, rules=rules, scope=scope)
+    p = prepare_file(readable, name, delivery, con, load_time=load_time, rules=rules, scope=scope,
+                     units_of=lambda: current_units(lake, con), profile_dirs=profile_dirs,
+                     delivery_date=source_profiles.delivery_date(path, name))
     dataset, raw, info = p.dataset, p.raw, p.info
     manifest = {
         "file": name, "sha256": digest, "dataset": dataset, "delivery": delivery, "run_id": run_id,
@@ -490,7 +518,7 @@ def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_t
         "banner_rows": info.banner_rows, "header_row": info.header_row, "summary_rows": info.summary_rows,
         "blank_rows": info.blank_rows, "unreadable_rows": info.unreadable_rows,
         "unknown_columns": info.unknown_columns, "missing_columns": info.missing_columns,
-        "headers": info.headers,  # the file's own headers: its quarantined rows are sent back under them
+        "profile": info.profile, "headers": info.headers,
         "landed_at": load_time.isoformat(sep=" "), "seconds": round(time.perf_counter() - t0, 3),
     }
     if scope is not None:

@@ -19,10 +19,10 @@ from pathlib import Path
 from core.config import Settings
 from core.files import sha256_file
 from core.spec import DATASETS
-from etl import readers
+from etl import readers, source_profiles
 from etl.lake import Lake
 from etl.normalize import connect_memory
-from etl.pipeline import FileFailed, _failure_reason, display_name, prepare_file, value_rules
+from etl.pipeline import FileFailed, _failure_reason, current_units, display_name, prepare_file, value_rules
 from etl.scope import REASON_KIND, UploadScope
 
 PROFILE_CONTRACT = "数据交付规范 (文件名 {数据集}_{YYYYMMDD})"
@@ -74,14 +74,15 @@ def preview(paths: list[Path], settings: Settings, *, ru_scope: UploadScope | di
     con = connect_memory(settings.etl.duckdb_threads, settings.etl.duckdb_memory_limit)
     try:
         for path in paths:
-            out.append(_one(Path(path), con, lake, seen, load_time=load_time, rules=rules, scope=scope))
+            out.append(_one(Path(path), con, lake, seen, load_time=load_time, rules=rules, scope=scope,
+                            profile_dirs=settings.etl.profile_dirs))
     finally:
         con.close()
     return out
 
 
 def _one(path: Path, con, lake: Lake, seen: dict[str, str], *, load_time: dt.datetime, rules: dict,
-         scope: UploadScope | None) -> FilePreview:
+         scope: UploadScope | None, profile_dirs=()) -> FilePreview:
     shown = display_name(path.name)
     fp = FilePreview(file=shown)
     try:
@@ -96,7 +97,9 @@ def _one(path: Path, con, lake: Lake, seen: dict[str, str], *, load_time: dt.dat
     seen.setdefault(fp.sha256, shown)
     fp.already_loaded = lake.has(fp.sha256)
     try:  # the reader decides what a file is (a delivery by its name, or a layout it recognises)
-        p = prepare_file(path, shown, 0, con, load_time=load_time, rules=rules, scope=scope)
+        p = prepare_file(path, shown, 0, con, load_time=load_time, rules=rules, scope=scope,
+                         units_of=lambda: current_units(lake, con), profile_dirs=profile_dirs,
+                         delivery_date=source_profiles.delivery_date(path, shown))
     except (readers.ReadError, FileFailed) as exc:
         fp.error = str(exc) if parsed is not None else NOT_A_DELIVERY
         if parsed is not None:

@@ -69,7 +69,8 @@ class ReadInfo:
     imprecise_rows: set[int] = field(default_factory=set)
     blank_rows: int = 0  # empty rows/lines inside the data (not data; they still count in the row numbers)
     unreadable_rows: int = 0  # rows in the table with `_read_error` set (quarantined by the normaliser)
-    headers: dict[str, str] = field(default_factory=dict)  # contract column → the file's own header (as delivered)
+    profile: str | None = None  # the source profile a foreign file was read by (read_foreign)
+    headers: dict[str, str] = field(default_factory=dict)  # contract column -> the file's own header text
 
 
 def parse_file_name(name: str) -> tuple[str, str, str] | None:
@@ -760,3 +761,178 @@ def read_file(path: Path, dataset: str | None = None) -> tuple[str, pa.Table, Re
     if not present:
         raise ReadError("没有任何可识别的列")
     return ds_name, table, info
+
+
+# ------------------------------------------------------------------------------------------------ foreign layouts
+def read_any(path: Path, name: str | None = None, *, dataset: str | None = None, units: list[dict] | None = None,
+             profile_dirs=(), delivery_date: dt.date | None = None) -> tuple[str, pa.Table, ReadInfo]:
+    """THE per-file entry point (pipeline, upload preview): a contract delivery (`events_20240401.xlsx`) is read
+    by read_file; any other file is recognised by a source profile (etl/source_profiles.py) and read by
+    read_foreign. Raises ReadError when the file is neither."""
+    from etl import source_profiles as sp
+
+    name = name or path.name
+    if parse_file_name(name) is not None or dataset is not None:
+        return read_file(path, dataset)
+    match = sp.recognise(path, name, profile_dirs)
+    if match is None:
+        raise ReadError("文件名不符合 {数据集}_{YYYYMMDD}[_说明].{xlsx|csv|json|jsonl}, 也不符合任何来源格式配置"
+                        " (etl/profiles/*.toml, [etl].profile_dirs)")
+    return read_foreign(match, units or [], delivery_date or sp.delivery_date(path, name))
+
+
+def _unit_context(row: list[object]) -> dict:
+    """The 填报单位 row: value/label pairs `某某镇 | 乡镇/街道*` -> {'township': '某某镇', …}."""
+    from etl.source_profiles import _UNIT_LABELS, norm_header
+
+    out = {}
+    for j, v in enumerate(row):
+        kind = _UNIT_LABELS.get(norm_header(v))
+        if kind and j > 0 and row[j - 1] not in (None, "") and norm_header(row[j - 1]) not in _UNIT_LABELS:
+            out[kind] = str(row[j - 1]).strip()
+    return out
+
+
+def _two_row(head: list[object], nxt: list[object]) -> list[str] | None:
+    """The header texts of a two-row header (group over sub-headers), or None when `nxt` is not a sub-header row."""
+    width = max(len(head), len(nxt))
+    head = list(head) + [None] * (width - len(head))
+    nxt = list(nxt) + [None] * (width - len(nxt))
+    group_of: dict[int, str] = {}
+    j = 0
+    while j < width:
+        if head[j] not in (None, "") and j + 1 < width and head[j + 1] in (None, "") and nxt[j] not in (None, ""):
+            k = j
+            while k < width and (k == j or head[k] in (None, "")) and nxt[k] not in (None, ""):
+                group_of[k] = str(head[j])
+                k += 1
+            j = k
+        else:
+            j += 1
+    filled = [j for j in range(width) if nxt[j] not in (None, "")]
+    if not group_of or any(j not in group_of for j in filled):
+        return None
+    return [f"{group_of[j]}{nxt[j]}" if j in group_of else ("" if head[j] is None else str(head[j]))
+            for j in range(width)]
+
+
+def read_foreign(match, units: list[dict], delivery: dt.date) -> tuple[str, pa.Table, ReadInfo]:
+    """Read a file recognised by a source profile into the contract's columns (strings, `_row`, `_read_error`).
+
+    The header is the first row with at least two of the profile's headers (the banner above it — version/title,
+    notes, the 填报单位 pairs, empty rows — is skipped and the 填报单位 kept as context); a sub-header row below
+    merged groups is joined to its group. Unit names are resolved to codes within the 填报单位; a row whose name
+    cannot be resolved (unknown, ambiguous) keeps the delivered name and gets `_read_error` with the candidates."""
+    from etl import source_profiles as sp
+
+    p, cells = match.profile, match.cells
+    ds = DATASETS[p.dataset]
+    info = ReadInfo()
+    info.profile = f"{p.title} ({p.source})"
+    lookup = p.header_lookup()
+
+    def col_of(h: object) -> str | None:
+        k = sp.norm_header(h)
+        return lookup.get(k) or lookup.get(_NOTE_RE.sub("", k))
+
+    header_idx = None
+    for i in range(min(len(cells), 40)):
+        row = cells[i]
+        joined = _two_row(row, cells[i + 1]) if i + 1 < len(cells) else None
+        hits = sum(1 for v in (joined or row) if col_of(v))
+        if hits >= 2:
+            header_idx, texts = i, (joined or ["" if v is None else str(v) for v in row])
+            break
+    if header_idx is None:
+        raise ReadError(f"按来源格式「{p.title}」找不到表头 (应含 "
+                        f"{', '.join(str(v if isinstance(v, str) else v[0]) for v in list(p.headers.values())[:3])} …)")
+    two = _two_row(cells[header_idx], cells[header_idx + 1]) is not None if header_idx + 1 < len(cells) else False
+    context: dict = {}
+    for row in cells[:header_idx]:
+        context.update(_unit_context(row))
+    info.banner_rows = header_idx
+    info.header_row = header_idx + 1
+    first = header_idx + (2 if two else 1)
+    cols: dict[str, int] = {}
+    for j, h in enumerate(texts):
+        c = col_of(h)
+        if c is None:
+            if sp.norm_header(h):
+                info.unknown_columns.append(h.strip())
+        elif c in cols:
+            raise ReadError(f"表头重复: 第 {cols[c] + 1} 列「{texts[cols[c]]}」和第 {j + 1} 列「{h}」都是"
+                            f"「{ds.col(c).header}」({c})")
+        else:
+            cols[c] = j
+            info.headers[c] = h.strip()
+    # the hour/minute columns of a split time: the next columns headed 时 / 分
+    split: dict[str, list[int]] = {}
+    for c, parts in p.split_time.items():
+        if c in cols:
+            idx = []
+            for part in parts:
+                j = next((k for k in range(cols[c] + 1, len(texts)) if sp.norm_header(texts[k]) == part), None)
+                if j is not None:
+                    idx.append(j)
+                    info.unknown_columns = [u for u in info.unknown_columns if u != texts[j].strip()]
+            split[c] = idx
+    units_ = sp.Units(units)
+    scope, scope_text = sp.scope_of(units_, context)
+    body = [(i + 1, r) for i, r in enumerate(cells[first:], start=first)]
+    recs, rows, errors = [], [], []
+    stamp = f"{delivery.isoformat()} 00:00:00"
+    for excel_row, r in body:
+        if all(v in (None, "") for v in r):
+            info.blank_rows += 1
+            continue
+        get = (lambda j: _cell_to_str(r[j]) if j < len(r) else None)
+        rec: dict[str, str | None] = {c: get(j) for c, j in cols.items()}
+        if rec and all(v is None for v in rec.values()):
+            info.blank_rows += 1
+            continue
+        if any(str(v).startswith(SUMMARY_PREFIXES) for v in r[:2] if isinstance(v, str)):
+            info.summary_rows.append(excel_row)
+            continue
+        for c, idx in split.items():
+            if rec.get(c):
+                hm = [get(j) or "0" for j in idx]
+                try:
+                    parts = [int(float(x)) for x in hm] + [0] * (2 - len(hm))
+                    rec[c] = f"{rec[c][:10]} {parts[0]:02d}:{parts[1]:02d}:00"
+                except ValueError:
+                    rec[c] = f"{rec[c]} {':'.join(hm)}"
+        delivered = dict(rec)
+        for c, vmap in p.values.items():
+            if rec.get(c) is not None and rec[c].strip() in vmap:
+                rec[c] = vmap[rec[c].strip()]
+        for c, v in p.constants.items():
+            if not rec.get(c):
+                rec[c] = v
+        error = None
+        for c, level in p.resolve.items():
+            v = rec.get(c)
+            if v:
+                code, reason = sp.resolve_name(units_, v.strip(), level, scope, scope_text, p.grid_numbers)
+                if code is None:
+                    kind, _, detail = reason.partition(": ")
+                    error = error or f"{kind}: {info.headers.get(c, c)} {detail}"
+                else:
+                    rec[c] = code
+        if p.key.get("column"):
+            kc = p.key["column"]
+            if not rec.get(kc):
+                rec[kc] = sp.derive_key(p.key.get("prefix", ""),
+                                        [delivered.get(f, rec.get(f)) for f in p.key.get("fields", [])])
+        for c in p.delivery_time:
+            if not rec.get(c):
+                rec[c] = stamp
+        recs.append(rec)
+        rows.append(excel_row)
+        errors.append(error)
+    info.unreadable_rows = sum(1 for e in errors if e)
+    n = len(recs)
+    names = set().union(*(r.keys() for r in recs)) if recs else set(cols) | set(p.constants)
+    arrays = {c: pa.array([r.get(c) for r in recs], pa.string()) for c in ds.names if c in names}
+    info.missing_columns = [c for c in ds.names if c not in names]
+    table = _finish(ds, arrays, pa.array(rows, pa.int64()), n, errors)
+    return p.dataset, table, info
