@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from etl.demo import TRUTH_FILE, generate  # noqa: E402
+from demo import TRUTH_FILE, generate  # noqa: E402
 
 MANIFEST = Path(__file__).resolve().parent / "data" / "demo_golden.json"
 # small demos: three months (every file format of the cycle: xlsx, csv gbk/utf-8/BOM, json, jsonl) and one
