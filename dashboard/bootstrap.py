@@ -106,7 +106,7 @@ def _build_warehouse(s: Settings, demo: bool) -> None:
             _STATE.error = plan(s)[1] or f"数据湖 {s.paths.lake_dir} 中已有正式数据, 不会装入示例县数据。"
             return
         if demo:
-            from etl.demo import generate
+            from demo import generate
 
             source = s.paths.data_dir / "demo_drop"
             generate(source, months=s.demo.months, seed=s.demo.seed,

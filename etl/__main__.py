@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "demo" and (args.to_postgres or args.drop):
         return _demo_to_postgres(args, settings)
     if args.cmd == "demo":
-        from etl.demo import generate
+        from demo import generate
 
         if args.out is None:
             print("需要 --out DIR (或 --to-postgres URL)", file=sys.stderr)
@@ -166,7 +166,7 @@ def _health(args, settings) -> int:
 
 def _demo_to_postgres(args, settings) -> int:
     from etl import sources
-    from etl.simulator import demo_drop, load_postgres, typed_tables
+    from demo.simulator import demo_drop, load_postgres, typed_tables
 
     if not args.to_postgres:
         print("--from 需与 --to-postgres 同用", file=sys.stderr)
@@ -206,7 +206,7 @@ def _serve_demo(args, settings) -> int:
     import signal
     import tempfile
 
-    from etl.simulator import demo_drop
+    from demo.simulator import demo_drop
 
     def stop(signum, frame):
         raise SystemExit(0)
@@ -227,7 +227,7 @@ def _serve(args, drop: Path) -> int:
     import os
     import secrets as _secrets
 
-    from etl.simulator import DemoApi, FaultPlan, typed_tables
+    from demo.simulator import DemoApi, FaultPlan, typed_tables
 
     token = args.token or os.environ.get("GRIDWATCH_API_TOKEN")
     if not token:

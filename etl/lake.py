@@ -53,7 +53,7 @@ class LakeError(StorageError):
     sentence naming the path)."""
 
 
-DEMO_TRUTH = "_demo_truth.json"  # = etl.demo.TRUTH_FILE: a folder holding it is a generated demo drop
+DEMO_TRUTH = "_demo_truth.json"  # = demo.TRUTH_FILE: a folder holding it is a generated demo drop
 LAKE_BINDING = "LAKE"  # in the warehouse directory: the lake it is built from
 
 

@@ -48,8 +48,8 @@ def demo() -> dict:
     """{'drop': Path, 'tables': typed tables, 'files_wh': warehouse dir loaded from the files, 'files_fp': …}."""
     with _lock:
         if "demo" not in _cache:
-            from etl.demo import generate
-            from etl.simulator import typed_tables
+            from demo import generate
+            from demo.simulator import typed_tables
 
             root = _tmp("gridwatch-demo-")
             generate(root / "drop", months=DEMO_MONTHS, end_month=DEMO_END)

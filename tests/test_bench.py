@@ -72,14 +72,14 @@ def test_tiny_benchmark_writes_every_figure(tmp_path):
 def test_city_counties_get_distinct_codes_and_ids():
     import numpy as np
 
-    from etl import demo
+    import demo
 
     assert demo.county_code(0) == demo.COUNTY_CODE == "510799"
     assert len({demo.county_code(i) for i in range(10)}) == 10
     cols = {"grid_code": np.array(["510799001001001", " 510799002 ", None, "999"], dtype=object),
             "account_id": np.array(["WG00001", " WG00002", "", None], dtype=object),
             "op_type": np.array(["登录"] * 4, dtype=object)}
-    out = demo._rekey(cols, 3)
+    out = demo.writers._rekey(cols, 3)
     assert out["grid_code"].tolist() == ["510796001001001", " 510796002 ", None, "999"]
     assert out["account_id"].tolist() == ["C3WG00001", " C3WG00002", "", None]  # a blank stays blank
     assert out["op_type"] is cols["op_type"]

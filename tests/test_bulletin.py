@@ -307,7 +307,7 @@ def test_cli_errors(wh, tmp_path):
 # ---------------------------------------------------------------------------------------------------- demo county
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from etl.demo import generate
+    from demo import generate
     from etl.pipeline import run
 
     root = tmp_path_factory.mktemp("demo_small")

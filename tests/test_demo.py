@@ -19,7 +19,7 @@ import shapely
 from python_calamine import CalamineWorkbook
 
 from etl.coords import to_wgs84
-from etl.demo import LIMIT_HOURS, generate
+from demo import LIMIT_HOURS, generate
 from core.spec import DATASETS, KP_ALIASES, KP_CATEGORIES, KP_OFFICES
 
 END = "2025-02"

@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from etl.demo import generate
+from demo import generate
 from etl.pipeline import run
 from warehouse import db
 from core.config import Settings

@@ -1,5 +1,5 @@
 """Poison records through the 前置库 (a real PostgreSQL, tests/pg.py) and the HTTP API (a real local server,
-etl.simulator.DemoApi): one bad value, row, batch or page never stops the other datasets.
+demo.simulator.DemoApi): one bad value, row, batch or page never stops the other datasets.
 
 For every poisoned dataset either its bad rows are quarantined (or kept and flagged) with their reason, or the batch
 or page that holds them is listed as failed with its name and reason and its watermark stays where it was — so the
@@ -20,7 +20,7 @@ from county import MiniCounty
 from etl import sources
 from etl.lake import Lake
 from etl.pipeline import summary
-from etl.simulator import DemoApi, FaultPlan, load_postgres, typed_tables
+from demo.simulator import DemoApi, FaultPlan, load_postgres, typed_tables
 from etl.sources.api import HttpClient
 from etl.sources.postgres import PostgresSource
 from pg import pg_server  # noqa: F401 — the session fixture

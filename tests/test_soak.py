@@ -70,7 +70,7 @@ def test_wall_runs_500_refresh_cycles_without_memory_growth(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
-    from etl.demo import generate
+    from demo import generate
     from etl.pipeline import run
 
     root = tmp_path_factory.mktemp("demo-app")

@@ -1,4 +1,4 @@
-"""The HTTP API channel against a real HTTP server on localhost (etl.simulator.DemoApi) that injects 429s, 5xx,
+"""The HTTP API channel against a real HTTP server on localhost (demo.simulator.DemoApi) that injects 429s, 5xx,
 slow pages, truncated and short pages and dropped connections."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from county import MiniCounty
 from etl import sources
 from etl.lake import Lake
 from etl.pipeline import run
-from etl.simulator import DemoApi, FaultPlan, typed_tables
+from demo.simulator import DemoApi, FaultPlan, typed_tables
 from etl.sources.api import HttpClient
 from etl.sources.common import SourceError
 from core.config import Source

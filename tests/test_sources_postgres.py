@@ -21,7 +21,7 @@ from county import MiniCounty
 from etl import sources
 from etl.lake import Lake
 from etl.pipeline import run
-from etl.simulator import load_postgres, typed_tables
+from demo.simulator import load_postgres, typed_tables
 from core.spec import DATASETS
 from pg import pg_server  # noqa: F401 — the session fixture
 from core.config import Source

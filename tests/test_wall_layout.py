@@ -93,7 +93,7 @@ MEASURE = """() => {
 
 @pytest.fixture(scope="module")
 def wall(tmp_path_factory):
-    from etl.demo import generate
+    from demo import generate
     from etl.pipeline import run
 
     root = tmp_path_factory.mktemp("wall-layout")

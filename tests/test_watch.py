@@ -15,7 +15,7 @@ import pg
 from county import MiniCounty
 from etl import sources
 from etl.lake import Lake
-from etl.simulator import DemoApi, load_postgres, typed_tables
+from demo.simulator import DemoApi, load_postgres, typed_tables
 from etl.watch import _lock, watch
 from pg import pg_server  # noqa: F401 — the session fixture
 from warehouse import db, metrics

@@ -220,7 +220,7 @@ def machine() -> dict:
 
 # ------------------------------------------------------------------------------------------------ phases
 def phase_generate(out: str, months: int, counties: int) -> dict:
-    from etl import demo
+    import demo
 
     t = time.perf_counter()
     rows = 0

@@ -383,7 +383,7 @@ def _handler(api: DemoApi):
 # ------------------------------------------------------------------------------------------------ demo helpers
 def demo_drop(out: Path, *, months: int, seed: int, end_month: str | None, log=print) -> Path:
     """The demo county's file drop in `out` (generated when it holds no deliveries yet)."""
-    from etl.demo import generate
+    from demo import generate
 
     out = Path(out)
     if not any(out.glob("*_*.*")) or not (out / "_demo_truth.json").exists():
