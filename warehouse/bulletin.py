@@ -32,13 +32,13 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from core.spec import KP_CATEGORIES
+from core.spec import DEPT_ROLES, KP_CATEGORIES
 from warehouse import metrics
 from core.config import Settings, settings as default_settings
 from warehouse.fmt import pct  # noqa: F401 — one rule for rates on the pages, the wall and in the bulletin
 from warehouse.metrics import COUNTY, Period, Scope
 
-OFFICE_KINDS = ("派出所", "司法所", "卫生院")
+OFFICE_KINDS = DEPT_ROLES  # core.spec: the one source of the office kinds
 UNKNOWN_CATEGORY = "未知类别"  # reports whose category is not in the contract (m_category in 30_aggregates.sql)
 CN_NUMBERS = "一二三四五六七八九十"
 

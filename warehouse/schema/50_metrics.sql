@@ -76,6 +76,10 @@ SELECT c.label AS period, c.ps AS period_start, c.pe AS period_end, c.at_ts AS p
        coalesce(d.active_days, 0) >= m_active_min(min_days, week_days, c.ps, c.pe, at_ts := c.at_ts) AS active
 FROM counted c LEFT JOIN days d ON d.label = c.label AND d.account_id = c.account_id;
 
+-- 账号活跃度 of a group of accounts: active accounts / counted accounts (rows of m_account_activity); no counted
+-- account: NULL (shown "—", in no list). The one place the rate is written; every query rolls it up with this.
+CREATE MACRO m_activity_rate(active, accounts) AS active / nullif(accounts, 0);
+
 -- ---------------------------------------------------------------------------------------------------- 事件
 -- One row per period and event that matters to it: reported in it, closed in it, or open at its end.
 --   reported        reported_at in the period                       (事件办结完成率 denominator)
@@ -207,6 +211,12 @@ LEFT JOIN agg_collection_asof a
        ON a.grid_code = gp.grid_code
       AND (a.month_end = date_trunc('month', gp.pe) OR (a.is_last AND a.month_end < date_trunc('month', gp.pe)))
 LEFT JOIN cut x ON x.label = gp.label AND x.grid_code = gp.grid_code;
+
+-- ---------------------------------------------------------------------------------------------------- offices
+-- The department offices' kinds (派出所, 司法所, 卫生院) in the county's order: 1, 2, 3 (NULL: not an office kind).
+-- The kinds come from core.spec.OFFICE_KINDS, written by warehouse/build.py into cfg_office_kind; no query names them.
+CREATE MACRO m_office_order(kind) AS
+    list_position((SELECT list(office_kind ORDER BY kind_order) FROM cfg_office_kind), kind);
 
 -- ---------------------------------------------------------------------------------------------------- labels
 -- A threshold as the bulletin writes it: 1.0 → '100%', 0.5 → '50%', 0.857 → '85.7%'.

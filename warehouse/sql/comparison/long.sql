@@ -42,7 +42,7 @@ c AS (
 wide AS (
     SELECT r.ru_code, m.label AS month, m.ps AS period_start,
            CAST(coalesce(a.accounts, 0) AS DOUBLE) AS accounts, CAST(coalesce(a.active, 0) AS DOUBLE) AS active,
-           a.active / nullif(a.accounts, 0) AS activity_rate,
+           m_activity_rate(a.active, a.accounts) AS activity_rate,
            CAST(coalesce(e.events_reported, 0) AS DOUBLE) AS events_reported,
            CAST(coalesce(e.events_closed, 0) AS DOUBLE) AS events_closed,
            e.events_closed / nullif(e.events_reported, 0) AS completion_rate,

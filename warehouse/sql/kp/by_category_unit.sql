@@ -28,7 +28,7 @@ sig AS (
 cats AS (
     SELECT category, list_position(['流动人口', '吸毒人员', '严重精神障碍患者', '社区矫正人员', '刑满释放人员'], category)
                AS category_order,
-           string_agg(office_kind, '、' ORDER BY list_position(['派出所', '司法所', '卫生院'], office_kind)) AS offices
+           string_agg(office_kind, '、' ORDER BY m_office_order(office_kind)) AS offices
     FROM cfg_kp_office GROUP BY ALL
     UNION ALL  -- reports whose category is not in the contract (m_category), when there are any in scope
     SELECT DISTINCT category, 99, NULL FROM rep WHERE category = m_unknown_category()

@@ -19,7 +19,7 @@ town AS (SELECT township_code, min(sort_order) AS town_order FROM dim_reporting_
 office AS (
     SELECT o.office_name, o.office_kind, o.township_code, o.township_name, o.has_account,
            CAST(row_number() OVER (ORDER BY t.town_order NULLS LAST, o.township_code,
-                                   list_position(['派出所', '司法所', '卫生院'], o.office_kind), o.office_name)
+                                   m_office_order(o.office_kind), o.office_name)
                 AS INTEGER) AS sort_order,
            coalesce(c.received, 0) AS received, coalesce(c.signed, 0) AS signed,
            coalesce(c.received, 0) - coalesce(c.signed, 0) AS unsigned,

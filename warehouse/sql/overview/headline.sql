@@ -50,9 +50,9 @@ c AS (
 f AS (
     SELECT p.label AS period,
            coalesce(a.accounts, 0) AS accounts, coalesce(a.active, 0) AS active,
-           a.active / nullif(a.accounts, 0) AS activity_rate,
+           m_activity_rate(a.active, a.accounts) AS activity_rate,
            coalesce(a.dept_accounts, 0) AS dept_accounts, coalesce(a.dept_active, 0) AS dept_active,
-           a.dept_active / nullif(a.dept_accounts, 0) AS dept_activity_rate,
+           m_activity_rate(a.dept_active, a.dept_accounts) AS dept_activity_rate,
            coalesce(e.events_reported, 0) AS events_reported, coalesce(e.events_closed, 0) AS events_closed,
            e.events_closed / nullif(e.events_reported, 0) AS completion_rate,
            coalesce(e.closed_on_time, 0) AS closed_on_time, e.closed_on_time / nullif(e.events_closed, 0) AS on_time_rate,

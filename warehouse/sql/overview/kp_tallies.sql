@@ -19,7 +19,7 @@ sig AS (
     GROUP BY ALL
 ),
 cats AS (
-    SELECT category, string_agg(office_kind, '、' ORDER BY list_position(['派出所', '司法所', '卫生院'], office_kind)) AS offices
+    SELECT category, string_agg(office_kind, '、' ORDER BY m_office_order(office_kind)) AS offices
     FROM cfg_kp_office GROUP BY ALL
     UNION ALL
     SELECT DISTINCT category, NULL FROM rep WHERE category NOT IN (SELECT category FROM cfg_kp_office)

@@ -42,7 +42,7 @@ c AS (
 f AS (
     SELECT p.label AS period, r.ru_code,
            coalesce(a.accounts, 0) AS accounts, coalesce(a.active, 0) AS active,
-           a.active / nullif(a.accounts, 0) AS activity_rate,
+           m_activity_rate(a.active, a.accounts) AS activity_rate,
            coalesce(e.events_reported, 0) AS events_reported, coalesce(e.events_closed, 0) AS events_closed,
            e.events_closed / nullif(e.events_reported, 0) AS completion_rate,
            e.closed_on_time / nullif(e.events_closed, 0) AS on_time_rate,
