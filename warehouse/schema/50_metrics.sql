@@ -212,6 +212,71 @@ LEFT JOIN agg_collection_asof a
       AND (a.month_end = date_trunc('month', gp.pe) OR (a.is_last AND a.month_end < date_trunc('month', gp.pe)))
 LEFT JOIN cut x ON x.label = gp.label AND x.grid_code = gp.grid_code;
 
+-- ---------------------------------------------------------------------------------------------------- per unit
+-- The five headline figures of every reporting unit, one row per period and unit (every unit, zeros included):
+-- the one roll-up the overview, the rankings and the comparison read (a rate with nothing to divide: NULL, "—").
+--   accounts, active, activity_rate                 grid-worker accounts (m_account_activity, m_activity_rate)
+--   events_reported, events_closed, closed_on_time, completion_rate (closed / reported: may exceed 100%),
+--   on_time_rate (closed on time / closed), overdue_open, yellow_cards, red_cards          (m_event_activity)
+--   kp_reports, kp_fully_signed, fully_signed_rate  key-person reports signed by every office (m_kp_reports)
+--   signoffs_needed, signoffs_signed, sign_rate     sign-offs by the cut-off, `grace` (m_kp_signoffs)
+--   households, collected, collection_rate          as of the period's end (m_collection)
+-- `scope_office` (NULL: every office): a 部门用户 counts only the reports addressed to its office. No 乡镇 scope
+-- here: ranks are over the whole county; a query filters its rows by unit.
+CREATE MACRO m_unit_figures(periods, min_days, week_days, grace, scope_office) AS TABLE
+WITH p AS (SELECT unnest(periods, recursive := true)),
+a AS (
+    SELECT period, ru_code, count(*) AS accounts, count(*) FILTER (active) AS active
+    FROM m_account_activity(periods, min_days, week_days)
+    WHERE is_grid_worker GROUP BY ALL
+),
+e AS (
+    SELECT period, ru_code, count(*) FILTER (reported) AS events_reported, count(*) FILTER (closed) AS events_closed,
+           count(*) FILTER (closed_on_time) AS closed_on_time, count(*) FILTER (overdue_open) AS overdue_open,
+           count(*) FILTER (supervision = '黄牌') AS yellow_cards, count(*) FILTER (supervision = '红牌') AS red_cards
+    FROM m_event_activity(periods)
+    GROUP BY ALL
+),
+k AS (
+    SELECT period, ru_code, count(*) AS kp_reports, count(*) FILTER (fully_signed) AS kp_fully_signed
+    FROM m_kp_reports(periods, grace)
+    WHERE (scope_office IS NULL OR police_station = scope_office OR justice_office = scope_office
+           OR health_center = scope_office)
+    GROUP BY ALL
+),
+s AS (
+    SELECT period, ru_code, count(*) AS signoffs_needed, count(*) FILTER (signed) AS signoffs_signed
+    FROM m_kp_signoffs(periods, grace)
+    WHERE (scope_office IS NULL OR office_name = scope_office)
+    GROUP BY ALL
+),
+c AS (
+    SELECT period, ru_code, sum(households) AS households, sum(collected) FILTER (households > 0) AS collected
+    FROM m_collection(periods)
+    GROUP BY ALL
+)
+SELECT p.label AS period, r.ru_code,
+       coalesce(a.accounts, 0) AS accounts, coalesce(a.active, 0) AS active,
+       m_activity_rate(a.active, a.accounts) AS activity_rate,
+       coalesce(e.events_reported, 0) AS events_reported, coalesce(e.events_closed, 0) AS events_closed,
+       coalesce(e.closed_on_time, 0) AS closed_on_time,
+       e.events_closed / nullif(e.events_reported, 0) AS completion_rate,
+       e.closed_on_time / nullif(e.events_closed, 0) AS on_time_rate,
+       coalesce(e.overdue_open, 0) AS overdue_open, coalesce(e.yellow_cards, 0) AS yellow_cards,
+       coalesce(e.red_cards, 0) AS red_cards,
+       coalesce(k.kp_reports, 0) AS kp_reports, coalesce(k.kp_fully_signed, 0) AS kp_fully_signed,
+       k.kp_fully_signed / nullif(k.kp_reports, 0) AS fully_signed_rate,
+       coalesce(s.signoffs_needed, 0) AS signoffs_needed, coalesce(s.signoffs_signed, 0) AS signoffs_signed,
+       s.signoffs_signed / nullif(s.signoffs_needed, 0) AS sign_rate,
+       coalesce(c.households, 0) AS households, coalesce(c.collected, 0) AS collected,
+       c.collected / nullif(c.households, 0) AS collection_rate
+FROM dim_reporting_unit r CROSS JOIN p
+LEFT JOIN a ON a.period = p.label AND a.ru_code = r.ru_code
+LEFT JOIN e ON e.period = p.label AND e.ru_code = r.ru_code
+LEFT JOIN k ON k.period = p.label AND k.ru_code = r.ru_code
+LEFT JOIN s ON s.period = p.label AND s.ru_code = r.ru_code
+LEFT JOIN c ON c.period = p.label AND c.ru_code = r.ru_code;
+
 -- ---------------------------------------------------------------------------------------------------- offices
 -- The department offices' kinds (派出所, 司法所, 卫生院) in the county's order: 1, 2, 3 (NULL: not an office kind).
 -- The kinds come from core.spec.OFFICE_KINDS, written by warehouse/build.py into cfg_office_kind; no query names them.
