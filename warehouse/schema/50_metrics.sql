@@ -79,6 +79,14 @@ FROM counted c LEFT JOIN days d ON d.label = c.label AND d.account_id = c.accoun
 -- 账号活跃度 of a group of accounts: active accounts / counted accounts (rows of m_account_activity); no counted
 -- account: NULL (shown "—", in no list). The one place the rate is written; every query rolls it up with this.
 CREATE MACRO m_activity_rate(active, accounts) AS active / nullif(accounts, 0);
+-- 事件办结完成率: events closed in the period (whenever reported) / reported in it; can exceed 100%.
+CREATE MACRO m_completion_rate(closed, reported) AS closed / nullif(reported, 0);
+-- 按期办结率: closed on or before the deadline / closed.
+CREATE MACRO m_on_time_rate(closed_on_time, closed) AS closed_on_time / nullif(closed, 0);
+-- 签收率: sign-offs signed by the cut-off / sign-offs needed (one per office a report went to).
+CREATE MACRO m_sign_rate(signed, needed) AS signed / nullif(needed, 0);
+-- 采集率: households collected / registered households (grids with registered households).
+CREATE MACRO m_collection_rate(collected, households) AS collected / nullif(households, 0);
 
 -- ---------------------------------------------------------------------------------------------------- 事件
 -- One row per period and event that matters to it: reported in it, closed in it, or open at its end.
@@ -260,16 +268,16 @@ SELECT p.label AS period, r.ru_code,
        m_activity_rate(a.active, a.accounts) AS activity_rate,
        coalesce(e.events_reported, 0) AS events_reported, coalesce(e.events_closed, 0) AS events_closed,
        coalesce(e.closed_on_time, 0) AS closed_on_time,
-       e.events_closed / nullif(e.events_reported, 0) AS completion_rate,
-       e.closed_on_time / nullif(e.events_closed, 0) AS on_time_rate,
+       m_completion_rate(e.events_closed, e.events_reported) AS completion_rate,
+       m_on_time_rate(e.closed_on_time, e.events_closed) AS on_time_rate,
        coalesce(e.overdue_open, 0) AS overdue_open, coalesce(e.yellow_cards, 0) AS yellow_cards,
        coalesce(e.red_cards, 0) AS red_cards,
        coalesce(k.kp_reports, 0) AS kp_reports, coalesce(k.kp_fully_signed, 0) AS kp_fully_signed,
        k.kp_fully_signed / nullif(k.kp_reports, 0) AS fully_signed_rate,
        coalesce(s.signoffs_needed, 0) AS signoffs_needed, coalesce(s.signoffs_signed, 0) AS signoffs_signed,
-       s.signoffs_signed / nullif(s.signoffs_needed, 0) AS sign_rate,
+       m_sign_rate(s.signoffs_signed, s.signoffs_needed) AS sign_rate,
        coalesce(c.households, 0) AS households, coalesce(c.collected, 0) AS collected,
-       c.collected / nullif(c.households, 0) AS collection_rate
+       m_collection_rate(c.collected, c.households) AS collection_rate
 FROM dim_reporting_unit r CROSS JOIN p
 LEFT JOIN a ON a.period = p.label AND a.ru_code = r.ru_code
 LEFT JOIN e ON e.period = p.label AND e.ru_code = r.ru_code

@@ -16,7 +16,7 @@ SELECT k.category,
                                ORDER BY m_office_order(o.office_kind),
                                         t.town_order NULLS LAST, o.township_code, o.office_name) AS INTEGER) AS sort_order,
        coalesce(s.received, 0) AS received, coalesce(s.signed, 0) AS signed,
-       s.signed / nullif(s.received, 0) AS sign_rate
+       m_sign_rate(s.signed, s.received) AS sign_rate
 FROM cfg_kp_office k
 JOIN dim_office o ON o.office_kind = k.office_kind
 LEFT JOIN town t ON t.township_code = o.township_code

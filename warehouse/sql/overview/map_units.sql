@@ -34,7 +34,7 @@ SELECT u.level, u.unit_code AS code, u.unit_name AS name, u.unit_kind AS kind, u
        CAST(coalesce(f.accounts, 0) AS BIGINT) AS accounts, CAST(coalesce(f.active, 0) AS BIGINT) AS active,
        m_activity_rate(f.active, f.accounts) AS activity_rate,
        CAST(coalesce(f.reported, 0) AS BIGINT) AS events_reported, CAST(coalesce(f.closed, 0) AS BIGINT) AS events_closed,
-       f.closed / nullif(f.reported, 0) AS completion_rate, CAST(coalesce(f.overdue_open, 0) AS BIGINT) AS overdue_open
+       m_completion_rate(f.closed, f.reported) AS completion_rate, CAST(coalesce(f.overdue_open, 0) AS BIGINT) AS overdue_open
 FROM dim_unit u
 LEFT JOIN fig f ON f.level = u.level AND f.code = u.unit_code
 WHERE u.level IN ('乡镇', '网格')
