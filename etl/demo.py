@@ -33,7 +33,7 @@ import xlsxwriter
 
 from etl import demo_geo
 from etl.coords import gcj02_to_bd09, wgs84_to_gcj02
-from core.spec import (DATASETS, EVENT_CATEGORIES, EVENT_SOURCES, FLOW_ACTIONS, HANDLING_LEVELS, KP_ALIASES,
+from core.spec import (DATASETS, DEPT_ROLES, EVENT_CATEGORIES, EVENT_SOURCES, FLOW_ACTIONS, HANDLING_LEVELS, KP_ALIASES,
                       KP_CATEGORIES, KP_OFFICES, OP_TYPES, SATISFACTION, TERMINALS)
 
 TRUTH_FILE = "_demo_truth.json"
@@ -509,7 +509,7 @@ class _Gen:
         self.county_admins.append(len(self.acc) - 1)
         self.office: dict[str, int] = {}
         for t, tu in enumerate(self.town_units):
-            for role in ("派出所", "司法所", "卫生院"):
+            for role in DEPT_ROLES:
                 dept = _short(TOWNSHIPS[t]) + role
                 new(role, self.units[tu]["code"], t, in_hours(pre_lo, pre_hi), dept=dept)
                 self.office[dept] = len(self.acc) - 1
@@ -1044,7 +1044,7 @@ class _Gen:
         conc = 30.0
         d = rng.beta(mean * conc, (1 - np.minimum(mean, 0.999)) * conc + 1e-3)
         grid_roles = np.array([r in ("网格员", "网格长") for r in role])
-        dept = np.array([r in ("派出所", "司法所", "卫生院") for r in role])
+        dept = np.array([r in DEPT_ROLES for r in role])
         d = np.where(np.array([r == "社区管理员" for r in role]), d * 0.85, d)
         d = np.where(np.array([r == "乡镇管理员" for r in role]), np.clip(0.6 + 0.4 * mean, 0, 0.97), d)
         d = np.where(np.array([r == "县级管理员" for r in role]), 0.93, d)
