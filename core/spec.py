@@ -47,7 +47,10 @@ COORD_SYS = ("WGS84", "GCJ02", "BD09")
 LEVELS = ("县", "乡镇", "社区", "村", "网格")
 UNIT_KINDS = ("镇", "乡", "街道", "开发区", "城镇网格", "农村网格", "专属网格", "待开发网格")
 ROLES = ("网格员", "网格长", "社区管理员", "乡镇管理员", "县级管理员", "派出所", "司法所", "卫生院", "其他部门")
-DEPT_ROLES = ("派出所", "司法所", "卫生院")
+# the department offices key-person reports go to, by their key in KP_OFFICES, in the county's order; the one
+# source of the kinds (the warehouse writes them into cfg_office_kind, which its SQL joins)
+OFFICE_KINDS = {"police": "派出所", "justice": "司法所", "health": "卫生院"}
+DEPT_ROLES = tuple(OFFICE_KINDS.values())
 ACCOUNT_STATUS = ("启用", "停用")
 OP_TYPES = ("登录", "巡查", "信息采集", "信息更新", "事件上报", "事件处置", "签收", "民情日志", "其他")
 TERMINALS = ("手持终端", "PC", "APP")

@@ -476,11 +476,6 @@ def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("mon
     return ctx
 
 
-def rate_cols(*cols: str) -> dict:
-    """Column config that shows rates as percentages (None as empty: the tables say "—" in the legend)."""
-    return {c: st.column_config.NumberColumn(format="percent") for c in cols}
-
-
 def no_rows(df: pd.DataFrame, what: str) -> bool:
     if df.empty:
         st.info(f"没有{what}。")

@@ -46,10 +46,12 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from core.spec import DEPT_ROLES
+
 ADMIN, LEADER, TOWNSHIP, DEPARTMENT, DISPLAY = "县级管理员", "县领导", "乡镇用户", "部门用户", "大屏"
 ROLES = (ADMIN, LEADER, TOWNSHIP, DEPARTMENT)
 ROLE_ALIASES = {"admin": ADMIN, "leader": LEADER, "township": TOWNSHIP, "department": DEPARTMENT, "dept": DEPARTMENT}
-OFFICE_KINDS = ("派出所", "司法所", "卫生院")
+OFFICE_KINDS = DEPT_ROLES  # core.spec: the one source of the office kinds
 USERNAME_RE = re.compile(r"[\w.@\-]{2,64}")  # used with fullmatch: no control characters, no trailing newline
 GENESIS = "0" * 64
 MIN_REASON_CHARS = 4  # an unmask / full-export reason needs this many letters or digits (after normalising)

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.spec import DATASETS, OP_TYPES, TERMINALS
+from core.spec import DATASETS, DEPT_ROLES, OP_TYPES, TERMINALS
 from demo import geo as demo_geo
 from demo.constants import (DAY, FORMAT_CYCLE, FORMAT_EXT, HOUR, KP_COLUMNS, NEAR_PERFECT, OPERATING_OFFICES,
                             OP_WEIGHT, PERFECT, TOWNSHIPS)
@@ -187,7 +187,7 @@ class DeliveriesMixin:
         conc = 30.0
         d = rng.beta(mean * conc, (1 - np.minimum(mean, 0.999)) * conc + 1e-3)
         grid_roles = np.array([r in ("网格员", "网格长") for r in role])
-        dept = np.array([r in ("派出所", "司法所", "卫生院") for r in role])
+        dept = np.array([r in DEPT_ROLES for r in role])
         d = np.where(np.array([r == "社区管理员" for r in role]), d * 0.85, d)
         d = np.where(np.array([r == "乡镇管理员" for r in role]), np.clip(0.6 + 0.4 * mean, 0, 0.97), d)
         d = np.where(np.array([r == "县级管理员" for r in role]), 0.93, d)

@@ -10,6 +10,7 @@ import random
 
 import numpy as np
 
+from core.spec import DEPT_ROLES
 from demo import geo as demo_geo
 from demo.constants import (ACCOUNT_PREFIX, ACTIVITY, COUNTY_CODE, COUNTY_NAME, DAY, HOUR, INF, NEAR_PERFECT,
                             PERFECT, PHONE_PREFIX, SEAT, SEAT_COMMUNITIES, TOWNSHIPS, VILLAGE_HEAD, VILLAGE_TAIL,
@@ -184,7 +185,7 @@ class UnitsMixin:
         self.county_admins.append(len(self.acc) - 1)
         self.office: dict[str, int] = {}
         for t, tu in enumerate(self.town_units):
-            for role in ("派出所", "司法所", "卫生院"):
+            for role in DEPT_ROLES:
                 dept = _short(TOWNSHIPS[t]) + role
                 new(role, self.units[tu]["code"], t, in_hours(pre_lo, pre_hi), dept=dept)
                 self.office[dept] = len(self.acc) - 1

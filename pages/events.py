@@ -1,6 +1,5 @@
 """事件办结: completion and on-time rates by unit, the bulletin groups, overdue and carded events, category mix,
 time to close, drill-down to the events of a unit."""
-import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, ui
@@ -10,16 +9,13 @@ m = settings().metrics
 ctx = ui.page("事件办结", key="events", caption="办结率 = 当期办结的事件 (不论何时上报) / 当期上报的事件, 清理积压时可超过 100%; "
               "当期无上报事件的单位显示“—”, 不进入任何名单。按期办结率 = 当期按时限办结 / 当期办结。")
 units = data.q("events/by_unit", ctx.scope, **ctx.prm)
-sel = units if ctx.ru_code is None else units[units["ru_code"] == ctx.ru_code]
-rep, clo = int(sel["reported"].sum()), int(sel["closed"].sum())
+tot = data.q("events/totals", ctx.scope, **ctx.uprm).iloc[0]
 c = st.columns(5)
-prev_rep, prev_clo = int(sel["prev_reported"].sum()), int(sel["prev_closed"].sum())
-ui.metric("上报事件", rep, prev_rep, better=None, where=c[0])  # more reports is neither good nor bad
-ui.metric("办结事件", clo, prev_clo, where=c[1])
-ui.metric(ui.fmt.NAMES["completion_rate"], clo / rep if rep else None, prev_clo / prev_rep if prev_rep else None, kind="rate", where=c[2])
-ui.metric("超期未办结", int(sel["overdue_open"].sum()), int(sel["prev_overdue_open"].sum()), better="down", where=c[3])
-ui.metric("黄牌 / 红牌", f"{ui.fmt.count(sel['yellow_cards'].sum())} / {ui.fmt.count(sel['red_cards'].sum())}",
-          where=c[4])
+ui.metric("上报事件", tot["reported"], tot["prev_reported"], better=None, where=c[0])  # more reports is neither good nor bad
+ui.metric("办结事件", tot["closed"], tot["prev_closed"], where=c[1])
+ui.metric(ui.fmt.NAMES["completion_rate"], tot["completion_rate"], tot["prev_completion_rate"], kind="rate", where=c[2])
+ui.metric("超期未办结", tot["overdue_open"], tot["prev_overdue_open"], better="down", where=c[3])
+ui.metric("黄牌 / 红牌", f"{ui.fmt.count(tot['yellow_cards'])} / {ui.fmt.count(tot['red_cards'])}", where=c[4])
 
 if ctx.ru_code is None:
     groups = data.q("events/groups", ctx.scope, **ctx.prm)
@@ -59,10 +55,6 @@ if ctx.scope.personal == "none":  # 县领导: aggregates only (the figures per 
 only = st.segmented_control("筛选", ["全部", "超期未办结", "红黄牌"], default="全部", key="_evf") or "全部"
 ev_prm = dict(**ctx.period.params(), period_asof=ctx.prm["period_asof"], ru_code=ctx.ru_code, grid_code=None, limit=2000)
 ev = data.q("events/list", ctx.scope, **ev_prm)
-# 超期天数: how long past its deadline an overdue event is, as of now (or the period's end, if earlier)
-ref = min(pd.Timestamp(ctx.as_of), pd.Timestamp(ctx.period.end))
-ev = ev.assign(overdue_days=((ref - pd.to_datetime(ev["deadline"])).dt.total_seconds() / 86400).round(1)
-               .where(ev["overdue_open"].fillna(False).astype(bool)))
 if only == "超期未办结":
     ev = ev[ev["overdue_open"]].sort_values("overdue_days", ascending=False)
 elif only == "红黄牌":

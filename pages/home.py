@@ -8,8 +8,7 @@ head = data.q("overview/headline", ctx.scope, **ctx.prm).iloc[0]
 wall.tiles(head)
 st.subheader(f"{ui.md(ctx.shows)} 各单位综合情况")
 rank = data.q("overview/unit_ranking", ctx.scope, **ctx.prm)
-rank = rank.assign(榜单=["红榜" if r else ("黑榜" + ("(连续)" if rep else "") if b else "")
-                         for r, b, rep in zip(rank["red"], rank["black"], rank["black_repeat"])])
+rank = rank.assign(榜单=[ui.fmt.board(r, b, rep) for r, b, rep in zip(rank["red"], rank["black"], rank["black_repeat"])])
 ui.table(rank.sort_values(["rank", "sort_order"], na_position="last"),
          {"rank": "名次", "ru_name": "单位", **{k: ui.fmt.NAMES[k] for k in (
              "score", "activity_rate", "completion_rate", "on_time_rate", "overdue_open", "kp_reports", "sign_rate",

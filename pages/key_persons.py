@@ -18,16 +18,15 @@ for col, r in zip(cols, tallies.itertuples(index=False)):
 view = st.segmented_control("查看", ["各单位", "各部门", "超时未签收", "趋势"], default="各单位", key="_view") or "各单位"
 if view == "各单位":
     cat = ui.url_pick("cat", "人员类别", list(KP_CATEGORIES), {}, none_label="全部类别")
-    kp = data.q("kp/by_category_unit", ctx.scope, **ctx.prm)
+    if cat:
+        kp = data.q("kp/by_category_unit", ctx.scope, **ctx.prm)
+        kp = kp[kp["category"] == cat]
+    else:  # every category: the unit's figures (m_unit_figures)
+        kp = data.q("overview/unit_ranking", ctx.scope, **ctx.prm).rename(columns={
+            "kp_reports": "reported", "signoffs_needed": "needed", "signoffs_signed": "signed",
+            "kp_fully_signed": "fully_signed", "prev_kp_reports": "prev_reported"})
     if ctx.ru_code:
         kp = kp[kp["ru_code"] == ctx.ru_code]
-    if cat:
-        kp = kp[kp["category"] == cat]
-    else:
-        kp = (kp.groupby(["ru_code", "ru_name", "short_name", "sort_order"], as_index=False)
-              [["reported", "needed", "signed", "fully_signed", "prev_reported"]].sum())
-        kp["sign_rate"] = kp["signed"] / kp["needed"].where(kp["needed"] > 0)
-        kp["fully_signed_rate"] = kp["fully_signed"] / kp["reported"].where(kp["reported"] > 0)
     kp = kp.sort_values("sort_order")
     ui.table(kp, {"ru_name": "单位", "category": "类别", "reported": "报送", "prev_reported": "上期报送",
                   "needed": "需签收", "signed": "已签收", "sign_rate": "签收率", "fully_signed": "全部签收的报送",

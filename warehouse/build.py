@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from core.files import write_json
 from etl.lake import Lake, order_key
-from core.spec import DATASETS, KP_OFFICES, Dataset
+from core.spec import DATASETS, KP_OFFICES, OFFICE_KINDS, Dataset
 from warehouse import db
 from core.config import Settings
 
@@ -27,7 +27,6 @@ SCHEMA_VERSION = 1
 
 _ARROW_TYPES = {"str": pa.string(), "code": pa.string(), "int": pa.int64(), "float": pa.float64(),
                 "ts": pa.timestamp("us"), "date": pa.date32()}
-_OFFICE_KIND = {"police": "派出所", "justice": "司法所", "health": "卫生院"}
 
 # facts exported as Parquet, with the column whose month partitions them
 PUBLISHED_PARQUET = {
@@ -208,7 +207,10 @@ def _config_tables(con, settings: Settings) -> None:
     con.execute("CREATE TABLE cfg_kp_office (category VARCHAR, office_kind VARCHAR)")
     for cat, offices in KP_OFFICES.items():
         for o in offices:
-            con.execute("INSERT INTO cfg_kp_office VALUES ($1, $2)", [cat, _OFFICE_KIND[o]])
+            con.execute("INSERT INTO cfg_kp_office VALUES ($1, $2)", [cat, OFFICE_KINDS[o]])
+    con.execute("CREATE TABLE cfg_office_kind (office_kind VARCHAR, kind_order INTEGER)")
+    for i, kind in enumerate(OFFICE_KINDS.values(), 1):
+        con.execute("INSERT INTO cfg_office_kind VALUES ($1, $2)", [kind, i])
 
 
 def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | None = None,

@@ -32,13 +32,13 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from core.spec import KP_CATEGORIES
-from warehouse import metrics
+from core.spec import DEPT_ROLES, KP_CATEGORIES
+from warehouse import fmt, metrics
 from core.config import Settings, settings as default_settings
 from warehouse.fmt import pct  # noqa: F401 — one rule for rates on the pages, the wall and in the bulletin
 from warehouse.metrics import COUNTY, Period, Scope
 
-OFFICE_KINDS = ("派出所", "司法所", "卫生院")
+OFFICE_KINDS = DEPT_ROLES  # core.spec: the one source of the office kinds
 UNKNOWN_CATEGORY = "未知类别"  # reports whose category is not in the contract (m_category in 30_aggregates.sql)
 CN_NUMBERS = "一二三四五六七八九十"
 
@@ -560,7 +560,7 @@ def _tables(head, act, off, ev, kp, offsig, rank, m) -> list[Table]:
                ["int", "text", "pct", "pct", "pct", "score", "int", "text"],
                [[r["rank"], r["short_name"], r["activity_rate"], r["completion_rate"], r["fully_signed_rate"],
                  r["score"], r["prev_rank"],
-                 "红榜" if r["red"] else ("黑榜(连续两月)" if r["black_repeat"] else ("黑榜" if r["black"] else ""))]
+                 fmt.board(r["red"], r["black"], r["black_repeat"], span="月")]
                 for _, r in by_rank.iterrows()],
                note="综合得分: 活跃度、办结完成率(超过100%按100%计)、全部签收占比三项中有数据各项的平均值 × 100。")
     return [t1, t2, t3, t4, t5, t6]

@@ -36,6 +36,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
 
+from warehouse import fmt
 from warehouse.bulletin import Bulletin, Table, typeset, typeset_bulletin  # noqa: F401 (typeset: re-exported)
 
 BODY_FONTS = ("仿宋_GB2312", "仿宋", "FangSong", "STFangsong", "Noto Serif CJK SC", "Source Han Serif SC",
@@ -422,7 +423,7 @@ def render_review_docx(r) -> bytes:
                  ["int", "text", "pct", "pct", "pct", "score", "int", "text"],
                  [[u["rank"], u["name"], u["activity_rate"], u["completion_rate"], u["fully_signed_rate"],
                    u["score"], u["prev_rank"],
-                   "红榜" if u in r.red else (("黑榜(连续两期)" if u["repeat"] else "黑榜") if u in r.black else "")]
+                   fmt.board(u in r.red, u in r.black, u["repeat"])]
                   for u in r.ranking])
     if r.ranking:
         w.table(None, rank)

@@ -3,6 +3,7 @@
     pct(0.857142) -> '85.7%'   pct(1.0) -> '100%'   pct(0.9996) -> '99.9%'   pct(None) -> '—'
     pct(0.3, trim=False) -> '30.0%'   (tables: one precision for all rates, pct_trim)
     points(0.62, 0.6) -> 2.0  (the change of a rate in percentage points, as shown: rounded to `digits`)
+    board(False, True, True) -> '黑榜(连续两期)'   (the 红黑榜 label of a unit)
     count(12345) -> '12,345'   hours(20) -> '20 小时'   hours(10069) -> '419.5 天'   date(ts) -> '2026-11-26'
 
 A rate is never written 100% below 1 nor 0% above 0 (a unit that missed one account is not "100%"), so that the
@@ -75,6 +76,16 @@ def points(cur, prev, digits: int = 1) -> float | None:
     if a is None or b is None:
         return None
     return round(a - b, digits)
+
+
+def board(red, black, black_repeat=False, *, span: str = "期") -> str:
+    """The 红黑榜 label of a unit (overview/unit_ranking's red, black, black_repeat): '红榜', '黑榜', '黑榜(连续两期)'
+    (`span`: '月' in the monthly bulletin), '' on neither list."""
+    if red:
+        return "红榜"
+    if black:
+        return f"黑榜(连续两{span})" if black_repeat else "黑榜"
+    return ""
 
 
 def count(v) -> str:

@@ -69,7 +69,7 @@ ORDER BY o.unit_code;
 CREATE TABLE dim_account AS
 SELECT a.account_id, a.person_name, a.phone, a.unit_code, a.role, a.dept_name, a.status, a.opened_at, a.closed_at,
        a.updated_at,
-       CASE WHEN a.role IN ('派出所', '司法所', '卫生院') THEN a.role END AS dept_kind,
+       CASE WHEN a.role IN (SELECT office_kind FROM cfg_office_kind) THEN a.role END AS dept_kind,
        a.role IN ('网格员', '网格长') AS is_grid_worker,
        m.level AS unit_level, m.township_code, m.community_code, m.ru_code,
        NOT coalesce(m.known, FALSE) AS unknown_unit,

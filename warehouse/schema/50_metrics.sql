@@ -76,6 +76,18 @@ SELECT c.label AS period, c.ps AS period_start, c.pe AS period_end, c.at_ts AS p
        coalesce(d.active_days, 0) >= m_active_min(min_days, week_days, c.ps, c.pe, at_ts := c.at_ts) AS active
 FROM counted c LEFT JOIN days d ON d.label = c.label AND d.account_id = c.account_id;
 
+-- 账号活跃度 of a group of accounts: active accounts / counted accounts (rows of m_account_activity); no counted
+-- account: NULL (shown "—", in no list). The one place the rate is written; every query rolls it up with this.
+CREATE MACRO m_activity_rate(active, accounts) AS active / nullif(accounts, 0);
+-- 事件办结完成率: events closed in the period (whenever reported) / reported in it; can exceed 100%.
+CREATE MACRO m_completion_rate(closed, reported) AS closed / nullif(reported, 0);
+-- 按期办结率: closed on or before the deadline / closed.
+CREATE MACRO m_on_time_rate(closed_on_time, closed) AS closed_on_time / nullif(closed, 0);
+-- 签收率: sign-offs signed by the cut-off / sign-offs needed (one per office a report went to).
+CREATE MACRO m_sign_rate(signed, needed) AS signed / nullif(needed, 0);
+-- 采集率: households collected / registered households (grids with registered households).
+CREATE MACRO m_collection_rate(collected, households) AS collected / nullif(households, 0);
+
 -- ---------------------------------------------------------------------------------------------------- 事件
 -- One row per period and event that matters to it: reported in it, closed in it, or open at its end.
 --   reported        reported_at in the period                       (事件办结完成率 denominator)
@@ -207,6 +219,77 @@ LEFT JOIN agg_collection_asof a
        ON a.grid_code = gp.grid_code
       AND (a.month_end = date_trunc('month', gp.pe) OR (a.is_last AND a.month_end < date_trunc('month', gp.pe)))
 LEFT JOIN cut x ON x.label = gp.label AND x.grid_code = gp.grid_code;
+
+-- ---------------------------------------------------------------------------------------------------- per unit
+-- The five headline figures of every reporting unit, one row per period and unit (every unit, zeros included):
+-- the one roll-up the overview, the rankings and the comparison read (a rate with nothing to divide: NULL, "—").
+--   accounts, active, activity_rate                 grid-worker accounts (m_account_activity, m_activity_rate)
+--   events_reported, events_closed, closed_on_time, completion_rate (closed / reported: may exceed 100%),
+--   on_time_rate (closed on time / closed), overdue_open, yellow_cards, red_cards          (m_event_activity)
+--   kp_reports, kp_fully_signed, fully_signed_rate  key-person reports signed by every office (m_kp_reports)
+--   signoffs_needed, signoffs_signed, sign_rate     sign-offs by the cut-off, `grace` (m_kp_signoffs)
+--   households, collected, collection_rate          as of the period's end (m_collection)
+-- `scope_office` (NULL: every office): a 部门用户 counts only the reports addressed to its office. No 乡镇 scope
+-- here: ranks are over the whole county; a query filters its rows by unit.
+CREATE MACRO m_unit_figures(periods, min_days, week_days, grace, scope_office) AS TABLE
+WITH p AS (SELECT unnest(periods, recursive := true)),
+a AS (
+    SELECT period, ru_code, count(*) AS accounts, count(*) FILTER (active) AS active
+    FROM m_account_activity(periods, min_days, week_days)
+    WHERE is_grid_worker GROUP BY ALL
+),
+e AS (
+    SELECT period, ru_code, count(*) FILTER (reported) AS events_reported, count(*) FILTER (closed) AS events_closed,
+           count(*) FILTER (closed_on_time) AS closed_on_time, count(*) FILTER (overdue_open) AS overdue_open,
+           count(*) FILTER (supervision = '黄牌') AS yellow_cards, count(*) FILTER (supervision = '红牌') AS red_cards
+    FROM m_event_activity(periods)
+    GROUP BY ALL
+),
+k AS (
+    SELECT period, ru_code, count(*) AS kp_reports, count(*) FILTER (fully_signed) AS kp_fully_signed
+    FROM m_kp_reports(periods, grace)
+    WHERE (scope_office IS NULL OR police_station = scope_office OR justice_office = scope_office
+           OR health_center = scope_office)
+    GROUP BY ALL
+),
+s AS (
+    SELECT period, ru_code, count(*) AS signoffs_needed, count(*) FILTER (signed) AS signoffs_signed
+    FROM m_kp_signoffs(periods, grace)
+    WHERE (scope_office IS NULL OR office_name = scope_office)
+    GROUP BY ALL
+),
+c AS (
+    SELECT period, ru_code, sum(households) AS households, sum(collected) FILTER (households > 0) AS collected
+    FROM m_collection(periods)
+    GROUP BY ALL
+)
+SELECT p.label AS period, r.ru_code,
+       coalesce(a.accounts, 0) AS accounts, coalesce(a.active, 0) AS active,
+       m_activity_rate(a.active, a.accounts) AS activity_rate,
+       coalesce(e.events_reported, 0) AS events_reported, coalesce(e.events_closed, 0) AS events_closed,
+       coalesce(e.closed_on_time, 0) AS closed_on_time,
+       m_completion_rate(e.events_closed, e.events_reported) AS completion_rate,
+       m_on_time_rate(e.closed_on_time, e.events_closed) AS on_time_rate,
+       coalesce(e.overdue_open, 0) AS overdue_open, coalesce(e.yellow_cards, 0) AS yellow_cards,
+       coalesce(e.red_cards, 0) AS red_cards,
+       coalesce(k.kp_reports, 0) AS kp_reports, coalesce(k.kp_fully_signed, 0) AS kp_fully_signed,
+       k.kp_fully_signed / nullif(k.kp_reports, 0) AS fully_signed_rate,
+       coalesce(s.signoffs_needed, 0) AS signoffs_needed, coalesce(s.signoffs_signed, 0) AS signoffs_signed,
+       m_sign_rate(s.signoffs_signed, s.signoffs_needed) AS sign_rate,
+       coalesce(c.households, 0) AS households, coalesce(c.collected, 0) AS collected,
+       m_collection_rate(c.collected, c.households) AS collection_rate
+FROM dim_reporting_unit r CROSS JOIN p
+LEFT JOIN a ON a.period = p.label AND a.ru_code = r.ru_code
+LEFT JOIN e ON e.period = p.label AND e.ru_code = r.ru_code
+LEFT JOIN k ON k.period = p.label AND k.ru_code = r.ru_code
+LEFT JOIN s ON s.period = p.label AND s.ru_code = r.ru_code
+LEFT JOIN c ON c.period = p.label AND c.ru_code = r.ru_code;
+
+-- ---------------------------------------------------------------------------------------------------- offices
+-- The department offices' kinds (派出所, 司法所, 卫生院) in the county's order: 1, 2, 3 (NULL: not an office kind).
+-- The kinds come from core.spec.OFFICE_KINDS, written by warehouse/build.py into cfg_office_kind; no query names them.
+CREATE MACRO m_office_order(kind) AS
+    list_position((SELECT list(office_kind ORDER BY kind_order) FROM cfg_office_kind), kind);
 
 -- ---------------------------------------------------------------------------------------------------- labels
 -- A threshold as the bulletin writes it: 1.0 → '100%', 0.5 → '50%', 0.857 → '85.7%'.

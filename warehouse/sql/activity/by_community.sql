@@ -12,10 +12,10 @@ SELECT u.unit_code AS community_code, u.unit_name AS community_name, u.level AS 
        u.township_code, u.township_name, u.ru_code, r.short_name AS ru_short_name,
        coalesce(g.grids, 0) AS grids,
        coalesce(c.accounts, 0) AS accounts, coalesce(c.active, 0) AS active,
-       c.active / nullif(c.accounts, 0) AS rate, c.avg_active_days,
+       m_activity_rate(c.active, c.accounts) AS rate, c.avg_active_days,
        coalesce(p.accounts, 0) AS prev_accounts, coalesce(p.active, 0) AS prev_active,
-       p.active / nullif(p.accounts, 0) AS prev_rate,
-       c.active / nullif(c.accounts, 0) - p.active / nullif(p.accounts, 0) AS change
+       m_activity_rate(p.active, p.accounts) AS prev_rate,
+       m_activity_rate(c.active, c.accounts) - m_activity_rate(p.active, p.accounts) AS change
 FROM dim_unit u
 LEFT JOIN dim_reporting_unit r ON r.ru_code = u.ru_code
 LEFT JOIN (SELECT community_code, count(*) AS grids FROM dim_unit WHERE level = '网格' GROUP BY ALL) g

@@ -13,9 +13,9 @@ WITH acc AS (
 SELECT u.unit_code AS grid_code, u.unit_name AS grid_name, u.unit_kind AS grid_kind, u.households,
        u.community_code, u.community_name, u.township_code, u.township_name, u.ru_code,
        coalesce(c.accounts, 0) AS accounts, coalesce(c.active, 0) AS active,
-       c.active / nullif(c.accounts, 0) AS rate, c.avg_active_days,
+       m_activity_rate(c.active, c.accounts) AS rate, c.avg_active_days,
        coalesce(p.accounts, 0) AS prev_accounts, coalesce(p.active, 0) AS prev_active,
-       p.active / nullif(p.accounts, 0) AS prev_rate
+       m_activity_rate(p.active, p.accounts) AS prev_rate
 FROM dim_unit u
 LEFT JOIN acc c ON c.grid_code = u.unit_code AND c.period = 'cur'
 LEFT JOIN acc p ON p.grid_code = u.unit_code AND p.period = 'prev'

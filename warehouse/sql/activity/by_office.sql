@@ -13,12 +13,12 @@ town AS (SELECT township_code, min(sort_order) AS town_order FROM dim_reporting_
 office AS (
     SELECT o.office_name, o.office_kind, o.township_code, o.township_name, o.has_account,
            CAST(row_number() OVER (ORDER BY t.town_order NULLS LAST, o.township_code,
-                                   list_position(['派出所', '司法所', '卫生院'], o.office_kind), o.office_name)
+                                   m_office_order(o.office_kind), o.office_name)
                 AS INTEGER) AS sort_order,
            coalesce(c.accounts, 0) AS accounts, coalesce(c.active, 0) AS active,
-           c.active / nullif(c.accounts, 0) AS rate, c.avg_active_days,
+           m_activity_rate(c.active, c.accounts) AS rate, c.avg_active_days,
            coalesce(p.accounts, 0) AS prev_accounts, coalesce(p.active, 0) AS prev_active,
-           p.active / nullif(p.accounts, 0) AS prev_rate
+           m_activity_rate(p.active, p.accounts) AS prev_rate
     FROM dim_office o
     LEFT JOIN town t ON t.township_code = o.township_code
     LEFT JOIN acc c ON c.office_name = o.office_name AND c.period = 'cur'

@@ -16,9 +16,9 @@ WITH acc AS (
 unit AS (
     SELECT r.ru_code, r.ru_name, r.short_name, r.township_code, r.township_name, r.sort_order,
            coalesce(c.accounts, 0) AS accounts, coalesce(c.active, 0) AS active,
-           c.active / nullif(c.accounts, 0) AS rate, c.avg_active_days,
+           m_activity_rate(c.active, c.accounts) AS rate, c.avg_active_days,
            coalesce(p.accounts, 0) AS prev_accounts, coalesce(p.active, 0) AS prev_active,
-           p.active / nullif(p.accounts, 0) AS prev_rate
+           m_activity_rate(p.active, p.accounts) AS prev_rate
     FROM dim_reporting_unit r
     LEFT JOIN acc c ON c.ru_code = r.ru_code AND c.period = 'cur'
     LEFT JOIN acc p ON p.ru_code = r.ru_code AND p.period = 'prev'

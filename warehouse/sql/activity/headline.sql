@@ -18,9 +18,9 @@ WITH a AS (
       AND ($ru_code IS NULL OR (is_grid_worker AND ru_code = $ru_code)
            OR (dept_kind IS NOT NULL AND township_code = (SELECT township_code FROM dim_reporting_unit WHERE ru_code = $ru_code)))
 )
-SELECT accounts, active, active / nullif(accounts, 0) AS activity_rate,
-       dept_accounts, dept_active, dept_active / nullif(dept_accounts, 0) AS dept_activity_rate,
-       prev_accounts, prev_active, prev_active / nullif(prev_accounts, 0) AS prev_activity_rate,
+SELECT accounts, active, m_activity_rate(active, accounts) AS activity_rate,
+       dept_accounts, dept_active, m_activity_rate(dept_active, dept_accounts) AS dept_activity_rate,
+       prev_accounts, prev_active, m_activity_rate(prev_active, prev_accounts) AS prev_activity_rate,
        prev_dept_accounts, prev_dept_active,
-       prev_dept_active / nullif(prev_dept_accounts, 0) AS prev_dept_activity_rate
+       m_activity_rate(prev_dept_active, prev_dept_accounts) AS prev_dept_activity_rate
 FROM a;

@@ -16,8 +16,8 @@ acc AS (
 )
 SELECT m.label AS month, m.ps AS period_start, m.pe AS period_end,
        coalesce(a.accounts, 0) AS accounts, coalesce(a.active, 0) AS active,
-       a.active / nullif(a.accounts, 0) AS rate,
+       m_activity_rate(a.active, a.accounts) AS rate,
        coalesce(a.dept_accounts, 0) AS dept_accounts, coalesce(a.dept_active, 0) AS dept_active,
-       a.dept_active / nullif(a.dept_accounts, 0) AS dept_rate
+       m_activity_rate(a.dept_active, a.dept_accounts) AS dept_rate
 FROM m LEFT JOIN acc a ON a.period = m.label
 ORDER BY m.ps;

@@ -7,9 +7,9 @@ WITH c AS (
       AND ($community_code IS NULL OR community_code = $community_code)
 )
 SELECT c.grid_code, c.grid_name, c.community_code, c.community_name, c.township_code, c.ru_code,
-       c.households, c.collected, c.collected / nullif(c.households, 0) AS rate, c.stat_date,
+       c.households, c.collected, m_collection_rate(c.collected, c.households) AS rate, c.stat_date,
        c.persons, c.floating, c.houses, c.rentals, c.key_places,
-       p.collected AS prev_collected, p.collected / nullif(p.households, 0) AS prev_rate
+       p.collected AS prev_collected, m_collection_rate(p.collected, p.households) AS prev_rate
 FROM c JOIN c p ON p.grid_code = c.grid_code AND p.period = 'prev'
 WHERE c.period = 'cur'
 ORDER BY c.grid_code;

@@ -12,9 +12,9 @@ WITH c AS (
 )
 SELECT r.ru_code, r.ru_name, r.short_name, r.township_code, r.sort_order,
        coalesce(c.grids, 0) AS grids, coalesce(c.households, 0) AS households, coalesce(c.collected, 0) AS collected,
-       c.collected / nullif(c.households, 0) AS rate,
+       m_collection_rate(c.collected, c.households) AS rate,
        c.persons, c.floating, c.houses, c.rentals, c.key_places, c.last_stat_date,
-       coalesce(p.collected, 0) AS prev_collected, p.collected / nullif(p.households, 0) AS prev_rate
+       coalesce(p.collected, 0) AS prev_collected, m_collection_rate(p.collected, p.households) AS prev_rate
 FROM dim_reporting_unit r
 LEFT JOIN c ON c.period = 'cur' AND c.ru_code = r.ru_code
 LEFT JOIN c p ON p.period = 'prev' AND p.ru_code = r.ru_code

@@ -2,40 +2,12 @@
 -- [$prev_start, $prev_end), one row per metric and unit. Ranked over the whole county (a 乡镇 user sees only its
 -- own units, with their county ranks); ties share a rank; units without the figure (NULL) are not ranked.
 -- Higher is better for every metric except overdue_open (fewer is better).
--- movement = prev_rank − rank: positive = moved up.
-WITH a AS (
-    SELECT period, ru_code, count(*) FILTER (active) / count(*) AS activity_rate
-    FROM m_account_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), $min_active_days, $week_active_days)
-    WHERE is_grid_worker GROUP BY ALL
-),
-e AS (
-    SELECT period, ru_code,
-           count(*) FILTER (closed) / nullif(count(*) FILTER (reported), 0) AS completion_rate,
-           count(*) FILTER (closed_on_time) / nullif(count(*) FILTER (closed), 0) AS on_time_rate,
-           count(*) FILTER (overdue_open) AS overdue_open
-    FROM m_event_activity(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof))
-    GROUP BY ALL
-),
-s AS (
-    SELECT period, ru_code, count(*) FILTER (signed) / count(*) AS sign_rate
-    FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), m_grace($cutoff, $end))
-    WHERE ($scope_office IS NULL OR office_name = $scope_office)
-    GROUP BY ALL
-),
-c AS (
-    SELECT period, ru_code, sum(collected) FILTER (households > 0) / nullif(sum(households), 0) AS collection_rate
-    FROM m_collection(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof))
-    GROUP BY ALL
-),
-p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), recursive := true)),
-wide AS (
-    SELECT p.label AS period, r.ru_code, a.activity_rate, e.completion_rate, e.on_time_rate,
-           CAST(coalesce(e.overdue_open, 0) AS DOUBLE) AS overdue_open, s.sign_rate, c.collection_rate
-    FROM dim_reporting_unit r CROSS JOIN p
-    LEFT JOIN a ON a.period = p.label AND a.ru_code = r.ru_code
-    LEFT JOIN e ON e.period = p.label AND e.ru_code = r.ru_code
-    LEFT JOIN s ON s.period = p.label AND s.ru_code = r.ru_code
-    LEFT JOIN c ON c.period = p.label AND c.ru_code = r.ru_code
+-- movement = prev_rank − rank: positive = moved up. Figures: m_unit_figures (warehouse/schema/50_metrics.sql).
+WITH wide AS (
+    SELECT period, ru_code, activity_rate, completion_rate, on_time_rate, CAST(overdue_open AS DOUBLE) AS overdue_open,
+           sign_rate, collection_rate
+    FROM m_unit_figures(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), $min_active_days,
+                        $week_active_days, m_grace($cutoff, $end), $scope_office)
 ),
 long AS (SELECT * FROM wide UNPIVOT INCLUDE NULLS (value FOR metric IN (COLUMNS(* EXCLUDE (period, ru_code))))),
 labels AS (

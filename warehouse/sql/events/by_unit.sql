@@ -21,13 +21,13 @@ WITH ev AS (
 unit AS (
     SELECT r.ru_code, r.ru_name, r.short_name, r.township_code, r.township_name, r.sort_order,
            coalesce(c.reported, 0) AS reported, coalesce(c.closed, 0) AS closed,
-           c.closed / nullif(c.reported, 0) AS completion_rate,
-           coalesce(c.closed_on_time, 0) AS closed_on_time, c.closed_on_time / nullif(c.closed, 0) AS on_time_rate,
+           m_completion_rate(c.closed, c.reported) AS completion_rate,
+           coalesce(c.closed_on_time, 0) AS closed_on_time, m_on_time_rate(c.closed_on_time, c.closed) AS on_time_rate,
            coalesce(c.open_at_end, 0) AS open_at_end, coalesce(c.overdue_open, 0) AS overdue_open,
            coalesce(c.yellow_cards, 0) AS yellow_cards, coalesce(c.red_cards, 0) AS red_cards, c.avg_hours_to_close,
            coalesce(p.reported, 0) AS prev_reported, coalesce(p.closed, 0) AS prev_closed,
-           p.closed / nullif(p.reported, 0) AS prev_completion_rate,
-           p.closed_on_time / nullif(p.closed, 0) AS prev_on_time_rate,
+           m_completion_rate(p.closed, p.reported) AS prev_completion_rate,
+           m_on_time_rate(p.closed_on_time, p.closed) AS prev_on_time_rate,
            coalesce(p.overdue_open, 0) AS prev_overdue_open
     FROM dim_reporting_unit r
     LEFT JOIN ev c ON c.ru_code = r.ru_code AND c.period = 'cur'

@@ -15,7 +15,7 @@ cats AS (
 )
 SELECT k.category,
        coalesce(c.reported, 0) AS reported, coalesce(c.closed, 0) AS closed,
-       c.closed / nullif(c.reported, 0) AS completion_rate, coalesce(c.overdue_open, 0) AS overdue_open,
+       m_completion_rate(c.closed, c.reported) AS completion_rate, coalesce(c.overdue_open, 0) AS overdue_open,
        coalesce(c.reported, 0) / nullif(sum(coalesce(c.reported, 0)) OVER (), 0) AS share,
        coalesce(p.reported, 0) AS prev_reported, coalesce(p.closed, 0) AS prev_closed
 FROM cats k

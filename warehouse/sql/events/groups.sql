@@ -8,7 +8,7 @@ WITH ev AS (
     GROUP BY ALL
 ),
 unit AS (
-    SELECT r.ru_code, r.short_name, r.sort_order, e.closed / nullif(e.reported, 0) AS completion_rate
+    SELECT r.ru_code, r.short_name, r.sort_order, m_completion_rate(e.closed, e.reported) AS completion_rate
     FROM dim_reporting_unit r LEFT JOIN ev e USING (ru_code)
     WHERE ($scope_township IS NULL OR r.township_code = $scope_township)
 ),

@@ -28,7 +28,7 @@ sig AS (
 cats AS (
     SELECT category, list_position(['流动人口', '吸毒人员', '严重精神障碍患者', '社区矫正人员', '刑满释放人员'], category)
                AS category_order,
-           string_agg(office_kind, '、' ORDER BY list_position(['派出所', '司法所', '卫生院'], office_kind)) AS offices
+           string_agg(office_kind, '、' ORDER BY m_office_order(office_kind)) AS offices
     FROM cfg_kp_office GROUP BY ALL
     UNION ALL  -- reports whose category is not in the contract (m_category), when there are any in scope
     SELECT DISTINCT category, 99, NULL FROM rep WHERE category = m_unknown_category()
@@ -36,10 +36,10 @@ cats AS (
 cell AS (
     SELECT r.ru_code, r.ru_name, r.short_name, r.township_code, r.sort_order, k.category, k.category_order, k.offices,
            coalesce(c.reported, 0) AS reported, coalesce(s.needed, 0) AS needed, coalesce(s.signed, 0) AS signed,
-           s.signed / nullif(s.needed, 0) AS sign_rate,
+           m_sign_rate(s.signed, s.needed) AS sign_rate,
            coalesce(c.fully_signed, 0) AS fully_signed, c.fully_signed / nullif(c.reported, 0) AS fully_signed_rate,
            coalesce(pc.reported, 0) AS prev_reported, coalesce(ps.needed, 0) AS prev_needed,
-           coalesce(ps.signed, 0) AS prev_signed, ps.signed / nullif(ps.needed, 0) AS prev_sign_rate,
+           coalesce(ps.signed, 0) AS prev_signed, m_sign_rate(ps.signed, ps.needed) AS prev_sign_rate,
            pc.fully_signed / nullif(pc.reported, 0) AS prev_fully_signed_rate
     FROM dim_reporting_unit r CROSS JOIN cats k
     LEFT JOIN rep c ON c.period = 'cur' AND c.ru_code = r.ru_code AND c.category = k.category

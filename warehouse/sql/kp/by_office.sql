@@ -19,14 +19,14 @@ town AS (SELECT township_code, min(sort_order) AS town_order FROM dim_reporting_
 office AS (
     SELECT o.office_name, o.office_kind, o.township_code, o.township_name, o.has_account,
            CAST(row_number() OVER (ORDER BY t.town_order NULLS LAST, o.township_code,
-                                   list_position(['派出所', '司法所', '卫生院'], o.office_kind), o.office_name)
+                                   m_office_order(o.office_kind), o.office_name)
                 AS INTEGER) AS sort_order,
            coalesce(c.received, 0) AS received, coalesce(c.signed, 0) AS signed,
            coalesce(c.received, 0) - coalesce(c.signed, 0) AS unsigned,
-           c.signed / nullif(c.received, 0) AS sign_rate, c.avg_hours_to_sign,
+           m_sign_rate(c.signed, c.received) AS sign_rate, c.avg_hours_to_sign,
            coalesce(c.unsigned_yellow, 0) AS unsigned_yellow, coalesce(c.unsigned_red, 0) AS unsigned_red,
            coalesce(p.received, 0) AS prev_received, coalesce(p.signed, 0) AS prev_signed,
-           p.signed / nullif(p.received, 0) AS prev_sign_rate
+           m_sign_rate(p.signed, p.received) AS prev_sign_rate
     FROM dim_office o
     LEFT JOIN town t ON t.township_code = o.township_code
     LEFT JOIN sig c ON c.period = 'cur' AND c.office_name = o.office_name

@@ -13,10 +13,10 @@ SELECT k.category,
        list_position(['流动人口', '吸毒人员', '严重精神障碍患者', '社区矫正人员', '刑满释放人员'], k.category) AS category_order,
        o.office_kind, o.office_name, o.township_code, o.township_name,
        CAST(row_number() OVER (PARTITION BY k.category
-                               ORDER BY list_position(['派出所', '司法所', '卫生院'], o.office_kind),
+                               ORDER BY m_office_order(o.office_kind),
                                         t.town_order NULLS LAST, o.township_code, o.office_name) AS INTEGER) AS sort_order,
        coalesce(s.received, 0) AS received, coalesce(s.signed, 0) AS signed,
-       s.signed / nullif(s.received, 0) AS sign_rate
+       m_sign_rate(s.signed, s.received) AS sign_rate
 FROM cfg_kp_office k
 JOIN dim_office o ON o.office_kind = k.office_kind
 LEFT JOIN town t ON t.township_code = o.township_code

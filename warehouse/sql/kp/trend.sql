@@ -25,7 +25,7 @@ SELECT m.label AS month, m.ps AS period_start, m.pe AS period_end, k.category,
        coalesce(list_position(['流动人口', '吸毒人员', '严重精神障碍患者', '社区矫正人员', '刑满释放人员'], k.category), 99)
            AS category_order,
        coalesce(r.reported, 0) AS reported, coalesce(r.fully_signed, 0) AS fully_signed,
-       coalesce(s.needed, 0) AS needed, coalesce(s.signed, 0) AS signed, s.signed / nullif(s.needed, 0) AS sign_rate
+       coalesce(s.needed, 0) AS needed, coalesce(s.signed, 0) AS signed, m_sign_rate(s.signed, s.needed) AS sign_rate
 FROM m CROSS JOIN cats k
 LEFT JOIN rep r ON r.period = m.label AND r.category = k.category
 LEFT JOIN sig s ON s.period = m.label AND s.category = k.category

@@ -50,19 +50,19 @@ c AS (
 f AS (
     SELECT p.label AS period,
            coalesce(a.accounts, 0) AS accounts, coalesce(a.active, 0) AS active,
-           a.active / nullif(a.accounts, 0) AS activity_rate,
+           m_activity_rate(a.active, a.accounts) AS activity_rate,
            coalesce(a.dept_accounts, 0) AS dept_accounts, coalesce(a.dept_active, 0) AS dept_active,
-           a.dept_active / nullif(a.dept_accounts, 0) AS dept_activity_rate,
+           m_activity_rate(a.dept_active, a.dept_accounts) AS dept_activity_rate,
            coalesce(e.events_reported, 0) AS events_reported, coalesce(e.events_closed, 0) AS events_closed,
-           e.events_closed / nullif(e.events_reported, 0) AS completion_rate,
-           coalesce(e.closed_on_time, 0) AS closed_on_time, e.closed_on_time / nullif(e.events_closed, 0) AS on_time_rate,
+           m_completion_rate(e.events_closed, e.events_reported) AS completion_rate,
+           coalesce(e.closed_on_time, 0) AS closed_on_time, m_on_time_rate(e.closed_on_time, e.events_closed) AS on_time_rate,
            coalesce(e.open_at_end, 0) AS open_at_end, coalesce(e.overdue_open, 0) AS overdue_open,
            coalesce(e.yellow_cards, 0) AS yellow_cards, coalesce(e.red_cards, 0) AS red_cards,
            coalesce(k.kp_reports, 0) AS kp_reports, coalesce(k.kp_fully_signed, 0) AS kp_fully_signed,
            coalesce(s.signoffs_needed, 0) AS signoffs_needed, coalesce(s.signoffs_signed, 0) AS signoffs_signed,
-           s.signoffs_signed / nullif(s.signoffs_needed, 0) AS sign_rate,
+           m_sign_rate(s.signoffs_signed, s.signoffs_needed) AS sign_rate,
            coalesce(c.grids, 0) AS grids, coalesce(c.households, 0) AS households,
-           coalesce(c.collected, 0) AS collected, c.collected / nullif(c.households, 0) AS collection_rate
+           coalesce(c.collected, 0) AS collected, m_collection_rate(c.collected, c.households) AS collection_rate
     FROM p
     LEFT JOIN a ON a.period = p.label LEFT JOIN e ON e.period = p.label LEFT JOIN k ON k.period = p.label
     LEFT JOIN s ON s.period = p.label LEFT JOIN c ON c.period = p.label

@@ -19,7 +19,7 @@ sig AS (
     GROUP BY ALL
 ),
 cats AS (
-    SELECT category, string_agg(office_kind, '、' ORDER BY list_position(['派出所', '司法所', '卫生院'], office_kind)) AS offices
+    SELECT category, string_agg(office_kind, '、' ORDER BY m_office_order(office_kind)) AS offices
     FROM cfg_kp_office GROUP BY ALL
     UNION ALL
     SELECT DISTINCT category, NULL FROM rep WHERE category NOT IN (SELECT category FROM cfg_kp_office)
@@ -27,9 +27,9 @@ cats AS (
 SELECT k.category, k.offices,
        coalesce(c.reports, 0) AS reports, coalesce(c.fully_signed, 0) AS fully_signed,
        coalesce(s.needed, 0) AS signoffs_needed, coalesce(s.signed, 0) AS signoffs_signed,
-       s.signed / nullif(s.needed, 0) AS sign_rate,
+       m_sign_rate(s.signed, s.needed) AS sign_rate,
        coalesce(pc.reports, 0) AS prev_reports, coalesce(ps.needed, 0) AS prev_signoffs_needed,
-       coalesce(ps.signed, 0) AS prev_signoffs_signed, ps.signed / nullif(ps.needed, 0) AS prev_sign_rate
+       coalesce(ps.signed, 0) AS prev_signoffs_signed, m_sign_rate(ps.signed, ps.needed) AS prev_sign_rate
 FROM cats k
 LEFT JOIN rep c ON c.period = 'cur' AND c.category = k.category
 LEFT JOIN sig s ON s.period = 'cur' AND s.category = k.category

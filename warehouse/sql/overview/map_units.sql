@@ -32,9 +32,9 @@ fig AS (
 SELECT u.level, u.unit_code AS code, u.unit_name AS name, u.unit_kind AS kind, u.township_code, u.township_name,
        u.community_code, u.community_name, u.ru_code, u.households, u.center_lon, u.center_lat, u.boundary,
        CAST(coalesce(f.accounts, 0) AS BIGINT) AS accounts, CAST(coalesce(f.active, 0) AS BIGINT) AS active,
-       f.active / nullif(f.accounts, 0) AS activity_rate,
+       m_activity_rate(f.active, f.accounts) AS activity_rate,
        CAST(coalesce(f.reported, 0) AS BIGINT) AS events_reported, CAST(coalesce(f.closed, 0) AS BIGINT) AS events_closed,
-       f.closed / nullif(f.reported, 0) AS completion_rate, CAST(coalesce(f.overdue_open, 0) AS BIGINT) AS overdue_open
+       m_completion_rate(f.closed, f.reported) AS completion_rate, CAST(coalesce(f.overdue_open, 0) AS BIGINT) AS overdue_open
 FROM dim_unit u
 LEFT JOIN fig f ON f.level = u.level AND f.code = u.unit_code
 WHERE u.level IN ('乡镇', '网格')

@@ -24,4 +24,4 @@ LEFT JOIN dim_unit u ON u.unit_code = s.report_township
 LEFT JOIN town t ON t.township_code = coalesce(o.township_code, s.report_township)
 WHERE ($scope_township IS NULL OR coalesce(o.township_code, s.report_township) = $scope_township)
 GROUP BY s.office_kind, s.office_name, o.township_code, o.township_name, t.town_order
-ORDER BY list_position(['派出所', '司法所', '卫生院'], s.office_kind), red DESC, yellow DESC, t.town_order, s.office_name;
+ORDER BY m_office_order(s.office_kind), red DESC, yellow DESC, t.town_order, s.office_name;
