@@ -1,11 +1,13 @@
-"""The benchmark machinery (warehouse/bench.py) on a tiny scale, and its page-query table against the code."""
+"""The benchmark machinery (perf/bench.py, perf/timing.py) on a tiny scale, its page-query table against the code,
+and the old command path `python -m warehouse bench` handing over to `python -m perf bench`."""
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from warehouse import bench, metrics
+from perf import bench, timing
+from warehouse import metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,8 +38,12 @@ def test_page_table_matches_the_sql_files_and_the_pages():
 
 
 def test_stats_p95_is_nearest_rank():
-    s = bench._stats([0.1, 0.2, 0.3, 0.4, 1.0])
+    s = timing.stats([0.1, 0.2, 0.3, 0.4, 1.0])
     assert s["median_s"] == 0.3 and s["p95_s"] == 1.0 and s["runs"] == 5
+    xs = [float(i) for i in range(1, 21)]  # 20 runs: p95 is the 19th, not pushed to the 20th by float noise
+    assert timing.percentile(xs, 0.95) == 19.0 and timing.stats(xs)["p95_s"] == 19.0
+    assert timing.summary(xs) == {"n": 20, "p50_s": 10.5, "p95_s": 19.0, "max_s": 20.0}
+    assert timing.percentile([], 0.95) is None and timing.summary([])["p95_s"] is None
 
 
 @pytest.mark.timeout(600)

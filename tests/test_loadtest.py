@@ -1,4 +1,5 @@
-"""The load test's machinery (warehouse/loadtest.py): its verdict from the observations, and one tiny live run."""
+"""The load test's machinery (perf/loadtest.py): its verdict from the observations, one tiny live run, and the old
+command path `python -m warehouse.loadtest` handing over to `python -m perf loadtest`."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,7 +7,7 @@ import datetime as dt
 import pytest
 
 from core import config
-from warehouse import loadtest
+from perf import loadtest
 
 
 def _cycles(times: list[float], t0: float = 1000.0, server_ms: float = 50) -> list[dict]:

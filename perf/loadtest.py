@@ -1,7 +1,9 @@
 """Load test: N concurrent browser sessions on one Streamlit server, opening the pages in turn, while the wall
 display refreshes.
 
-    python -m warehouse.loadtest --warehouse WH [--sessions 10] [--rounds 2] [--wall-refresh 5] [--out r.json]
+    python -m perf loadtest --warehouse WH [--sessions 10] [--rounds 2] [--wall-refresh 5] [--out r.json]
+
+(`python -m warehouse.loadtest …` is an alias that hands over to it.)
 
 One server (`streamlit run dashboard/app.py`) on a published warehouse WH (e.g. the benchmark's, `…/wh`), with a
 temporary configuration (its own user store; the demo build off). Two headless Chromiums (Debian's, no download),
@@ -19,20 +21,20 @@ users work, against the configured interval.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import secrets
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from perf import timing
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -46,18 +48,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _pct(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, max(0, -(-int(q * len(xs) * 1000) // 1000) - 1))], 3)
-
-
-def _summary(xs: list[float]) -> dict:
-    return {"n": len(xs), "p50_s": round(statistics.median(xs), 3) if xs else None, "p95_s": _pct(xs, 0.95),
-            "max_s": round(max(xs), 3) if xs else None}
 
 
 def start_server(wh: Path, root: Path, wall_refresh: float) -> tuple[subprocess.Popen, str, str, str]:
@@ -173,15 +163,6 @@ async def wall(browser, url: str, token: str, stop: asyncio.Event, cycles: list)
     await ctx.close()
 
 
-def _cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (Linux)."""
-    try:
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 async def _main(url: str, password: str, token: str, sessions: int, rounds: int, refresh: float,
                 server_pid: int | None = None, user_nice: int = 0) -> dict:
     from playwright.async_api import async_playwright
@@ -201,11 +182,11 @@ async def _main(url: str, password: str, token: str, sessions: int, rounds: int,
             await asyncio.sleep(0.2)
         idle_cycles = list(cycles)
         out, errors = [], []
-        cpu0 = _cpu_s(server_pid) if server_pid else None
+        cpu0 = timing.cpu_seconds(server_pid) if server_pid else None
         t0 = time.time()
         await asyncio.gather(*(user(users_browser, url, password, i, rounds, out, errors) for i in range(sessions)))
         t1 = time.time()
-        cpu1 = _cpu_s(server_pid) if server_pid else None
+        cpu1 = timing.cpu_seconds(server_pid) if server_pid else None
         await asyncio.sleep(1)
         stop.set()
         await wt
@@ -249,7 +230,7 @@ def analyse(out: list[dict], errors: list[str], cycles: list[dict], idle_cycles:
             if c["server_start"] is not None and c["server_ms"] is not None and t0 < c["t"] <= t1]
     server_ms = [c["server_ms"] / 1000 for c in busy_cycles if c["server_ms"] is not None]
     pages = [o["s"] for o in out if o["page"] != "login+home"]
-    wall_busy = _summary(gaps_busy)
+    wall_busy = timing.summary(gaps_busy)
     expected = int(busy_s // refresh)
     limit = refresh + 1.0
     keeps = bool(len(gaps_busy) >= 2 and wall_busy["p95_s"] <= limit and wall_busy["max_s"] <= 1.5 * refresh
@@ -268,21 +249,21 @@ def analyse(out: list[dict], errors: list[str], cycles: list[dict], idle_cycles:
     return {
         "sessions": sessions, "rounds": rounds, "busy_s": round(busy_s, 1),
         "page_opens": len(pages), "page_opens_expected": opens_expected,
-        "page_time": _summary(pages),
-        "page_time_first_round": _summary([o["s"] for o in out if o["round"] == 1]),
-        "page_time_later_rounds": _summary([o["s"] for o in out if o["round"] > 1]),
-        "by_page": {n: _summary([o["s"] for o in out if o["page"] == n]) for n in PAGES},
-        "login": _summary([o["s"] for o in out if o["page"] == "login+home"]),
+        "page_time": timing.summary(pages),
+        "page_time_first_round": timing.summary([o["s"] for o in out if o["round"] == 1]),
+        "page_time_later_rounds": timing.summary([o["s"] for o in out if o["round"] > 1]),
+        "by_page": {n: timing.summary([o["s"] for o in out if o["page"] == n]) for n in PAGES},
+        "login": timing.summary([o["s"] for o in out if o["page"] == "login+home"]),
         "wall_refresh_s": refresh,
         "wall_cycles_while_busy": len(busy_cycles), "wall_cycles_expected": expected,
         "wall_gap_while_busy": wall_busy, "wall_gaps_while_busy_s": [round(g, 2) for g in gaps_busy],
         "wall_open_gap_at_end_s": round(open_gap, 2),
-        "wall_gap_idle": _summary(_gaps([c["t"] for c in idle_cycles])),
+        "wall_gap_idle": timing.summary(_gaps([c["t"] for c in idle_cycles])),
         # the same gaps as the server saw them (when each refresh was ready) and the server's time per refresh:
         # browser gap ≫ server gap means the browser, not the server, was late
-        "wall_server_gap_while_busy": _summary(_gaps(done)),
-        "wall_server_time_while_busy": _summary(server_ms),
-        "wall_server_time_idle": _summary([c["server_ms"] / 1000 for c in idle_cycles if c["server_ms"] is not None]),
+        "wall_server_gap_while_busy": timing.summary(_gaps(done)),
+        "wall_server_time_while_busy": timing.summary(server_ms),
+        "wall_server_time_idle": timing.summary([c["server_ms"] / 1000 for c in idle_cycles if c["server_ms"] is not None]),
         "server_cpu_s_while_busy": None if server_cpu_s is None else round(server_cpu_s, 1),
         # every refresh seen: cycle number, seconds from the users' start to when the page had it, to when the
         # server began it, the server's time (s)
@@ -300,7 +281,7 @@ def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: float = 
     import duckdb
     import streamlit
 
-    load_start = os.getloadavg()
+    load_start = timing.loadavg()
     root = Path(tempfile.mkdtemp(prefix="gridwatch-load-"))
     proc, url, password, token = start_server(Path(wh).resolve(), root, wall_refresh)
     try:
@@ -312,9 +293,8 @@ def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: float = 
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(root, ignore_errors=True)
-    res["machine"] = {"cores": os.cpu_count(), "streamlit": streamlit.__version__, "duckdb": duckdb.__version__,
-                      "loadavg_start": [round(x, 2) for x in load_start],
-                      "loadavg_end": [round(x, 2) for x in os.getloadavg()]}
+    res["machine"] = {"cores": timing.cores(), "streamlit": streamlit.__version__, "duckdb": duckdb.__version__,
+                      "loadavg_start": load_start, "loadavg_end": timing.loadavg()}
     return res
 
 
@@ -343,23 +323,24 @@ def report(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m warehouse.loadtest", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--warehouse", type=Path, required=True, help="a warehouse directory with CURRENT")
-    ap.add_argument("--sessions", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--wall-refresh", type=float, default=5, help="the wall's refresh_seconds for the test")
-    ap.add_argument("--user-nice", type=int, default=10,
-                    help="niceness of the users' browser (0: the same CPU priority as the server and the wall)")
-    ap.add_argument("--out", type=Path, help="write every figure as JSON here")
-    a = ap.parse_args(argv)
+# ------------------------------------------------------------------------------------------------ CLI
+def add_parser(sub) -> None:
+    p = sub.add_parser("loadtest", help="负载测试: 多个浏览器会话轮流打开各页面, 同时大屏按间隔刷新",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--warehouse", type=Path, required=True, help="a warehouse directory with CURRENT")
+    p.add_argument("--sessions", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--wall-refresh", type=float, default=5, help="the wall's refresh_seconds for the test")
+    p.add_argument("--user-nice", type=int, default=10,
+                   help="niceness of the users' browser (0: the same CPU priority as the server and the wall)")
+    p.add_argument("--out", type=Path, help="write every figure as JSON here")
+    p.set_defaults(run=_cli)
+
+
+def _cli(a) -> int:
     r = run(a.warehouse, sessions=a.sessions, rounds=a.rounds, wall_refresh=a.wall_refresh,
             user_nice=a.user_nice)
     if a.out:
         a.out.write_text(json.dumps(r, ensure_ascii=False, indent=1), encoding="utf-8")
     print(report(r))
     return 0 if not r["errors"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
