@@ -46,6 +46,33 @@ def test_stats_p95_is_nearest_rank():
     assert timing.percentile([], 0.95) is None and timing.summary([])["p95_s"] is None
 
 
+def test_the_old_command_path_hands_over_to_perf(tmp_path):
+    """`python -m warehouse bench` is listed by the warehouse CLI and runs `python -m perf bench` with the same
+    arguments (from any directory), without warehouse importing perf."""
+    import subprocess
+    import sys
+
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    r = run("warehouse", "--help")
+    assert r.returncode == 0 and re.search(r"^\s+bench\s", r.stdout, re.M), r.stdout
+    r = run("warehouse", "bench", "--help")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("usage: python -m perf bench") and "--no-pandas-ingest" in r.stdout
+    r = run("warehouse", "bench", "--scale", "tiny", "--runs", "2")  # perf's own check, before any work
+    assert r.returncode == 2 and "--runs 至少为 5" in r.stderr
+    r = run("warehouse", "bench", "--scale", "huge")
+    assert r.returncode == 2 and "python -m perf bench: error" in r.stderr
+    r = run("warehouse", "review", "--bogus")  # the other commands still refuse unknown options
+    assert r.returncode == 2 and "unrecognized arguments: --bogus" in r.stderr
+    r = run("perf", "--help")
+    assert r.returncode == 0 and "bench" in r.stdout and "loadtest" in r.stdout
+
+
 @pytest.mark.timeout(600)
 def test_tiny_benchmark_writes_every_figure(tmp_path):
     out = tmp_path / "r.json"
