@@ -1,11 +1,13 @@
-"""The benchmark machinery (warehouse/bench.py) on a tiny scale, and its page-query table against the code."""
+"""The benchmark machinery (perf/bench.py, perf/timing.py) on a tiny scale, its page-query table against the code,
+and the old command path `python -m warehouse bench` handing over to `python -m perf bench`."""
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from warehouse import bench, metrics
+from perf import bench, timing
+from warehouse import metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,8 +38,39 @@ def test_page_table_matches_the_sql_files_and_the_pages():
 
 
 def test_stats_p95_is_nearest_rank():
-    s = bench._stats([0.1, 0.2, 0.3, 0.4, 1.0])
+    s = timing.stats([0.1, 0.2, 0.3, 0.4, 1.0])
     assert s["median_s"] == 0.3 and s["p95_s"] == 1.0 and s["runs"] == 5
+    xs = [float(i) for i in range(1, 21)]  # 20 runs: p95 is the 19th, not pushed to the 20th by float noise
+    assert timing.percentile(xs, 0.95) == 19.0 and timing.stats(xs)["p95_s"] == 19.0
+    assert timing.summary(xs) == {"n": 20, "p50_s": 10.5, "p95_s": 19.0, "max_s": 20.0}
+    assert timing.percentile([], 0.95) is None and timing.summary([])["p95_s"] is None
+
+
+def test_the_old_command_path_hands_over_to_perf(tmp_path):
+    """`python -m warehouse bench` is listed by the warehouse CLI and runs `python -m perf bench` with the same
+    arguments (from any directory), without warehouse importing perf."""
+    import subprocess
+    import sys
+
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    r = run("warehouse", "--help")
+    assert r.returncode == 0 and re.search(r"^\s+bench\s", r.stdout, re.M), r.stdout
+    r = run("warehouse", "bench", "--help")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("usage: python -m perf bench") and "--no-pandas-ingest" in r.stdout
+    r = run("warehouse", "bench", "--scale", "tiny", "--runs", "2")  # perf's own check, before any work
+    assert r.returncode == 2 and "--runs 至少为 5" in r.stderr
+    r = run("warehouse", "bench", "--scale", "huge")
+    assert r.returncode == 2 and "python -m perf bench: error" in r.stderr
+    r = run("warehouse", "review", "--bogus")  # the other commands still refuse unknown options
+    assert r.returncode == 2 and "unrecognized arguments: --bogus" in r.stderr
+    r = run("perf", "--help")
+    assert r.returncode == 0 and "bench" in r.stdout and "loadtest" in r.stdout
 
 
 @pytest.mark.timeout(600)

@@ -1,4 +1,5 @@
-"""The load test's machinery (warehouse/loadtest.py): its verdict from the observations, and one tiny live run."""
+"""The load test's machinery (perf/loadtest.py): its verdict from the observations, one tiny live run, and the old
+command path `python -m warehouse.loadtest` handing over to `python -m perf loadtest`."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,7 +7,7 @@ import datetime as dt
 import pytest
 
 from core import config
-from warehouse import loadtest
+from perf import loadtest
 
 
 def _cycles(times: list[float], t0: float = 1000.0, server_ms: float = 50) -> list[dict]:
@@ -69,3 +70,21 @@ def test_a_tiny_live_run(tmp_path):
     assert all(c[2] is not None and c[3] is not None for c in r["wall_cycles"])
     text = loadtest.report(r)
     assert "verdict: " in text and "wall gap, users working" in text
+
+
+def test_the_old_command_path_hands_over_to_perf(tmp_path):
+    """`python -m warehouse.loadtest` still runs: the same options, from any directory, through `python -m perf
+    loadtest` (its help, and its refusal of a missing --warehouse, exit code 2)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-m", "warehouse.loadtest", "--help"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("usage: python -m perf loadtest") and "--wall-refresh" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "warehouse.loadtest", "--sessions", "2"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--warehouse" in r.stderr

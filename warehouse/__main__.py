@@ -3,6 +3,7 @@
     python -m warehouse bulletin --month 2026-03 [--format md|docx|xlsx|pdf|json] [--out PATH] [--warehouse PATH]
                                  [--cutoff YYYY-MM-DD] [--issued YYYY-MM-DD]
     python -m warehouse review   [--period 2026-W12] [--format md|docx|pdf|json] [--out PATH] [--warehouse PATH]
+    python -m warehouse bench    …   (an alias: hands over to `python -m perf bench …`, warehouse/aliases.py)
 
 --warehouse takes a warehouse directory (with CURRENT, as `python -m etl run --warehouse` builds it) or a .duckdb
 file; default: paths.warehouse_dir of the configuration. md and json go to stdout unless --out is given; docx,
@@ -178,9 +179,11 @@ def _pdf(docx: bytes) -> bytes:
 
 # ---------------------------------------------------------------------------------------------------- bench
 def _add_bench(sub) -> None:
-    from warehouse.bench import add_parser
-
-    add_parser(sub)
+    """The benchmark moved to perf/ (a tool: not imported here); this command is its old path. Every argument
+    after `bench` (also --help) goes to `python -m perf bench`."""
+    sub.add_parser("bench", add_help=False,
+                   help="性能基准 (转到 python -m perf bench, 选项相同)") \
+        .set_defaults(hand_over="bench")
 
 
 COMMANDS = (_add_bulletin, _add_review, _add_bench)
@@ -192,7 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="命令")
     for add in COMMANDS:
         add(sub)
-    args = ap.parse_args(argv)
+    args, rest = ap.parse_known_args(argv)
+    if getattr(args, "hand_over", None):
+        from warehouse.aliases import hand_over
+
+        hand_over(args.hand_over, rest, args.config)
+    if rest:
+        ap.error(f"unrecognized arguments: {' '.join(rest)}")
     from core.config import load_settings
 
     try:

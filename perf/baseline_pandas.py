@@ -1,4 +1,4 @@
-"""The plain-pandas baseline of the benchmark (warehouse/bench.py): what most teams would write.
+"""The plain-pandas baseline of the benchmark (perf/bench.py): what most teams would write.
 
 ingest(drops, dbfile): every delivered file read with pandas — `read_csv(dtype=str, encoding=…)` (UTF-8, else
 GB18030), `read_excel(header=None, dtype=str)` with the default engine (openpyxl) and the header row found among
@@ -23,6 +23,7 @@ import pandas as pd
 
 from etl.readers import clean_header, header_map, parse_file_name
 from core.spec import DATASETS
+from perf import timing
 
 
 # ------------------------------------------------------------------------------------------------ ingest
@@ -218,7 +219,7 @@ def _equal(a: pd.DataFrame, b: pd.DataFrame) -> tuple[bool, str]:
 
 
 def figures_benchmark(wh: str, month: str, runs: int) -> dict:
-    from warehouse import bench, db
+    from warehouse import db
     from core.config import load_settings
 
     min_days = load_settings().metrics.min_active_days
@@ -245,15 +246,15 @@ def figures_benchmark(wh: str, month: str, runs: int) -> dict:
             pdf(f)
             cold.append(time.perf_counter() - t0)
         theirs = pdf(facts)
-        warm = [bench._timeit(lambda: pdf(facts)) for _ in range(runs)]
+        warm = [timing.timeit(lambda: pdf(facts)) for _ in range(runs)]
         ocold = []
         for _ in range(runs):
             c = db.connect(path, read_only=True, threads=2)
-            ocold.append(bench._timeit(lambda: ours(c, month)))
+            ocold.append(timing.timeit(lambda: ours(c, month)))
             c.close()
         c = db.connect(path, read_only=True, threads=2)
         mine = ours(c, month)
-        owarm = [bench._timeit(lambda: ours(c, month)) for _ in range(runs)]
+        owarm = [timing.timeit(lambda: ours(c, month)) for _ in range(runs)]
         c.close()
         ok, why = _equal(mine, theirs)
         if not ok:
@@ -265,14 +266,14 @@ def figures_benchmark(wh: str, month: str, runs: int) -> dict:
                     "(a month of one county); both are then dominated by fixed per-call costs, ours by parsing "
                     "and planning the SQL with its scope and 环比 columns")
         out[name] = {"equal": ok, "rows_compared": len(mine),
-                     "pandas": {"cold": bench._stats(cold), "warm": bench._stats(warm)},
-                     "ours": {"cold": bench._stats(ocold), "warm": bench._stats(owarm)}, "note": note,
+                     "pandas": {"cold": timing.stats(cold), "warm": timing.stats(warm)},
+                     "ours": {"cold": timing.stats(ocold), "warm": timing.stats(owarm)}, "note": note,
                      "sample": {str(k): v for k, v in mine.head(2).reset_index().to_dict("index").items()}}
     return {"load_s": round(load_s, 3), "load_rows": sum(len(v) for v in facts.values()),
             "source": str(pub), "figures": out}
 
 
-if __name__ == "__main__":  # a quick manual check: python -m warehouse.bench_pandas WH 2026-10
+if __name__ == "__main__":  # a quick manual check: python -m perf.baseline_pandas WH 2026-10
     import json
     import sys
 

@@ -1,4 +1,5 @@
-"""The performance benchmark: `python -m warehouse bench [--scale tiny|county|city] [--out results.json]`.
+"""The performance benchmark: `python -m perf bench [--scale tiny|county|city] [--out results.json]`
+(`python -m warehouse bench …` is an alias that hands over to it).
 
 One run on one machine measures, each phase in a fresh process (so peak memory is the phase's own, read from
 getrusage at its end):
@@ -8,7 +9,7 @@ getrusage at its end):
 2. ingest, three ways over the same delivered files:
    - ours: `etl.pipeline.run` (read, normalise, land, build, publish; the Parquet export included), rows/s per
      dataset (landing, from the manifests), end to end, peak memory, warehouse and lake size;
-   - the plain way (warehouse/bench_pandas.py): pandas read_excel / read_csv / read_json, concat, into DuckDB;
+   - the plain way (perf/baseline_pandas.py): pandas read_excel / read_csv / read_json, concat, into DuckDB;
    - the lower bound: DuckDB copying the same csv files straight to Parquet (no repair, no dedupe);
 3. every page's queries (PAGES below, the calls pages/*.py and dashboard/*.py make) and the bulletin + weekly
    review for a month: cold (a freshly opened connection; the OS page cache cannot be dropped here, so "cold" is a
@@ -26,15 +27,14 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
-import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from etl.procs import run_in_process as _in_process  # a fresh process per phase: its own peak memory, a cold DuckDB
+from perf import timing
 
 SCALES = {
     # months of data, counties
@@ -165,26 +165,8 @@ def _page_calls(con, page: str, period, as_of: dt.datetime) -> list[tuple[str, o
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _peak_rss_children_mb() -> float:
-    """The largest peak of the finished child processes (the ETL's landing workers)."""
-    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
-
-
 def _dir_bytes(p: Path) -> int:
     return sum(f.stat().st_size for f in Path(p).rglob("*") if f.is_file())
-
-
-def _stats(xs: list[float]) -> dict:
-    xs = sorted(xs)
-    n = len(xs)
-    # p95: nearest-rank (with 5–20 runs, the largest or second largest; honest, not interpolated down)
-    p95 = xs[min(n - 1, max(0, int(-(-0.95 * n // 1)) - 1))]
-    return {"median_s": round(statistics.median(xs), 5), "p95_s": round(p95, 5), "min_s": round(xs[0], 5),
-            "max_s": round(xs[-1], 5), "runs": n}
 
 
 def machine() -> dict:
@@ -207,15 +189,11 @@ def machine() -> dict:
             cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
     except OSError:
         pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
-    return {"cores": cores, "cpu": cpu, "ram_gb": round(mem / 2 ** 30, 1), "platform": platform.platform(),
+    return {"cores": timing.cores(), "cpu": cpu, "ram_gb": round(mem / 2 ** 30, 1), "platform": platform.platform(),
             "python": platform.python_version(), "duckdb": duckdb.__version__, "pandas": pandas.__version__,
             "pyarrow": pyarrow.__version__, "numpy": numpy.__version__,
             "os_page_cache": "not dropped (no privilege): cold = freshly opened DuckDB connection, warm OS cache",
-            "loadavg": [round(x, 2) for x in os.getloadavg()]}
+            "loadavg": timing.loadavg()}
 
 
 # ------------------------------------------------------------------------------------------------ phases
@@ -235,7 +213,7 @@ def phase_generate(out: str, months: int, counties: int) -> dict:
             rows += sum(truth.get("rows_delivered", {}).values()) if isinstance(truth.get("rows_delivered"), dict) else 0
     files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith("_")]
     return {"seconds": round(time.perf_counter() - t, 2), "files": len(files),
-            "bytes": sum(p.stat().st_size for p in files), "rows_delivered": rows, "peak_rss_mb": _peak_rss_mb()}
+            "bytes": sum(p.stat().st_size for p in files), "rows_delivered": rows, "peak_rss_mb": timing.peak_rss_mb()}
 
 
 def drops(data: Path) -> list[Path]:
@@ -258,8 +236,8 @@ def phase_ingest_ours(data: str, wh: str) -> dict:
         raise RuntimeError(f"ETL failed: {res.error}")
     runs = [res]
     total = time.perf_counter() - t
-    peak = _peak_rss_mb()
-    peak_workers = _peak_rss_children_mb()
+    peak = timing.peak_rss_mb()
+    peak_workers = timing.peak_rss_children_mb()
     workers = res.landing_workers
     from etl.lake import Lake
 
@@ -338,7 +316,7 @@ def phase_increment(wh: str, out: str) -> dict:
         raise RuntimeError(f"increment failed: {res.status} {res.error} files_new={res.files_new}")
     return {"day": str(day), "rows_in": rows, "seconds": round(total, 2),
             "landing_s": round(total - res.build_s, 2), "build_publish_s": res.build_s,
-            "build_steps_s": res.build_steps, "export": res.export, "peak_rss_mb": _peak_rss_mb()}
+            "build_steps_s": res.build_steps, "export": res.export, "peak_rss_mb": timing.peak_rss_mb()}
 
 
 def phase_lower_bound(data: str, out: str) -> dict:
@@ -366,24 +344,18 @@ def phase_lower_bound(data: str, out: str) -> dict:
     s = time.perf_counter() - t
     con.close()
     return {"seconds": round(s, 3), "files": len(files), "rows": rows, "rows_per_s": round(rows / s) if s else None,
-            "bytes_in": sum(p.stat().st_size for p in files), "peak_rss_mb": _peak_rss_mb()}
+            "bytes_in": sum(p.stat().st_size for p in files), "peak_rss_mb": timing.peak_rss_mb()}
 
 
 def phase_ingest_pandas(data: str, dbfile: str) -> dict:
-    from warehouse import bench_pandas
+    from perf import baseline_pandas
 
     t = time.perf_counter()
-    r = bench_pandas.ingest([str(d) for d in drops(Path(data))], dbfile)
+    r = baseline_pandas.ingest([str(d) for d in drops(Path(data))], dbfile)
     r["seconds"] = round(time.perf_counter() - t, 2)
     r["rows_per_s"] = round(r["rows"] / r["seconds"]) if r["seconds"] else None
-    r["peak_rss_mb"] = _peak_rss_mb()
+    r["peak_rss_mb"] = timing.peak_rss_mb()
     return r
-
-
-def _timeit(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def phase_pages(wh: str, month: str, runs: int) -> dict:
@@ -423,9 +395,9 @@ def phase_pages(wh: str, month: str, runs: int) -> dict:
         cold = []
         for _ in range(runs):
             c = connect()
-            cold.append(_timeit(lambda: run_page(c, page)))
+            cold.append(timing.timeit(lambda: run_page(c, page)))
             c.close()
-        out["pages"][page] = {"cold": _stats(cold), "queries": len(calls[page])}
+        out["pages"][page] = {"cold": timing.stats(cold), "queries": len(calls[page])}
     def time_bulletin(c, md: list, docx: list) -> None:
         t = time.perf_counter()
         b = run_bulletin(c)
@@ -440,19 +412,19 @@ def phase_pages(wh: str, month: str, runs: int) -> dict:
         time_bulletin(c, cold_b, cold_docx)
         c.close()
         c = connect()
-        cold_r.append(_timeit(lambda: review.compute(c, week)))
+        cold_r.append(timing.timeit(lambda: review.compute(c, week)))
         c.close()
     # warm: one connection, one unmeasured run, then `runs` measured runs
     c = connect()
     for page in PAGES:
         run_page(c, page)
-        warm = [_timeit(lambda: run_page(c, page)) for _ in range(runs)]
-        out["pages"][page]["warm"] = _stats(warm)
+        warm = [timing.timeit(lambda: run_page(c, page)) for _ in range(runs)]
+        out["pages"][page]["warm"] = timing.stats(warm)
         for name, scope, params in calls[page]:
             if name in out["queries"]:
                 continue
             metrics.query(c, name, scope, **params)
-            out["queries"][name] = _stats([_timeit(lambda: metrics.query(c, name, scope, **params))
+            out["queries"][name] = timing.stats([timing.timeit(lambda: metrics.query(c, name, scope, **params))
                                            for _ in range(runs)])
     b = run_bulletin(c)
     render_docx(b)
@@ -460,19 +432,19 @@ def phase_pages(wh: str, month: str, runs: int) -> dict:
     for _ in range(runs):
         time_bulletin(c, warm_b, warm_docx)
     review.compute(c, week)
-    warm_r = [_timeit(lambda: review.compute(c, week)) for _ in range(runs)]
+    warm_r = [timing.timeit(lambda: review.compute(c, week)) for _ in range(runs)]
     c.close()
-    out["bulletin"] = {"compute_md": {"cold": _stats(cold_b), "warm": _stats(warm_b)},
-                       "compute_md_docx": {"cold": _stats(cold_docx), "warm": _stats(warm_docx)}}
-    out["review"] = {"week": week.key, "cold": _stats(cold_r), "warm": _stats(warm_r)}
-    out["peak_rss_mb"] = _peak_rss_mb()
+    out["bulletin"] = {"compute_md": {"cold": timing.stats(cold_b), "warm": timing.stats(warm_b)},
+                       "compute_md_docx": {"cold": timing.stats(cold_docx), "warm": timing.stats(warm_docx)}}
+    out["review"] = {"week": week.key, "cold": timing.stats(cold_r), "warm": timing.stats(warm_r)}
+    out["peak_rss_mb"] = timing.peak_rss_mb()
     return out
 
 
 def phase_figures(wh: str, month: str, runs: int) -> dict:
-    from warehouse import bench_pandas
+    from perf import baseline_pandas
 
-    return bench_pandas.figures_benchmark(wh, month, runs) | {"peak_rss_mb": _peak_rss_mb()}
+    return baseline_pandas.figures_benchmark(wh, month, runs) | {"peak_rss_mb": timing.peak_rss_mb()}
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -519,7 +491,7 @@ def run(scale: str = "county", *, work: Path | None = None, out: Path | None = N
     res["ratios"] = ratios(res)
     res["verdict"] = verdict(res)
     res["finished_at"] = dt.datetime.now().isoformat(timespec="seconds")
-    res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    res["machine"]["loadavg_end"] = timing.loadavg()
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(res, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
@@ -663,7 +635,7 @@ def add_parser(sub) -> None:
     p.set_defaults(run=_cli)
 
 
-def _cli(args, settings) -> int:
+def _cli(args) -> int:
     if args.runs < 5:
         print("错误: --runs 至少为 5", file=sys.stderr)
         return 2

@@ -1,0 +1,31 @@
+"""Command line: `python -m perf <command> …`.
+
+    python -m perf bench    [--scale tiny|county|city] [--out results.json] [--runs 5] [--month 2026-10]
+                            [--data DROP] [--work DIR] [--no-pandas-ingest]
+    python -m perf loadtest --warehouse DIR [--sessions 10] [--rounds 2] [--wall-refresh 5] [--user-nice 10]
+                            [--out load.json]
+
+The settings are read as everywhere else (config.toml or $GRIDWATCH_CONFIG). Exit codes: 0 ok; 1 the load test
+saw errors; 2 bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from perf import bench, loadtest
+
+COMMANDS = (bench.add_parser, loadtest.add_parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m perf", description="网格化服务管理督导平台 — 性能测量工具")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="命令")
+    for add in COMMANDS:
+        add(sub)
+    args = ap.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
