@@ -166,7 +166,7 @@ class Settings(_M):
     source_file: Path | None = None
     config_dir: Path | None = None  # relative folder sources are resolved against it
 
-    def resolve(self, base: Path) -> "Settings":
+    def resolve(self, base: Path) -> Settings:
         """Make relative paths absolute against `base` (the directory of the config file)."""
         p = self.paths
         fix = lambda v: v if v.is_absolute() else (base / v)  # noqa: E731

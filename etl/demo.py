@@ -22,8 +22,8 @@ import re
 import time
 import zlib
 from bisect import bisect_right
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -31,10 +31,21 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import xlsxwriter
 
+from core.spec import (
+    DATASETS,
+    EVENT_CATEGORIES,
+    EVENT_SOURCES,
+    FLOW_ACTIONS,
+    HANDLING_LEVELS,
+    KP_ALIASES,
+    KP_CATEGORIES,
+    KP_OFFICES,
+    OP_TYPES,
+    SATISFACTION,
+    TERMINALS,
+)
 from etl import demo_geo
 from etl.coords import gcj02_to_bd09, wgs84_to_gcj02
-from core.spec import (DATASETS, EVENT_CATEGORIES, EVENT_SOURCES, FLOW_ACTIONS, HANDLING_LEVELS, KP_ALIASES,
-                      KP_CATEGORIES, KP_OFFICES, OP_TYPES, SATISFACTION, TERMINALS)
 
 TRUTH_FILE = "_demo_truth.json"
 COUNTY_CODE = "510799"

@@ -22,8 +22,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.spec import DATASETS
 from core.config import Settings
+from core.spec import DATASETS
 
 COUNTY = "510799"
 

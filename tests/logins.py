@@ -2,8 +2,8 @@
 login form, in AppTest or in a real browser."""
 from __future__ import annotations
 
-from dashboard.users import UserStore
 from core.config import Settings
+from dashboard.users import UserStore
 
 PASSWORD = "correct-horse-9"
 

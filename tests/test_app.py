@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from county import sample_county
 from logins import add_users, login
+from streamlit.testing.v1 import AppTest
+
 from core import config
 
 ROOT = Path(__file__).resolve().parent.parent

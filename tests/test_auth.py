@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from logins import PASSWORD, add_users, login
 from streamlit.testing.v1 import AppTest
 
+from core import config
 from dashboard import auth
 from dashboard.users import StoreError, UserStore
-from logins import PASSWORD, add_users, login
-from core import config
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")

@@ -10,10 +10,10 @@ import datetime as dt
 from urllib.parse import urlparse
 
 import pytest
-
 from county import sample_county
-from server import ROOT, Server, require_chromium, write_config
 from logins import add_users, browser_login, store
+from server import ROOT, Server, require_chromium, write_config
+
 from core import config
 
 ARTIFACTS = ROOT / "test-artifacts"

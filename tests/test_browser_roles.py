@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from county import sample_county
 from logins import add_users, browser_login, store
 from server import Server, require_chromium, write_config
+
 from core import config
 
 pytestmark = pytest.mark.browser

@@ -10,10 +10,10 @@ import hashlib
 import re
 
 import pytest
-
 from county import sample_county
 from logins import add_users, browser_login, store
 from server import ROOT, Server, require_chromium, write_config
+
 from core import config
 from core.spec import DATASETS
 from etl.lake import Lake

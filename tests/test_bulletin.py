@@ -13,16 +13,16 @@ import sys
 import time
 from pathlib import Path
 
+import bulletin_county
 import docx
 import openpyxl
 import pytest
 
-import bulletin_county
+from core.config import Settings
 from core.spec import KP_CATEGORIES
 from warehouse import bulletin, db
 from warehouse.bulletin_docx import render_docx, typeset
 from warehouse.bulletin_xlsx import render_xlsx
-from core.config import Settings
 from warehouse.metrics import Period, Scope
 
 ROOT = Path(__file__).resolve().parent.parent

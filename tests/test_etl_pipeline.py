@@ -15,12 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from county import MiniCounty
 
+from core.config import Settings
 from etl.pipeline import run
 from warehouse import db
-from core.config import Settings
-
-from county import MiniCounty
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_TIME = dt.datetime(2030, 1, 1)

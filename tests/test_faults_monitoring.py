@@ -16,14 +16,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from county import sample_county
+from logins import add_users, login
 from streamlit.testing.v1 import AppTest
 
-from county import sample_county
+from core import config
 from etl import sources
 from etl.lake import Lake, write_json
 from etl.pipeline import run
-from logins import add_users, login
-from core import config
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")

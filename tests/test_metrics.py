@@ -7,13 +7,13 @@ import datetime as dt
 import math
 import re
 
+import bulletin_county
 import pandas as pd
 import pytest
-
-import bulletin_county
 from county import MiniCounty
-from warehouse import db, metrics
+
 from core.config import Settings
+from warehouse import db, metrics
 from warehouse.metrics import Period, Scope
 
 MARCH = Period.month(2026, 3)

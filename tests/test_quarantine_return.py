@@ -8,8 +8,8 @@ import datetime as dt
 import io
 
 import openpyxl
-
 from county import sample_county
+
 from core.config import Settings
 from core.spec import DATASETS
 from dashboard.quarantine import REASON_HEADER, workbook

@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bulletin_county
 import pytest
 
-import bulletin_county
-from warehouse import db, review
 from core.config import Settings
+from warehouse import db, review
 from warehouse.metrics import Period, Scope
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 
 import pytest
+from county import sample_county
+from logins import add_users, login
 from streamlit.testing.v1 import AppTest
 
-from county import sample_county
-from dashboard import auth
-from logins import add_users, login
 from core import config
+from dashboard import auth
 from warehouse import metrics
 from warehouse.metrics import Scope, ScopeError
 

@@ -32,12 +32,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from logins import add_users, login
 from streamlit.testing.v1 import AppTest
+from test_auth import app_config  # noqa: F401 — the fixture (a temporary config on the sample county)
 
 from dashboard import auth, users
 from dashboard.users import StoreError, UserStore
-from logins import PASSWORD, add_users, login
-from test_auth import app_config  # noqa: F401 — the fixture (a temporary config on the sample county)
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -449,6 +449,7 @@ def test_clear_cache_message_is_refused_unless_an_admin_sent_it(app_config):  # 
 def county_cfg(tmp_path_factory):
     from county import sample_county
     from server import write_config
+
     from core import config
 
     root = tmp_path_factory.mktemp("security-server")
@@ -561,12 +562,11 @@ def _forward_msgs(frames: list[bytes]):
 @pytest.mark.browser
 def test_a_session_id_reconnected_from_another_client_is_logged_out(county_cfg, browser):
     """Streamlit's session id (sent by a browser when it reconnects) must not work as a bearer token."""
+    from logins import browser_login
+    from server import Server, require_chromium
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ClientState_pb2 import ClientState
     from websockets.sync.client import connect
-
-    from logins import browser_login
-    from server import Server, require_chromium
 
     require_chromium()
     srv = Server(county_cfg[0])

@@ -15,10 +15,10 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from county import sample_county
 from logins import add_users, login
+from streamlit.testing.v1 import AppTest
+
 from core import config
 from warehouse import privacy
 

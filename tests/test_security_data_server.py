@@ -5,15 +5,14 @@ download is off."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import time
 
 import pytest
-
 from logins import add_users, browser_login, store
 from server import Server, require_chromium, write_config
 from test_security_data import FORMULA, hostile_county
+
 from core import config
 
 pytestmark = pytest.mark.browser

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+from logins import PASSWORD, add_users, browser_login, store
 
 from dashboard import server_hardening, users
 from dashboard.users import UserStore
-from logins import PASSWORD, add_users, browser_login, store
 
 ROOT = Path(__file__).resolve().parent.parent
 WENCHANG = ["文昌镇四个社区", "文昌镇农村网格", "文昌一社区", "文昌司法所"]
@@ -157,13 +157,12 @@ def test_audit_entries_carry_the_client_address_also_in_a_migrated_store(tmp_pat
 
 
 def test_the_audit_page_shows_the_client_address(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    from test_auth import _titles
-    from logins import login
-    from core import config
-
     from county import sample_county
+    from logins import login
+    from streamlit.testing.v1 import AppTest
+    from test_auth import _titles
+
+    from core import config
 
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\ndrop_dir = "{tmp_path}/drop"\nlake_dir = "{tmp_path}/lake"\n'
@@ -225,9 +224,10 @@ def test_cli_usage_errors_are_chinese_and_exit_2():
 # ------------------------------------------------------------------------------------------------- first start
 def test_first_start_prints_progress_and_a_ready_line(tmp_path, capsys):
     from county import sample_county
-    from dashboard import bootstrap
     from server import write_config
+
     from core import config
+    from dashboard import bootstrap
 
     s = config.load_settings(write_config(tmp_path))
     sample_county().write(s.paths.drop_dir)
@@ -279,6 +279,7 @@ class Srv:
 def site(tmp_path_factory):
     from county import sample_county
     from server import require_chromium, write_config
+
     from core import config
 
     require_chromium()

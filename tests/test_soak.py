@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from county import sample_county
 from logins import add_users, browser_login, store
 from server import Server, chromium, require_chromium, write_config
+
 from core import config
 
 CYCLES = int(os.environ.get("SOAK_CYCLES", "500"))

@@ -11,20 +11,20 @@ import sys
 import time
 from pathlib import Path
 
+import channels
 import numpy as np
+import pg
 import pyarrow as pa
 import pytest
-
-import channels
-import pg
 from county import MiniCounty
+from pg import pg_server  # noqa: F401 — the session fixture
+
+from core.config import Source
+from core.spec import DATASETS
 from etl import sources
 from etl.lake import Lake
 from etl.pipeline import run
 from etl.simulator import load_postgres, typed_tables
-from core.spec import DATASETS
-from pg import pg_server  # noqa: F401 — the session fixture
-from core.config import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 
 from county import sample_county
+
 from core.config import Settings
 from core.spec import DATASETS
 from etl.lake import Lake
