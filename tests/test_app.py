@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from county import sample_county
-from logins import add_users, login
 from streamlit.testing.v1 import AppTest
+from support.county import sample_county
+from support.logins import add_users, login
 
 from core import config
 

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from logins import PASSWORD, add_users, login
 from streamlit.testing.v1 import AppTest
+from support.logins import PASSWORD, add_users, login
 
 from core import config
 from dashboard import auth
@@ -175,7 +175,7 @@ def test_cli_users_and_tokens(tmp_path):
 def app_config(tmp_path):
     """A fresh temporary configuration (empty user store; [auth] max_failures 3, idle 5 min) on the sample county."""
     old = os.environ.get(config.ENV_VAR)
-    from county import sample_county
+    from support.county import sample_county
 
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\ndrop_dir = "{tmp_path}/drop"\nlake_dir = "{tmp_path}/lake"\n'

@@ -10,9 +10,9 @@ import datetime as dt
 from urllib.parse import urlparse
 
 import pytest
-from county import sample_county
-from logins import add_users, browser_login, store
-from server import ROOT, Server, require_chromium, write_config
+from support.county import sample_county
+from support.logins import add_users, browser_login, store
+from support.server import ROOT, Server, require_chromium, write_config
 
 from core import config
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from county import sample_county
-from logins import add_users, browser_login, store
-from server import Server, require_chromium, write_config
+from support.county import sample_county
+from support.logins import add_users, browser_login, store
+from support.server import Server, require_chromium, write_config
 
 from core import config
 

@@ -206,7 +206,7 @@ def test_the_quality_page_shows_unknown_codes_future_rows_and_the_final_run(demo
     import os
     import shutil
 
-    from logins import add_users
+    from support.logins import add_users
     from test_app import _config, _run, _text, _use_config
 
     from core import config

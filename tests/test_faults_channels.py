@@ -1,4 +1,4 @@
-"""Poison records through the 前置库 (a real PostgreSQL, tests/pg.py) and the HTTP API (a real local server,
+"""Poison records through the 前置库 (a real PostgreSQL, tests/support/pg.py) and the HTTP API (a real local server,
 etl.simulator.DemoApi): one bad value, row, batch or page never stops the other datasets.
 
 For every poisoned dataset either its bad rows are quarantined (or kept and flagged) with their reason, or the batch
@@ -12,11 +12,10 @@ import datetime as dt
 import json
 import random
 
-import channels
-import pg
 import pytest
-from county import MiniCounty
-from pg import pg_server  # noqa: F401 — the session fixture
+from support import channels, pg
+from support.county import MiniCounty
+from support.pg import pg_server  # noqa: F401 — the session fixture
 
 from etl import sources
 from etl.lake import Lake

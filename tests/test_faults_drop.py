@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from county import MiniCounty
+from support.county import MiniCounty
 
 import etl.pipeline as pipeline
 from core.config import Settings

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from county import MiniCounty
+from support.county import MiniCounty
 
 from core.config import Settings
 from etl.lake import order_key

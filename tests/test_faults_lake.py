@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from county import MiniCounty
+from support.county import MiniCounty
 
 from core import config
 from core.config import Settings

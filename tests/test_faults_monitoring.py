@@ -16,9 +16,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from county import sample_county
-from logins import add_users, login
 from streamlit.testing.v1 import AppTest
+from support.county import sample_county
+from support.logins import add_users, login
 
 from core import config
 from etl import sources

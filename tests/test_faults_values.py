@@ -1,6 +1,6 @@
 """Fault suite, file readers and value rules (issue 11): poison input, silent alteration, poisoned aggregates.
 
-Every case runs the real ETL (etl.pipeline.run) on a drop folder holding a small good county (tests/county.py)
+Every case runs the real ETL (etl.pipeline.run) on a drop folder holding a small good county (tests/support/county.py)
 beside the bad file, and checks that the bad file is listed as failed with its reason, or that the bad row is
 quarantined with its file, row and reason, or that the bad value is emptied and flagged — and that every row read
 is accounted for: per file, rows read = landed + quarantined, and the data rows written = rows read + summary rows.
@@ -12,12 +12,12 @@ import json
 
 import duckdb
 import xlsxwriter
+from support.county import MiniCounty
 
 from core.config import Settings
 from etl import readers
 from etl.normalize import connect_memory, normalise, parse_timestamps
 from etl.pipeline import run
-from tests.county import MiniCounty
 from warehouse import db
 
 LOAD = dt.datetime(2024, 4, 2, 9, 0)

@@ -2,7 +2,7 @@
 optional 红头, 文号 and 版记 of the [bulletin] configuration, official font names in the docx and embedded CJK faces
 in the PDF, the 落款 never alone on a page (pdftotext page by page); the xlsx's title row and print set-up; file
 names with the year; the on-page preview in the docx's punctuation; the weekly review as docx and PDF, by default
-for the last complete ISO week. On the county of tests/bulletin_county.py (March 2026, ISO week 2026-W12)."""
+for the last complete ISO week. On the county of tests/support/bulletin_county.py (March 2026, ISO week 2026-W12)."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,11 +15,11 @@ import sys
 import zipfile
 from pathlib import Path
 
-import bulletin_county
 import docx
 import openpyxl
 import pytest
 from PIL import Image
+from support import bulletin_county
 
 from core.config import Settings, load_settings
 from warehouse import bulletin, db, review

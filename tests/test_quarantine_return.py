@@ -8,7 +8,7 @@ import datetime as dt
 import io
 
 import openpyxl
-from county import sample_county
+from support.county import sample_county
 
 from core.config import Settings
 from core.spec import DATASETS

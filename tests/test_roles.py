@@ -1,4 +1,4 @@
-"""Every role, logged in through the real login form on a real warehouse (tests/county.py sample_county): which
+"""Every role, logged in through the real login form on a real warehouse (tests/support/county.py sample_county): which
 pages it gets, which rows, what personal data reaches the browser (every element sent, serialized, is searched —
 not only what is drawn), and what happens when it tries to leave its scope through the URL, the query parameters,
 the session state or the data layer.
@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 
 import pytest
-from county import sample_county
-from logins import add_users, login
 from streamlit.testing.v1 import AppTest
+from support.county import sample_county
+from support.logins import add_users, login
 
 from core import config
 from dashboard import auth

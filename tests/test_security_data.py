@@ -15,9 +15,9 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from county import sample_county
-from logins import add_users, login
 from streamlit.testing.v1 import AppTest
+from support.county import sample_county
+from support.logins import add_users, login
 
 from core import config
 from warehouse import privacy

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from logins import PASSWORD, add_users, browser_login, store
+from support.logins import PASSWORD, add_users, browser_login, store
 
 from dashboard import server_hardening, users
 from dashboard.users import UserStore
@@ -157,9 +157,9 @@ def test_audit_entries_carry_the_client_address_also_in_a_migrated_store(tmp_pat
 
 
 def test_the_audit_page_shows_the_client_address(tmp_path, monkeypatch):
-    from county import sample_county
-    from logins import login
     from streamlit.testing.v1 import AppTest
+    from support.county import sample_county
+    from support.logins import login
     from test_auth import _titles
 
     from core import config
@@ -223,8 +223,8 @@ def test_cli_usage_errors_are_chinese_and_exit_2():
 
 # ------------------------------------------------------------------------------------------------- first start
 def test_first_start_prints_progress_and_a_ready_line(tmp_path, capsys):
-    from county import sample_county
-    from server import write_config
+    from support.county import sample_county
+    from support.server import write_config
 
     from core import config
     from dashboard import bootstrap
@@ -258,7 +258,7 @@ class Srv:
     """The test server, restartable (a new port: cookies belong to the host, not the port)."""
 
     def __init__(self, cfg: Path):
-        from server import Server
+        from support.server import Server
 
         self.cfg = cfg
         self.srv = Server(cfg)
@@ -268,7 +268,7 @@ class Srv:
         return self.srv.url
 
     def restart(self) -> str:
-        from server import Server
+        from support.server import Server
 
         log = self.srv.stop()
         self.srv = Server(self.cfg)
@@ -277,8 +277,8 @@ class Srv:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from county import sample_county
-    from server import require_chromium, write_config
+    from support.county import sample_county
+    from support.server import require_chromium, write_config
 
     from core import config
 

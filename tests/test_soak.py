@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from county import sample_county
-from logins import add_users, browser_login, store
-from server import Server, chromium, require_chromium, write_config
+from support.county import sample_county
+from support.logins import add_users, browser_login, store
+from support.server import Server, chromium, require_chromium, write_config
 
 from core import config
 

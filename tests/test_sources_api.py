@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import channels
 import pytest
-from county import MiniCounty
+from support import channels
+from support.county import MiniCounty
 
 from core.config import Source
 from etl import sources

@@ -1,4 +1,4 @@
-"""The 前置库 channel against a real PostgreSQL server (tests/pg.py): complete, idempotent, incremental, crash-safe,
+"""The 前置库 channel against a real PostgreSQL server (tests/support/pg.py): complete, idempotent, incremental, crash-safe,
 and the same warehouse as the file drop."""
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-import channels
 import numpy as np
-import pg
 import pyarrow as pa
 import pytest
-from county import MiniCounty
-from pg import pg_server  # noqa: F401 — the session fixture
+from support import channels, pg
+from support.county import MiniCounty
+from support.pg import pg_server  # noqa: F401 — the session fixture
 
 from core.config import Source
 from core.spec import DATASETS

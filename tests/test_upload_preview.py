@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 
-from county import sample_county
+from support.county import sample_county
 
 from core.config import Settings
 from core.spec import DATASETS

@@ -12,8 +12,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from logins import store
-from server import Server, chromium, require_chromium, write_config
+from support.logins import store
+from support.server import Server, chromium, require_chromium, write_config
 
 from core import config
 

@@ -24,7 +24,7 @@ def test_a_demo_county_that_ends_last_month_shows_its_last_month():
 
 # ------------------------------------------------------------------------------------------------ 今日, key persons
 import pytest  # noqa: E402
-from county import MiniCounty  # noqa: E402
+from support.county import MiniCounty  # noqa: E402
 
 from core.config import Settings  # noqa: E402
 from warehouse import db, metrics  # noqa: E402

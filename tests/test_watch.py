@@ -10,10 +10,9 @@ import threading
 import time
 from pathlib import Path
 
-import channels
-import pg
-from county import MiniCounty
-from pg import pg_server  # noqa: F401 — the session fixture
+from support import channels, pg
+from support.county import MiniCounty
+from support.pg import pg_server  # noqa: F401 — the session fixture
 
 from core.config import Source
 from etl import sources

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from county import MiniCounty
+from support.county import MiniCounty
 
 D = dt.datetime
 

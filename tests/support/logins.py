@@ -7,7 +7,7 @@ from dashboard.users import UserStore
 
 PASSWORD = "correct-horse-9"
 
-# The users of the test counties (tests/county.py sample_county: 文昌镇 510799001, 宏仁乡 510799002).
+# The users of the test counties (tests/support/county.py sample_county: 文昌镇 510799001, 宏仁乡 510799002).
 ROLE_USERS = {
     "admin": dict(role="县级管理员"),
     "leader": dict(role="县领导"),
