@@ -1,6 +1,6 @@
 """Typed configuration: `config.toml` at the project root, or the file named by GRIDWATCH_CONFIG.
 
-Defaults here equal the documented defaults in config.toml and shared/domain.md, so a missing file or a missing
+Defaults here equal the documented defaults in config.toml and docs/metrics.md, so a missing file or a missing
 key always means "the documented default".
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The demo county (示例县) generator.
 
 `generate(out, ...)` writes into folder `out` the file drop the feeding systems would deliver for a synthetic
-county (see ../shared/feeds.md and domain.md), with the real-world mess injected at known rates, and returns the
+county (see docs/feeds.md and docs/metrics.md), with the real-world mess injected at known rates, and returns the
 "truth": what was written and what the warehouse must end up holding. It is deterministic for a given
 (seed, months, end_month): same arguments, byte-identical files.
 
@@ -52,7 +52,7 @@ COUNTY_CODE = "510799"
 COUNTY_NAME = "示例县"
 SYSTEM = "示例县网格化服务管理信息系统"
 
-# The 乡镇 of domain.md ("The demo county"), in the bulletin's order. 文昌镇 is the county seat.
+# The 乡镇 of the demo county, in the bulletin's order. 文昌镇 is the county seat.
 TOWNSHIPS = ("文昌镇", "经开区", "宏仁乡", "卧龙镇", "玛瑙镇", "石牛镇", "仁和镇", "石台乡", "仙鹅乡", "文兴乡",
              "豢龙镇", "交泰乡", "马迎乡", "二洞乡", "七曲山镇", "长卿镇", "双峰乡", "双板镇", "许州镇", "自强镇",
              "建兴乡", "东石乡", "马鸣乡", "定远乡", "小垭乡", "大新乡", "三泉乡", "白云乡", "宝石乡", "仙峰乡",

@@ -1,4 +1,4 @@
-"""Every delivery format and every kind of mess in feeds.md, on real files through the real ETL."""
+"""Every delivery format and every kind of mess in docs/feeds.md, on real files through the real ETL."""
 from __future__ import annotations
 
 import datetime as dt

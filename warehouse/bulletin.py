@@ -5,7 +5,7 @@
     warehouse.bulletin_docx.render_docx(b) -> bytes                  warehouse.bulletin_xlsx.render_xlsx(b) -> bytes
 
 Everything the text says comes from queries in warehouse/sql (nothing here reads a table); the grouping rules are
-those of shared/domain.md, with the thresholds of the configuration file:
+those of docs/metrics.md, with the thresholds of the configuration file:
 
 一、账号活跃度   units: '100%', '相对较好' (≥ activity_good), '相对较差' (> 0), '为0'; no accounts: '—', in no list.
                 offices (派出所/司法所/卫生院): the ones above 0 are named, "其余…均为"0"".

@@ -14,7 +14,7 @@ query may leave to the caller (OPTIONAL_PARAMS: $cutoff, drill-down filters, $li
 
 Periods: `$start`/`$end` (DATE, end exclusive) and `$prev_start`/`$prev_end` for 环比 — `period_params(period)`
 gives all four for a month or an ISO week; trends take `$end` and `$months_back`. Each figure of
-shared/domain.md is defined once, as a table macro in warehouse/schema/50_metrics.sql (m_account_activity,
+docs/metrics.md is defined once, as a table macro in warehouse/schema/50_metrics.sql (m_account_activity,
 m_event_activity, m_kp_reports, m_kp_signoffs, m_collection) that the query files call with their periods.
 """
 from __future__ import annotations

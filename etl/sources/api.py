@@ -1,4 +1,4 @@
-"""The provincial HTTP API (feeds.md, channel 3):
+"""The provincial HTTP API (docs/feeds.md, channel 3):
 
     GET {base}/api/v1/{dataset}?updated_since={ISO8601}&page={n}&page_size={m}     Authorization: Bearer {token}
     → {"data": [...], "page": n, "page_size": m, "total": t}                         pages start at 1

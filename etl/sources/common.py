@@ -37,7 +37,7 @@ from core.spec import DATASETS
 from etl.lake import write_json
 from etl.readers import _cell_to_str, header_map
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # feeds.md: timestamps are local time, Asia/Shanghai
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # docs/feeds.md: timestamps are local time, Asia/Shanghai
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 CANONICAL_TS = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 _SURROGATE = re.compile("[\ud800-\udfff]")
