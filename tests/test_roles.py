@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from support.county import sample_county
+from support.county import build_sample
 from support.logins import add_users, login
 
 from core import config
@@ -52,7 +52,7 @@ def county(tmp_path_factory):
     old = os.environ.get(config.ENV_VAR)
     os.environ[config.ENV_VAR] = str(cfg)
     config.settings.cache_clear()
-    sample_county().build(root, settings=config.settings(), load_time=dt.datetime(2024, 4, 1))
+    build_sample(root, config.settings())
     add_users(config.settings())
     yield root
     if old:

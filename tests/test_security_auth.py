@@ -447,7 +447,7 @@ def test_clear_cache_message_is_refused_unless_an_admin_sent_it(app_config):  # 
 # ------------------------------------------------------------------------------------------------- the real server
 @pytest.fixture(scope="module")
 def county_cfg(tmp_path_factory):
-    from support.county import sample_county
+    from support.county import build_sample
     from support.server import write_config
 
     from core import config
@@ -455,7 +455,7 @@ def county_cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp("security-server")
     cfg = write_config(root)
     s = config.load_settings(cfg)
-    sample_county().build(root, settings=s, load_time=dt.datetime(2024, 4, 1))
+    build_sample(root, s)
     add_users(s)
     return cfg, UserStore.from_settings(s)
 

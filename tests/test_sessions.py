@@ -6,7 +6,6 @@ progress lines on the terminal, the login form's width."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import sqlite3
 import subprocess
 import sys
@@ -158,7 +157,7 @@ def test_audit_entries_carry_the_client_address_also_in_a_migrated_store(tmp_pat
 
 def test_the_audit_page_shows_the_client_address(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
-    from support.county import sample_county
+    from support.county import build_sample
     from support.logins import login
     from test_auth import _titles
 
@@ -170,7 +169,7 @@ def test_the_audit_page_shows_the_client_address(tmp_path, monkeypatch):
     monkeypatch.setenv(config.ENV_VAR, str(cfg))
     config.settings.cache_clear()
     try:
-        sample_county().build(tmp_path, settings=config.settings(), load_time=dt.datetime(2024, 4, 1))
+        build_sample(tmp_path, config.settings())
         st_ = add_users(config.settings())
         st_.audit("admin", "login", "admin", "密码", client="192.0.2.33")
         at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60).run()
@@ -277,7 +276,7 @@ class Srv:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from support.county import sample_county
+    from support.county import build_sample
     from support.server import require_chromium, write_config
 
     from core import config
@@ -286,7 +285,7 @@ def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("sessions")
     cfg = write_config(root)
     s = config.load_settings(cfg)
-    sample_county().build(root, settings=s, load_time=dt.datetime(2024, 4, 1))
+    build_sample(root, s)
     add_users(s)
     srv = Srv(cfg)
     yield srv, store(s)
