@@ -1,6 +1,6 @@
 """Typed configuration: `config.toml` at the project root, or the file named by GRIDWATCH_CONFIG.
 
-Defaults here equal the documented defaults in config.toml and shared/domain.md, so a missing file or a missing
+Defaults here equal the documented defaults in config.toml and docs/metrics.md, so a missing file or a missing
 key always means "the documented default".
 """
 from __future__ import annotations
@@ -167,7 +167,7 @@ class Settings(_M):
     source_file: Path | None = None
     config_dir: Path | None = None  # relative folder sources are resolved against it
 
-    def resolve(self, base: Path) -> "Settings":
+    def resolve(self, base: Path) -> Settings:
         """Make relative paths absolute against `base` (the directory of the config file)."""
         p = self.paths
         fix = lambda v: v if v.is_absolute() else (base / v)  # noqa: E731

@@ -1,4 +1,4 @@
-"""The feed contract of ../shared/feeds.md as data.
+"""The feed contract of docs/feeds.md as data.
 
 One place says, for every dataset, its columns (English name, Chinese header, type, required), its key, the
 column whose month partitions it, and the code lists. Readers, normaliser, demo generator and tests all use it.

@@ -26,12 +26,10 @@ import argparse
 import getpass
 import os
 import sys
-
 from pathlib import Path
 
-from dashboard.users import DEPARTMENT, TOWNSHIP, StoreError, UserStore, canonical_role, printable
 from core.config import load_settings
-
+from dashboard.users import DEPARTMENT, TOWNSHIP, StoreError, UserStore, canonical_role, printable
 
 # argparse's own words (usage, section titles, errors) in Chinese: argparse looks them up through its module-level
 # `_` (gettext) at the moment it prints them.

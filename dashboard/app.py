@@ -15,9 +15,14 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 
 import streamlit as st  # noqa: E402
 
-from dashboard import auth, bootstrap, server_hardening, ui  # noqa: E402
-from dashboard import upload_guard  # noqa: E402,F401 — uploads only for logged-in roles that may upload
 from core.config import owner_only, settings  # noqa: E402
+from dashboard import (  # noqa: E402
+    auth,
+    bootstrap,
+    server_hardening,
+    ui,
+    upload_guard,  # noqa: E402,F401 — uploads only for logged-in roles that may upload
+)
 
 PAGES = ROOT / "pages"
 owner_only()  # everything the app writes (first-start demo, lake, warehouse, user store) is owner-only

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core.config import settings
 from dashboard import users
 from dashboard.users import ADMIN, DEPARTMENT, DISPLAY, LEADER, TOWNSHIP, UserStore
 from warehouse import metrics
-from core.config import settings
 from warehouse.metrics import Scope, ScopeError
 
 SESSION_KEY = "_gw_session"

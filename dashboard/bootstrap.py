@@ -26,10 +26,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core.config import Settings, settings
 from etl.lake import Lake
 from etl.pipeline import list_drop, run
-from warehouse import db
-from core.config import Settings, settings
 
 
 @dataclass

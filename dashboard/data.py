@@ -18,9 +18,9 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
+from core.config import settings
 from dashboard import auth
 from warehouse import db, metrics
-from core.config import settings
 from warehouse.metrics import Scope
 
 

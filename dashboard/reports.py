@@ -5,13 +5,12 @@ import dataclasses
 
 import streamlit as st
 
-from dashboard import data, ui
-from warehouse import bulletin, review
-from warehouse import bulletin_docx
-from warehouse.bulletin_docx import render_docx, render_review_docx
-from warehouse.bulletin import NoData  # noqa: F401 (the page catches it: pages reach the warehouse through here)
-from warehouse.bulletin_xlsx import render_xlsx
 from core.config import settings
+from dashboard import data, ui
+from warehouse import bulletin, bulletin_docx, review
+from warehouse.bulletin import NoData  # noqa: F401 (the page catches it: pages reach the warehouse through here)
+from warehouse.bulletin_docx import render_docx, render_review_docx
+from warehouse.bulletin_xlsx import render_xlsx
 from warehouse.metrics import Period, Scope
 
 _TTL = settings().dashboard.cache_ttl_seconds

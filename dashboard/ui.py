@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from core.config import settings
 from dashboard import auth, data, session, users
 from warehouse import cells, db, fmt
-from core.config import settings
 from warehouse.metrics import Period, Scope
 
 DATASET_TITLES = {

@@ -254,7 +254,7 @@ class UserStore:
         self._local = threading.local()
 
     @classmethod
-    def from_settings(cls, s) -> "UserStore":
+    def from_settings(cls, s) -> UserStore:
         a = s.auth
         return cls(a.store, max_failures=a.max_failures, lockout_minutes=a.lockout_minutes,
                    min_password_length=a.min_password_length, client_max_failures=a.client_max_failures,

@@ -11,10 +11,10 @@ import time
 import pandas as pd
 import streamlit as st
 
+from core.config import settings
 from dashboard import maps, ui
 from etl import sources
 from etl.lake import Lake
-from core.config import settings
 from warehouse.metrics import Period, Scope
 
 WALL = Scope(personal="none", label="全县")
@@ -323,7 +323,7 @@ def bars(rows: list[tuple[str, float | None, str, str]], height: float, scale: f
     row behind the label (the whole row's width for the bar, also in narrow columns); the row height and text
     size follow from the number of rows (text at least MIN_FONT)."""
     if not rows:
-        return '<div class="wall-note" style="font-size:{:g}px">本期暂无数据</div>'.format(MIN_FONT * scale)
+        return f'<div class="wall-note" style="font-size:{MIN_FONT * scale:g}px">本期暂无数据</div>'
     per = -(-len(rows) // columns)
     row_h = min(46.0, height / per)
     # a row: rank (1.6em), the label on its bar (the longest label + .6em), the value (4.2em): all in the column

@@ -27,20 +27,20 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from core.spec import DATASETS
 from etl import readers
 from etl.normalize import connect_memory
 from etl.sources.common import canonical_ts
-from core.spec import DATASETS
 
 PG_TYPES = {"str": "text", "code": "text", "int": "bigint", "float": "double precision", "ts": "timestamp",
             "date": "date"}
@@ -151,7 +151,7 @@ class FaultPlan:
                 raise ValueError(f"unknown fault {k!r}; one of {FAULT_KINDS}")
 
     @classmethod
-    def parse(cls, spec: str, seed: int = 0, **kw) -> "FaultPlan":
+    def parse(cls, spec: str, seed: int = 0, **kw) -> FaultPlan:
         """`429:0.1,500:0.05,slow:0.02,drop:0.02` → rates."""
         rates = {}
         for part in filter(None, (p.strip() for p in spec.split(","))):
@@ -288,7 +288,7 @@ class DemoApi:
             self.server.server_close()
             self.server = None
 
-    def __enter__(self) -> "DemoApi":
+    def __enter__(self) -> DemoApi:
         if self.server is None:
             self.start()
         return self

@@ -2,7 +2,7 @@
 
 Returns the kept rows, typed, with a `_flags` list (repairs and doubts, e.g. `coord_swapped`, `future_time`,
 `unknown_code:category`), and the quarantined rows with their reasons. A row is quarantined only when a required
-column is missing or cannot be read (feeds.md) — not exactly of its type, an Excel error value, a time out of the
+column is missing or cannot be read (docs/feeds.md) — not exactly of its type, an Excel error value, a time out of the
 plausible range — or when the reader could not read the row at all (`_read_error`, etl/readers.py); every other
 problem is repaired or flagged and the row is kept. Nothing here raises for a value: a value is parsed or it is
 unreadable.
@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.spec import DATASETS, Dataset
 from etl import coords
 from etl.readers import EXCEL_ERRORS
-from core.spec import DATASETS, Dataset
 
 MACROS = (Path(__file__).parent / "sql" / "macros.sql").read_text(encoding="utf-8")
 
@@ -310,9 +310,9 @@ def time_range(load_time: dt.datetime, max_future_days: float | None = None,
 
 def parse_timestamps(con: duckdb.DuckDBPyConnection, values: list[str | None]) -> list[dt.datetime | None]:
     """Delivered timestamp texts → naive Asia/Shanghai datetimes by the one rule of gw_ts (etl/sql/macros.sql):
-    the formats of feeds.md, `Z`/offsets converted to Asia/Shanghai; None when unreadable. `con` has the macros
+    the formats of docs/feeds.md, `Z`/offsets converted to Asia/Shanghai; None when unreadable. `con` has the macros
     (connect_memory). For code outside the normaliser (e.g. a source's watermark) that must read times alike."""
-    t = pa.table({"s": pa.array(values, pa.string())})
+    t = pa.table({"s": pa.array(values, pa.string())})  # noqa: F841 — read by DuckDB's replacement scan
     return [r[0] for r in con.execute("SELECT gw_ts(gw_clean(s)) FROM t").fetchall()]
 
 

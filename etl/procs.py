@@ -10,10 +10,10 @@ import os
 import signal
 import sys
 import types
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
-from typing import Callable, Iterable
 
 
 @contextmanager

@@ -512,7 +512,7 @@ def read_csv(path: Path, ds: Dataset) -> tuple[pa.Table, ReadInfo]:
         lines = _decode_lines(path, enc)[0]
         first = lines[0] if lines else ""
     else:
-        with open(path, "r", encoding=enc, newline="", errors="replace") as fh:
+        with open(path, encoding=enc, newline="", errors="replace") as fh:
             first = fh.readline()
     first = (first or "").lstrip("\ufeff")
     try:

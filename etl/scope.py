@@ -46,7 +46,7 @@ class UploadScope:
         return self.township_name or self.township_code
 
     @classmethod
-    def of(cls, value: "UploadScope | dict | None") -> "UploadScope | None":
+    def of(cls, value: UploadScope | dict | None) -> UploadScope | None:
         if value is None or isinstance(value, UploadScope):
             return value
         return cls(str(value["township_code"]), str(value.get("township_name") or ""))

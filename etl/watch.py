@@ -15,11 +15,11 @@ import fcntl
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from etl.lake import Lake
 from core.config import Settings
+from etl.lake import Lake
 
 
 class AlreadyRunning(Exception):

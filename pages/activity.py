@@ -1,8 +1,8 @@
 """账号活跃度: by reporting unit and by department office, the trend, drill-down to 社区/村, grid and inactive accounts."""
 import streamlit as st
 
-from dashboard import charts, data, ui
 from core.config import settings
+from dashboard import charts, data, ui
 
 m = settings().metrics
 ctx = ui.page("账号活跃度", key="activity")

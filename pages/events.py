@@ -2,8 +2,8 @@
 time to close, drill-down to the events of a unit."""
 import streamlit as st
 
-from dashboard import charts, data, ui
 from core.config import settings
+from dashboard import charts, data, ui
 
 m = settings().metrics
 ctx = ui.page("事件办结", key="events", caption="办结率 = 当期办结的事件 (不论何时上报) / 当期上报的事件, 清理积压时可超过 100%; "

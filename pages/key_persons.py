@@ -1,9 +1,9 @@
 """三项重点工作: key-person reports and sign-offs by category, unit and department office, overdue sign-offs."""
 import streamlit as st
 
-from dashboard import charts, data, ui
-from core.spec import KP_CATEGORIES
 from core.config import settings
+from core.spec import KP_CATEGORIES
+from dashboard import charts, data, ui
 
 m = settings().metrics
 ctx = ui.page("三项重点工作 (重点人员报送与签收)", key="key_persons",

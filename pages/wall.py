@@ -12,8 +12,8 @@ import time
 
 import streamlit as st
 
-from dashboard import data, maps, ui, wall
 from core.config import settings
+from dashboard import data, maps, ui, wall
 
 cfg = settings().dashboard
 qp = st.query_params

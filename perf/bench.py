@@ -223,8 +223,8 @@ def drops(data: Path) -> list[Path]:
 
 
 def phase_ingest_ours(data: str, wh: str) -> dict:
-    from etl import pipeline
     from core.config import load_settings
+    from etl import pipeline
 
     settings = load_settings()
     wh = Path(wh)
@@ -279,10 +279,10 @@ def phase_increment(wh: str, out: str) -> dict:
     landing and build + publish times and how many month partitions the Parquet export wrote or linked."""
     import duckdb
 
-    from etl import pipeline
-    from core.spec import DATASETS
-    from warehouse import db
     from core.config import load_settings
+    from core.spec import DATASETS
+    from etl import pipeline
+    from warehouse import db
 
     settings = load_settings()
     wh, out = Path(wh), Path(out)

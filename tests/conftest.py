@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="module")
 def browser():
     """One Debian Chromium per test module, for the browser tests."""
-    from server import chromium
+    from support.server import chromium
 
     with chromium() as b:
         yield b

@@ -1,15 +1,14 @@
 """The app's pages through Streamlit's AppTest, on a real warehouse built by the real ETL from fixture files."""
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from support.county import build_sample
+from support.logins import add_users, login
 
-from county import sample_county
-from logins import add_users, login
 from core import config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +34,7 @@ def _config(root: Path, **extra) -> Path:
 def county(tmp_path_factory):
     root = tmp_path_factory.mktemp("app")
     _use_config(_config(root))
-    sample_county().build(root, settings=config.settings(), load_time=dt.datetime(2024, 4, 1))
+    build_sample(root, config.settings())
     add_users(config.settings())
     yield root
     os.environ.pop(config.ENV_VAR, None)

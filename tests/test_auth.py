@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from support.logins import PASSWORD, add_users, login
 
+from core import config
 from dashboard import auth
 from dashboard.users import StoreError, UserStore
-from logins import PASSWORD, add_users, login
-from core import config
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -175,7 +175,7 @@ def test_cli_users_and_tokens(tmp_path):
 def app_config(tmp_path):
     """A fresh temporary configuration (empty user store; [auth] max_failures 3, idle 5 min) on the sample county."""
     old = os.environ.get(config.ENV_VAR)
-    from county import sample_county
+    from support.county import build_sample
 
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\ndrop_dir = "{tmp_path}/drop"\nlake_dir = "{tmp_path}/lake"\n'
@@ -183,7 +183,7 @@ def app_config(tmp_path):
                    f'idle_minutes = 5\n', encoding="utf-8")
     os.environ[config.ENV_VAR] = str(cfg)
     config.settings.cache_clear()
-    sample_county().build(tmp_path, settings=config.settings(), load_time=dt.datetime(2024, 4, 1))
+    build_sample(tmp_path, config.settings())
     yield config.settings()
     if old:
         os.environ[config.ENV_VAR] = old

@@ -6,14 +6,13 @@ fonts-noto-cjk (installed by .ci/run); without chromium the tests are skipped lo
 """
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import urlparse
 
 import pytest
+from support.county import build_sample
+from support.logins import add_users, browser_login, store
+from support.server import ROOT, Server, require_chromium, write_config
 
-from county import sample_county
-from server import ROOT, Server, require_chromium, write_config
-from logins import add_users, browser_login, store
 from core import config
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -36,7 +35,7 @@ require_chromium()
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     cfg = write_config(root)
-    sample_county().build(root, settings=config.load_settings(cfg), load_time=dt.datetime(2024, 4, 1))
+    build_sample(root, config.load_settings(cfg))
     add_users(config.load_settings(cfg))
     DISPLAY["token"] = store(config.load_settings(cfg)).add_token("测试大屏", actor="test")[1]
     srv = Server(cfg)

@@ -4,13 +4,11 @@ display logs in with its token, keeps working from the cookie after a browser re
 URL, and is shown the login screen within one refresh after the token is revoked."""
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
+from support.county import build_sample
+from support.logins import add_users, browser_login, store
+from support.server import Server, require_chromium, write_config
 
-from county import sample_county
-from logins import add_users, browser_login, store
-from server import Server, require_chromium, write_config
 from core import config
 
 pytestmark = pytest.mark.browser
@@ -34,7 +32,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser-roles")
     cfg = write_config(root, "[dashboard]\nrefresh_seconds = 4\n")
     s = config.load_settings(cfg)
-    sample_county().build(root, settings=s, load_time=dt.datetime(2024, 4, 1))
+    build_sample(root, s)
     add_users(s)
     srv = Server(cfg)
     yield srv.url, store(s)

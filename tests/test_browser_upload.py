@@ -5,15 +5,14 @@ loaded is in the audit log with its sha256."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import re
 
 import pytest
+from support.county import build_sample
+from support.logins import add_users, browser_login, store
+from support.server import ROOT, Server, require_chromium, write_config
 
-from county import sample_county
-from logins import add_users, browser_login, store
-from server import ROOT, Server, require_chromium, write_config
 from core import config
 from core.spec import DATASETS
 from etl.lake import Lake
@@ -30,7 +29,7 @@ def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("upload")
     cfg = write_config(root)
     s = config.load_settings(cfg)
-    sample_county().build(root, settings=s, load_time=dt.datetime(2024, 4, 1))
+    build_sample(root, s)
     add_users(s)
     srv = Server(cfg)
     yield srv.url, root, s

@@ -11,10 +11,10 @@ import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from support.county import MiniCounty
+from support.logins import add_users, browser_login
+from support.server import ROOT, Server, require_chromium, write_config
 
-from county import MiniCounty
-from logins import add_users, browser_login
-from server import ROOT, Server, require_chromium, write_config
 from core import config
 from warehouse import db, metrics
 from warehouse.metrics import Period, Scope

@@ -1,4 +1,4 @@
-"""The monthly bulletin: every group of every section known in advance (tests/bulletin_county.py), the json lists
+"""The monthly bulletin: every group of every section known in advance (tests/support/bulletin_county.py), the json lists
 checked exactly, the md text sentence by sentence; the renderers and the CLI; and, on a small generated demo
 county, the bulletin's numbers against direct SQL over the facts."""
 from __future__ import annotations
@@ -16,13 +16,13 @@ from pathlib import Path
 import docx
 import openpyxl
 import pytest
+from support import bulletin_county
 
-import bulletin_county
+from core.config import Settings
 from core.spec import KP_CATEGORIES
 from warehouse import bulletin, db
 from warehouse.bulletin_docx import render_docx, typeset
 from warehouse.bulletin_xlsx import render_xlsx
-from core.config import Settings
 from warehouse.metrics import Period, Scope
 
 ROOT = Path(__file__).resolve().parent.parent

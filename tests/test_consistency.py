@@ -7,19 +7,19 @@ warehouse's copy of the run that built it is completed from the run's final reco
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from test_demo_load import demo  # noqa: F401 — the module-scoped demo county (2 months to 2025-02, loaded 03-05)
+
+from core.config import Settings
 from dashboard.wall import WALL
 from etl.lake import Lake
 from warehouse import bulletin, metrics
 from warehouse.build import final_runs
-from core.config import Settings
 from warehouse.metrics import COUNTY, Period
 
 FEB = Period.parse_month("2025-02")
@@ -206,8 +206,9 @@ def test_the_quality_page_shows_unknown_codes_future_rows_and_the_final_run(demo
     import os
     import shutil
 
-    from logins import add_users
+    from support.logins import add_users
     from test_app import _config, _run, _text, _use_config
+
     from core import config
 
     src, _, res, con = demo

@@ -1,4 +1,4 @@
-"""Every delivery format and every kind of mess in feeds.md, on real files through the real ETL."""
+"""Every delivery format and every kind of mess in docs/feeds.md, on real files through the real ETL."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,10 +8,10 @@ import duckdb
 import pytest
 import xlsxwriter
 
+from core.config import Settings
 from etl import readers
 from etl.pipeline import run
 from warehouse import db
-from core.config import Settings
 
 LOAD_TIME = dt.datetime(2024, 4, 2, 9, 0)
 

@@ -15,12 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from support.county import MiniCounty
 
+from core.config import Settings
 from etl.pipeline import run
 from warehouse import db
-from core.config import Settings
-
-from county import MiniCounty
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_TIME = dt.datetime(2030, 1, 1)
@@ -274,7 +273,7 @@ def test_reader_keeps_answering_while_loads_publish(tmp_path):
 def test_parallel_landing_equals_sequential(tmp_path):
     """Files landed in two worker processes give the same lake and warehouse as one at a time, in the same
     delivery order; a file that cannot be read fails alone in both."""
-    from county import sample_county
+    from support.county import sample_county
 
     c = sample_county()
     for name in ("seq", "par"):

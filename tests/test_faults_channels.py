@@ -14,16 +14,16 @@ import random
 
 import pytest
 
-import channels
-import pg
-from county import MiniCounty
+from support import channels
+from support import pg
+from support.county import MiniCounty
 from etl import sources
 from etl.lake import Lake
 from etl.pipeline import summary
 from demo.simulator import DemoApi, FaultPlan, load_postgres, typed_tables
 from etl.sources.api import HttpClient
 from etl.sources.postgres import PostgresSource
-from pg import pg_server  # noqa: F401 — the session fixture
+from support.pg import pg_server  # noqa: F401 — the session fixture
 
 TOKEN = "api-token-faults-7Qw"
 FAST = dict(api_timeout_seconds=2.0, api_backoff_seconds=0.01, api_backoff_max_seconds=0.05, api_max_retries=2)

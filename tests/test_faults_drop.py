@@ -14,14 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from support.county import MiniCounty
 
 import etl.pipeline as pipeline
+from core.config import Settings
 from etl.pipeline import run, summary
 from warehouse import db
-from core.config import Settings
-
-from county import MiniCounty
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_TIME = dt.datetime(2030, 1, 1)
@@ -77,7 +75,7 @@ def test_hostile_entries_are_listed_and_the_good_files_publish(tmp_path):
     good += 1
     # a file whose name is GBK bytes (a Windows share mounted on a UTF-8 system): read, and named legibly
     gbk = MiniCounty()
-    t = gbk.township("卧龙镇")
+    gbk.township("卧龙镇")
     gbk.rows["org_units"] = gbk.rows["org_units"][1:]  # the county row is in the first file already
     gbk.write(tmp_path / "gbk", date="20240105", fmt="csv")
     src = tmp_path / "gbk" / "org_units_20240105.csv"

@@ -19,12 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from support.county import MiniCounty
 
-from county import MiniCounty
+from core.config import Settings
 from etl.lake import order_key
 from etl.pipeline import run
 from warehouse import db
-from core.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TIE_AT = dt.datetime(2024, 3, 5, 9)

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from support.county import MiniCounty
 
-from county import MiniCounty
+from core import config
+from core.config import Settings
 from etl.lake import Lake, LakeError, is_demo_drop
 from etl.pipeline import run
-from core import config
 from warehouse import db
-from core.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_TIME = dt.datetime(2030, 1, 1)

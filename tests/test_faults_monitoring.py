@@ -17,13 +17,13 @@ from pathlib import Path
 import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
+from support.county import build_sample
+from support.logins import add_users, login
 
-from county import sample_county
+from core import config
 from etl import sources
 from etl.lake import Lake, write_json
 from etl.pipeline import run
-from logins import add_users, login
-from core import config
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -64,7 +64,7 @@ def county(tmp_path):
     old = os.environ.get(config.ENV_VAR)
     os.environ[config.ENV_VAR] = str(_config(tmp_path))
     config.settings.cache_clear()
-    sample_county().build(tmp_path, settings=config.settings(), load_time=dt.datetime(2024, 4, 1))
+    build_sample(tmp_path, config.settings())
     yield tmp_path
     if old is None:
         os.environ.pop(config.ENV_VAR, None)

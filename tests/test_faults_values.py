@@ -1,6 +1,6 @@
 """Fault suite, file readers and value rules (issue 11): poison input, silent alteration, poisoned aggregates.
 
-Every case runs the real ETL (etl.pipeline.run) on a drop folder holding a small good county (tests/county.py)
+Every case runs the real ETL (etl.pipeline.run) on a drop folder holding a small good county (tests/support/county.py)
 beside the bad file, and checks that the bad file is listed as failed with its reason, or that the bad row is
 quarantined with its file, row and reason, or that the bad value is emptied and flagged — and that every row read
 is accounted for: per file, rows read = landed + quarantined, and the data rows written = rows read + summary rows.
@@ -11,15 +11,14 @@ import datetime as dt
 import json
 
 import duckdb
-import pytest
 import xlsxwriter
+from support.county import MiniCounty
 
+from core.config import Settings
 from etl import readers
 from etl.normalize import connect_memory, normalise, parse_timestamps
 from etl.pipeline import run
-from tests.county import MiniCounty
 from warehouse import db
-from core.config import Settings
 
 LOAD = dt.datetime(2024, 4, 2, 9, 0)
 GRID = "510799001001001"
@@ -306,7 +305,7 @@ def test_bad_rows_are_quarantined_with_the_row_a_person_sees(tmp_path):
            + _event_line("B4")                                   # 8
            + f'B5,2024-03-05 10:00:00,{GRID},矛盾纠纷,办理中,"两行\n的描述",2024-03-05 10:00:00\n'  # 9 (one record)
            + _event_line("B6")                                   # 10
-           + f"B7,2024-03-05 10:00:00,,矛盾纠纷,办理中,缺网格,2024-03-05 10:00:00\n")  # 11 missing grid
+           + "B7,2024-03-05 10:00:00,,矛盾纠纷,办理中,缺网格,2024-03-05 10:00:00\n")  # 11 missing grid
     recs = [json.dumps({"event_id": f"J{i}", "reported_at": "2024-03-05 10:00:00", "grid_code": GRID,
                         "category": "矛盾纠纷", "status": "办理中", "updated_at": "2024-03-05 10:00:00"})
             for i in range(1, 5)]

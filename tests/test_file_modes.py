@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from county import MiniCounty
+from support.county import MiniCounty
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -55,8 +55,8 @@ def test_missing_page_opens_and_errors_are_reported():
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_tiny_live_run(tmp_path):
-    from county import sample_county
-    from server import require_chromium
+    from support.county import sample_county
+    from support.server import require_chromium
 
     require_chromium()
     wh = sample_county().build(tmp_path, settings=config.Settings().resolve(tmp_path),

@@ -1,5 +1,5 @@
 """The metrics layer (warehouse/sql + warehouse/schema/50_metrics.sql) on a hand-built county loaded through the
-real ETL: every figure checked against the numbers written down in tests/bulletin_county.py, every SQL file run
+real ETL: every figure checked against the numbers written down in tests/support/bulletin_county.py, every SQL file run
 in a 乡镇's scope (no other 乡镇's rows) and on an almost empty warehouse."""
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import re
 
 import pandas as pd
 import pytest
+from support import bulletin_county
+from support.county import MiniCounty
 
-import bulletin_county
-from county import MiniCounty
-from warehouse import db, metrics
 from core.config import Settings
+from warehouse import db, metrics
 from warehouse.metrics import Period, Scope
 
 MARCH = Period.month(2026, 3)

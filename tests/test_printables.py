@@ -2,7 +2,7 @@
 optional 红头, 文号 and 版记 of the [bulletin] configuration, official font names in the docx and embedded CJK faces
 in the PDF, the 落款 never alone on a page (pdftotext page by page); the xlsx's title row and print set-up; file
 names with the year; the on-page preview in the docx's punctuation; the weekly review as docx and PDF, by default
-for the last complete ISO week. On the county of tests/bulletin_county.py (March 2026, ISO week 2026-W12)."""
+for the last complete ISO week. On the county of tests/support/bulletin_county.py (March 2026, ISO week 2026-W12)."""
 from __future__ import annotations
 
 import dataclasses
@@ -19,12 +19,12 @@ import docx
 import openpyxl
 import pytest
 from PIL import Image
+from support import bulletin_county
 
-import bulletin_county
+from core.config import Settings, load_settings
 from warehouse import bulletin, db, review
 from warehouse.bulletin_docx import docx_to_pdf, docx_to_pdfs, render_docx, render_review_docx
 from warehouse.bulletin_xlsx import render_xlsx
-from core.config import Settings, load_settings
 from warehouse.metrics import Period
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,7 +185,7 @@ def test_signature_never_alone_on_a_page(con, tmp_path):
                 re.sub(r"<[^>]+>|\s", "", p).replace("年", ""))
     lines = re.findall(r'<line xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">(.*?)</line>', page, re.S)
     y_date = next(float(y1) for _, y1, body in lines if "日" in re.sub(r"<[^>]+>|\s", "", body)
-                  and "2026" in body and "年" in body and "月" in body and not "印发" in body)
+                  and "2026" in body and "年" in body and "月" in body and "印发" not in body)
     free = int((297 / 25.4 * 72 - 35 / 25.4 * 72 - y_date) // 28)
     variants = []
     for extra in (free + 1, free + 2, free + 3):  # the date alone; issuer + date; blank + issuer + date

@@ -8,8 +8,8 @@ import datetime as dt
 import io
 
 import openpyxl
+from support.county import build_sample
 
-from county import sample_county
 from core.config import Settings
 from core.spec import DATASETS
 from dashboard.quarantine import REASON_HEADER, workbook
@@ -45,7 +45,7 @@ def _load(root, drop, day: int = 10):
 
 
 def test_quarantine_workbook_and_corrected_resend(tmp_path):
-    sample_county().build(tmp_path, load_time=dt.datetime(2024, 4, 1))
+    build_sample(tmp_path)
     d1 = tmp_path / "d1"
     d1.mkdir()
     _write(d1 / "key_person_reports_20240402_宏仁乡.csv", [
@@ -100,7 +100,7 @@ def test_quarantine_workbook_and_corrected_resend(tmp_path):
 
 def test_a_later_delivery_without_the_row_leaves_it_open(tmp_path):
     """Another file of the same 乡镇 that does not carry the row (another key, other content) resolves nothing."""
-    sample_county().build(tmp_path, load_time=dt.datetime(2024, 4, 1))
+    build_sample(tmp_path)
     d1 = tmp_path / "d1"
     d1.mkdir()
     _write(d1 / "key_person_reports_20240402.csv", [_row("QR-9", category=""), _row("", name="吴十")])
@@ -117,7 +117,7 @@ def test_a_later_delivery_without_the_row_leaves_it_open(tmp_path):
 def test_another_part_of_the_same_export_corrects_nothing(tmp_path):
     """The row's key (and its content) landing from another file of the same run is no correction: the entry was
     not yet seen by anyone."""
-    sample_county().build(tmp_path, load_time=dt.datetime(2024, 4, 1))
+    build_sample(tmp_path)
     d1 = tmp_path / "d1"
     d1.mkdir()
     _write(d1 / "key_person_reports_20240402_a.csv", [_row("QR-20", category=""), _row("", name="王二")])

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 import xlwt
 
-from county import MiniCounty
+from support.county import MiniCounty
 from core.config import Settings
 from etl import readers
 from etl.pipeline import list_drop, run

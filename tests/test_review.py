@@ -1,4 +1,4 @@
-"""Weekly review figures (warehouse/review.py) on the county of tests/bulletin_county.py: ISO week 2026-W12
+"""Weekly review figures (warehouse/review.py) on the county of tests/support/bulletin_county.py: ISO week 2026-W12
 (03-16 … 03-22) against W11 and W08 (the same week of the previous month), and the week's red and black list."""
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import bulletin_county
 
-import bulletin_county
-from warehouse import db, review
 from core.config import Settings
+from warehouse import db, review
 from warehouse.metrics import Period, Scope
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Every role, logged in through the real login form on a real warehouse (tests/county.py sample_county): which
+"""Every role, logged in through the real login form on a real warehouse (tests/support/county.py sample_county): which
 pages it gets, which rows, what personal data reaches the browser (every element sent, serialized, is searched —
 not only what is drawn), and what happens when it tries to leave its scope through the URL, the query parameters,
 the session state or the data layer.
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from support.county import build_sample
+from support.logins import add_users, login
 
-from county import sample_county
-from dashboard import auth
-from logins import add_users, login
 from core import config
+from dashboard import auth
 from warehouse import metrics
 from warehouse.metrics import Scope, ScopeError
 
@@ -52,7 +52,7 @@ def county(tmp_path_factory):
     old = os.environ.get(config.ENV_VAR)
     os.environ[config.ENV_VAR] = str(cfg)
     config.settings.cache_clear()
-    sample_county().build(root, settings=config.settings(), load_time=dt.datetime(2024, 4, 1))
+    build_sample(root, config.settings())
     add_users(config.settings())
     yield root
     if old:

@@ -33,11 +33,11 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from support.logins import add_users, login
+from test_auth import app_config  # noqa: F401 — the fixture (a temporary config on the sample county)
 
 from dashboard import auth, users
 from dashboard.users import StoreError, UserStore
-from logins import PASSWORD, add_users, login
-from test_auth import app_config  # noqa: F401 — the fixture (a temporary config on the sample county)
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -447,14 +447,15 @@ def test_clear_cache_message_is_refused_unless_an_admin_sent_it(app_config):  # 
 # ------------------------------------------------------------------------------------------------- the real server
 @pytest.fixture(scope="module")
 def county_cfg(tmp_path_factory):
-    from county import sample_county
-    from server import write_config
+    from support.county import build_sample
+    from support.server import write_config
+
     from core import config
 
     root = tmp_path_factory.mktemp("security-server")
     cfg = write_config(root)
     s = config.load_settings(cfg)
-    sample_county().build(root, settings=s, load_time=dt.datetime(2024, 4, 1))
+    build_sample(root, s)
     add_users(s)
     return cfg, UserStore.from_settings(s)
 
@@ -476,7 +477,7 @@ def _get(url: str, headers: dict | None = None):
 
 @pytest.fixture(scope="module")
 def server(county_cfg):
-    from server import Server
+    from support.server import Server
 
     srv = Server(county_cfg[0])
     first = _get(srv.url + "/")  # the very first response of the server
@@ -524,7 +525,7 @@ def test_display_token_becomes_an_httponly_cookie_and_leaves_the_address(server)
 
 @pytest.mark.browser
 def test_display_token_is_not_in_browser_history_nor_readable_by_scripts(server, browser):
-    from server import require_chromium
+    from support.server import require_chromium
 
     require_chromium()
     srv, store, _ = server
@@ -563,10 +564,9 @@ def test_a_session_id_reconnected_from_another_client_is_logged_out(county_cfg, 
     """Streamlit's session id (sent by a browser when it reconnects) must not work as a bearer token."""
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ClientState_pb2 import ClientState
+    from support.logins import browser_login
+    from support.server import Server, require_chromium
     from websockets.sync.client import connect
-
-    from logins import browser_login
-    from server import Server, require_chromium
 
     require_chromium()
     srv = Server(county_cfg[0])

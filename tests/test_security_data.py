@@ -16,9 +16,9 @@ import openpyxl
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
+from support.county import sample_county
+from support.logins import add_users, login
 
-from county import sample_county
-from logins import add_users, login
 from core import config
 from warehouse import privacy
 

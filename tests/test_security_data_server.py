@@ -1,19 +1,18 @@
-"""On a real server (tests/server.py) in headless Chromium (issue 12, holes 6 and 8): the upload endpoint refuses
+"""On a real server (tests/support/server.py) in headless Chromium (issue 12, holes 6 and 8): the upload endpoint refuses
 anonymous and non-uploading sessions before reading a body, limits the size, and frees what a session left when
 it is gone; table exports have no standing URL (built when clicked, after the audit entry) and the grid's own CSV
 download is off."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import time
 
 import pytest
-
-from logins import add_users, browser_login, store
-from server import Server, require_chromium, write_config
+from support.logins import add_users, browser_login, store
+from support.server import Server, require_chromium, write_config
 from test_security_data import FORMULA, hostile_county
+
 from core import config
 
 pytestmark = pytest.mark.browser

@@ -6,7 +6,6 @@ progress lines on the terminal, the login form's width."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import sqlite3
 import subprocess
 import sys
@@ -14,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from support.logins import PASSWORD, add_users, browser_login, store
 
 from dashboard import server_hardening, users
 from dashboard.users import UserStore
-from logins import PASSWORD, add_users, browser_login, store
 
 ROOT = Path(__file__).resolve().parent.parent
 WENCHANG = ["文昌镇四个社区", "文昌镇农村网格", "文昌一社区", "文昌司法所"]
@@ -158,12 +157,11 @@ def test_audit_entries_carry_the_client_address_also_in_a_migrated_store(tmp_pat
 
 def test_the_audit_page_shows_the_client_address(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
-
+    from support.county import build_sample
+    from support.logins import login
     from test_auth import _titles
-    from logins import login
-    from core import config
 
-    from county import sample_county
+    from core import config
 
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\ndrop_dir = "{tmp_path}/drop"\nlake_dir = "{tmp_path}/lake"\n'
@@ -171,7 +169,7 @@ def test_the_audit_page_shows_the_client_address(tmp_path, monkeypatch):
     monkeypatch.setenv(config.ENV_VAR, str(cfg))
     config.settings.cache_clear()
     try:
-        sample_county().build(tmp_path, settings=config.settings(), load_time=dt.datetime(2024, 4, 1))
+        build_sample(tmp_path, config.settings())
         st_ = add_users(config.settings())
         st_.audit("admin", "login", "admin", "密码", client="192.0.2.33")
         at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60).run()
@@ -224,10 +222,11 @@ def test_cli_usage_errors_are_chinese_and_exit_2():
 
 # ------------------------------------------------------------------------------------------------- first start
 def test_first_start_prints_progress_and_a_ready_line(tmp_path, capsys):
-    from county import sample_county
-    from dashboard import bootstrap
-    from server import write_config
+    from support.county import sample_county
+    from support.server import write_config
+
     from core import config
+    from dashboard import bootstrap
 
     s = config.load_settings(write_config(tmp_path))
     sample_county().write(s.paths.drop_dir)
@@ -258,7 +257,7 @@ class Srv:
     """The test server, restartable (a new port: cookies belong to the host, not the port)."""
 
     def __init__(self, cfg: Path):
-        from server import Server
+        from support.server import Server
 
         self.cfg = cfg
         self.srv = Server(cfg)
@@ -268,7 +267,7 @@ class Srv:
         return self.srv.url
 
     def restart(self) -> str:
-        from server import Server
+        from support.server import Server
 
         log = self.srv.stop()
         self.srv = Server(self.cfg)
@@ -277,15 +276,16 @@ class Srv:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from county import sample_county
-    from server import require_chromium, write_config
+    from support.county import build_sample
+    from support.server import require_chromium, write_config
+
     from core import config
 
     require_chromium()
     root = tmp_path_factory.mktemp("sessions")
     cfg = write_config(root)
     s = config.load_settings(cfg)
-    sample_county().build(root, settings=s, load_time=dt.datetime(2024, 4, 1))
+    build_sample(root, s)
     add_users(s)
     srv = Srv(cfg)
     yield srv, store(s)

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from support.county import sample_county
+from support.logins import add_users, browser_login, store
+from support.server import Server, chromium, require_chromium, write_config
 
-from county import sample_county
-from logins import add_users, browser_login, store
-from server import Server, chromium, require_chromium, write_config
 from core import config
 
 CYCLES = int(os.environ.get("SOAK_CYCLES", "500"))

@@ -13,16 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
+from support import channels
+from support.county import MiniCounty
 
-import channels
-from county import MiniCounty
+from core.config import Source
 from etl import sources
 from etl.lake import Lake
 from etl.pipeline import run
 from demo.simulator import DemoApi, FaultPlan, typed_tables
 from etl.sources.api import HttpClient
 from etl.sources.common import SourceError
-from core.config import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "api-token-3f9c1b7e-Qx8"

@@ -15,15 +15,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import channels
-import pg
-from county import MiniCounty
+from support import channels
+from support import pg
+from support.county import MiniCounty
 from etl import sources
 from etl.lake import Lake
 from etl.pipeline import run
 from demo.simulator import load_postgres, typed_tables
 from core.spec import DATASETS
-from pg import pg_server  # noqa: F401 — the session fixture
+from support.pg import pg_server  # noqa: F401 — the session fixture
 from core.config import Source
 
 ROOT = Path(__file__).resolve().parent.parent

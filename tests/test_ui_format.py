@@ -13,11 +13,10 @@ import pandas as pd
 import pytest
 from streamlit.proto.Metric_pb2 import Metric
 from streamlit.testing.v1 import AppTest
-
-from warehouse import bulletin, fmt, review
+from test_app import _run, county  # noqa: F401 — the module-scoped fixture county and the logged-in runner
 
 from dashboard import charts, data, ui
-from test_app import _run, county  # noqa: F401 — the module-scoped fixture county and the logged-in runner
+from warehouse import bulletin, fmt, review
 from warehouse.metrics import Period
 
 UP, DOWN, NONE = Metric.MetricDirection.UP, Metric.MetricDirection.DOWN, Metric.MetricDirection.NONE
@@ -195,9 +194,9 @@ BROWSER_PAGES = {"home": "", "events": "events", "key_persons": "key_persons", "
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory, county):
-    from server import Server, require_chromium, write_config
+    from support.logins import add_users
+    from support.server import Server, require_chromium, write_config
 
-    from logins import add_users
     from core import config
     require_chromium()
     cfg = write_config(county)  # the AppTest county's warehouse and users, served by the real server
@@ -211,8 +210,8 @@ def web(tmp_path_factory, county):
 def test_browser_shows_chinese_text_and_whole_tables(web, browser):
     """What a user sees at 1440×900 (screenshots in test-artifacts/): no raw or English value, no Streamlit menu,
     the 概览 table with every unit (黑榜 included) without scrolling inside it."""
-    from logins import browser_login
-    from server import ROOT
+    from support.logins import browser_login
+    from support.server import ROOT
     art = ROOT / "test-artifacts"
     art.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1440, "height": 900})

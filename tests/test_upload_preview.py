@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 
-from county import sample_county
+from support.county import build_sample
+
 from core.config import Settings
 from core.spec import DATASETS
 from etl.lake import Lake
@@ -32,7 +33,7 @@ def _ev(eid, grid, **kw):
 
 
 def test_preview_matches_the_landing_and_lands_nothing(tmp_path):
-    sample_county().build(tmp_path, load_time=dt.datetime(2024, 4, 1))
+    build_sample(tmp_path)
     s = Settings().resolve(tmp_path)
     lake = Lake(tmp_path / "lake")
     up = tmp_path / "up"

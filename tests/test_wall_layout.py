@@ -12,9 +12,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from support.logins import store
+from support.server import Server, chromium, require_chromium, write_config
 
-from logins import store
-from server import Server, chromium, require_chromium, write_config
 from core import config
 
 pytestmark = pytest.mark.browser

@@ -24,10 +24,10 @@ def test_a_demo_county_that_ends_last_month_shows_its_last_month():
 
 # ------------------------------------------------------------------------------------------------ 今日, key persons
 import pytest  # noqa: E402
+from support.county import MiniCounty  # noqa: E402
 
-from county import MiniCounty  # noqa: E402
-from warehouse import db, metrics  # noqa: E402
 from core.config import Settings  # noqa: E402
+from warehouse import db, metrics  # noqa: E402
 from warehouse.metrics import Period, Scope  # noqa: E402
 
 NOW = dt.datetime(2026, 3, 15, 14, 0)  # the wall's as-of: now

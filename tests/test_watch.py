@@ -10,16 +10,16 @@ import threading
 import time
 from pathlib import Path
 
-import channels
-import pg
-from county import MiniCounty
+from support import channels, pg
+from support.county import MiniCounty
+from support.pg import pg_server  # noqa: F401 — the session fixture
+
+from core.config import Source
 from etl import sources
 from etl.lake import Lake
 from demo.simulator import DemoApi, load_postgres, typed_tables
 from etl.watch import _lock, watch
-from pg import pg_server  # noqa: F401 — the session fixture
 from warehouse import db, metrics
-from core.config import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "watch-token-7d1e"

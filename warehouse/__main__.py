@@ -136,11 +136,9 @@ def _add_review(sub) -> None:
 
 
 def _run_review(args, settings) -> int:
-    from warehouse import review
-
     import pandas as pd
 
-    from warehouse import metrics
+    from warehouse import metrics, review
 
     period = args.period or review.default_period()
     con = _open(args, settings)

@@ -19,11 +19,11 @@ damaged or names a missing or damaged file: the newest version that is whole, wi
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
-import shutil
 import re
 import secrets
-import datetime as dt
+import shutil
 from pathlib import Path
 
 import duckdb

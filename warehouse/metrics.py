@@ -14,7 +14,7 @@ query may leave to the caller (OPTIONAL_PARAMS: $cutoff, drill-down filters, $li
 
 Periods: `$start`/`$end` (DATE, end exclusive) and `$prev_start`/`$prev_end` for 环比 — `period_params(period)`
 gives all four for a month or an ISO week; trends take `$end` and `$months_back`. Each figure of
-shared/domain.md is defined once, as a table macro in warehouse/schema/50_metrics.sql (m_account_activity,
+docs/metrics.md is defined once, as a table macro in warehouse/schema/50_metrics.sql (m_account_activity,
 m_event_activity, m_kp_reports, m_kp_signoffs, m_collection) that the query files call with their periods.
 """
 from __future__ import annotations
@@ -22,15 +22,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from core.config import Settings
+from core.config import settings as default_settings
 from warehouse import privacy
-from core.config import Settings, settings as default_settings
 
 SQL_DIR = Path(__file__).parent / "sql"
 _PARAM_RE = re.compile(r"(?<![\w$])\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -65,23 +66,23 @@ class Period:
     end: dt.date  # exclusive
 
     @staticmethod
-    def month(year: int, month: int) -> "Period":
+    def month(year: int, month: int) -> Period:
         start = dt.date(year, month, 1)
         end = dt.date(year + (month == 12), month % 12 + 1, 1)
         return Period("month", start, end)
 
     @staticmethod
-    def parse_month(text: str) -> "Period":
+    def parse_month(text: str) -> Period:
         y, m = text.split("-")
         return Period.month(int(y), int(m))
 
     @staticmethod
-    def iso_week(year: int, week: int) -> "Period":
+    def iso_week(year: int, week: int) -> Period:
         start = dt.date.fromisocalendar(year, week, 1)
         return Period("week", start, start + dt.timedelta(days=7))
 
     @staticmethod
-    def parse(text: str) -> "Period":
+    def parse(text: str) -> Period:
         """'2026-10' (month) or '2026-W43' (ISO week)."""
         if "W" in text.upper():
             y, w = text.upper().split("-W")
@@ -89,7 +90,7 @@ class Period:
         return Period.parse_month(text)
 
     @staticmethod
-    def containing(day: dt.date, kind: str = "month") -> "Period":
+    def containing(day: dt.date, kind: str = "month") -> Period:
         if kind == "week":
             y, w, _ = day.isocalendar()
             return Period.iso_week(y, w)
@@ -114,18 +115,18 @@ class Period:
     def days(self) -> int:
         return (self.end - self.start).days
 
-    def prev(self) -> "Period":
+    def prev(self) -> Period:
         if self.kind == "week":
             return Period("week", self.start - dt.timedelta(days=7), self.start)
         p = self.start - dt.timedelta(days=1)
         return Period.month(p.year, p.month)
 
-    def next(self) -> "Period":
+    def next(self) -> Period:
         if self.kind == "week":
             return Period("week", self.end, self.end + dt.timedelta(days=7))
         return Period.month(self.end.year, self.end.month)
 
-    def same_week_last_month(self) -> "Period":
+    def same_week_last_month(self) -> Period:
         """For weekly views: the ISO week four weeks earlier (the same week of the previous month)."""
         return Period("week", self.start - dt.timedelta(days=28), self.start - dt.timedelta(days=21))
 
@@ -169,7 +170,7 @@ OPTIONAL_PARAMS = {"cutoff": None, "ru_code": None, "community_code": None, "gri
                    "limit": None, "period_asof": None}
 
 
-def period_params(period: "Period", prev: "Period | None" = None) -> dict:
+def period_params(period: Period, prev: Period | None = None) -> dict:
     """$start/$end of `period` and $prev_start/$prev_end of `prev` (default: the previous period, 环比)."""
     return {**period.params(), **(prev or period.prev()).params("prev_")}
 
@@ -199,7 +200,7 @@ def query(con: duckdb.DuckDBPyConnection, name: str, scope: Scope = COUNTY, *, s
     return privacy.apply(df, scope.personal, names)
 
 
-_NAMES: dict[str, "privacy.KnownNames | None"] = {}
+_NAMES: dict[str, privacy.KnownNames | None] = {}
 _NAMES_LOCK = threading.Lock()
 NAMES_SQL = """SELECT DISTINCT person_name FROM dim_account WHERE length(trim(person_name)) >= 2
                UNION SELECT DISTINCT person_name FROM fact_kp_report WHERE length(trim(person_name)) >= 2"""

@@ -1,4 +1,4 @@
-"""Personal data: masking rules of shared/domain.md, applied where data leaves the metrics layer.
+"""Personal data: masking rules of docs/roles.md, applied where data leaves the metrics layer.
 
     张三丰 → 张**        510723199001011234 → 510723********1234        13812345678 → 138****5678
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from core.config import Settings
+from core.config import settings as default_settings
 from warehouse import fmt, metrics
 from warehouse.bulletin import _clean, pct, unit_names
-from core.config import Settings, settings as default_settings
 from warehouse.metrics import COUNTY, Period, Scope
 
 # (key in overview/headline, label, kind, which direction is better)

@@ -27,14 +27,13 @@ import re
 import stat
 import tomllib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from etl.lake import Lake, write_json
-from etl.sources.common import (Batch, BatchError, Cursor, DatasetError, DatasetMissing,  # noqa: F401
-                                SourceError)
 from core.config import Settings, Source
+from etl.lake import Lake, write_json
+from etl.sources.common import Batch, BatchError, Cursor, DatasetError, DatasetMissing, SourceError  # noqa: F401
 
 PG_SCHEMES = ("postgresql", "postgres")
 API_SCHEMES = ("http", "https")

@@ -1,4 +1,4 @@
-"""The provincial HTTP API (feeds.md, channel 3):
+"""The provincial HTTP API (docs/feeds.md, channel 3):
 
     GET {base}/api/v1/{dataset}?updated_since={ISO8601}&page={n}&page_size={m}     Authorization: Bearer {token}
     → {"data": [...], "page": n, "page_size": m, "total": t}                         pages start at 1
@@ -27,20 +27,29 @@ import http.client
 import json
 import random
 import re
-import socket
 import ssl
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlencode, urlsplit
 
 import pyarrow as pa
 
+from core.config import Settings
+from core.spec import DATASETS
 from etl.lake import Lake
 from etl.sources import api_token, cursor_for, redact, scrub
-from etl.sources.common import (CANONICAL_TS, Batch, BatchError, DatasetError, DatasetMissing, SourceError,
-                                batch_name, finish, local_iso, records_to_table)
-from core.spec import DATASETS
-from core.config import Settings
+from etl.sources.common import (
+    CANONICAL_TS,
+    Batch,
+    BatchError,
+    DatasetError,
+    DatasetMissing,
+    SourceError,
+    batch_name,
+    finish,
+    local_iso,
+    records_to_table,
+)
 
 
 class Retryable(Exception):
@@ -115,7 +124,7 @@ class HttpClient:
                 raise SourceError(msg)
             except Retryable as exc:
                 err, wait, content = str(exc), exc.wait, exc.content
-            except (TimeoutError, socket.timeout) as exc:
+            except TimeoutError as exc:
                 err, wait, content = f"超时 ({self.timeout:g} 秒): {exc}", None, False
             except (http.client.HTTPException, ConnectionError, OSError) as exc:
                 err, wait, content = f"连接中断: {type(exc).__name__}: {exc}", None, False
@@ -204,7 +213,7 @@ class ApiSource:
                                  backoff_max=f.api_backoff_max_seconds,
                                  ca_file=str(f.api_ca_file) if f.api_ca_file else None, log=log, sleep=sleep)
 
-    def __enter__(self) -> "ApiSource":
+    def __enter__(self) -> ApiSource:
         return self
 
     def __exit__(self, *exc) -> None:

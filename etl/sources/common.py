@@ -23,9 +23,9 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -33,11 +33,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from core.spec import DATASETS
 from etl.lake import write_json
 from etl.readers import _cell_to_str, header_map
-from core.spec import DATASETS
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # feeds.md: timestamps are local time, Asia/Shanghai
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # docs/feeds.md: timestamps are local time, Asia/Shanghai
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 CANONICAL_TS = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 _SURROGATE = re.compile("[\ud800-\udfff]")

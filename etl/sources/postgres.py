@@ -23,18 +23,26 @@ order of the view).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from core.config import Settings
+from core.spec import DATASETS
 from etl.lake import Lake
 from etl.sources import cursor_for, pg_password, redact, scrub
-from etl.sources.common import (Batch, BatchError, DatasetError, DatasetMissing, SourceError, batch_name,
-                                canonical_ts_array, finish)
-from core.spec import DATASETS
-from core.config import Settings
+from etl.sources.common import (
+    Batch,
+    BatchError,
+    DatasetError,
+    DatasetMissing,
+    SourceError,
+    batch_name,
+    canonical_ts_array,
+    finish,
+)
 
 TS_TYPES = ("timestamp without time zone", "timestamp with time zone", "date")
 TZ = "Asia/Shanghai"
@@ -56,7 +64,7 @@ class PostgresSource:
         self.conn = None
 
     # ---------------------------------------------------------------------------------------------- connection
-    def __enter__(self) -> "PostgresSource":
+    def __enter__(self) -> PostgresSource:
         self.connect()
         return self
 

@@ -9,7 +9,7 @@ CREATE OR REPLACE MACRO gw_clean(s) AS
 -- Zone offsets (the ONE zone rule, for every channel): a timestamp written with `Z` (UTC) or an offset
 -- (`+08:00`, `+0800`, `-05`) is converted to Asia/Shanghai local time, naive. Asia/Shanghai has been UTC+8 without
 -- daylight saving since 1992 and timestamps before [etl] min_year (2000) are out of range anyway, so the
--- conversion is exactly `− offset + 8 h`. A timestamp without a zone is local time already (feeds.md).
+-- conversion is exactly `− offset + 8 h`. A timestamp without a zone is local time already (docs/feeds.md).
 CREATE OR REPLACE MACRO gw_offset_minutes(o) AS (
     CASE
         WHEN o IS NULL THEN NULL

@@ -1,4 +1,4 @@
--- Metric definitions (shared/domain.md, "Metric definitions"), each written once, as table macros that the
+-- Metric definitions (docs/metrics.md), each written once, as table macros that the
 -- queries in warehouse/sql call. They take a LIST of periods so that one definition serves a month, an ISO week,
 -- a month with the previous one beside it (环比), or a series of months (trends, comparisons):
 --

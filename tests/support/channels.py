@@ -10,9 +10,9 @@ import tempfile
 import threading
 from pathlib import Path
 
+from core.config import Settings
 from etl.pipeline import run
 from warehouse import db
-from core.config import Settings
 
 LOAD_TIME = dt.datetime(2030, 1, 1)
 DEMO_MONTHS, DEMO_END = 2, "2025-02"

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from county import MiniCounty
+from support.county import MiniCounty
 
 D = dt.datetime
 
@@ -74,13 +74,17 @@ def build() -> tuple[MiniCounty, dict]:
     # ------------------------------------------------------------------ grid-worker accounts
     a = {}
     a["文昌四1"], a["文昌四2"] = c.account(g["文昌四"]), c.account(g["文昌四"])
-    days(c, a["文昌四1"], 2026, 3, 1, 20); days(c, a["文昌四2"], 2026, 3, 1, 10)
-    days(c, a["文昌四1"], 2026, 2, 1, 22); days(c, a["文昌四2"], 2026, 2, 1, 5)
+    days(c, a["文昌四1"], 2026, 3, 1, 20)
+    days(c, a["文昌四2"], 2026, 3, 1, 10)
+    days(c, a["文昌四1"], 2026, 2, 1, 22)
+    days(c, a["文昌四2"], 2026, 2, 1, 5)
     a["文昌农1"] = c.account(g["文昌农"])
-    days(c, a["文昌农1"], 2026, 3, 1, 25); days(c, a["文昌农1"], 2026, 2, 1, 10)
+    days(c, a["文昌农1"], 2026, 3, 1, 25)
+    days(c, a["文昌农1"], 2026, 2, 1, 10)
     for i in range(3):
         a[f"宏仁{i}"] = c.account(g["宏仁"], role="网格长" if i == 0 else "网格员")
-        days(c, a[f"宏仁{i}"], 2026, 3, 1, 22); days(c, a[f"宏仁{i}"], 2026, 2, 1, 20)
+        days(c, a[f"宏仁{i}"], 2026, 3, 1, 22)
+        days(c, a[f"宏仁{i}"], 2026, 2, 1, 20)
     for i in range(1, 5):
         a[f"卧龙{i}"] = c.account(g["卧龙"])
         days(c, a[f"卧龙{i}"], 2026, 3, 1, 21)
@@ -88,14 +92,16 @@ def build() -> tuple[MiniCounty, dict]:
     a["卧龙5"] = c.account(g["卧龙"], opened_at="2026-03-15 10:00:00")  # opened mid-March
     days(c, a["卧龙5"], 2026, 3, 15, 31)
     a["卧龙6"] = c.account(g["卧龙"], status="停用", closed_at="2026-03-10 18:00:00")  # closed mid-March
-    days(c, a["卧龙6"], 2026, 3, 1, 9); days(c, a["卧龙6"], 2026, 2, 1, 20)
+    days(c, a["卧龙6"], 2026, 3, 1, 9)
+    days(c, a["卧龙6"], 2026, 2, 1, 20)
     a["卧龙7"] = c.account(g["卧龙"], status="停用", closed_at="2026-01-15 18:00:00")  # closed in January
     days(c, a["卧龙7"], 2026, 1, 1, 14)
     a["长卿1"], a["长卿2"] = c.account(g["长卿"]), c.account(g["长卿"])
     days(c, a["长卿1"], 2026, 2, 1, 20)
     a["双峰1"] = c.account(g["双峰"])
     a["大新1"], a["大新2"] = c.account(g["大新"]), c.account(g["大新"])
-    days(c, a["大新1"], 2026, 3, 1, 20); days(c, a["大新2"], 2026, 3, 1, 19)  # 19 days: one short
+    days(c, a["大新1"], 2026, 3, 1, 20)
+    days(c, a["大新2"], 2026, 3, 1, 19)  # 19 days: one short
     days(c, a["大新1"], 2026, 2, 1, 20)
     a["白云1"] = c.account(g["白云"], status="停用", closed_at="2026-02-10 12:00:00")
     for i in range(3):

@@ -2,12 +2,12 @@
 login form, in AppTest or in a real browser."""
 from __future__ import annotations
 
-from dashboard.users import UserStore
 from core.config import Settings
+from dashboard.users import UserStore
 
 PASSWORD = "correct-horse-9"
 
-# The users of the test counties (tests/county.py sample_county: 文昌镇 510799001, 宏仁乡 510799002).
+# The users of the test counties (tests/support/county.py sample_county: 文昌镇 510799001, 宏仁乡 510799002).
 ROLE_USERS = {
     "admin": dict(role="县级管理员"),
     "leader": dict(role="县领导"),

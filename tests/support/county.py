@@ -22,8 +22,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.spec import DATASETS
 from core.config import Settings
+from core.spec import DATASETS
 
 COUNTY = "510799"
 
@@ -223,3 +223,11 @@ def sample_county() -> MiniCounty:
         for g in grids:
             c.collection(g, dt.date(2024, month, 28), 300 + month * 10)
     return c
+
+
+SAMPLE_LOAD_TIME = dt.datetime(2024, 4, 1)  # the load time the tests build the sample county at
+
+
+def build_sample(root: Path, settings: Settings | None = None) -> Path:
+    """The sample county written into root/drop and loaded by the real ETL at SAMPLE_LOAD_TIME; the warehouse dir."""
+    return sample_county().build(root, settings=settings, load_time=SAMPLE_LOAD_TIME)
