@@ -17,7 +17,9 @@ class Column:
     type: str = "str"
     required: bool = False
     codes: tuple[str, ...] = ()
-    personal: bool = False  # personal data (masked or absent by role)
+    # personal data (masked or absent by role), by its kind: "name", "id", "phone" or "text" ("" = not personal);
+    # warehouse.privacy masks by this kind, so the contract is the one list of personal columns
+    personal: str = ""
     future_ok: bool = False  # a time that may lie ahead (a deadline); others later than the load are flagged
 
 
@@ -99,8 +101,8 @@ DATASETS: dict[str, Dataset] = {
             "accounts", "系统账号",
             (
                 C("account_id", "账号", "str", True),
-                C("person_name", "姓名", personal=True),
-                C("phone", "手机号", personal=True),
+                C("person_name", "姓名", personal="name"),
+                C("phone", "手机号", personal="phone"),
                 C("unit_code", "所属单位代码", "str", True),
                 C("role", "账号类型", "code", True, ROLES),
                 C("dept_name", "部门名称"),
@@ -135,7 +137,7 @@ DATASETS: dict[str, Dataset] = {
                 C("grid_code", "所属网格", "str", True),
                 C("category", "事件类别", "code", True, EVENT_CATEGORIES),
                 C("source", "事件来源", "code", codes=EVENT_SOURCES),
-                C("summary", "事件描述", personal=True),
+                C("summary", "事件描述", personal="text"),
                 C("lon", "经度", "float"),
                 C("lat", "纬度", "float"),
                 C("coord_sys", "坐标系", "code", codes=COORD_SYS),
@@ -159,7 +161,7 @@ DATASETS: dict[str, Dataset] = {
                 C("to_unit", "接收单位"),
                 C("account_id", "操作账号"),
                 C("action_time", "操作时间", "ts", True),
-                C("note", "备注", personal=True),
+                C("note", "备注", personal="text"),
                 C("updated_at", "更新时间", "ts"),
             ),
             key=("event_id", "seq"), month_col="action_time", updated_fallback="action_time",
@@ -169,8 +171,8 @@ DATASETS: dict[str, Dataset] = {
             (
                 C("report_id", "报送编号", "str", True),
                 C("category", "人员类别", "code", True, KP_CATEGORIES),
-                C("id_number", "身份证号", personal=True),
-                C("person_name", "姓名", personal=True),
+                C("id_number", "身份证号", personal="id"),
+                C("person_name", "姓名", personal="name"),
                 C("grid_code", "所属网格", "str", True),
                 C("reporter_account", "报送账号"),
                 C("reported_at", "报送时间", "ts", True),
@@ -204,3 +206,13 @@ DATASETS: dict[str, Dataset] = {
 }
 
 FILE_EXTENSIONS = ("xlsx", "csv", "json", "jsonl")
+
+
+PERSONAL_KINDS = ("name", "id", "phone", "text")
+
+
+def personal_columns(kind: str) -> tuple[str, ...]:
+    """The columns of the contract that hold personal data of this kind, in contract order, each name once."""
+    if kind not in PERSONAL_KINDS:
+        raise ValueError(kind)
+    return tuple(dict.fromkeys(c.name for d in DATASETS.values() for c in d.columns if c.personal == kind))

@@ -149,10 +149,6 @@ def allow(ident: auth.Identity, name: str) -> None:
         raise metrics.ScopeError(f"{name}: not a query of the role {ident.role}")
 
 
-def _ttl() -> int:
-    return settings().dashboard.cache_ttl_seconds
-
-
 @st.cache_data(ttl=settings().dashboard.cache_ttl_seconds, max_entries=settings().dashboard.cache_max_entries,
                show_spinner=False)
 def _cached(version: str, name: str, scope: Scope, params: tuple) -> pd.DataFrame:

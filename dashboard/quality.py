@@ -49,3 +49,17 @@ def lake_state(lake_dir) -> LakeState:
 def final_runs(runs: pd.DataFrame, state: LakeState) -> pd.DataFrame:
     """The run that built this version was copied before it ended: its final record from the lake."""
     return _final_runs(runs, state.lake) if state.lake is not None else runs
+
+
+def source_health(settings, lake_dir=None) -> pd.DataFrame:
+    """Per feeding source (configured, and the default drop folder once it ran), live from the lake as the wall
+    and `etl health` compute it: its status (正常 / 部分失败 / 失败 / 无新数据 / 未运行), last success, last new
+    data, the expected interval (hours without new data before it counts as quiet) and the message."""
+    rows = sources.health(settings, lake_dir, default_drop=True)
+    return pd.DataFrame({
+        "数据源": [h["name"] for h in rows], "类型": [h["kind_label"] for h in rows],
+        "状态": [h["status_label"] for h in rows],
+        "最近成功": [h["last_success"] for h in rows], "最近新数据": [h["last_new_data"] for h in rows],
+        "预期间隔 (小时)": [h["quiet_hours"] for h in rows],
+        "未解决失败": pd.array([len(h["failures"]) for h in rows], dtype="Int64"),
+        "说明": [h["message"] for h in rows]})

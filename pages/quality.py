@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, quarantine, session, ui
-from dashboard.quality import final_runs, flag_text, lake_state
+from dashboard.quality import final_runs, flag_text, lake_state, source_health
 
 RUN_STATUS = {"ok": "成功", "partial": "部分失败", "failed": "失败", "busy": "跳过 (另一导入在运行)"}
 
@@ -58,6 +58,27 @@ ui.metric("未解决的导入失败 / 忽略的文件", f"{len(failures):,} / {l
 if len(ignored):
     st.info("以下文件不是交付文件, 已忽略 (最近一次导入):")
     ui.frame(ignored.rename(columns={"file": "文件", "reason": "原因"})[["文件", "原因"]])
+
+
+
+def show_source_health() -> None:
+    """Per feeding source: its status, last success, expected interval; quiet and failed sources stand out."""
+    st.subheader("数据源状态")
+    try:
+        health = source_health(ui.settings())
+    except OSError as exc:
+        st.warning(f"无法读取数据源状态: {exc}", icon="⚠️")
+        return
+    if not len(health):
+        st.info("尚未配置数据源, 也没有导入过投递目录。")
+        return
+    bad = health[health["状态"].isin(["失败", "部分失败", "无新数据"])]
+    for _, h in bad.iterrows():
+        st.warning(f"数据源「{h['数据源']}」{h['状态']}: {h['说明']}", icon="⚠️")
+    ui.frame(health)
+
+
+show_source_health()
 
 st.subheader("各数据集新鲜度")
 limit = ui.now() - dt.timedelta(hours=ui.settings().dashboard.stale_hours)

@@ -130,6 +130,23 @@ def test_quality_page_lists_runs_and_freshness(county):
     assert "组织机构" in text and "重点人员信息报送" in text
 
 
+def test_quality_page_shows_source_health(county):
+    """quality/source_health on the page: per feeding source its status, last success and expected interval, the
+    same as etl.sources.health computes for the wall."""
+    from dashboard.quality import source_health
+
+    at = _run("quality.py")
+    assert not at.exception
+    assert "数据源状态" in [h.value for h in at.subheader]
+    expected = source_health(config.load_settings())
+    if len(expected):
+        frames = [df.value for df in at.dataframe if "预期间隔 (小时)" in df.value.columns]
+        assert frames and list(frames[0]["数据源"]) == list(expected["数据源"])
+        assert list(frames[0]["状态"]) == list(expected["状态"])
+    else:
+        assert any("尚未配置数据源" in i.value for i in at.info)
+
+
 def test_no_warehouse_and_no_demo_says_what_to_do(tmp_path):
     old = os.environ.get(config.ENV_VAR)
     _use_config(_config(tmp_path))

@@ -323,3 +323,27 @@ def test_data_layer_runs_only_the_queries_of_the_roles_pages(county, who, allowe
     got = json.loads(got) if isinstance(got, str) else got
     assert {k for k, v in got.items() if v == "ok"} == allowed, got
     assert all(v in ("ok", "refused") for v in got.values()), got
+
+
+SAMPLE_PERSONAL = {"name": "张三丰", "id": "510723199001011234", "phone": "13812345678",
+                   "text": "居民赵大勇反映，电话13812345678，身份证510723199001011234"}
+
+
+def test_every_personal_column_of_the_contract_is_masked():
+    """The feed contract (core.spec, Column.personal) is the one list of personal data: every column it marks
+    personal is masked for a masked role (no original value survives) and absent for a role without personal data."""
+    from core import spec
+
+    marked = [(d.name, c) for d in spec.DATASETS.values() for c in d.columns if c.personal]
+    assert {c.personal for _, c in marked} == set(spec.PERSONAL_KINDS)
+    assert all(c.personal in spec.PERSONAL_KINDS for d in spec.DATASETS.values() for c in d.columns if c.personal)
+    for dataset, c in marked:
+        assert c.name in privacy.PERSONAL_COLUMNS, (dataset, c.name)
+        value = SAMPLE_PERSONAL[c.personal]
+        df = pd.DataFrame({c.name: [value], "unit_code": ["U1"]})
+        masked = privacy.apply(df, "masked")[c.name].iloc[0]
+        assert masked != value and "*" in masked, (dataset, c.name, masked)
+        for secret in ("大勇", "三丰", "12345678", "99001011"):
+            assert secret not in masked, (dataset, c.name, masked)
+        assert list(privacy.apply(df, "none").columns) == ["unit_code"], (dataset, c.name)
+        assert privacy.apply(df, "full")[c.name].iloc[0] == value

@@ -121,11 +121,6 @@ class Period:
         p = self.start - dt.timedelta(days=1)
         return Period.month(p.year, p.month)
 
-    def next(self) -> Period:
-        if self.kind == "week":
-            return Period("week", self.end, self.end + dt.timedelta(days=7))
-        return Period.month(self.end.year, self.end.month)
-
     def same_week_last_month(self) -> Period:
         """For weekly views: the ISO week four weeks earlier (the same week of the previous month)."""
         return Period("week", self.start - dt.timedelta(days=28), self.start - dt.timedelta(days=21))

@@ -7,7 +7,8 @@ Free text (event summaries, flow notes, delivered rows) keeps its words but has 
 `+86 138 1234 5678`, `138-1234-5678`), the names the warehouse knows (accounts, reported persons) wherever they
 occur, and name-like words (a common surname and one or two characters where a name stands: `张三丰与李四光` →
 `张**与李**`, `居民赵大勇反映` → `居民赵**反映`).
-Columns are recognised by name, one list for the whole project: a query that returns personal data must use
+Columns are recognised by name, one list for the whole project: the feed contract (core.spec, Column.personal)
+says which columns are names, ID numbers, phones and free text; a query that returns personal data must use
 these names.
 """
 from __future__ import annotations
@@ -18,10 +19,12 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-NAME_COLUMNS = ("person_name",)
-ID_COLUMNS = ("id_number",)
-PHONE_COLUMNS = ("phone",)
-TEXT_COLUMNS = ("summary", "note")
+from core import spec
+
+NAME_COLUMNS = spec.personal_columns("name")
+ID_COLUMNS = spec.personal_columns("id")
+PHONE_COLUMNS = spec.personal_columns("phone")
+TEXT_COLUMNS = spec.personal_columns("text")
 RAW_COLUMNS = ("raw",)  # a delivered row as JSON text (quarantine): its personal fields are masked inside
 PERSONAL_COLUMNS = NAME_COLUMNS + ID_COLUMNS + PHONE_COLUMNS + TEXT_COLUMNS + RAW_COLUMNS
 
