@@ -5,7 +5,6 @@ import calendar
 
 from core.spec import EVENT_CATEGORIES, EVENT_SOURCES, FLOW_ACTIONS, KP_OFFICES, OP_TYPES
 
-
 TRUTH_FILE = "_demo_truth.json"
 COUNTY_CODE = "510799"
 COUNTY_NAME = "示例县"

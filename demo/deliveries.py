@@ -12,8 +12,18 @@ import pyarrow.compute as pc
 
 from core.spec import DATASETS, DEPT_ROLES, OP_TYPES, TERMINALS
 from demo import geo as demo_geo
-from demo.constants import (DAY, FORMAT_CYCLE, FORMAT_EXT, HOUR, KP_COLUMNS, NEAR_PERFECT, OPERATING_OFFICES,
-                            OP_WEIGHT, PERFECT, TOWNSHIPS)
+from demo.constants import (
+    DAY,
+    FORMAT_CYCLE,
+    FORMAT_EXT,
+    HOUR,
+    KP_COLUMNS,
+    NEAR_PERFECT,
+    OP_WEIGHT,
+    OPERATING_OFFICES,
+    PERFECT,
+    TOWNSHIPS,
+)
 from demo.helpers import _fmt, _fmt_date
 from demo.mess import Table
 from demo.writers import _rekey, _write_file

@@ -9,9 +9,28 @@ import math
 import numpy as np
 
 from core.spec import EVENT_CATEGORIES, EVENT_SOURCES, HANDLING_LEVELS, SATISFACTION
-from demo.constants import (BACKLOG, CAMPAIGN, CATEGORY_WEIGHT, COUNTY_CODE, DAY, FLOW_NOTE, HOUR, INF,
-                            LEVEL_OF_LEN, LEVEL_WEIGHT, LIMIT_HOURS, PERFECT, PHONE_PREFIX, SOURCE_WEIGHT, SUMMARY,
-                            SUMMARY_FILL, SURNAMES, TOP_DOWN, TOWNSHIPS, ZERO_MONTHS)
+from demo.constants import (
+    BACKLOG,
+    CAMPAIGN,
+    CATEGORY_WEIGHT,
+    COUNTY_CODE,
+    DAY,
+    FLOW_NOTE,
+    HOUR,
+    INF,
+    LEVEL_OF_LEN,
+    LEVEL_WEIGHT,
+    LIMIT_HOURS,
+    PERFECT,
+    PHONE_PREFIX,
+    SOURCE_WEIGHT,
+    SUMMARY,
+    SUMMARY_FILL,
+    SURNAMES,
+    TOP_DOWN,
+    TOWNSHIPS,
+    ZERO_MONTHS,
+)
 from demo.helpers import _fmt, id_number
 
 

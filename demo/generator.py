@@ -10,8 +10,8 @@ import datetime as dt
 import json
 import random
 from bisect import bisect_right
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

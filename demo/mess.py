@@ -8,8 +8,21 @@ import time
 import numpy as np
 
 from core.spec import DATASETS, KP_ALIASES
-from demo.constants import (BAD_TS, BAD_TS_COL, CODE_COLS, COORD_COLS, DAY, EXCEL_EPOCH, FUTURE_COL, HOUR, MISSING,
-                            RATE, TS_COLS, UNKNOWN_CODE, UPDATED_FALLBACK)
+from demo.constants import (
+    BAD_TS,
+    BAD_TS_COL,
+    CODE_COLS,
+    COORD_COLS,
+    DAY,
+    EXCEL_EPOCH,
+    FUTURE_COL,
+    HOUR,
+    MISSING,
+    RATE,
+    TS_COLS,
+    UNKNOWN_CODE,
+    UPDATED_FALLBACK,
+)
 from demo.helpers import NumId, Serial, _fmt, _parse
 from demo.writers import _csv_text
 from etl.coords import gcj02_to_bd09

@@ -7,8 +7,16 @@ from __future__ import annotations
 import numpy as np
 
 from core.spec import KP_CATEGORIES, KP_OFFICES
-from demo.constants import (DAY, HOUR, ID_AREAS_LOCAL, ID_AREAS_OTHER, KP_COLUMNS, OFFICE_PROFILE, OFFICE_ROLES,
-                            TOWNSHIPS)
+from demo.constants import (
+    DAY,
+    HOUR,
+    ID_AREAS_LOCAL,
+    ID_AREAS_OTHER,
+    KP_COLUMNS,
+    OFFICE_PROFILE,
+    OFFICE_ROLES,
+    TOWNSHIPS,
+)
 from demo.helpers import _fmt, _person, _short, id_number
 
 

@@ -12,9 +12,26 @@ import numpy as np
 
 from core.spec import DEPT_ROLES
 from demo import geo as demo_geo
-from demo.constants import (ACCOUNT_PREFIX, ACTIVITY, COUNTY_CODE, COUNTY_NAME, DAY, HOUR, INF, NEAR_PERFECT,
-                            PERFECT, PHONE_PREFIX, SEAT, SEAT_COMMUNITIES, TOWNSHIPS, VILLAGE_HEAD, VILLAGE_TAIL,
-                            ZERO_MONTHS, ZONE, ZONE_COMMUNITIES)
+from demo.constants import (
+    ACCOUNT_PREFIX,
+    ACTIVITY,
+    COUNTY_CODE,
+    COUNTY_NAME,
+    DAY,
+    HOUR,
+    INF,
+    NEAR_PERFECT,
+    PERFECT,
+    PHONE_PREFIX,
+    SEAT,
+    SEAT_COMMUNITIES,
+    TOWNSHIPS,
+    VILLAGE_HEAD,
+    VILLAGE_TAIL,
+    ZERO_MONTHS,
+    ZONE,
+    ZONE_COMMUNITIES,
+)
 from demo.helpers import _fmt, _person, _sec, _short
 from etl.coords import wgs84_to_gcj02
 

@@ -19,7 +19,6 @@ from core.spec import DATASETS
 from demo.constants import BANNER_TITLES, COUNTY_CODE, DAY, SYSTEM
 from demo.helpers import NumId, Serial, _fmt_date, _sec
 
-
 _STD_TS = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 _STD_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

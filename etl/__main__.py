@@ -165,8 +165,8 @@ def _health(args, settings) -> int:
 
 
 def _demo_to_postgres(args, settings) -> int:
-    from etl import sources
     from demo.simulator import demo_drop, load_postgres, typed_tables
+    from etl import sources
 
     if not args.to_postgres:
         print("--from 需与 --to-postgres 同用", file=sys.stderr)

@@ -15,16 +15,16 @@ import stat
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
+from core.config import Settings, owner_only
+from core.files import StorageError, sha256_file, write_json
 from etl import readers, source_profiles
 from etl import scope as upload_scope
-from core.files import StorageError, sha256_file, write_json
 from etl.lake import Busy, Lake, LakeError
 from etl.normalize import connect_memory, normalise
-from core.config import Settings, owner_only
 
 Progress = Callable[[float, str], None]
 
@@ -199,7 +199,7 @@ def value_rules(settings: Settings) -> dict:
             "min_year": e.min_year}
 
 
-def _count(res: "RunResult", reasons: Counter, m: dict) -> None:
+def _count(res: RunResult, reasons: Counter, m: dict) -> None:
     res.files_new += 1
     res.rows_in += m["rows_in"]
     res.rows_landed += m["rows_landed"]
@@ -247,7 +247,7 @@ def _land_one(lake: Lake, p: Path, shown: str, digest: str, delivery: int, con, 
         raise FileFailed(_failure_reason(exc), getattr(exc, "rows", None)) from exc
 
 
-def _land_drop(lake: Lake, source: Path, res: "RunResult", con, reasons: Counter, *, load_time: dt.datetime,
+def _land_drop(lake: Lake, source: Path, res: RunResult, con, reasons: Counter, *, load_time: dt.datetime,
                settings: Settings, progress: Progress, log: Callable[[str], None], scope=None) -> list[str]:
     if not source.is_dir():
         log(f"  ✗ 投递目录不存在: {source}")
@@ -320,7 +320,7 @@ def _worker_land(lake_root: str, path: str, digest: str, delivery: int, load_tim
         return "lake", str(exc), None
 
 
-def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, workers: int, res: "RunResult",
+def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, workers: int, res: RunResult,
                    reasons: Counter, *, load_time: dt.datetime, settings: Settings, progress: Progress,
                    log: Callable[[str], None]) -> list[str]:
     """Land the files in `workers` processes, each with its own DuckDB. Delivery numbers are given in file order
@@ -359,7 +359,7 @@ def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, work
     return []
 
 
-def _land_channel(lake: Lake, source: str, res: "RunResult", con, reasons: Counter, *, load_time: dt.datetime,
+def _land_channel(lake: Lake, source: str, res: RunResult, con, reasons: Counter, *, load_time: dt.datetime,
                   settings: Settings, datasets: list[str] | None, progress: Progress,
                   log: Callable[[str], None]) -> list[str]:
     """Pull every dataset of a database/API source; land each batch, then move its watermark. Returns the errors.
@@ -631,11 +631,11 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
     return res
 
 
-def _unit(res: "RunResult") -> str:
+def _unit(res: RunResult) -> str:
     return "文件" if res.source_kind == "files" else "批次"
 
 
-def _status(res: "RunResult", errors: list[str]) -> str:
+def _status(res: RunResult, errors: list[str]) -> str:
     """ok: nothing failed; partial: some files/batches/datasets failed and others landed or were already landed;
     failed: nothing could be landed (the source is unreachable, or every new file failed)."""
     if not errors and not res.files_failed:

@@ -885,7 +885,9 @@ def read_foreign(match, units: list[dict], delivery: dt.date) -> tuple[str, pa.T
         if all(v in (None, "") for v in r):
             info.blank_rows += 1
             continue
-        get = (lambda j: _cell_to_str(r[j]) if j < len(r) else None)
+        def get(j: int, r=r) -> str | None:
+            return _cell_to_str(r[j]) if j < len(r) else None
+
         rec: dict[str, str | None] = {c: get(j) for c, j in cols.items()}
         if rec and all(v is None for v in rec.values()):
             info.blank_rows += 1

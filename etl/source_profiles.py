@@ -32,9 +32,9 @@ import json
 import re
 import tomllib
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 SHIPPED = Path(__file__).parent / "profiles"
 EXTENSIONS = ("xls", "xlsx", "xlsm", "csv")

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from etl.readers import clean_header, header_map, parse_file_name
 from core.spec import DATASETS
+from etl.readers import clean_header, header_map, parse_file_name
 from perf import timing
 
 
@@ -219,8 +219,8 @@ def _equal(a: pd.DataFrame, b: pd.DataFrame) -> tuple[bool, str]:
 
 
 def figures_benchmark(wh: str, month: str, runs: int) -> dict:
-    from warehouse import db
     from core.config import load_settings
+    from warehouse import db
 
     min_days = load_settings().metrics.min_active_days
     path = db.current_version(Path(wh))

@@ -11,8 +11,8 @@ import os
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 # ------------------------------------------------------------------------------------------------ time

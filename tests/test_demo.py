@@ -18,9 +18,9 @@ import pytest
 import shapely
 from python_calamine import CalamineWorkbook
 
-from etl.coords import to_wgs84
-from demo import LIMIT_HOURS, generate
 from core.spec import DATASETS, KP_ALIASES, KP_CATEGORIES, KP_OFFICES
+from demo import LIMIT_HOURS, generate
+from etl.coords import to_wgs84
 
 END = "2025-02"
 MONTHS = 3

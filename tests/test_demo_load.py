@@ -7,10 +7,10 @@ import datetime as dt
 import duckdb
 import pytest
 
+from core.config import Settings
 from demo import generate
 from etl.pipeline import run
 from warehouse import db
-from core.config import Settings
 
 # truth kind → warehouse flag (dq_flag on current records)
 FLAG_OF = {"coord_swapped": "coord_swapped", "coord_zero": "coord_zero", "coord_bd09": "coord_bd09",

@@ -13,17 +13,16 @@ import json
 import random
 
 import pytest
-
-from support import channels
-from support import pg
+from support import channels, pg
 from support.county import MiniCounty
+from support.pg import pg_server  # noqa: F401 — the session fixture
+
+from demo.simulator import DemoApi, FaultPlan, load_postgres, typed_tables
 from etl import sources
 from etl.lake import Lake
 from etl.pipeline import summary
-from demo.simulator import DemoApi, FaultPlan, load_postgres, typed_tables
 from etl.sources.api import HttpClient
 from etl.sources.postgres import PostgresSource
-from support.pg import pg_server  # noqa: F401 — the session fixture
 
 TOKEN = "api-token-faults-7Qw"
 FAST = dict(api_timeout_seconds=2.0, api_backoff_seconds=0.01, api_backoff_max_seconds=0.05, api_max_retries=2)

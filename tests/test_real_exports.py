@@ -13,11 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 import xlwt
-
 from support.county import MiniCounty
+
 from core.config import Settings
 from etl import readers
 from etl.pipeline import list_drop, run

@@ -17,10 +17,10 @@ from support import channels
 from support.county import MiniCounty
 
 from core.config import Source
+from demo.simulator import DemoApi, FaultPlan, typed_tables
 from etl import sources
 from etl.lake import Lake
 from etl.pipeline import run
-from demo.simulator import DemoApi, FaultPlan, typed_tables
 from etl.sources.api import HttpClient
 from etl.sources.common import SourceError
 

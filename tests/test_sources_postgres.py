@@ -14,17 +14,16 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-
-from support import channels
-from support import pg
+from support import channels, pg
 from support.county import MiniCounty
+from support.pg import pg_server  # noqa: F401 — the session fixture
+
+from core.config import Source
+from core.spec import DATASETS
+from demo.simulator import load_postgres, typed_tables
 from etl import sources
 from etl.lake import Lake
 from etl.pipeline import run
-from demo.simulator import load_postgres, typed_tables
-from core.spec import DATASETS
-from support.pg import pg_server  # noqa: F401 — the session fixture
-from core.config import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 

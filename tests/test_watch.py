@@ -15,9 +15,9 @@ from support.county import MiniCounty
 from support.pg import pg_server  # noqa: F401 — the session fixture
 
 from core.config import Source
+from demo.simulator import DemoApi, load_postgres, typed_tables
 from etl import sources
 from etl.lake import Lake
-from demo.simulator import DemoApi, load_postgres, typed_tables
 from etl.watch import _lock, watch
 from warehouse import db, metrics
 

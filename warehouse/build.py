@@ -16,11 +16,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from core.files import write_json
-from etl.lake import Lake, order_key
-from core.spec import DATASETS, KP_OFFICES, OFFICE_KINDS, Dataset
-from warehouse import db
 from core.config import Settings
+from core.files import write_json
+from core.spec import DATASETS, KP_OFFICES, OFFICE_KINDS, Dataset
+from etl.lake import Lake, order_key
+from warehouse import db
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 SCHEMA_VERSION = 1

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
+from core.config import Settings
+from core.config import settings as default_settings
 from core.spec import DEPT_ROLES, KP_CATEGORIES
 from warehouse import fmt, metrics
-from core.config import Settings, settings as default_settings
 from warehouse.fmt import pct  # noqa: F401 — one rule for rates on the pages, the wall and in the bulletin
 from warehouse.metrics import COUNTY, Period, Scope
 
