@@ -262,3 +262,34 @@ def test_county_adds_a_layout_by_configuration(tmp_path):
     assert t.select(["grid_code", "category", "reported_at", "updated_at"]).to_pylist() == [
         {"grid_code": "G2", "category": "吸毒人员", "reported_at": "2026-03-09 10:00:00",
          "updated_at": "2026-03-10 00:00:00"}]
+
+
+def test_resent_template_resolves_its_quarantine_entry(tmp_path):
+    """The round trip with the 乡镇: the events template's ambiguous 第一网格 is quarantined; the clerk sends the
+    file again with the 社区 stated in the 填报单位 row — the entry shows 已更正 (by that delivery, matched by the
+    derived key) and the two events already landed are updated, not doubled."""
+    c = county()
+    g1, g2, g3 = c.grids
+    drop = tmp_path / "drop"
+    c.write(drop)
+    header = ["*事件类型（大类）", "*发生时间", "时", "分", "*所属网格", "*事件描述", "事件来源"]
+    rows = [["矛盾纠纷", dt.date(2026, 3, 3), 9, 30, "第二网格", "邻里纠纷", "群众反映"],
+            ["环境卫生", dt.date(2026, 3, 5), 8, 0, "第一网格", "垃圾堆放", "网格员巡查"]]
+    write_template(drop / "对接事件信息登记表20260318.xls", "对接事件信息登记表", ("白云乡", ""), header, rows)
+    s = Settings().resolve(tmp_path)
+    kw = dict(warehouse_dir=tmp_path / "wh", lake_dir=tmp_path / "lake", log=lambda m: None)
+    assert run(drop, s, load_time=LOAD, **kw).status == "ok"
+    second = tmp_path / "second"
+    second.mkdir()
+    write_template(second / "对接事件信息登记表20260320.xls", "对接事件信息登记表", ("白云乡", "二社区"), header,
+                   [rows[1]])
+    assert run(second, s, load_time=LOAD + dt.timedelta(days=1), **kw).status == "ok"
+    con = db.open_published(tmp_path / "wh")
+    try:
+        q = con.execute("SELECT status, corrected_file, matched_by FROM dq_quarantine "
+                        "WHERE source_file = '对接事件信息登记表20260318.xls'").fetchall()
+        ev = con.execute("SELECT grid_code, category FROM fact_event ORDER BY reported_at").fetchall()
+    finally:
+        con.close()
+    assert q == [("已更正", "对接事件信息登记表20260320.xls", "key")]
+    assert ev == [(g2, "矛盾纠纷"), (g3, "环境卫生")]  # the corrected row in the 社区 named; nothing doubled

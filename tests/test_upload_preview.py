@@ -72,3 +72,30 @@ def test_a_limited_upload_of_rows_without_a_township_is_refused(tmp_path):
     assert fp.error.startswith("乡镇用户不能上传「事件流转」") and not fp.lands
     [ok] = preview([f], s, load_time=LOAD, lake=Lake(tmp_path / "lake"))
     assert ok.error is None and ok.rows_land == 1
+
+
+def test_preview_of_a_provincial_template(tmp_path):
+    """A clerk's provincial .xls (not named by the contract) previews through the same per-file code as the
+    landing: recognised by the shipped profile, names resolved against the landed org units, the ambiguous grid
+    quarantined with its candidates — and nothing lands until confirmed."""
+    from test_real_exports import LOAD as MARCH_LOAD
+    from test_real_exports import county, write_template
+
+    c = county()
+    drop = tmp_path / "drop"
+    c.write(drop)
+    s = Settings().resolve(tmp_path)
+    assert run(drop, s, warehouse_dir=tmp_path / "wh", lake_dir=tmp_path / "lake", load_time=MARCH_LOAD,
+               log=lambda m: None).status == "ok"
+    f = write_template(tmp_path / "3月份对接事件信息登记表.xls", "对接事件信息登记表", ("白云乡", ""),
+                       ["*事件类型（大类）", "*发生时间", "时", "分", "*所属网格", "*事件描述"],
+                       [["矛盾纠纷", dt.date(2026, 3, 3), 9, 30, "第二网格", "邻里纠纷"],
+                        ["环境卫生", dt.date(2026, 3, 5), 8, 0, "第一网格", "垃圾堆放"]])
+    lake = Lake(tmp_path / "lake")
+    n = len(lake.manifests())
+    [fp] = preview([f], s, load_time=MARCH_LOAD, lake=lake)
+    assert len(lake.manifests()) == n
+    assert fp.error is None and fp.dataset == "events" and "对接事件信息登记表" in fp.profile
+    assert (fp.rows_in, fp.rows_land, fp.rows_quarantined) == (2, 1, 1)
+    [bad] = fp.sample
+    assert bad["row"] == 7 and "第一网格" in bad["reason"] and c.grids[0] in bad["reason"], bad
