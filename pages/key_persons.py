@@ -19,15 +19,11 @@ view = st.segmented_control("查看", ["各单位", "各部门", "超时未签�
 if view == "各单位":
     cat = ui.url_pick("cat", "人员类别", list(KP_CATEGORIES), {}, none_label="全部类别")
     if cat:
-        kp = data.q("kp/by_category_unit", ctx.scope, **ctx.prm)
-        kp = kp[kp["category"] == cat]
+        kp = data.q("kp/by_category_unit", ctx.scope, **ctx.uprm, category=cat)
     else:  # every category: the unit's figures (m_unit_figures)
-        kp = data.q("overview/unit_ranking", ctx.scope, **ctx.prm).rename(columns={
+        kp = data.q("overview/unit_ranking", ctx.scope, **ctx.uprm).rename(columns={
             "kp_reports": "reported", "signoffs_needed": "needed", "signoffs_signed": "signed",
             "kp_fully_signed": "fully_signed", "prev_kp_reports": "prev_reported"})
-    if ctx.ru_code:
-        kp = kp[kp["ru_code"] == ctx.ru_code]
-    kp = kp.sort_values("sort_order")
     ui.table(kp, {"ru_name": "单位", "category": "类别", "reported": "报送", "prev_reported": "上期报送",
                   "needed": "需签收", "signed": "已签收", "sign_rate": "签收率", "fully_signed": "全部签收的报送",
                   "fully_signed_rate": "全部签收比例", "report_good": "报送相对较好", "sign_good": "签收相对较好"},

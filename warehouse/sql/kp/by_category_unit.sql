@@ -9,6 +9,7 @@
 --                       (all tied at the boundary included)  — 报送相对较好
 --   name_each           n ≤ $report_name_each_max: the bulletin names each reporting unit with its count instead
 --   sign_good           reported any and fully_signed_rate ≥ $sign_good — 签收相对较好
+-- $category, $ru_code (NULL: all) choose the rows shown, after the ranking (report_good compares every unit).
 -- A 部门用户 ($scope_office) sees the reports addressed to the office, and only the office's own sign-offs.
 WITH rep AS (
     SELECT period, ru_code, category, count(*) AS reported, count(*) FILTER (fully_signed) AS fully_signed
@@ -59,4 +60,5 @@ SELECT *,
        units_reporting <= $report_name_each_max AS name_each,
        reported > 0 AND coalesce(fully_signed_rate >= $sign_good, FALSE) AS sign_good
 FROM ranked
+WHERE ($category IS NULL OR category = $category) AND ($ru_code IS NULL OR ru_code = $ru_code)
 ORDER BY category_order, sort_order;

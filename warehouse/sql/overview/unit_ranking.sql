@@ -38,4 +38,5 @@ FROM dim_reporting_unit r
 JOIN listed cur ON cur.ru_code = r.ru_code AND cur.period = 'cur'
 JOIN listed prev ON prev.ru_code = r.ru_code AND prev.period = 'prev'
 WHERE ($scope_township IS NULL OR r.township_code = $scope_township)
+  AND ($ru_code IS NULL OR r.ru_code = $ru_code)  -- one unit's row, ranked among all (NULL: every unit)
 ORDER BY r.sort_order;
