@@ -78,7 +78,8 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
                                                  "limit": 2000}),
         ("activity/by_office", "admin", {"kind": "prm"}), ("activity/trend", "admin", {"kind": "trend"})],
     "events": COMMON + [
-        ("events/by_unit", "admin", {"kind": "prm"}), ("events/groups", "admin", {"kind": "period"}),
+        ("events/by_unit", "admin", {"kind": "prm"}), ("events/totals", "admin", {"kind": "prm", "ru_code": None}),
+        ("events/groups", "admin", {"kind": "period"}),
         ("events/category_mix", "admin", {"kind": "prm"}), ("events/time_to_close", "admin", {"kind": "period"}),
         ("events/list", "admin", {"kind": "period", "ru_code": None, "grid_code": None, "limit": 2000})],
     "key_persons": COMMON + [
@@ -92,7 +93,10 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
                 ("quality/runs", "admin", {"limit": 50}), ("quality/file_issues", "admin", {}),
                 ("quality/quarantine_by_reason", "admin", {}),
                 ("quality/quarantine_rows", "admin", {"dataset": True, "reason_kind": True, "limit": 500}),
-                ("quality/flags", "admin", {}), ("quality/files", "admin", {"limit": 500})],
+                ("quality/flags", "admin", {}), ("quality/files", "admin", {"limit": 500}),
+                ("quality/quarantine_townships", "admin", {}),
+                ("quality/quarantine_files", "admin", {"township": None}),
+                ("quality/quarantine_file_rows", "admin", {"delivery": True})],
     "wall": [("quality/meta", "none", {}), ("quality/freshness", "wall", {}),
              ("overview/headline", "wall", {"kind": "wall"}), ("overview/unit_ranking", "wall", {"kind": "wall"}),
              ("overview/event_funnel", "wall", {"kind": "wall"}), ("overview/map_units", "wall", {"kind": "wall"}),
@@ -156,6 +160,8 @@ def _page_calls(con, page: str, period, as_of: dt.datetime) -> list[tuple[str, o
                     v = as_of
                 elif k == "dataset":
                     v = first("SELECT dataset FROM quarantine GROUP BY ALL ORDER BY count(*) DESC LIMIT 1")
+                elif k == "delivery":  # the delivery with the most quarantined rows
+                    v = first("SELECT delivery FROM quarantine GROUP BY ALL ORDER BY count(*) DESC LIMIT 1")
                 elif k == "reason_kind":
                     v = first("SELECT reason_kind FROM quarantine GROUP BY ALL ORDER BY count(*) DESC LIMIT 1")
             params[k] = v
