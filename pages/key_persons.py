@@ -20,10 +20,8 @@ if view == "各单位":
     cat = ui.url_pick("cat", "人员类别", list(KP_CATEGORIES), {}, none_label="全部类别")
     if cat:
         kp = data.q("kp/by_category_unit", ctx.scope, **ctx.uprm, category=cat)
-    else:  # every category: the unit's figures (m_unit_figures)
-        kp = data.q("overview/unit_ranking", ctx.scope, **ctx.uprm).rename(columns={
-            "kp_reports": "reported", "signoffs_needed": "needed", "signoffs_signed": "signed",
-            "kp_fully_signed": "fully_signed", "prev_kp_reports": "prev_reported"})
+    else:  # every category: the unit's figures summed over the categories in the query
+        kp = data.q("kp/by_unit", ctx.scope, **ctx.uprm)
     ui.table(kp, {"ru_name": "单位", "category": "类别", "reported": "报送", "prev_reported": "上期报送",
                   "needed": "需签收", "signed": "已签收", "sign_rate": "签收率", "fully_signed": "全部签收的报送",
                   "fully_signed_rate": "全部签收比例", "report_good": "报送相对较好", "sign_good": "签收相对较好"},

@@ -84,6 +84,7 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
         ("events/list", "admin", {"kind": "period", "ru_code": None, "grid_code": None, "limit": 2000})],
     "key_persons": COMMON + [
         ("overview/kp_tallies", "admin", {"kind": "prm"}), ("kp/by_category_unit", "admin", {"kind": "prm"}),
+        ("kp/by_unit", "admin", {"kind": "prm", "ru_code": None}),
         ("kp/by_office", "admin", {"kind": "prm", "as_of": True}),
         ("kp/overdue_signoffs", "admin", {"kind": "as_of", "category": None, "limit": 2000}),
         ("kp/trend", "admin", {"kind": "trend", "cutoff": None})],
