@@ -7,7 +7,7 @@ plausible range — or when the reader could not read the row at all (`_read_err
 problem is repaired or flagged and the row is kept. Nothing here raises for a value: a value is parsed or it is
 unreadable.
 
-The SQL is assembled from the contract in etl/spec.py: identifiers come from that fixed spec, every value (code
+The SQL is assembled from the contract in core/spec.py: identifiers come from that fixed spec, every value (code
 lists, aliases, the load time) is a bound parameter.
 """
 from __future__ import annotations
