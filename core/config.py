@@ -10,7 +10,7 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "GRIDWATCH_CONFIG"
@@ -152,6 +152,43 @@ class BulletinDoc(_M):
     printed_by: str = ""  # 印发机关 of the 版记, e.g. "示例县综治中心办公室" (with the issue date: "…印发")
 
 
+ASSESSMENT_INDICATORS = ("activity", "effective", "completion", "on_time", "sign", "collection", "supervision")
+
+
+class AssessmentWeights(_M):
+    """季度考核 indicator weights (points out of 100; they must sum to 100). 0 leaves an indicator out."""
+    activity: float = Field(20, ge=0)  # 账号活跃度 (official)
+    effective: float = Field(15, ge=0)  # 有效活跃度 (substantive work only)
+    completion: float = Field(20, ge=0)  # 事件办结完成率
+    on_time: float = Field(15, ge=0)  # 按期办结率
+    sign: float = Field(10, ge=0)  # 重点人员信息签收率
+    collection: float = Field(10, ge=0)  # 信息采集率
+    supervision: float = Field(10, ge=0)  # 督办答复率
+
+    @model_validator(mode="after")
+    def _sum_100(self):
+        total = sum(getattr(self, k) for k in ASSESSMENT_INDICATORS)
+        if abs(total - 100) > 1e-9:
+            raise ValueError(f"[assessment.weights] 各项权重之和应为 100, 现为 {total:g}")
+        return self
+
+
+class Assessment(_M):
+    """季度考核 and 年度总评 (warehouse/assessment.py, docs/metrics.md "季度考核")."""
+    pass_score: float = Field(80, ge=0, le=100)  # below: 不达标 (问责名单)
+    reward_score: float = Field(80, ge=0, le=100)  # at or above: 优秀 (奖励名单); between the two: 达标
+    weights: AssessmentWeights = Field(default_factory=AssessmentWeights)
+    # 有效活跃度 per unit and month: a query of warehouse/sql with $start/$end returning ru_code, accounts and
+    # effective_active; empty or missing: the indicator is not connected (its weight goes to the others)
+    effective_query: str = "activity_quality/by_unit"
+
+    @model_validator(mode="after")
+    def _reward_above_pass(self):
+        if self.reward_score < self.pass_score:
+            raise ValueError("[assessment] reward_score 不能低于 pass_score")
+        return self
+
+
 class Settings(_M):
     county: County = Field(default_factory=County)
     paths: Paths = Field(default_factory=Paths)
@@ -163,6 +200,7 @@ class Settings(_M):
     feeds: Feeds = Field(default_factory=Feeds)
     auth: Auth = Field(default_factory=Auth)
     bulletin: BulletinDoc = Field(default_factory=BulletinDoc)
+    assessment: Assessment = Field(default_factory=Assessment)
     sources: list[Source] = Field(default_factory=list)
     source_file: Path | None = None
     config_dir: Path | None = None  # relative folder sources are resolved against it

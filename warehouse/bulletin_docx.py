@@ -296,7 +296,7 @@ class _Writer:
             for j, v in enumerate(r):
                 if j == 0 and t.formats[0] != "text" or t.formats[j] != "text" and v in ("", "—"):
                     align = "center"
-                elif t.formats[j] in ("pct", "int", "score"):
+                elif t.formats[j] in ("pct", "int", "score", "points"):
                     align = "right"
                 else:  # the name column reads from the left; short codes (分组, 类别, 榜单) centred
                     align = "left" if j <= 1 and not total else "center"
