@@ -32,7 +32,7 @@ import pandas as pd
 
 from core.config import Settings
 from core.config import settings as default_settings
-from warehouse import fmt, metrics
+from warehouse import metrics
 from warehouse.bulletin import NoData, _clean
 from warehouse.metrics import COUNTY, Period, Scope
 
