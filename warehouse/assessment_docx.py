@@ -26,16 +26,25 @@ def _lists(pass_score: float, reward_score: float, groups: dict[str, list[dict]]
     return out
 
 
+def _ranking_table(a: Assessment) -> Table:
+    return Table("ranking", f"{a.quarter.label}考核排名表",
+                 ["名次", "单位", "总分", "等次", "上季度得分", "上季度名次", "名次变化"],
+                 ["int", "text", "points", "text", "points", "int", "move"],
+                 [[u["rank"], u["name"], u["score"], u["grade"] or "—", u["prev_score"], u["prev_rank"],
+                   u["movement"]] for u in a.units],
+                 note=f"总分{fmt.score(a.reward_score, 0)}分及以上列入奖励名单, 低于{fmt.score(a.pass_score, 0)}分为不达标"
+                      "(列入问责名单); 名次变化 = 上季度名次 − 本季度名次(↑上升, ↓下降)。")
+
+
 def _scores_table(a: Assessment) -> Table:
     ind = [(k, n) for k, n in INDICATORS if a.weights[k] > 0]
-    return Table("scores", f"{a.quarter.label}考核得分表",
-                 ["名次", "单位", *[f"{n}({fmt.score(a.weights[k], 0)})" for k, n in ind], "总分", "上季度名次",
-                  "名次变化", "等次"],
-                 ["int", "text", *["points"] * len(ind), "points", "int", "move", "text"],
-                 [[u["rank"], u["name"], *[u[f"score_{k}"] for k, _ in ind], u["score"], u["prev_rank"],
-                   u["movement"], u["grade"] or "—"] for u in a.units],
-                 note="各项得分 = 权重 × 指标完成率(超过100%按100%计); 某项无考核基数(如本季度无事件)时, "
-                      "其权重按比例分配给该单位的其余各项; 未下发督办的单位督办答复率得满分。"
+    return Table("scores", f"{a.quarter.label}考核分项得分表",
+                 ["名次", "单位", *[n for _, n in ind], "总分"],
+                 ["int", "text", *["points"] * len(ind), "points"],
+                 [[u["rank"], u["name"], *[u[f"score_{k}"] for k, _ in ind], u["score"]] for u in a.units],
+                 note="权重: " + "、".join(f"{n}{fmt.score(a.weights[k], 0)}分" for k, n in ind) + "。"
+                      "各项得分 = 权重 × 指标完成率(超过100%按100%计); 某项无考核基数(如本季度无事件)时, "
+                      "其权重按比例分配给该单位的其余各项(“—”); 未下发督办的单位督办答复率得满分。"
                       + ("有效活跃度数据未接入, 其权重已分配给其余各项。" if not a.connected.get("effective") else ""))
 
 
@@ -115,7 +124,7 @@ def render_quarter(a: Assessment) -> bytes:
     else:
         text = "上季度无考核数据,本季度不作名次比较。"
     last = w.para(typeset(text))
-    tables = [_scores_table(a), _rates_table(a)]
+    tables = [_ranking_table(a), _scores_table(a), _rates_table(a)]
     return _finish(w, last, [f"{i}.{t.title}" for i, t in enumerate(tables, 1)], a.issuer, _date_text(a.issued),
                    tables)
 
