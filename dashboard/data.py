@@ -121,6 +121,7 @@ _PAGE_QUERIES = {
     "quality": {"quality/runs", "quality/file_issues", "quality/quarantine_by_reason", "quality/quarantine_rows",
                 "quality/flags", "quality/files", "quality/source_health", "quality/quarantine_townships",
                 "quality/quarantine_files", "quality/quarantine_file_rows"},
+    "assessment": {"assessment/scores"},  # through dashboard/assessment.py (warehouse.assessment)
     "upload": set(),  # the preview reads the files, not the warehouse (dashboard/upload.py)
     "users": {"units/reporting_units"},
     "audit": set(),
