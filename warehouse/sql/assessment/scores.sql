@@ -17,7 +17,7 @@
 -- 100%. An indicator without a base for a unit (nothing to divide: no accounts, no events, no closed events, no
 -- sign-offs, no registered households, or the source not connected) gives its weight to the unit's other
 -- indicators in proportion (the weights that count are rescaled to 100); 督办答复率 without any 督办 issued earns
--- full marks. No indicator with a base: no score (NULL), unranked.
+-- full marks. No indicator with a base (督办 aside): no score (NULL), unranked.
 --   score_<key>   the points the indicator earned (rescaled weight × capped rate); NULL when redistributed
 --   weight_<key>  the rescaled weight it counted with (0 when redistributed)
 --   score         Σ score_<key>, 0–100          rank  by score, best first, over the whole county (ties share)
@@ -88,7 +88,9 @@ based AS (
          + CASE WHEN c_on_time IS NULL THEN 0 ELSE $w_on_time END
          + CASE WHEN c_sign IS NULL THEN 0 ELSE $w_sign END
          + CASE WHEN c_collection IS NULL THEN 0 ELSE $w_collection END
-         + CASE WHEN c_supervision IS NULL THEN 0 ELSE $w_supervision END AS based_weight
+         + CASE WHEN c_supervision IS NULL THEN 0 ELSE $w_supervision END AS based_weight,
+           -- a unit with nothing of its own to assess (only the 督办 full marks) is not scored
+           coalesce(c_activity, c_effective, c_completion, c_on_time, c_sign, c_collection) IS NOT NULL AS assessed
     FROM capped
 ),
 scored AS (
@@ -111,7 +113,7 @@ scored AS (
 ),
 total AS (
     SELECT *,
-           CASE WHEN based_weight > 0 THEN
+           CASE WHEN assessed AND based_weight > 0 THEN
                coalesce(score_activity, 0) + coalesce(score_effective, 0) + coalesce(score_completion, 0)
              + coalesce(score_on_time, 0) + coalesce(score_sign, 0) + coalesce(score_collection, 0)
              + coalesce(score_supervision, 0) END AS score
