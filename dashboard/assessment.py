@@ -68,14 +68,15 @@ def year_files(year: int, scope: Scope) -> dict:
 
 
 def score_table(obj: dict) -> pd.DataFrame:
-    """名次, 单位, the points of each indicator, 总分, 上季度名次, 名次变化, 等次 — one row per unit, best first."""
+    """名次, 单位, 总分, 等次, 名次变化, 上季度名次, then the points of each indicator (its weight in the header) —
+    one row per unit, best first."""
     ind = [(i["key"], i["name"]) for i in obj["indicators"] if i["weight"] > 0]
     rows = []
     for u in obj["units"]:
-        rows.append({"名次": fmt.count(u["rank"]), "单位": u["full_name"],
-                     **{f"{n}({fmt.score(_weight(obj, k), 0)})": fmt.score(u[f"score_{k}"]) for k, n in ind},
-                     "总分": fmt.score(u["score"]), "上季度名次": fmt.count(u["prev_rank"]),
-                     "名次变化": fmt.movement(u["movement"]), "等次": u["grade"] or fmt.DASH})
+        rows.append({"名次": fmt.count(u["rank"]), "单位": u["full_name"], "总分": fmt.score(u["score"]),
+                     "等次": u["grade"] or fmt.DASH, "名次变化": fmt.movement(u["movement"]),
+                     "上季度名次": fmt.count(u["prev_rank"]),
+                     **{f"{n}({fmt.score(_weight(obj, k), 0)})": fmt.score(u[f"score_{k}"]) for k, n in ind}})
     return pd.DataFrame(rows)
 
 

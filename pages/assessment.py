@@ -47,7 +47,8 @@ if view == "季度考核":
         st.markdown(f"**奖励名单**: {'、'.join(g['优秀']) or '无'}　　**不达标**: {'、'.join(g['不达标']) or '无'}")
     else:
         for i, u in enumerate(scored[:4]):
-            c[i].metric(u["full_name"], f"{ui.fmt.score(u['score'])} 分", help=f"全县第 {u['rank']} 名")
+            c[i].metric(u["full_name"], f"{ui.fmt.score(u['score'])} 分")
+            c[i].caption(f"全县第 {u['rank']} 名 · {u['grade']}")
     st.subheader(f"{obj['label']} 考核得分")
     ui.frame(assessment.score_table(obj), key="as-scores", pinned=True)
     with st.expander("指标完成情况"):
