@@ -76,13 +76,6 @@ def ranking_bars(df: pd.DataFrame, value: str, label: str, *, title: str, height
     return _layout(fig, height, scale, title=dict(text=title, x=0, font=dict(size=16 * scale)), bargap=0.25)
 
 
-def funnel(df: pd.DataFrame, *, title: str, height: int = 220, scale: float = 1.0) -> go.Figure:
-    fig = go.Figure(go.Funnel(y=labels(df["stage"]), x=df["events"], textinfo="value+percent initial",
-                              texttemplate="%{value:,} (%{percentInitial:.1%})",
-                              marker=dict(color=[NEUTRAL, AMBER, GOOD][: len(df)])))
-    return _layout(fig, height, scale, title=dict(text=title, x=0, font=dict(size=16 * scale)))
-
-
 def grouped_bars(df: pd.DataFrame, x: str, series: dict[str, str], *, title: str, height: int = 260,
                  scale: float = 1.0, colours: list[str] | None = None, stacked: bool = False,
                  horizontal: bool = False) -> go.Figure:

@@ -376,11 +376,6 @@ def default_period(periods: list[Period], today: dt.date) -> Period:
     return next((p for p in periods if p.end <= today), periods[0])
 
 
-def _url_choice(key: str, options: list[str], default: str) -> str:
-    v = st.query_params.get(key)
-    return v if v in options else default
-
-
 def _owned(wkey: str, url_key: str, options: list, default):
     """One owner for a choice that is also kept in the URL: the widget's session state. The URL only seeds it
     when the widget has no state yet (a link opened, a reload); after that the widget's value is written to the
@@ -511,12 +506,6 @@ def table(df: pd.DataFrame, columns: dict[str, str], *, name: str, key: str, rat
     if select and on_pick is None and event and event.selection.rows:
         return df.index[event.selection.rows[0]]
     return None
-
-
-def delta_pp(cur, prev) -> str | None:
-    if cur is None or prev is None or pd.isna(cur) or pd.isna(prev):
-        return None
-    return f"{(cur - prev) * 100:+.1f} 个百分点"
 
 
 def url_pick(key: str, label: str, options: list, labels: dict, *, container=st, none_label: str = "全部"):

@@ -804,10 +804,6 @@ class UserStore:
         return con.execute("UPDATE sessions SET ended_at = ?, ended_why = ? WHERE username = ? AND ended_at IS NULL",
                            (time.time(), why, username)).rowcount
 
-    def end_user_sessions(self, username: str, why: str) -> int:
-        with self._db(write=True) as con:
-            return self._end_user_sessions(con, username, why)
-
     def shift_session_for_tests(self, digest: str, seconds: float) -> None:
         """Move a session's clock back (tests of idle expiry)."""
         with self._db(write=True) as con:

@@ -225,19 +225,6 @@ def _delta(cur, prev, *, points: bool, higher_better: bool = True) -> str:
     return f'<div class="wall-td {"wall-good" if good else "wall-bad"}">{"▲" if d > 0 else "▼"} {text}</div>'
 
 
-def delta_points(cur, prev) -> str | None:
-    """环比 of a rate in percentage points; None when either side is undefined."""
-    if cur is None or prev is None or pd.isna(cur) or pd.isna(prev):
-        return None
-    return f"{(cur - prev) * 100:+.1f} 个百分点 环比"
-
-
-def delta_count(cur, prev) -> str | None:
-    if cur is None or prev is None or pd.isna(cur) or pd.isna(prev):
-        return None
-    return f"{int(cur) - int(prev):+d} 环比"
-
-
 def _tile(label: str, value: str, sub: str) -> str:
     return (f'<div class="wall-tile"><div class="wall-tl">{ui.esc(label)}</div><div class="wall-tv">{ui.esc(value)}'
             f'</div>{sub}</div>')

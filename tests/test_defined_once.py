@@ -6,7 +6,10 @@
 - the office kinds (派出所, 司法所, 卫生院) come from core.spec.OFFICE_KINDS (cfg_office_kind, m_office_order): no
   SQL file names them as a literal;
 - the per-unit roll-up of the figures is one table macro (m_unit_figures) that the overview, the rankings and the
-  comparison read;
+  comparison read; the 三项重点工作 counts per unit × category are one table macro (m_kp_counts) that every kp
+  query, the headline and m_unit_figures sum;
+- the category lists (key-person and event categories) come from core.spec (cfg_kp_category, cfg_event_category):
+  no SQL file writes them out;
 - pages only arrange: no division in pages/*.py (a rate comes from the metrics layer);
 - the 红黑榜 label is one function (warehouse.fmt.board); there is one rate formatter (warehouse.fmt.pct).
 """
@@ -34,6 +37,7 @@ RATES = {
     "on_time_rate": re.compile(r"closed_on_time\s*/\s*nullif\(", re.I),
     "sign_rate": re.compile(r"signed\s*/\s*(nullif\(\s*[\w.]*(needed|received)|count\(\*\))|FILTER \(signed\)\s*/", re.I),
     "collection_rate": re.compile(r"collected\)?\s*/\s*nullif\(\s*(sum\()?[\w.]*households", re.I),
+    "fully_signed_rate": re.compile(r"fully_signed\s*/\s*nullif\(", re.I),
 }
 
 
@@ -94,17 +98,36 @@ def test_the_per_unit_rollup_is_one_macro():
     assert "CREATE MACRO m_unit_figures(" in _code(METRICS_SQL)
 
 
+def test_the_kp_counts_are_one_macro():
+    """Reports and sign-offs are counted per unit × category in m_kp_counts only: a query that counts them itself
+    (FROM m_kp_reports / m_kp_signoffs with a GROUP BY per unit or category) is a second roll-up. The office-grain
+    queries (kp/by_office, kp/by_office_category: per office, not per unit) and the wall's distinct persons
+    (wall/kp_persons: counts people, which the counts cannot) are the named exceptions."""
+    allowed = {"warehouse/schema/50_metrics.sql", "warehouse/sql/kp/by_office.sql",
+               "warehouse/sql/kp/by_office_category.sql", "warehouse/sql/wall/kp_persons.sql"}
+    raw = _files_with(re.compile(r"\bm_kp_(reports|signoffs)\("))
+    assert set(raw) <= allowed, f"key-person reports counted outside m_kp_counts: {sorted(set(raw) - allowed)}"
+    users = _files_with(re.compile(r"\bm_kp_counts\("))
+    for name in ("kp/by_category_unit", "kp/by_unit", "kp/trend", "overview/kp_tallies", "overview/headline"):
+        assert f"warehouse/sql/{name}.sql" in users, name
+    assert "m_kp_counts(" in _code(METRICS_SQL).split("CREATE MACRO m_unit_figures(")[1]
+
+
+def test_category_lists_are_no_sql_literal():
+    from core.spec import EVENT_CATEGORIES, KP_CATEGORIES
+    for cats in (KP_CATEGORIES, EVENT_CATEGORIES):
+        pattern = re.compile(r"'" + r"',\s*'".join(cats[:2]) + "'")
+        assert pattern.search("['" + "', '".join(cats) + "']")  # the check finds a written-out list
+        assert not _files_with(pattern), f"{cats[0]}… written out in {_files_with(pattern)}"
+
+
 def _divisions(path: Path) -> list[int]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return [n.lineno for n in ast.walk(tree)
             if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)]  # `//` is layout (rows that fit)
 
 
-# pages helper D owns (not in this task's scope); they are checked once they only arrange too
-NOT_YET = {"quality.py", "bulletin.py"}
-
-
-@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "pages").glob("*.py") if p.name not in NOT_YET))
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "pages").glob("*.py")))
 def test_pages_compute_no_rate(page):
     """A page arranges figures from the metrics layer: a division in a page is a figure computed outside it."""
     assert _divisions(ROOT / "pages" / page) == [], f"pages/{page}: division on lines {_divisions(ROOT / 'pages' / page)}"

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from core.config import Settings
 from core.files import write_json
-from core.spec import DATASETS, KP_OFFICES, OFFICE_KINDS, Dataset
+from core.spec import DATASETS, EVENT_CATEGORIES, KP_CATEGORIES, KP_OFFICES, OFFICE_KINDS, Dataset
 from etl.lake import Lake, order_key
 from warehouse import db
 
@@ -208,6 +208,12 @@ def _config_tables(con, settings: Settings) -> None:
     for cat, offices in KP_OFFICES.items():
         for o in offices:
             con.execute("INSERT INTO cfg_kp_office VALUES ($1, $2)", [cat, OFFICE_KINDS[o]])
+    con.execute("CREATE TABLE cfg_kp_category (category VARCHAR, category_order INTEGER)")
+    for i, cat in enumerate(KP_CATEGORIES, 1):
+        con.execute("INSERT INTO cfg_kp_category VALUES ($1, $2)", [cat, i])
+    con.execute("CREATE TABLE cfg_event_category (category VARCHAR, category_order INTEGER)")
+    for i, cat in enumerate(EVENT_CATEGORIES, 1):
+        con.execute("INSERT INTO cfg_event_category VALUES ($1, $2)", [cat, i])
     con.execute("CREATE TABLE cfg_office_kind (office_kind VARCHAR, kind_order INTEGER)")
     for i, kind in enumerate(OFFICE_KINDS.values(), 1):
         con.execute("INSERT INTO cfg_office_kind VALUES ($1, $2)", [kind, i])

@@ -260,13 +260,14 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
     off = q("activity/by_office")
     ev = q("events/by_unit")
     kp = q("kp/by_category_unit")
+    kpu = q("kp/by_unit")
     tallies = q("overview/kp_tallies")
     offcat = q("kp/by_office_category")
     offsig = q("kp/by_office", as_of=cutoff_ts)
     rank = q("overview/unit_ranking")
     if not has_prev:
         head = {k: (None if k.startswith("prev_") else v) for k, v in head.items()}
-        for df in (act, off, ev, kp, tallies, offsig, rank):
+        for df in (act, off, ev, kp, kpu, tallies, offsig, rank):
             for c in df.columns:
                 if c.startswith("prev_"):
                     df[c] = None
@@ -277,7 +278,7 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
         _key_tasks_section(M, area, head, kp, tallies, offcat, m),
         _red_black_section(M, rank, m),
     ]
-    tables = _tables(head, act, off, ev, kp, offsig, rank, m)
+    tables = _tables(head, act, off, ev, kp, kpu, offsig, rank, m)
     return Bulletin(
         month=period.key, period=period, title=f"{M}{area}网格化服务管理工作情况通报", county_name=county,
         area=area, addressee="各乡镇、县级有关部门:" if scope.county_wide else f"{area}各社区(村)、有关部门:",
@@ -509,7 +510,12 @@ def _red_black_section(M: str, rank: pd.DataFrame, m) -> Section:
 
 
 # ---------------------------------------------------------------------------------------------------- appendix
-def _tables(head, act, off, ev, kp, offsig, rank, m) -> list[Table]:
+def _first(df: pd.DataFrame):
+    """The first row of a query's result (where its total_* columns are), or None when it has none."""
+    return df.iloc[0] if len(df) else None
+
+
+def _tables(head, act, off, ev, kp, kpu, offsig, rank, m) -> list[Table]:
     t1 = Table("activity_units", "各地网格员账号活跃度统计表",
                ["序号", "单位", "账号数", "活跃账号数", "活跃度", "上月活跃度", "分组"],
                ["int", "text", "int", "int", "pct", "pct", "text"],
@@ -535,17 +541,13 @@ def _tables(head, act, off, ev, kp, offsig, rank, m) -> list[Table]:
     cats = [c for c in KP_CATEGORIES if c in set(kp["category"])]
     if kp.loc[kp["category"] == UNKNOWN_CATEGORY, "reported"].sum():  # so that the columns add up to 合计
         cats.append(UNKNOWN_CATEGORY)
+    # the cells per category; the unit's totals and the 合计 row are kp/by_unit's (m_kp_counts, m_fully_signed_rate)
     wide = kp.pivot_table(index="ru_code", columns="category", values="reported", aggfunc="sum", sort=False)
-    agg = kp.groupby("ru_code", sort=False).agg(reported=("reported", "sum"), fully=("fully_signed", "sum"))
-    units = kp.drop_duplicates("ru_code").sort_values("sort_order")
-    rows4 = []
-    for i, (_, u) in enumerate(units.iterrows(), 1):
-        tot, fully = int(agg.loc[u["ru_code"], "reported"]), int(agg.loc[u["ru_code"], "fully"])
-        rows4.append([i, u["short_name"], *[int(wide.loc[u["ru_code"], c]) for c in cats], tot,
-                      fully / tot if tot else None])
-    tot_all = int(kp["reported"].sum())
-    rows4.append(["", "合计", *[int(kp.loc[kp["category"] == c, "reported"].sum()) for c in cats], tot_all,
-                  int(kp["fully_signed"].sum()) / tot_all if tot_all else None])
+    rows4 = [[i, u["short_name"], *[int(wide.loc[u["ru_code"], c]) for c in cats], int(u["reported"]),
+              u["fully_signed_rate"]] for i, (_, u) in enumerate(kpu.iterrows(), 1)]
+    t = _first(kpu)
+    rows4.append(["", "合计", *[int(kp.loc[kp["category"] == c, "reported"].sum()) for c in cats],
+                  int(t["total_reported"]) if t is not None else 0, t["total_fully_signed_rate"] if t is not None else None])
     t4 = Table("kp_units", "三项重点工作信息报送情况统计表", ["序号", "单位", *cats, "合计", "全部签收占比"],
                ["int", "text", *["int"] * len(cats), "int", "pct"], rows4,
                note="全部签收占比: 报送的信息中已由所有接收部门签收的比例。"
@@ -556,9 +558,9 @@ def _tables(head, act, off, ev, kp, offsig, rank, m) -> list[Table]:
                ["int", "text", "text", "int", "int", "pct", "int"],
                [[i, r["office_name"], r["office_kind"], r["received"], r["signed"], r["sign_rate"], r["unsigned_red"]]
                 for i, (_, r) in enumerate(offsig.iterrows(), 1)]
-               + [["", "合计", "", int(offsig["received"].sum()), int(offsig["signed"].sum()),
-                   offsig["signed"].sum() / offsig["received"].sum() if offsig["received"].sum() else None,
-                   int(offsig["unsigned_red"].sum())]],
+               + [["", "合计", "", *([int(o["total_received"]), int(o["total_signed"]), o["total_sign_rate"],
+                                     int(o["total_unsigned_red"])] if (o := _first(offsig)) is not None
+                                    else [0, 0, None, 0])]],
                note="应签收按条次计: 严重精神障碍患者信息须由派出所和卫生院分别签收。")
     by_rank = rank.sort_values(["rank", "sort_order"], na_position="last")
     t6 = Table("ranking", "综合排名表(红黑榜)",

@@ -14,7 +14,7 @@ Old versions beyond `keep_versions` are deleted; a process still holding one kee
 
 Each version has a sidecar `versions/wh-….duckdb.sum` (JSON: bytes, sha256) written before the version appears.
 `check_version` (size as recorded, opens read-only, has its `meta` table) is what the ETL checks at every run (a
-damaged current version is published again); `readable_versions` is what the app falls back on when CURRENT is
+damaged current version is published again); `pointed_version` + `fallback_versions` are what the app (dashboard/data.py) falls back on when CURRENT is
 damaged or names a missing or damaged file: the newest version that is whole, with a warning to show.
 """
 from __future__ import annotations
@@ -147,14 +147,6 @@ def pointed_version(warehouse_dir: Path) -> tuple[Path | None, str | None]:
 def fallback_versions(warehouse_dir: Path, exclude: Path | None = None) -> list[Path]:
     """The other versions whose size is as recorded, newest first."""
     return [p for p in _versions_newest_first(warehouse_dir) if p != exclude and _size_problem(p) is None]
-
-
-def readable_versions(warehouse_dir: Path) -> tuple[list[Path], str | None]:
-    """Versions a reader may open, best first, and what is wrong with CURRENT (None when it is fine): the current
-    version first when CURRENT is valid and its file is whole by size; then the others, newest first, whose size
-    is as recorded. The caller opens them in this order and takes the first that opens."""
-    cur, problem = pointed_version(warehouse_dir)
-    return ([cur] if cur else []) + fallback_versions(warehouse_dir, cur), problem
 
 
 def resolve(warehouse: str | os.PathLike) -> Path:

@@ -233,7 +233,6 @@ class Batch:
     dataset: str
     table: pa.Table
     fmt: str  # postgres | api
-    first_ts: str | None = None
     last_ts: str | None = None
     unknown_columns: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)

@@ -85,6 +85,8 @@ CREATE MACRO m_completion_rate(closed, reported) AS closed / nullif(reported, 0)
 CREATE MACRO m_on_time_rate(closed_on_time, closed) AS closed_on_time / nullif(closed, 0);
 -- 签收率: sign-offs signed by the cut-off / sign-offs needed (one per office a report went to).
 CREATE MACRO m_sign_rate(signed, needed) AS signed / nullif(needed, 0);
+-- 全部签收占比: key-person reports signed by every office they went to / reports (签收相对较好 compares it).
+CREATE MACRO m_fully_signed_rate(fully_signed, reported) AS fully_signed / nullif(reported, 0);
 -- 采集率: households collected / registered households (grids with registered households).
 CREATE MACRO m_collection_rate(collected, households) AS collected / nullif(households, 0);
 
@@ -151,6 +153,37 @@ FROM (
     FROM agg_kp_report r
     JOIN (SELECT unnest(periods, recursive := true)) p ON r.reported_at >= p.ps AND r.reported_at < p.pe
 );
+
+-- The 三项重点工作 counts of every period × 乡镇 × reporting unit × category: the one roll-up of the key-person
+-- reports that every kp query, the headline and m_unit_figures read (they sum its rows over what they do not show).
+--   reported, fully_signed   reports reported in the period (报送数), and of them signed by every office they went to
+--   needed, signed           sign-offs the reports need and got by the period's end + `grace` (严重精神障碍患者: two)
+-- `scope_office` (NULL: every office): a 部门用户 counts the reports addressed to its office, and only the office's
+-- own sign-offs. Units and categories with nothing: no row (the caller's dimension join gives the zeros).
+CREATE MACRO m_kp_counts(periods, grace, scope_office) AS TABLE
+SELECT period, township_code, ru_code, category,
+       CAST(sum(reported) AS BIGINT) AS reported, CAST(sum(fully_signed) AS BIGINT) AS fully_signed,
+       CAST(sum(needed) AS BIGINT) AS needed, CAST(sum(signed) AS BIGINT) AS signed
+FROM (
+    SELECT period, township_code, ru_code, category, 1 AS reported, CAST(fully_signed IS TRUE AS INTEGER) AS fully_signed,
+           0 AS needed, 0 AS signed
+    FROM m_kp_reports(periods, grace)
+    WHERE scope_office IS NULL OR police_station = scope_office OR justice_office = scope_office
+          OR health_center = scope_office
+    UNION ALL
+    SELECT period, township_code, ru_code, category, 0, 0, 1, CAST(signed AS INTEGER)
+    FROM m_kp_signoffs(periods, grace)
+    WHERE scope_office IS NULL OR office_name = scope_office
+)
+GROUP BY ALL;
+
+-- The key-person categories in the contract's order (core.spec.KP_CATEGORIES, written by warehouse/build.py into
+-- cfg_kp_category): 1…5; anything else (未知类别) 99, last.
+CREATE MACRO m_category_order(cat) AS
+    coalesce(list_position((SELECT list(category ORDER BY category_order) FROM cfg_kp_category), cat), 99);
+-- The event categories in the contract's order (core.spec.EVENT_CATEGORIES → cfg_event_category); else 99.
+CREATE MACRO m_event_category_order(cat) AS
+    coalesce(list_position((SELECT list(category ORDER BY category_order) FROM cfg_event_category), cat), 99);
 
 -- ---------------------------------------------------------------------------------------------------- 采集率
 -- Pre-aggregated: each grid's last statistics day of each month (collection statistics are cumulative, so the
@@ -226,8 +259,8 @@ LEFT JOIN cut x ON x.label = gp.label AND x.grid_code = gp.grid_code;
 --   accounts, active, activity_rate                 grid-worker accounts (m_account_activity, m_activity_rate)
 --   events_reported, events_closed, closed_on_time, completion_rate (closed / reported: may exceed 100%),
 --   on_time_rate (closed on time / closed), overdue_open, yellow_cards, red_cards          (m_event_activity)
---   kp_reports, kp_fully_signed, fully_signed_rate  key-person reports signed by every office (m_kp_reports)
---   signoffs_needed, signoffs_signed, sign_rate     sign-offs by the cut-off, `grace` (m_kp_signoffs)
+--   kp_reports, kp_fully_signed, fully_signed_rate  key-person reports signed by every office   (m_kp_counts)
+--   signoffs_needed, signoffs_signed, sign_rate     sign-offs by the cut-off, `grace`
 --   households, collected, collection_rate          as of the period's end (m_collection)
 -- `scope_office` (NULL: every office): a 部门用户 counts only the reports addressed to its office. No 乡镇 scope
 -- here: ranks are over the whole county; a query filters its rows by unit.
@@ -246,16 +279,10 @@ e AS (
     GROUP BY ALL
 ),
 k AS (
-    SELECT period, ru_code, count(*) AS kp_reports, count(*) FILTER (fully_signed) AS kp_fully_signed
-    FROM m_kp_reports(periods, grace)
-    WHERE (scope_office IS NULL OR police_station = scope_office OR justice_office = scope_office
-           OR health_center = scope_office)
-    GROUP BY ALL
-),
-s AS (
-    SELECT period, ru_code, count(*) AS signoffs_needed, count(*) FILTER (signed) AS signoffs_signed
-    FROM m_kp_signoffs(periods, grace)
-    WHERE (scope_office IS NULL OR office_name = scope_office)
+    SELECT period, ru_code, CAST(sum(reported) AS BIGINT) AS kp_reports,
+           CAST(sum(fully_signed) AS BIGINT) AS kp_fully_signed,
+           CAST(sum(needed) AS BIGINT) AS signoffs_needed, CAST(sum(signed) AS BIGINT) AS signoffs_signed
+    FROM m_kp_counts(periods, grace, scope_office)
     GROUP BY ALL
 ),
 c AS (
@@ -273,16 +300,15 @@ SELECT p.label AS period, r.ru_code,
        coalesce(e.overdue_open, 0) AS overdue_open, coalesce(e.yellow_cards, 0) AS yellow_cards,
        coalesce(e.red_cards, 0) AS red_cards,
        coalesce(k.kp_reports, 0) AS kp_reports, coalesce(k.kp_fully_signed, 0) AS kp_fully_signed,
-       k.kp_fully_signed / nullif(k.kp_reports, 0) AS fully_signed_rate,
-       coalesce(s.signoffs_needed, 0) AS signoffs_needed, coalesce(s.signoffs_signed, 0) AS signoffs_signed,
-       m_sign_rate(s.signoffs_signed, s.signoffs_needed) AS sign_rate,
+       m_fully_signed_rate(k.kp_fully_signed, k.kp_reports) AS fully_signed_rate,
+       coalesce(k.signoffs_needed, 0) AS signoffs_needed, coalesce(k.signoffs_signed, 0) AS signoffs_signed,
+       m_sign_rate(k.signoffs_signed, k.signoffs_needed) AS sign_rate,
        coalesce(c.households, 0) AS households, coalesce(c.collected, 0) AS collected,
        m_collection_rate(c.collected, c.households) AS collection_rate
 FROM dim_reporting_unit r CROSS JOIN p
 LEFT JOIN a ON a.period = p.label AND a.ru_code = r.ru_code
 LEFT JOIN e ON e.period = p.label AND e.ru_code = r.ru_code
 LEFT JOIN k ON k.period = p.label AND k.ru_code = r.ru_code
-LEFT JOIN s ON s.period = p.label AND s.ru_code = r.ru_code
 LEFT JOIN c ON c.period = p.label AND c.ru_code = r.ru_code;
 
 -- ---------------------------------------------------------------------------------------------------- offices

@@ -10,7 +10,7 @@ WITH ev AS (
     GROUP BY ALL
 ),
 cats AS (
-    SELECT unnest(['矛盾纠纷', '治安隐患', '安全隐患', '环境卫生', '市容秩序', '民生服务', '政策咨询', '其他']) AS category
+    SELECT category FROM cfg_event_category
     UNION SELECT category FROM ev
 )
 SELECT k.category,
@@ -21,5 +21,4 @@ SELECT k.category,
 FROM cats k
 LEFT JOIN ev c ON c.category = k.category AND c.period = 'cur'
 LEFT JOIN ev p ON p.category = k.category AND p.period = 'prev'
-ORDER BY coalesce(list_position(['矛盾纠纷', '治安隐患', '安全隐患', '环境卫生', '市容秩序', '民生服务', '政策咨询', '其他'],
-                                k.category), 99), k.category;
+ORDER BY m_event_category_order(k.category), k.category;

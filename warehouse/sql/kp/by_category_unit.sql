@@ -1,7 +1,7 @@
 -- 三项重点工作 per reporting unit × category for [$start, $end), previous period beside it. Every unit in scope ×
 -- every configured category (zeros included), and 未知类别 (m_category) when reports of an unknown category are in
 -- scope, so that the cells add up to every report. Sign-offs count when signed before the cut-off $cutoff (NULL: the
--- period's end; the previous period gets the same grace after its end). Rules: m_kp_reports, m_kp_signoffs.
+-- period's end; the previous period gets the same grace after its end). Counts: m_kp_counts.
 --   reported            reports reported in the period (报送数)
 --   needed, signed      sign-offs the reports need and got (严重精神障碍患者: 派出所 and 卫生院, counted apart)
 --   fully_signed        reports signed by every office they went to; fully_signed_rate = / reported
@@ -11,42 +11,29 @@
 --   sign_good           reported any and fully_signed_rate ≥ $sign_good — 签收相对较好
 -- $category, $ru_code (NULL: all) choose the rows shown, after the ranking (report_good compares every unit).
 -- A 部门用户 ($scope_office) sees the reports addressed to the office, and only the office's own sign-offs.
-WITH rep AS (
-    SELECT period, ru_code, category, count(*) AS reported, count(*) FILTER (fully_signed) AS fully_signed
-    FROM m_kp_reports(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
-    WHERE ($scope_township IS NULL OR township_code = $scope_township)
-      AND ($scope_office IS NULL OR police_station = $scope_office OR justice_office = $scope_office
-           OR health_center = $scope_office)
-    GROUP BY ALL
-),
-sig AS (
-    SELECT period, ru_code, category, count(*) AS needed, count(*) FILTER (signed) AS signed
-    FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end))
-    WHERE ($scope_township IS NULL OR township_code = $scope_township)
-      AND ($scope_office IS NULL OR office_name = $scope_office)
-    GROUP BY ALL
+WITH kc AS (
+    SELECT * FROM m_kp_counts(m_cur_prev($start, $end, $prev_start, $prev_end), m_grace($cutoff, $end), $scope_office)
+    WHERE $scope_township IS NULL OR township_code = $scope_township
 ),
 cats AS (
-    SELECT category, list_position(['流动人口', '吸毒人员', '严重精神障碍患者', '社区矫正人员', '刑满释放人员'], category)
-               AS category_order,
+    SELECT category, m_category_order(category) AS category_order,
            string_agg(office_kind, '、' ORDER BY m_office_order(office_kind)) AS offices
     FROM cfg_kp_office GROUP BY ALL
     UNION ALL  -- reports whose category is not in the contract (m_category), when there are any in scope
-    SELECT DISTINCT category, 99, NULL FROM rep WHERE category = m_unknown_category()
+    SELECT DISTINCT category, m_category_order(category), NULL FROM kc
+    WHERE category = m_unknown_category() AND reported > 0
 ),
 cell AS (
     SELECT r.ru_code, r.ru_name, r.short_name, r.township_code, r.sort_order, k.category, k.category_order, k.offices,
-           coalesce(c.reported, 0) AS reported, coalesce(s.needed, 0) AS needed, coalesce(s.signed, 0) AS signed,
-           m_sign_rate(s.signed, s.needed) AS sign_rate,
-           coalesce(c.fully_signed, 0) AS fully_signed, c.fully_signed / nullif(c.reported, 0) AS fully_signed_rate,
-           coalesce(pc.reported, 0) AS prev_reported, coalesce(ps.needed, 0) AS prev_needed,
-           coalesce(ps.signed, 0) AS prev_signed, m_sign_rate(ps.signed, ps.needed) AS prev_sign_rate,
-           pc.fully_signed / nullif(pc.reported, 0) AS prev_fully_signed_rate
+           coalesce(c.reported, 0) AS reported, coalesce(c.needed, 0) AS needed, coalesce(c.signed, 0) AS signed,
+           m_sign_rate(c.signed, c.needed) AS sign_rate,
+           coalesce(c.fully_signed, 0) AS fully_signed, m_fully_signed_rate(c.fully_signed, c.reported) AS fully_signed_rate,
+           coalesce(pc.reported, 0) AS prev_reported, coalesce(pc.needed, 0) AS prev_needed,
+           coalesce(pc.signed, 0) AS prev_signed, m_sign_rate(pc.signed, pc.needed) AS prev_sign_rate,
+           m_fully_signed_rate(pc.fully_signed, pc.reported) AS prev_fully_signed_rate
     FROM dim_reporting_unit r CROSS JOIN cats k
-    LEFT JOIN rep c ON c.period = 'cur' AND c.ru_code = r.ru_code AND c.category = k.category
-    LEFT JOIN sig s ON s.period = 'cur' AND s.ru_code = r.ru_code AND s.category = k.category
-    LEFT JOIN rep pc ON pc.period = 'prev' AND pc.ru_code = r.ru_code AND pc.category = k.category
-    LEFT JOIN sig ps ON ps.period = 'prev' AND ps.ru_code = r.ru_code AND ps.category = k.category
+    LEFT JOIN kc c ON c.period = 'cur' AND c.ru_code = r.ru_code AND c.category = k.category
+    LEFT JOIN kc pc ON pc.period = 'prev' AND pc.ru_code = r.ru_code AND pc.category = k.category
     WHERE ($scope_township IS NULL OR r.township_code = $scope_township)
 ),
 ranked AS (

@@ -2,7 +2,7 @@
 -- received, signed before the cut-off $cutoff (NULL: the period's end), unsigned, rate, mean hours to sign; the
 -- ones still unsigned at $as_of by age (签收超时: yellow after $sign_yellow_hours, red after $sign_red_hours);
 -- previous period beside it (same grace after its end). Offices with nothing received: received 0, rate NULL.
--- $ru_code (NULL: all): the offices of its 乡镇. grp: '有签收' (signed any), '为0' (received some, signed none), '无报送' (received none).
+-- total_*: the totals of the offices shown (the bulletin's 合计 row). $ru_code (NULL: all): the offices of its 乡镇. grp: '有签收' (signed any), '为0' (received some, signed none), '无报送' (received none).
 WITH sig AS (
     SELECT period, office_name, count(*) AS received, count(*) FILTER (signed) AS signed,
            avg(date_diff('minute', reported_at, signed_at) / 60.0) FILTER (signed) AS avg_hours_to_sign,
@@ -35,6 +35,9 @@ office AS (
       AND ($scope_office IS NULL OR o.office_name = $scope_office)
       AND ($ru_code IS NULL OR o.township_code = (SELECT township_code FROM dim_reporting_unit WHERE ru_code = $ru_code))
 )
-SELECT *, CASE WHEN signed > 0 THEN '有签收' WHEN received > 0 THEN '为0' ELSE '无报送' END AS grp
+SELECT *, CASE WHEN signed > 0 THEN '有签收' WHEN received > 0 THEN '为0' ELSE '无报送' END AS grp,
+       CAST(sum(received) OVER () AS BIGINT) AS total_received, CAST(sum(signed) OVER () AS BIGINT) AS total_signed,
+       m_sign_rate(sum(signed) OVER (), sum(received) OVER ()) AS total_sign_rate,
+       CAST(sum(unsigned_red) OVER () AS BIGINT) AS total_unsigned_red
 FROM office
 ORDER BY sort_order;

@@ -10,7 +10,7 @@ WITH sig AS (
 ),
 town AS (SELECT township_code, min(sort_order) AS town_order FROM dim_reporting_unit GROUP BY ALL)
 SELECT k.category,
-       list_position(['流动人口', '吸毒人员', '严重精神障碍患者', '社区矫正人员', '刑满释放人员'], k.category) AS category_order,
+       m_category_order(k.category) AS category_order,
        o.office_kind, o.office_name, o.township_code, o.township_name,
        CAST(row_number() OVER (PARTITION BY k.category
                                ORDER BY m_office_order(o.office_kind),

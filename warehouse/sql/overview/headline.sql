@@ -4,7 +4,7 @@
 --   dept_accounts, dept_active, dept_activity_rate  派出所/司法所/卫生院 accounts
 --   events_reported, events_closed, completion_rate (事件办结完成率), closed_on_time, on_time_rate (按期办结率),
 --   open_at_end, overdue_open (超期未办结), yellow_cards, red_cards (督办 黄牌/红牌 on events that matter to the period)
---   kp_reports (报送数), kp_fully_signed, signoffs_needed, signoffs_signed, sign_rate (签收率, by $cutoff)
+--   kp_reports (报送数), kp_fully_signed, fully_signed_rate (全部签收占比), signoffs_needed, signoffs_signed, sign_rate (签收率, by $cutoff)
 --   grids, households, collected, collection_rate (采集率 at the period's end)
 WITH p AS (SELECT unnest(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), recursive := true)),
 a AS (
@@ -26,18 +26,11 @@ e AS (
     GROUP BY ALL
 ),
 k AS (
-    SELECT period, count(*) AS kp_reports, count(*) FILTER (fully_signed) AS kp_fully_signed
-    FROM m_kp_reports(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), m_grace($cutoff, $end))
-    WHERE ($scope_township IS NULL OR township_code = $scope_township)
-      AND ($scope_office IS NULL OR police_station = $scope_office OR justice_office = $scope_office
-           OR health_center = $scope_office)
-    GROUP BY ALL
-),
-s AS (
-    SELECT period, count(*) AS signoffs_needed, count(*) FILTER (signed) AS signoffs_signed
-    FROM m_kp_signoffs(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), m_grace($cutoff, $end))
-    WHERE ($scope_township IS NULL OR township_code = $scope_township)
-      AND ($scope_office IS NULL OR office_name = $scope_office)
+    SELECT period, CAST(sum(reported) AS BIGINT) AS kp_reports, CAST(sum(fully_signed) AS BIGINT) AS kp_fully_signed,
+           CAST(sum(needed) AS BIGINT) AS signoffs_needed, CAST(sum(signed) AS BIGINT) AS signoffs_signed
+    FROM m_kp_counts(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), m_grace($cutoff, $end),
+                     $scope_office)
+    WHERE $scope_township IS NULL OR township_code = $scope_township
     GROUP BY ALL
 ),
 c AS (
@@ -59,13 +52,14 @@ f AS (
            coalesce(e.open_at_end, 0) AS open_at_end, coalesce(e.overdue_open, 0) AS overdue_open,
            coalesce(e.yellow_cards, 0) AS yellow_cards, coalesce(e.red_cards, 0) AS red_cards,
            coalesce(k.kp_reports, 0) AS kp_reports, coalesce(k.kp_fully_signed, 0) AS kp_fully_signed,
-           coalesce(s.signoffs_needed, 0) AS signoffs_needed, coalesce(s.signoffs_signed, 0) AS signoffs_signed,
-           m_sign_rate(s.signoffs_signed, s.signoffs_needed) AS sign_rate,
+           m_fully_signed_rate(k.kp_fully_signed, k.kp_reports) AS fully_signed_rate,
+           coalesce(k.signoffs_needed, 0) AS signoffs_needed, coalesce(k.signoffs_signed, 0) AS signoffs_signed,
+           m_sign_rate(k.signoffs_signed, k.signoffs_needed) AS sign_rate,
            coalesce(c.grids, 0) AS grids, coalesce(c.households, 0) AS households,
            coalesce(c.collected, 0) AS collected, m_collection_rate(c.collected, c.households) AS collection_rate
     FROM p
     LEFT JOIN a ON a.period = p.label LEFT JOIN e ON e.period = p.label LEFT JOIN k ON k.period = p.label
-    LEFT JOIN s ON s.period = p.label LEFT JOIN c ON c.period = p.label
+    LEFT JOIN c ON c.period = p.label
 )
 SELECT cur.* EXCLUDE (period), COLUMNS(prev.* EXCLUDE (period)) AS 'prev_\0'
 FROM f cur, f prev

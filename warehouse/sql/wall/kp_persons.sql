@@ -28,5 +28,4 @@ SELECT c.category, coalesce(t.reports, 0) AS reports, coalesce(t.persons, 0) AS 
 FROM cats c LEFT JOIN t ON t.category = c.category
 UNION ALL
 SELECT NULL, reports, persons, fully_signed FROM t WHERE category IS NULL
-ORDER BY coalesce(list_position(['流动人口', '吸毒人员', '严重精神障碍患者', '社区矫正人员', '刑满释放人员'], category), 99),
-         category NULLS LAST;
+ORDER BY m_category_order(category), category NULLS LAST;
