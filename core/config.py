@@ -179,7 +179,7 @@ class Assessment(_M):
     reward_score: float = Field(80, ge=0, le=100)  # at or above: 优秀 (奖励名单); between the two: 达标
     weights: AssessmentWeights = Field(default_factory=AssessmentWeights)
     # 有效活跃度 per unit and month: a query of warehouse/sql with $start/$end returning ru_code, accounts and
-    # effective_active; empty or missing: the indicator is not connected (its weight goes to the others)
+    # effective; empty or missing: the indicator is not connected (its weight goes to the others)
     effective_query: str = "activity_quality/by_unit"
 
     @model_validator(mode="after")

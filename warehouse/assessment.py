@@ -14,7 +14,7 @@ county before the caller's scope is applied (a 乡镇用户 gets its own rows wi
 Two indicators come from outside the metrics layer, through small interfaces:
 - 有效活跃度: the query named by [assessment] effective_query (default activity_quality/by_unit), run for each
   month with $start/$end, returning per reporting unit `ru_code`, `accounts` (counted accounts) and
-  `effective_active` (accounts with enough days of substantive work). A query that does not exist: the
+  `effective` (accounts with enough days of substantive work). A query that does not exist: the
   indicator is not connected (every unit: no base, its weight redistributed) and the result says so.
 - 督办答复率: `answered(period_start, period_end)` → rows (ru_code, issued, answered) of the 督办单 issued in the
   period; default warehouse.supervision.answered when that module exists, else not connected (no 督办 issued:
@@ -187,7 +187,7 @@ def effective_rows(con, quarter: Quarter, s: Settings) -> list[dict] | None:
     for label, qq in (("cur", quarter), ("prev", quarter.prev())):
         for m in qq.months():
             df = metrics.query(con, name, COUNTY, settings=s, **metrics.period_params(m))
-            out += [{"period": label, "ru_code": r.ru_code, "num": float(r.effective_active or 0),
+            out += [{"period": label, "ru_code": r.ru_code, "num": float(r.effective or 0),
                      "den": float(r.accounts or 0)} for r in df.itertuples()]
     return out
 
