@@ -168,12 +168,13 @@ class YearAssessment:
 
 
 # ---------------------------------------------------------------------------------------------------- sources
-def _default_answered() -> Answered | None:
+def _default_answered(con, s: Settings) -> Answered | None:
+    """warehouse.supervision.answered on this warehouse and configuration; None without that module."""
     try:
         from warehouse import supervision  # the 督办 ledger (预警与督办)
     except ImportError:
         return None
-    return getattr(supervision, "answered", None)
+    return lambda start, end: supervision.answered(start, end, con, settings=s)
 
 
 def effective_rows(con, quarter: Quarter, s: Settings) -> list[dict] | None:
@@ -238,7 +239,7 @@ def compute(con, quarter: Quarter, scope: Scope = COUNTY, *, settings: Settings 
     when present; None: not connected). Raises NoData when the warehouse holds nothing for the quarter."""
     s = settings or default_settings()
     if answered is ...:
-        answered = _default_answered()
+        answered = _default_answered(con, s)
     if not _has_data(con, quarter.start, quarter.end, scope, s):
         raise NoData(f"数据仓库中没有 {quarter.key} ({quarter.label}) 的数据, 无法生成季度考核")
     params = query_params(con, quarter, s, answered, cutoff)
