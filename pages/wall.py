@@ -14,13 +14,14 @@ import streamlit as st
 
 from core.config import settings
 from dashboard import data, maps, ui, wall
+from dashboard import warnings as warn
 
 cfg = settings().dashboard
 qp = st.query_params
 scale = min(4.0, max(0.5, float(qp.get("scale", 1) or 1)))
 figure = qp.get("fig", "activity") if qp.get("fig") in maps.FIGURES else "activity"
 st.markdown(wall.css(scale), unsafe_allow_html=True)
-B, G = wall.BODY, wall.GAP
+B, G = wall.BODY - wall.WARN_H - wall.GAP, wall.GAP  # the body under the 预警 strip
 
 
 def _html(body: str) -> None:
@@ -158,6 +159,8 @@ def body() -> None:
     today = data.q("wall/today", wall.WALL, as_of=now).iloc[0]
     first = meta.get("data_first_day")
     wall.wall_tiles(head, today, p, now, dt.date.fromisoformat(first) if first else None)
+    count, lines = warn.wall_lines(warn.warnings_now(wall.WALL), settings().warnings.top_n)
+    _html(wall.warning_strip(count, lines, 3840 if both else 1920))
     if both:
         c1, c2 = st.columns(2)
         with c1:
