@@ -90,6 +90,7 @@ def build_county() -> tuple[MiniCounty, dict]:
     return c, {"townships": {"卧龙镇": wl, "宏仁乡": hr, "石桥镇": sq, "龙泉乡": lq}, "grids": grids, **ids}
 
 
-def build(root) -> tuple:
+def build(root, settings=None) -> tuple:
+    """The county loaded through the real ETL into root/wh (with `settings`, e.g. a test server's): (wh, info)."""
     c, info = build_county()
-    return c.build(root, load_time=LOAD_TIME), info
+    return c.build(root, settings=settings, load_time=LOAD_TIME), info
