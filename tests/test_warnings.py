@@ -176,3 +176,10 @@ def test_order_docx(con, county, tmp_path):
     assert len(cells) == 7 and {r[3] for r in cells[1:]} == {"郑**", "冯**", "陈**", "褚**", "卫**", "蒋**"}
     assert all(r[6] == "4" for r in cells[1:])
     assert "郑一鸣" not in text + "".join(sum(cells, []))
+
+
+def test_publish_records_the_warnings_it_raised(con):
+    rows = con.execute("SELECT key, as_of, reason FROM warning ORDER BY key").fetchall()
+    ws = sorted(warnings.evaluate(con), key=lambda w: w.key)
+    assert [(k, r) for k, _, r in rows] == [(w.key, w.reason) for w in ws] and len(rows) == 6
+    assert {a for _, a, _ in rows} == {warning_county.LAST_DAY}

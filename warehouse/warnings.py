@@ -69,8 +69,8 @@ class Warning:
 
 def data_date(con) -> dt.date | None:
     """The warehouse's data date: the latest day with records (meta data_last_day, as the wall and pages use)."""
-    row = con.execute("SELECT value FROM meta WHERE key = 'data_last_day'").fetchone()
-    return dt.date.fromisoformat(row[0]) if row and row[0] else None
+    rows = con.execute("SELECT value FROM meta WHERE key = 'data_last_day'").fetchall()  # (no result left open)
+    return dt.date.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
 
 
 def params(as_of: dt.date, s: Settings | None = None) -> dict:
