@@ -15,6 +15,7 @@ from core.config import settings
 from dashboard import maps, ui
 from etl import sources
 from etl.lake import Lake
+from warehouse import warnings
 from warehouse.metrics import Period, Scope
 
 WALL = Scope(personal="none", label="全县")
@@ -41,12 +42,15 @@ def params(p: Period, as_of: dt.datetime) -> dict:
     return {**p.params(), **prev.params("prev_"), "cutoff": None, "as_of": as_of}
 
 
-def queries(prm: dict, overview: bool) -> list[tuple[str, Scope, dict]]:
-    """What one refresh reads, for data.prefetch: the freshness line, the tiles (today's and the period's) and the
-    ranking always; the overview panel's funnel, map, tallies, backlog and feed when it shows. The same names and
-    parameters as the drawing calls of pages/wall.py, so that those find the results cached."""
+def queries(prm: dict, overview: bool, warn: dict | None = None) -> list[tuple[str, Scope, dict]]:
+    """What one refresh reads, for data.prefetch: the freshness line, the tiles (today's and the period's), the
+    ranking and the 预警 rules (`warn`: warehouse.warnings.params of the data date) always; the overview panel's
+    funnel, map, tallies, backlog and feed when it shows. The same names and parameters as the drawing calls of
+    pages/wall.py, so that those find the results cached."""
     calls = [("quality/freshness", WALL, {}), ("overview/headline", WALL, prm), ("overview/unit_ranking", WALL, prm),
              ("wall/today", WALL, {"as_of": prm["as_of"]})]
+    if warn is not None:
+        calls += [(n, WALL, warn) for n in warnings.RULE_QUERIES]
     if overview:
         calls += [(n, WALL, prm) for n in ("overview/event_funnel", "overview/map_units", "overview/event_points",
                                            "wall/kp_persons")]

@@ -33,13 +33,20 @@ def _run(scope: Scope, name: str, **params) -> pd.DataFrame:
     return data.q(name, scope, **params)
 
 
-def warnings_now(scope: Scope, as_of: dt.date | None = None) -> list[warnings.Warning]:
-    """The open warnings `scope` may see as of the end of `as_of` (default: the data date), most urgent first."""
+def rule_params(as_of: dt.date) -> dict:
+    """The parameters of the rule queries as of `as_of` (what the wall prefetches with its other queries)."""
+    return warnings.params(as_of, settings())
+
+
+def warnings_now(scope: Scope, as_of: dt.date | None = None, *, prefetched: bool = False) -> list[warnings.Warning]:
+    """The open warnings `scope` may see as of the end of `as_of` (default: the data date), most urgent first.
+    `prefetched`: the caller has already prefetched the rule queries (the wall: dashboard.wall.queries)."""
     as_of = as_of or data_day()
     if as_of is None:
         return []
     s = settings()
-    data.prefetch([(n, scope, warnings.params(as_of, s)) for n in warnings.RULE_QUERIES])
+    if not prefetched:
+        data.prefetch([(n, scope, warnings.params(as_of, s)) for n in warnings.RULE_QUERIES])
     return warnings.evaluate(None, as_of, scope, settings=s, run=partial(_run, scope))
 
 

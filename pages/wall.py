@@ -154,12 +154,15 @@ def body() -> None:
     panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
     wall.header(settings().county.name, p, meta.get("built_at", ""), wall.source_alerts(), scale,
                 budget=120 if both else 48)  # first: the title band needs no query
-    data.prefetch(wall.queries(prm, overview=both or panel == 0))  # all at once; drawn from the cache below
+    day = warn.data_day()
+    wprm = warn.rule_params(day) if day else None
+    data.prefetch(wall.queries(prm, overview=both or panel == 0, warn=wprm))  # all at once; drawn from the cache
     head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
     today = data.q("wall/today", wall.WALL, as_of=now).iloc[0]
     first = meta.get("data_first_day")
     wall.wall_tiles(head, today, p, now, dt.date.fromisoformat(first) if first else None)
-    count, lines = warn.wall_lines(warn.warnings_now(wall.WALL), settings().warnings.top_n)
+    count, lines = warn.wall_lines(warn.warnings_now(wall.WALL, day, prefetched=True) if day else [],
+                                   settings().warnings.top_n)
     _html(wall.warning_strip(count, lines, 3840 if both else 1920))
     if both:
         c1, c2 = st.columns(2)
