@@ -79,6 +79,21 @@ class Metrics(_M):
     week_active_days: int = Field(5, ge=1, le=7)  # 账号活跃度 of an ISO week: active with operations on ≥ this many of its 7 days
 
 
+class Warnings(_M):
+    """预警 (warehouse/warnings.py, warehouse/sql/warnings/): the rules' thresholds; docs/metrics.md "预警"."""
+    drop_points: float = Field(20, gt=0)  # activity_drop / completion_drop: week on week fall of ≥ this many points
+    min_accounts: int = Field(3, ge=1)  # activity_drop: a unit with fewer grid-worker accounts is not judged
+    min_events: int = Field(5, ge=1)  # completion_drop / completion_low: fewer events reported in a period: not judged
+    completion_low: float = Field(0.50, gt=0)  # completion_low: 事件办结率 under this two months running
+    red_backlog_limit: int = Field(5, ge=0)  # signoff_backlog: an office with more red sign-offs than this
+    silent_days: int = Field(14, ge=1)  # silent_unit: a reporting unit with no event reported for ≥ this many days
+    quiet_days: dict[str, float] = Field(default_factory=lambda: {  # quiet_source: expected interval per dataset
+        "activity_log": 2, "events": 3, "key_person_reports": 10, "collection_stats": 35})
+    history_weeks: int = Field(12, ge=2)  # first_seen looks this many weeks (or months, completion_low) back
+    top_n: int = Field(3, ge=0)  # the wall shows the count and this many reason lines
+    answer_days: int = Field(7, ge=1)  # a 督办单 is to be answered within this many days
+
+
 class Dashboard(_M):
     refresh_seconds: float = 60
     rotate_seconds: float = 0
@@ -197,6 +212,7 @@ class Settings(_M):
     reporting_units: ReportingUnits = Field(default_factory=ReportingUnits)
     metrics: Metrics = Field(default_factory=Metrics)
     dashboard: Dashboard = Field(default_factory=Dashboard)
+    warnings: Warnings = Field(default_factory=Warnings)
     feeds: Feeds = Field(default_factory=Feeds)
     auth: Auth = Field(default_factory=Auth)
     bulletin: BulletinDoc = Field(default_factory=BulletinDoc)

@@ -117,17 +117,21 @@ _PAGE_QUERIES = {
                  "overview/unit_ranking"},
     "wall": {"quality/freshness", "quality/source_health", "overview/headline", "overview/unit_ranking",
              "overview/event_funnel", "overview/map_units", "overview/event_points", "overview/kp_tallies",
-             "overview/signoff_backlog", "overview/recent_events", "wall/today", "wall/kp_persons"},
+             "overview/signoff_backlog", "overview/recent_events", "wall/today", "wall/kp_persons",
+             "warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog", "warnings/silent_unit",
+             "warnings/quiet_source"},
     "quality": {"quality/runs", "quality/file_issues", "quality/quarantine_by_reason", "quality/quarantine_rows",
                 "quality/flags", "quality/files", "quality/source_health", "quality/quarantine_townships",
                 "quality/quarantine_files", "quality/quarantine_file_rows"},
+    "warnings": {"warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog", "warnings/silent_unit",
+                 "warnings/quiet_source", "warnings/order_items", "warnings/item_status"},
     "assessment": {"assessment/scores"},  # through dashboard/assessment.py (warehouse.assessment)
     "upload": set(),  # the preview reads the files, not the warehouse (dashboard/upload.py)
     "users": {"units/reporting_units"},
     "audit": set(),
 }
 RECORD_QUERIES = {"events/list", "kp/overdue_signoffs", "activity/inactive_accounts", "quality/quarantine_rows",
-                  "quality/quarantine_file_rows"}
+                  "quality/quarantine_file_rows", "warnings/order_items"}
 AGGREGATE_ROLES = (auth.LEADER, auth.DISPLAY)
 
 

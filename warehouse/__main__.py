@@ -3,6 +3,7 @@
     python -m warehouse bulletin --month 2026-03 [--format md|docx|xlsx|pdf|json] [--out PATH] [--warehouse PATH]
                                  [--cutoff YYYY-MM-DD] [--issued YYYY-MM-DD]
     python -m warehouse review   [--period 2026-W12] [--format md|docx|pdf|json] [--out PATH] [--warehouse PATH]
+    python -m warehouse warnings [--as-of YYYY-MM-DD] [--format json|md] [--warehouse PATH]
     python -m warehouse assessment (--quarter 2026-Q1 | --year 2026) [--format json|docx] [--out PATH] [--warehouse PATH]
     python -m warehouse bench    …   (an alias: hands over to `python -m perf bench …`, warehouse/aliases.py)
 
@@ -176,6 +177,34 @@ def _pdf(docx: bytes) -> bytes:
     return docx_to_pdf(docx)
 
 
+# ---------------------------------------------------------------------------------------------------- warnings
+def _add_warnings(sub) -> None:
+    p = sub.add_parser("warnings", help="预警: 截至某日仍在持续的预警 (规则、单位、首次出现、原因)")
+    p.add_argument("--as-of", type=_date, dest="as_of", help="截至日期 YYYY-MM-DD (默认: 数据仓库的最新数据日期)")
+    p.add_argument("--format", choices=("json", "md"), default="json")
+    p.add_argument("--warehouse", type=Path, help="数据仓库目录 (含 CURRENT) 或 .duckdb 文件 (默认取配置)")
+    p.set_defaults(run=_run_warnings)
+
+
+def _run_warnings(args, settings) -> int:
+    from warehouse import warnings
+
+    con = _open(args, settings)
+    try:
+        as_of = args.as_of or warnings.data_date(con)
+        if as_of is None:
+            raise UserError("数据仓库中没有任何业务数据, 无法计算预警")
+        ws = warnings.evaluate(con, as_of, settings=settings)
+    finally:
+        con.close()
+    if args.format == "json":
+        _write(warnings.render_json(ws), None)
+    else:
+        _write(f"# 预警 (截至 {as_of:%Y-%m-%d}): {len(ws)} 条\n\n"
+               + "".join(f"- 【{w.level}】{w.reason} (首次出现 {w.first_seen:%Y-%m-%d})\n" for w in ws), None)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------- bench
 def _add_bench(sub) -> None:
     """The benchmark moved to perf/ (a tool: not imported here); this command is its old path. Every argument
@@ -233,7 +262,7 @@ def _run_assessment(args, settings) -> int:
     return 0
 
 
-COMMANDS = (_add_bulletin, _add_review, _add_assessment, _add_bench)
+COMMANDS = (_add_bulletin, _add_review, _add_warnings, _add_assessment, _add_bench)
 
 
 def main(argv: list[str] | None = None) -> int:
