@@ -280,3 +280,25 @@ def test_cli_json_and_docx(county, tmp_path):
     assert "2026年第一季度全县网格化服务管理工作考核情况通报" in flat and "1卧龙97.2优秀20.02↑1" in flat
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert "CJK" in fonts
+
+
+def test_answered_supervision_from_the_ledger(county, tmp_path):
+    """督办答复率 from warehouse.supervision (the 预警与督办 ledger): a 督办单 to 宏仁 on 2026-02-10 for its event late
+    since 02-08, closed on 02-20 — after the order's deadline (answer_days = 7): issued 1, answered 0."""
+    supervision = pytest.importorskip("warehouse.supervision")
+    from warehouse import warnings
+
+    con, _, ru, s, _ = county
+    s = s.model_copy(update={"paths": s.paths.model_copy(update={"data_dir": tmp_path})})
+    store = supervision.Store.from_settings(s)
+    town = con.execute("SELECT township_code FROM dim_reporting_unit WHERE short_name = '宏仁'").fetchone()[0]
+    w = warnings.Warning("橙", "silent_unit", "unit", town, "宏仁乡", dt.date(2026, 2, 10), "宏仁乡 测试",
+                         ru_code=ru["宏仁"], township_code=town)
+    o = store.issue(con, w, "admin", Scope(personal="masked"), as_of=dt.date(2026, 2, 10),
+                    issued=dt.datetime(2026, 2, 10, 9), settings=s)
+    assert len(o.items) == 1
+    u = by_name(assessment.compute(con, Q1, settings=s))  # the default source: the configured ledger
+    assert (u["宏仁"]["supervision_issued"], u["宏仁"]["supervision_answered"]) == (1, 0)
+    assert u["宏仁"]["score_supervision"] == 0
+    assert u["宏仁"]["score"] == pytest.approx(30 * 2 / 3 + 20 + 20 * 2 / 3 + 10 + 8 + 0)
+    assert (u["卧龙"]["supervision_issued"], u["卧龙"]["score_supervision"]) == (0, pytest.approx(10 / 0.9))
