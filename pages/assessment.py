@@ -35,7 +35,7 @@ if view == "季度考核":
         st.info(str(exc))
         st.stop()
     obj = files["obj"]
-    st.caption(assessment.rule_text(obj))
+    st.caption(assessment.rule_text(obj) + (f" 本季度尚未结束, 数字截至 {obj['as_of']}。" if obj["as_of"] else ""))
     scored = [u for u in obj["units"] if u["score"] is not None]
     c = st.columns(4)
     if scope.county_wide:

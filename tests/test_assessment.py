@@ -302,3 +302,15 @@ def test_answered_supervision_from_the_ledger(county, tmp_path):
     assert u["宏仁"]["score_supervision"] == 0
     assert u["宏仁"]["score"] == pytest.approx(30 * 2 / 3 + 20 + 20 * 2 / 3 + 10 + 8 + 0)
     assert (u["卧龙"]["supervision_issued"], u["卧龙"]["score_supervision"]) == (0, pytest.approx(10 / 0.9))
+
+
+def test_a_running_quarter_is_measured_as_of_now(county):
+    """2026-Q1 seen on 2026-02-10: March is left out, February is measured at the 10th (m_active_min: the share
+    of min_active_days its days so far need), January is whole."""
+    con, _, ru, s, _ = county
+    a = assessment.compute(con, Q1, settings=s, answered=answered_for(ru), now=D(2026, 2, 10, 12))
+    assert a.as_of == D(2026, 2, 10, 12) and a.to_dict()["as_of"] == "2026-02-10 12:00"
+    u = by_name(a)
+    assert (u["宏仁"]["account_months"], u["宏仁"]["active_months"]) == (2, 2)
+    assert (u["长卿"]["account_months"], u["长卿"]["active_months"]) == (2, 1)
+    assert assessment.compute(con, Q1, settings=s, now=D(2026, 4, 1)).as_of is None

@@ -99,6 +99,7 @@ class Assessment:
     connected: dict[str, bool]  # effective / supervision: is the source there
     units: list[dict]  # one per reporting unit in scope, best first (unranked last)
     has_prev: bool
+    as_of: dt.datetime | None = None  # the quarter is still running: its figures are as of this time
     warehouse_version: str = ""
 
     @property
@@ -123,6 +124,7 @@ class Assessment:
     def to_dict(self) -> dict:
         return {"kind": "quarter", "quarter": self.quarter.key, "label": self.quarter.label, "title": self.title,
                 "area": self.area, "county": self.county_name, "issuer": self.issuer,
+                "as_of": self.as_of.strftime("%Y-%m-%d %H:%M") if self.as_of else None,
                 "issued": self.issued.isoformat(), "warehouse_version": self.warehouse_version,
                 "period": {"start": self.quarter.start.isoformat(), "end": self.quarter.end.isoformat()},
                 "indicators": [{"key": k, "name": n, "weight": self.weights[k],
@@ -202,10 +204,11 @@ def supervision_rows(quarter: Quarter, answered: Answered | None) -> list[dict] 
 
 
 def query_params(con, quarter: Quarter, s: Settings, answered: Answered | None = None,
-                 cutoff: dt.datetime | None = None) -> dict:
-    """The parameters of assessment/scores for `quarter` (the page passes the same to dashboard.data.q)."""
+                 cutoff: dt.datetime | None = None, as_of: dt.datetime | None = None) -> dict:
+    """The parameters of assessment/scores for `quarter`. as_of: the quarter is still running and is measured at
+    this time (its months not begun yet are left out, the running one is cut there: m_period's at_ts)."""
     return {"start": quarter.start, "end": quarter.end, "prev_start": quarter.prev().start,
-            "prev_end": quarter.prev().end, "cutoff": cutoff,
+            "prev_end": quarter.prev().end, "cutoff": cutoff, "period_asof": as_of,
             "effective": effective_rows(con, quarter, s), "supervision": supervision_rows(quarter, answered)}
 
 
@@ -234,15 +237,18 @@ def unit_rows(df: pd.DataFrame) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------- compute
 def compute(con, quarter: Quarter, scope: Scope = COUNTY, *, settings: Settings | None = None,
             answered: Answered | None = ..., issued: dt.date | None = None,
-            cutoff: dt.datetime | None = None) -> Assessment:
+            cutoff: dt.datetime | None = None, now: dt.datetime | None = None) -> Assessment:
     """The 季度考核 of `quarter` as `scope` sees it. answered: the 督办 interface (default: warehouse.supervision's,
-    when present; None: not connected). Raises NoData when the warehouse holds nothing for the quarter."""
+    when present; None: not connected). A quarter still running at `now` (default: the clock) is measured as of
+    then (Assessment.as_of). Raises NoData when the warehouse holds nothing for the quarter."""
     s = settings or default_settings()
+    now = (now or dt.datetime.now()).replace(second=0, microsecond=0)
+    as_of = now if quarter.start <= now.date() < quarter.end else None
     if answered is ...:
         answered = _default_answered(con, s)
     if not _has_data(con, quarter.start, quarter.end, scope, s):
         raise NoData(f"数据仓库中没有 {quarter.key} ({quarter.label}) 的数据, 无法生成季度考核")
-    params = query_params(con, quarter, s, answered, cutoff)
+    params = query_params(con, quarter, s, answered, cutoff, as_of)
     df = metrics.query(con, QUERY, scope, settings=s, **params)
     has_prev = _has_data(con, quarter.prev().start, quarter.prev().end, scope, s)
     units = unit_rows(df)
@@ -258,7 +264,7 @@ def compute(con, quarter: Quarter, scope: Scope = COUNTY, *, settings: Settings 
         weights={k: getattr(a.weights, k) for k, _ in INDICATORS}, pass_score=a.pass_score,
         reward_score=a.reward_score,
         connected={"effective": params["effective"] is not None, "supervision": params["supervision"] is not None},
-        units=units, has_prev=has_prev, warehouse_version=_clean(cov["warehouse_version"]) or "")
+        units=units, has_prev=has_prev, as_of=as_of, warehouse_version=_clean(cov["warehouse_version"]) or "")
 
 
 def compute_year(con, year: int, scope: Scope = COUNTY, *, settings: Settings | None = None,

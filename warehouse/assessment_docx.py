@@ -96,7 +96,8 @@ def render_quarter(a: Assessment) -> bytes:
     _head(w, a.title)
     w.para(typeset("各乡镇、县级有关部门:" if a.area == "全县" else f"{a.area}各社区(村)、有关部门:"), indent=False)
     w.para(typeset(f"根据网格化服务管理工作季度考核办法(百分制,{fmt.score(a.pass_score, 0)}分为达标线),"
-                   f"现将{a.quarter.label}{a.area}考核情况通报如下。"))
+                   f"现将{a.quarter.label}{a.area}考核情况通报如下"
+                   + (f"(本季度尚未结束,数据截至{a.as_of:%Y年%m月%d日})。" if a.as_of else "。")))
     scored = a.scored
     w.heading("一、总体情况")
     if scored:
