@@ -108,7 +108,9 @@ _FRAME = {"quality/meta", "quality/freshness", "units/reporting_units", "overvie
 _PAGE_QUERIES = {
     "home": {"overview/headline", "overview/unit_ranking"},
     "activity": {"activity/headline", "activity/by_unit", "activity/by_community", "activity/by_grid",
-                 "activity/inactive_accounts", "activity/by_office", "activity/trend"},
+                 "activity/inactive_accounts", "activity/by_office", "activity/trend",
+                 "activity_quality/headline", "activity_quality/by_unit", "activity_quality/coverage",
+                 "activity_quality/accounts", "activity_quality/account_hours", "activity_quality/account_points"},
     "events": {"events/by_unit", "events/totals", "events/groups", "events/category_mix", "events/time_to_close", "events/list"},
     "key_persons": {"overview/kp_tallies", "kp/by_category_unit", "kp/by_unit", "kp/by_office", "kp/overdue_signoffs", "kp/trend"},
     "compare": {"comparison/long", "comparison/rankings"},
@@ -131,7 +133,9 @@ _PAGE_QUERIES = {
     "audit": set(),
 }
 RECORD_QUERIES = {"events/list", "kp/overdue_signoffs", "activity/inactive_accounts", "quality/quarantine_rows",
-                  "quality/quarantine_file_rows", "warnings/order_items"}
+                  "quality/quarantine_file_rows", "warnings/order_items",
+                  "activity_quality/accounts", "activity_quality/account_hours",
+                  "activity_quality/account_points"}
 AGGREGATE_ROLES = (auth.LEADER, auth.DISPLAY)
 
 

@@ -6,7 +6,7 @@ The county (weights of CONFIG: 账号活跃度 30, 有效活跃度 0, 办结率 
 
 2026-Q1    accounts active (of 3 months)   events (closed / on time)    sign-offs   collection   督办 answered
   宏仁      2/3                             3 reported, 3 closed, 2 on time   1/1     80/100       1 of 2
-  卧龙      3/3                             1, 1, 1                     none        150/200      none issued
+  卧龙      3/3 (巡查: effective too)        1, 1, 1                     none        150/200      none issued
   长卿      1/3                             none                        none        0/100        1 of 1
   双峰      no accounts                     none                        none        no households  —   → no score
   宏仁 = 30·2/3 + 20 + 20·2/3 + 10 + 10·0.8 + 10·0.5 = 76.33 (every base: weights as configured)
@@ -70,7 +70,7 @@ def build(root: Path) -> tuple[Path, dict]:
     for y, m in ((2025, 10), (2025, 11), (2025, 12), (2026, 1), (2026, 2), (2026, 4)):
         c.active(a["宏仁乡"], y, m, 20)
     for m in (1, 2, 3):
-        c.active(a["卧龙镇"], 2026, m, 20)
+        c.active(a["卧龙镇"], 2026, m, 20, op_type="巡查")  # substantive work: effective too
     c.active(a["长卿镇"], 2026, 1, 20)
     c.event(g["宏仁乡"], D(2026, 1, 5, 9), closed_at=D(2026, 1, 6, 9))
     c.event(g["宏仁乡"], D(2026, 1, 10, 9), closed_at=D(2026, 1, 11, 9))
@@ -136,7 +136,10 @@ def test_quarter_scores_exactly(county):
         parts = [x[f"score_{k}"] for k, _ in assessment.INDICATORS if x[f"score_{k}"] is not None]
         assert sum(parts) == pytest.approx(x["score"])
         assert sum(x[f"weight_{k}"] for k, _ in assessment.INDICATORS) == pytest.approx(100)
-    assert a.connected == {"effective": False, "supervision": True}
+    assert a.connected == {"effective": True, "supervision": True}
+    # 有效活跃度 (weight 0 here): 卧龙's days are 巡查, 宏仁's and 长卿's logins only
+    assert (w["effective_rate"], h["effective_rate"], u["长卿"]["effective_rate"]) == (1, 0, 0)
+    assert w["score_effective"] == 0 and w["weight_effective"] == 0
 
 
 def test_floor_grouping_and_thresholds(county):
@@ -172,14 +175,27 @@ def test_township_sees_its_own_row_with_its_county_rank(county):
     assert a.area == "宏仁乡" and a.title == "2026年第一季度宏仁乡网格化服务管理工作考核情况通报"
 
 
-def test_default_weights_share_the_unconnected_effective_activity(county):
+def test_default_weights_with_effective_activity(county):
+    """The documented weights; 有效活跃度 from activity_quality/by_unit (login-only days are not effective)."""
     con, _, ru, _, _ = county
     a = assessment.compute(con, Q1, settings=Settings(), answered=answered_for(ru))
+    u = by_name(a)
+    assert a.connected["effective"] is True
+    assert (u["宏仁"]["effective_account_months"], u["宏仁"]["effective_active_months"]) == (3, 0)
+    assert (u["卧龙"]["effective_account_months"], u["卧龙"]["effective_active_months"]) == (3, 3)
+    assert u["宏仁"]["score"] == pytest.approx(20 * 2 / 3 + 0 + 20 + 15 * 2 / 3 + 10 + 10 * 0.8 + 10 * 0.5)
+    assert u["卧龙"]["score"] == pytest.approx((20 + 15 + 20 + 15 + 7.5 + 10) / 90 * 100)  # no sign-offs
+
+
+def test_an_unconnected_effective_activity_gives_its_weight_away(county):
+    con, _, ru, _, _ = county
+    s = Settings.model_validate({"assessment": {"effective_query": "activity_quality/not_there"}})
+    a = assessment.compute(con, Q1, settings=s, answered=answered_for(ru))
     h = by_name(a)["宏仁"]
-    assert a.connected["effective"] is False and h["score_effective"] is None
+    assert a.connected["effective"] is False and h["score_effective"] is None and h["effective_rate"] is None
     # 20 + 20 + 15 + 10 + 10 + 10 = 85 counted, rescaled to 100
-    expected = (20 * 2 / 3 + 20 + 15 * 2 / 3 + 10 + 10 * 0.8 + 10 * 0.5) / 85 * 100
-    assert h["score"] == pytest.approx(expected)
+    assert h["weight_activity"] == pytest.approx(20 / 0.85)
+    assert h["score"] == pytest.approx((20 * 2 / 3 + 20 + 15 * 2 / 3 + 10 + 10 * 0.8 + 10 * 0.5) / 85 * 100)
 
 
 def test_year_is_the_mean_of_the_quarters(county):

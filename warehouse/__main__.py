@@ -5,6 +5,7 @@
     python -m warehouse review   [--period 2026-W12] [--format md|docx|pdf|json] [--out PATH] [--warehouse PATH]
     python -m warehouse warnings [--as-of YYYY-MM-DD] [--format json|md] [--warehouse PATH]
     python -m warehouse assessment (--quarter 2026-Q1 | --year 2026) [--format json|docx] [--out PATH] [--warehouse PATH]
+    python -m warehouse activity-quality --month 2026-03 [--format json] [--out PATH] [--warehouse PATH]
     python -m warehouse bench    …   (an alias: hands over to `python -m perf bench …`, warehouse/aliases.py)
 
 --warehouse takes a warehouse directory (with CURRENT, as `python -m etl run --warehouse` builds it) or a .duckdb
@@ -205,6 +206,28 @@ def _run_warnings(args, settings) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------- activity-quality
+def _add_activity_quality(sub) -> None:
+    p = sub.add_parser("activity-quality", help="有效活跃度: 各单位官方与有效活跃度及差距, 被标记的账号及其信号")
+    p.add_argument("--month", required=True, type=_month, help="月份 YYYY-MM")
+    p.add_argument("--format", choices=("json",), default="json")
+    p.add_argument("--out", type=Path, help="输出文件 (默认输出到标准输出)")
+    p.add_argument("--warehouse", type=Path, help="数据仓库目录 (含 CURRENT) 或 .duckdb 文件 (默认取配置)")
+    p.set_defaults(run=_run_activity_quality)
+
+
+def _run_activity_quality(args, settings) -> int:
+    from warehouse import activity_quality
+
+    con = _open(args, settings)
+    try:
+        data = activity_quality.compute(con, args.month, settings=settings)
+    finally:
+        con.close()
+    _write(activity_quality.render_json(data), args.out)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------- bench
 def _add_bench(sub) -> None:
     """The benchmark moved to perf/ (a tool: not imported here); this command is its old path. Every argument
@@ -262,7 +285,8 @@ def _run_assessment(args, settings) -> int:
     return 0
 
 
-COMMANDS = (_add_bulletin, _add_review, _add_warnings, _add_assessment, _add_bench)
+COMMANDS = (_add_bulletin, _add_review, _add_warnings, _add_activity_quality, _add_assessment,
+            _add_bench)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,7 +152,8 @@ def threshold_params(s: Settings) -> dict:
             "activity_good": m.activity_good, "event_high": m.event_high,
             "event_low": m.event_low, "sign_good": m.sign_good, "sign_yellow_hours": m.sign_yellow_hours,
             "sign_red_hours": m.sign_red_hours, "report_top_fraction": m.report_top_fraction,
-            "report_name_each_max": m.report_name_each_max, "red_black_size": m.red_black_size}
+            "report_name_each_max": m.report_name_each_max, "red_black_size": m.red_black_size,
+            **{f"aq_{k}": v for k, v in s.activity_quality.model_dump().items()}}
 
 
 def assessment_params(s: Settings) -> dict:
