@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.config import settings
 from dashboard import auth, data
-from warehouse import assessment, fmt
+from warehouse import assessment, fmt, metrics
 from warehouse.assessment import GRADES, INDICATORS, Quarter
 from warehouse.assessment_docx import render_docx
 from warehouse.bulletin import NoData  # noqa: F401 (the page catches it)
@@ -18,7 +18,11 @@ from warehouse.db import NoWarehouse  # noqa: F401
 from warehouse.metrics import Scope
 
 _TTL = settings().dashboard.cache_ttl_seconds
-QUERIES = (assessment.QUERY,)
+
+def _queries() -> list[str]:
+    """The queries warehouse.assessment runs for the page (the scores, and the 有效活跃度 source when there is one)."""
+    eff = settings().assessment.effective_query
+    return [assessment.QUERY] + ([eff] if eff in metrics.available() else [])
 
 
 def quarters(first: dt.date, last: dt.date) -> list[Quarter]:
@@ -36,7 +40,7 @@ def default_quarter(qs: list[Quarter], today: dt.date) -> Quarter:
 
 
 def _allow(scope: Scope) -> None:
-    for name in QUERIES:
+    for name in _queries():
         data.allow(auth.authorize(name, scope), name)
 
 

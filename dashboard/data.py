@@ -127,7 +127,8 @@ _PAGE_QUERIES = {
                 "quality/quarantine_files", "quality/quarantine_file_rows"},
     "warnings": {"warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog", "warnings/silent_unit",
                  "warnings/quiet_source", "warnings/order_items", "warnings/item_status"},
-    "assessment": {"assessment/scores"},  # through dashboard/assessment.py (warehouse.assessment)
+    # through dashboard/assessment.py (warehouse.assessment; its 有效活跃度 from [assessment] effective_query)
+    "assessment": {"assessment/scores", "activity_quality/by_unit"},
     "upload": set(),  # the preview reads the files, not the warehouse (dashboard/upload.py)
     "users": {"units/reporting_units"},
     "audit": set(),

@@ -19,8 +19,9 @@ if not meta.get("data_first_day") or not meta.get("data_last_day"):
     st.stop()
 qs = assessment.quarters(dt.date.fromisoformat(meta["data_first_day"]), dt.date.fromisoformat(meta["data_last_day"]))
 today = ui.now().date()
-view = st.segmented_control("内容", ["季度考核", "年度总评"], default=st.query_params.get("view", "季度考核"),
-                            key="_view") or "季度考核"
+views = ["季度考核", "年度总评"]
+view = st.segmented_control("内容", views, default=st.query_params.get("view") if st.query_params.get("view") in views
+                            else views[0], key="_view") or views[0]
 st.query_params["view"] = view
 if view == "季度考核":
     keys = [q.key for q in qs]
