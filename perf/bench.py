@@ -65,6 +65,9 @@ TARGETS = {
 #   trend   end, months_back=12
 # Every page also runs ui.page()'s calls (COMMON). tests/test_bench.py checks this table against the SQL files
 # and against the data.q("…") calls in pages/ and dashboard/, so it cannot silently rot.
+# the 预警 rules (warehouse.warnings.RULE_QUERIES; not imported here: listed as the page and the wall run them)
+WARNING_RULES = ("warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog", "warnings/silent_unit",
+                 "warnings/quiet_source")
 COMMON = [("quality/meta", "none", {}), ("quality/freshness", "admin", {}),
           ("units/reporting_units", "admin", {}), ("overview/coverage", "admin", {"kind": "period"})]
 PAGES: dict[str, list[tuple[str, str, dict]]] = {
@@ -103,7 +106,11 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
              ("overview/event_funnel", "wall", {"kind": "wall"}), ("overview/map_units", "wall", {"kind": "wall"}),
              ("overview/event_points", "wall", {"kind": "wall"}), ("wall/kp_persons", "wall", {"kind": "wall"}),
              ("wall/today", "wall", {"kind": "as_of"}), ("overview/signoff_backlog", "wall", {"kind": "as_of"}),
-             ("overview/recent_events", "wall", {"kind": "wall", "limit": 30})],
+             ("overview/recent_events", "wall", {"kind": "wall", "limit": 30}),
+             *[(n, "wall", {"kind": "warnings"}) for n in WARNING_RULES]],
+    "warnings": [("quality/meta", "none", {}), *[(n, "admin", {"kind": "warnings"}) for n in WARNING_RULES],
+                 ("warnings/order_items", "admin", {"kind": "warnings", "ru_code": True, "office_name": None}),
+                 ("warnings/item_status", "admin", {"event_ids": True, "signoff_keys": True})],
 }
 # Pages that fetch their queries at once (dashboard.data.prefetch, PREFETCH_THREADS cursors) after the first N,
 # as the app does: the wall reads its meta first (the period depends on it), then prefetches the rest.
@@ -149,6 +156,10 @@ def _page_calls(con, page: str, period, as_of: dt.datetime) -> list[tuple[str, o
             params.update(end=period.end, months_back=12)
         elif kind == "as_of":
             params["as_of"] = as_of
+        elif kind == "warnings":  # as of the last day of the period (the data date of a published month)
+            from warehouse import warnings
+
+            params.update(warnings.params(period.end - dt.timedelta(days=1)))
         ru = first("SELECT ru_code FROM dim_reporting_unit ORDER BY sort_order LIMIT 1")
         for k, v in spec.items():
             if v is True:
@@ -163,6 +174,13 @@ def _page_calls(con, page: str, period, as_of: dt.datetime) -> list[tuple[str, o
                     v = first("SELECT dataset FROM quarantine GROUP BY ALL ORDER BY count(*) DESC LIMIT 1")
                 elif k == "delivery":  # the delivery with the most quarantined rows
                     v = first("SELECT delivery FROM quarantine GROUP BY ALL ORDER BY count(*) DESC LIMIT 1")
+                elif k == "event_ids":  # a 督办单's items: the first unit's 50 latest events
+                    v = [r[0] for r in con.execute("SELECT event_id FROM agg_event WHERE ru_code = $1 "
+                                                   "ORDER BY reported_at DESC LIMIT 50", [ru]).fetchall()] or [""]
+                elif k == "signoff_keys":
+                    v = [f"{r[0]}|{r[1]}" for r in con.execute(
+                        "SELECT report_id, office_name FROM fact_kp_signoff WHERE office_name IS NOT NULL "
+                        "ORDER BY reported_at DESC LIMIT 50").fetchall()] or [""]
                 elif k == "reason_kind":
                     v = first("SELECT reason_kind FROM quarantine GROUP BY ALL ORDER BY count(*) DESC LIMIT 1")
             params[k] = v

@@ -31,9 +31,10 @@ ALL_PAGES = ["home.py", "activity.py", "events.py", "key_persons.py", "compare.p
              "quality.py", "users.py", "audit.py"]
 EXPECTED_PAGES = {
     "admin": set(ALL_PAGES),
-    "leader": {"home.py", "activity.py", "events.py", "key_persons.py", "compare.py", "bulletin.py", "wall.py"},
-    "township": {"home.py", "activity.py", "events.py", "key_persons.py", "bulletin.py", "upload.py"},
-    "department": {"key_persons.py"},
+    "leader": {"home.py", "activity.py", "events.py", "key_persons.py", "compare.py", "bulletin.py", "warnings.py",
+               "wall.py"},
+    "township": {"home.py", "activity.py", "events.py", "key_persons.py", "bulletin.py", "warnings.py", "upload.py"},
+    "department": {"key_persons.py", "warnings.py"},
 }
 # Personal data of the sample county, full and masked.
 FULL = ["张三丰", "李四光", "王五常", "赵六合", "钱七星", "13812345670", "13812345674", "13900000003",

@@ -117,3 +117,18 @@ def date(v) -> str:
     if isinstance(v, dt.date):
         return f"{v:%Y-%m-%d}"
     return str(v)
+
+
+def score(v, digits: int = 1) -> str:
+    """An assessment score out of 100 (季度考核): 85.25 → '85.3', 100 → '100.0'; None → '—'."""
+    v = num(v)
+    return DASH if v is None else f"{v:.{digits}f}"
+
+
+def movement(m) -> str:
+    """A change of rank (previous rank − rank): 3 → '↑3', -2 → '↓2', 0 → '→', None (no rank before) → '—'."""
+    m = num(m)
+    if m is None:
+        return DASH
+    m = int(m)
+    return "→" if m == 0 else ("↑" if m > 0 else "↓") + str(abs(m))
