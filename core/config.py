@@ -86,6 +86,7 @@ class Warnings(_M):
     min_events: int = Field(5, ge=1)  # completion_drop / completion_low: fewer events reported in a period: not judged
     completion_low: float = Field(0.50, gt=0)  # completion_low: 事件办结率 under this two months running
     red_backlog_limit: int = Field(5, ge=0)  # signoff_backlog: an office with more red sign-offs than this
+    backlog_days: int = Field(30, ge=1)  # signoff_backlog: of the reports of this many days up to the as-of date
     silent_days: int = Field(14, ge=1)  # silent_unit: a reporting unit with no event reported for ≥ this many days
     quiet_days: dict[str, float] = Field(default_factory=lambda: {  # quiet_source: expected interval per dataset
         "activity_log": 2, "events": 3, "key_person_reports": 10, "collection_stats": 35})

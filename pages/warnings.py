@@ -15,10 +15,12 @@ day = wd.data_day()
 if day is None:
     st.info("数据仓库中还没有任何业务数据。")
     st.stop()
-st.caption(f"截至 {day:%Y-%m-%d} (数据最新日期) 仍在持续的预警。周指标按最近一个完整的周 (周一至周日) 与上一周比较; "
+st.caption(f"所选日期 (默认 {day:%Y-%m-%d}, 数据最新日期) 仍在持续的预警。周指标按最近一个完整的周 (周一至周日) 与上一周比较; "
            f"阈值见配置 [warnings] (骤降 ≥ {w_cfg.drop_points:g} 个百分点, 签收红灯积压 > {w_cfg.red_backlog_limit} 条, "
            f"连续 {w_cfg.silent_days} 天未上报事件)。")
-ws = wd.warnings_now(ident.scope)
+as_of = st.date_input("截至日期", value=day, max_value=day, key="_w_asof",
+                      help="按该日 24 时以前的数据计算 (默认: 数据最新日期)") or day
+ws = wd.warnings_now(ident.scope, as_of)
 acks = wd.store().acks()
 c1, c2, c3 = st.columns(3)
 levels = c1.multiselect("级别", list(wd.LEVELS), default=list(wd.LEVELS), key="_w_levels")
@@ -50,7 +52,7 @@ if wd.can_act(ident) and shown:
     with b:
         if w.unit_kind in ("unit", "office"):
             if st.button("下发督办单", key="_w_issue"):
-                o = wd.issue(w, day)
+                o = wd.issue(w, as_of)
                 st.session_state["_w_last_order"] = o.id
                 st.success(f"已下发 {o.number} ({len(o.items)} 项, 答复期限 {o.deadline:%Y-%m-%d})。")
         else:

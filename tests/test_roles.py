@@ -130,7 +130,7 @@ def test_not_logged_in_every_url_shows_the_login(county):
 
 def test_page_guard_refuses_a_page_outside_the_role():
     ident = auth.Identity("d", "d", "部门用户", Scope(office_name="宏仁派出所"), "password")
-    assert "events" not in ident.pages and ident.pages == ("key_persons",)
+    assert "events" not in ident.pages and ident.pages == ("key_persons", "warnings")
     assert auth.Identity("w", "w", "大屏", auth.DISPLAY_SCOPE, "token").pages == ("wall",)
 
 

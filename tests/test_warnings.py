@@ -43,7 +43,7 @@ CASES = [  # (rule, unit, the first day it shows, level, reason on that day, fir
     ("completion_drop", "宏仁乡", D(2024, 3, 17), "橙", "宏仁乡 本周事件办结率 50%，上周 80%，下降 30 个百分点"),
     ("completion_low", "石桥镇", D(2024, 2, 29), "黄", "石桥镇 事件办结率连续 2 个月低于 50%：2月 30%，1月 40%"),
     ("signoff_backlog", "宏仁派出所", D(2024, 3, 13), "橙",
-     "宏仁派出所 超时未签收 (红灯) 6 条，超过上限 5 条，最久已等待 3.6 天"),
+     "宏仁派出所 近 30 天报送中超时未签收 (红灯) 6 条，超过上限 5 条，最久已等待 3.6 天"),
     ("silent_unit", "龙泉乡", D(2024, 3, 15), "橙", "龙泉乡 已连续 14 天未上报事件 (最近一次上报在 2024-03-01)"),
     ("quiet_source", "基础信息采集统计", D(2024, 3, 8), "橙",
      "基础信息采集统计 已 36 天无新记录 (最新记录 2024-02-01，应每 35 天内有新记录)"),
@@ -84,6 +84,11 @@ def test_thresholds_come_from_configuration(con):
     s.warnings.red_backlog_limit = 6  # 宏仁派出所 has 6: not over
     s.warnings.silent_days = 20
     ws = _by(con, D(2024, 3, 17), settings=s)
+    assert ("signoff_backlog", "宏仁派出所") in _by(con, D(2024, 3, 17))
+    s2 = Settings()
+    s2.warnings.backlog_days = 7  # the reports of 03-10 are 8 days old at the end of 03-17: no longer counted
+    assert ("signoff_backlog", "宏仁派出所") in _by(con, D(2024, 3, 16), settings=s2)
+    assert ("signoff_backlog", "宏仁派出所") not in _by(con, D(2024, 3, 17), settings=s2)
     assert ("activity_drop", "卧龙镇") not in ws and ("completion_drop", "宏仁乡") not in ws
     assert ("signoff_backlog", "宏仁派出所") not in ws and ("silent_unit", "龙泉乡") not in ws
     s = Settings()

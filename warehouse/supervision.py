@@ -162,7 +162,8 @@ def _runner(con, scope: Scope, settings: Settings | None, run):
 def order_items(con, w, as_of: dt.date, scope: Scope = COUNTY, *, settings: Settings | None = None,
                 run=None) -> list[dict]:
     """The items of a 督办单 for warning `w` as of the end of `as_of` (warehouse/sql/warnings/order_items.sql)."""
-    df = _runner(con, scope, settings, run)("warnings/order_items", as_of=as_of,
+    s = settings or default_settings()
+    df = _runner(con, scope, s, run)("warnings/order_items", as_of=as_of, backlog_days=s.warnings.backlog_days,
                        ru_code=w.ru_code if w.unit_kind == "unit" else None,
                        office_name=w.unit_code if w.unit_kind == "office" else None)
     out = []

@@ -77,7 +77,7 @@ def params(as_of: dt.date, s: Settings | None = None) -> dict:
     """The parameters of the rule queries (beyond metrics' thresholds and the scope)."""
     w = (s or default_settings()).warnings
     return {"as_of": as_of, "drop_points": w.drop_points, "min_accounts": w.min_accounts, "min_events": w.min_events,
-            "completion_low": w.completion_low, "red_backlog_limit": w.red_backlog_limit,
+            "completion_low": w.completion_low, "red_backlog_limit": w.red_backlog_limit, "backlog_days": w.backlog_days,
             "silent_days": w.silent_days, "history_weeks": w.history_weeks,
             "quiet_datasets": list(w.quiet_days), "quiet_day_counts": [float(v) for v in w.quiet_days.values()]}
 
@@ -119,13 +119,14 @@ def from_frames(frames: dict[str, pd.DataFrame], s: Settings | None = None) -> l
     w = s.warnings
     out: list[Warning] = []
     for r in frames["warnings/weekly_drop"].to_dict("records"):
-        drop = _points(r["cur"], r["prev"])
+        drop = _points(r["cur_capped"], r["prev_capped"])
         what = "账号活跃度" if r["rule"] == "activity_drop" else "事件办结率"
+        capped = "" if r["cur"] == r["cur_capped"] and r["prev"] == r["prev_capped"] else " (超过 100% 按 100% 计)"
         n_label = ("accounts", "active") if r["rule"] == "activity_drop" else ("reported", "closed")
         out.append(Warning(
             "红" if _double(drop, w.drop_points) else "橙", r["rule"], "unit", r["ru_code"], r["ru_name"],
             _date(r["first_seen"]),
-            f"{r['ru_name']} 本周{what} {fmt.pct(r['cur'])}，上周 {fmt.pct(r['prev'])}，下降 {_num(drop)} 个百分点",
+            f"{r['ru_name']} 本周{what} {fmt.pct(r['cur'])}，上周 {fmt.pct(r['prev'])}，下降 {_num(drop)} 个百分点{capped}",
             {"week_start": f"{_date(r['week_start']):%Y-%m-%d}", "rate": r["cur"], "prev_rate": r["prev"],
              "drop_points": drop, f"{n_label[0]}": int(r["cur_n"]), f"{n_label[1]}": int(r["cur_k"]),
              f"prev_{n_label[0]}": int(r["prev_n"]), f"prev_{n_label[1]}": int(r["prev_k"]),
@@ -148,10 +149,10 @@ def from_frames(frames: dict[str, pd.DataFrame], s: Settings | None = None) -> l
         out.append(Warning(
             "红" if _double(red, w.red_backlog_limit) else "橙", "signoff_backlog", "office", r["office_name"],
             r["office_name"], _date(r["first_seen"]),
-            f"{r['office_name']} 超时未签收 (红灯) {red} 条，超过上限 {w.red_backlog_limit} 条，"
+            f"{r['office_name']} 近 {w.backlog_days} 天报送中超时未签收 (红灯) {red} 条，超过上限 {w.red_backlog_limit} 条，"
             f"最久已等待 {fmt.hours(r['oldest_hours'])}",
             {"office_kind": r["office_kind"], "red": red, "unsigned": int(r["unsigned"]),
-             "limit": w.red_backlog_limit, "oldest_hours": round(float(r["oldest_hours"]), 1)},
+             "limit": w.red_backlog_limit, "backlog_days": w.backlog_days, "oldest_hours": round(float(r["oldest_hours"]), 1)},
             r["township_code"]))
     for r in frames["warnings/silent_unit"].to_dict("records"):
         days = int(r["days_silent"])

@@ -1,6 +1,7 @@
 -- The items of a 督办单 (warehouse/supervision.py) as of the end of $as_of (a DATE): for a reporting unit
 -- ($ru_code), its events open and past their deadline (超期未办结, m_event_activity's overdue_open); for an
--- office ($office_name), its sign-offs unsigned $sign_red_hours or longer (红灯). days_overdue: whole days past the
+-- office ($office_name), its sign-offs unsigned $sign_red_hours or longer (红灯) of the reports of the last
+-- $backlog_days days (those of signoff_backlog). days_overdue: whole days past the
 -- deadline (events) or past the red limit (sign-offs). No event text; the reported person's name (sign-offs) is
 -- masked by the caller's scope. A 乡镇 user gets only its own units' items, a 部门用户 only its office's.
 WITH t AS (SELECT CAST(CAST($as_of AS DATE) + 1 AS TIMESTAMP) AS ts),
@@ -24,6 +25,7 @@ so AS (
     WHERE s.office_name = $office_name AND s.reported_at < (SELECT ts FROM t)
       AND (s.signed_at IS NULL OR s.signed_at > (SELECT ts FROM t))
       AND s.reported_at + to_seconds(CAST($sign_red_hours * 3600 AS BIGINT)) <= (SELECT ts FROM t)
+      AND s.reported_at >= (SELECT ts FROM t) - to_days(CAST($backlog_days AS INTEGER))
       AND ($scope_office IS NULL OR s.office_name = $scope_office)
 )
 SELECT * FROM (SELECT * FROM ev UNION ALL SELECT * FROM so)

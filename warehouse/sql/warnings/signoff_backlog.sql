@@ -1,6 +1,7 @@
 -- 预警 signoff_backlog (docs/metrics.md "预警"): an office (派出所/司法所/卫生院, named on the reports) with more than
--- $red_backlog_limit red sign-offs at the end of $as_of (a DATE): reported, unsigned, and waiting $sign_red_hours
--- or longer (the 红灯 of overview/signoff_backlog). first_seen: the first day of the unbroken run of days, up to
+-- $red_backlog_limit red sign-offs at the end of $as_of (a DATE): reported in the $backlog_days days up to then,
+-- unsigned, and waiting $sign_red_hours or longer (the 红灯 of overview/signoff_backlog, of the recent reports:
+-- what can still be chased, not every report an office has left unsigned for years). first_seen: the first day of the unbroken run of days, up to
 -- $as_of, at whose end the office's red count was over the limit (traced $history_weeks weeks back).
 -- A 部门用户 sees its own office; a 乡镇 user the offices of its 乡镇.
 WITH d AS (
@@ -17,13 +18,16 @@ daily AS (
     SELECT s.office_kind, s.office_name, d.day, count(*) AS red, min(s.reported_at) AS oldest_reported,
            arg_min(s.township_code, s.reported_at) AS report_township
     FROM s JOIN d ON s.red_from <= CAST(d.day + 1 AS TIMESTAMP)
+                 AND s.reported_at >= CAST(d.day + 1 - CAST($backlog_days AS INTEGER) AS TIMESTAMP)
                  AND (s.signed_at IS NULL OR s.signed_at > CAST(d.day + 1 AS TIMESTAMP))
     GROUP BY ALL
 ),
 now AS (SELECT * FROM daily WHERE day = CAST($as_of AS DATE) AND red > $red_backlog_limit),
 pending AS (
     SELECT office_kind, office_name, count(*) AS unsigned
-    FROM s WHERE s.signed_at IS NULL OR s.signed_at > CAST(CAST($as_of AS DATE) + 1 AS TIMESTAMP)
+    FROM s
+    WHERE (s.signed_at IS NULL OR s.signed_at > CAST(CAST($as_of AS DATE) + 1 AS TIMESTAMP))
+      AND s.reported_at >= CAST(CAST($as_of AS DATE) + 1 - CAST($backlog_days AS INTEGER) AS TIMESTAMP)
     GROUP BY ALL
 ),
 last_ok AS (  -- the last day up to $as_of whose end saw the office at or under the limit (no row: 0 red)
