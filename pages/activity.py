@@ -5,7 +5,6 @@ import streamlit as st
 
 from core.config import settings
 from dashboard import aq, charts, data, ui
-from warehouse import fmt
 
 m = settings().metrics
 ctx = ui.page("账号活跃度", key="activity")
@@ -78,19 +77,19 @@ elif view == "有效活跃度":
                f"{aqc.bunched_minutes:g} 分钟内) ≥ {aqc.bunched_days} 天; 夜间批量上传 ({aqc.night_start_hour}–"
                f"{aqc.night_end_hour} 时 {aqc.night_burst_minutes:g} 分钟内 ≥ {aqc.night_min_ops} 条巡查) ≥ "
                f"{aqc.night_days} 夜; 定位不变 ≥ {aqc.same_fix_days} 天; 巡查点出网格 (≥ {aqc.outside_min_points} "
-               f"个点中 ≥ {fmt.pct(aqc.outside_share)} 在本网格外)。")
+               f"个点中 ≥ {ui.fmt.pct(aqc.outside_share)} 在本网格外)。")
     h = data.q("activity_quality/headline", ctx.scope, **ctx.uprm).iloc[0]
     c = st.columns(4)
     ui.metric("官方账号活跃度", h["official_rate"], kind="rate", where=c[0])
     ui.metric("有效活跃度", h["effective_rate"], kind="rate", where=c[1])
-    gap = fmt.points(h["official_rate"], h["effective_rate"])
-    ui.metric("差距", fmt.DASH if gap is None else f"{gap:.1f} 个百分点", where=c[2])
-    ui.metric("有信号的账号", fmt.count(h["flagged"]), where=c[3])
+    gap = ui.fmt.points(h["official_rate"], h["effective_rate"])
+    ui.metric("差距", ui.fmt.DASH if gap is None else f"{gap:.1f} 个百分点", where=c[2])
+    ui.metric("有信号的账号", ui.fmt.count(h["flagged"]), where=c[3])
     aqu = data.q("activity_quality/by_unit", ctx.scope, **ctx.prm)
     st.subheader(f"{ui.md(ctx.shows)} · 各单位官方与有效活跃度 (按差距排序)")
     ui.table(aqu, {"gap_rank": "差距排名", "ru_name": "单位", "accounts": "计数账号", "active": "官方活跃",
                    "effective": "有效活跃", "official_rate": "官方活跃度", "effective_rate": "有效活跃度",
-                   "gap": "差距", "flagged": "有信号账号", **{k: v for k, v in fmt.AQ_SIGNALS.items()}},
+                   "gap": "差距", "flagged": "有信号账号", **ui.fmt.AQ_SIGNALS},
              name="各单位有效活跃度", key="aq-units", rates=("official_rate", "effective_rate", "gap"),
              on_pick=lambda row: ui.pick_unit(row["ru_code"]))
     if ctx.scope.personal == "none":
@@ -117,7 +116,7 @@ elif view == "有效活跃度":
                                            title=f"{acct} 每日各时段操作次数"), key="aq-heat")
                 pts = data.q("activity_quality/account_points", ctx.scope, **drill)
                 grids = data.q("activity_quality/coverage", ctx.scope, **ctx.prm, ru_code=row["ru_code"])
-                st.caption(f"{acct} 的巡查点 (绿: 本网格内, 红: 网格外) · 共 {fmt.count(len(pts))} 个")
+                st.caption(f"{acct} 的巡查点 (绿: 本网格内, 红: 网格外) · 共 {ui.fmt.count(len(pts))} 个")
                 st.pydeck_chart(aq.account_deck(grids, pts, row["unit_code"]), height=460, key="aq-map")
 
 elif view == "巡查覆盖":
