@@ -97,18 +97,18 @@ class Warnings(_M):
 
 class ActivityQuality(_M):
     """有效活跃度 signals per account and period (warehouse/schema/60_activity_quality.sql, docs/metrics.md)."""
-    login_only_days: int = Field(4, ge=1)  # login_only: ≥ this many days with only 登录/其他 operations
-    bunched_minutes: float = Field(5, gt=0)  # bunched: a day whose operations all fall within this many minutes …
+    login_only_days: int = Field(5, ge=1)  # login_only: ≥ this many days with only 登录/其他 operations
+    bunched_minutes: float = Field(10, gt=0)  # bunched: a day whose operations all fall within this many minutes …
     bunched_min_ops: int = Field(3, ge=2)  # … and number at least this many
     bunched_days: int = Field(5, ge=1)  # … on ≥ this many days
     night_start_hour: int = Field(0, ge=0, le=23)  # night_batch: 巡查 from this hour (inclusive) …
     night_end_hour: int = Field(5, ge=1, le=24)  # … to this hour (exclusive)
     night_burst_minutes: float = Field(60, gt=0)  # … at least night_min_ops of them within this many minutes
-    night_min_ops: int = Field(5, ge=2)
+    night_min_ops: int = Field(8, ge=2)
     night_days: int = Field(1, ge=1)  # … on ≥ this many nights
     same_fix_days: int = Field(5, ge=2)  # same_gps: one 手持终端/APP position fix is the day's fix on ≥ this many days
     outside_min_points: int = Field(10, ge=1)  # outside_grid: of ≥ this many 巡查 points …
-    outside_share: float = Field(0.8, gt=0, le=1)  # … this share or more outside the account's own grid
+    outside_share: float = Field(0.6, gt=0, le=1)  # … this share or more outside the account's own grid
 
 
 class Dashboard(_M):

@@ -79,7 +79,13 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
         ("activity/by_grid", "admin", {"kind": "prm", "ru_code": True, "community_code": True}),
         ("activity/inactive_accounts", "admin", {"kind": "period", "ru_code": True, "community_code": True,
                                                  "limit": 2000}),
-        ("activity/by_office", "admin", {"kind": "prm"}), ("activity/trend", "admin", {"kind": "trend"})],
+        ("activity/by_office", "admin", {"kind": "prm"}), ("activity/trend", "admin", {"kind": "trend"}),
+        ("activity_quality/headline", "admin", {"kind": "prm", "ru_code": None}),
+        ("activity_quality/by_unit", "admin", {"kind": "prm"}),
+        ("activity_quality/accounts", "admin", {"kind": "prm", "ru_code": None}),
+        ("activity_quality/account_hours", "admin", {"kind": "period", "account_id": True}),
+        ("activity_quality/account_points", "admin", {"kind": "period", "account_id": True}),
+        ("activity_quality/coverage", "admin", {"kind": "prm", "ru_code": True})],
     "events": COMMON + [
         ("events/by_unit", "admin", {"kind": "prm"}), ("events/totals", "admin", {"kind": "prm", "ru_code": None}),
         ("events/groups", "admin", {"kind": "period"}),
@@ -181,6 +187,9 @@ def _page_calls(con, page: str, period, as_of: dt.datetime) -> list[tuple[str, o
                     v = [f"{r[0]}|{r[1]}" for r in con.execute(
                         "SELECT report_id, office_name FROM fact_kp_signoff WHERE office_name IS NOT NULL "
                         "ORDER BY reported_at DESC LIMIT 50").fetchall()] or [""]
+                elif k == "account_id":  # the grid worker with the most 巡查 points (the heaviest drill)
+                    v = first("SELECT account_id FROM agg_patrol_point GROUP BY ALL ORDER BY count(*) DESC, "
+                              "account_id LIMIT 1")
                 elif k == "reason_kind":
                     v = first("SELECT reason_kind FROM quarantine GROUP BY ALL ORDER BY count(*) DESC LIMIT 1")
             params[k] = v

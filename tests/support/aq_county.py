@@ -35,8 +35,8 @@ def _p(x0: float, day: int, k: int) -> tuple[float, float]:
 
 def aq_county() -> tuple[MiniCounty, dict]:
     c = MiniCounty()
-    hr = c.township("宏仁乡")
-    wl = c.township("卧龙镇")
+    wl = c.township("卧龙镇")  # 510799001
+    hr = c.township("宏仁乡")  # 510799002: the 乡镇用户 of tests/support/logins.py
     v1, v3 = c.village(hr, "宏仁村"), c.village(wl, "卧龙村")
     g1, g2, g3 = c.grid(v1), c.grid(v1), c.grid(v3)
     bounds = {g1: box(105.20, 31.55), g2: box(105.21, 31.55), g3: box(105.30, 31.55)}
