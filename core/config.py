@@ -89,7 +89,8 @@ class Warnings(_M):
     backlog_days: int = Field(30, ge=1)  # signoff_backlog: of the reports of this many days up to the as-of date
     silent_days: int = Field(14, ge=1)  # silent_unit: a reporting unit with no event reported for ≥ this many days
     quiet_days: dict[str, float] = Field(default_factory=lambda: {  # quiet_source: expected interval per dataset
-        "activity_log": 2, "events": 3, "key_person_reports": 10, "collection_stats": 35})
+        "activity_log": 2, "events": 3, "key_person_reports": 10, "collection_stats": 7})
+    effective_gap_points: float = Field(15, gt=0)  # effective_gap: 有效活跃度 ≥ this many points below the official rate
     history_weeks: int = Field(12, ge=2)  # first_seen looks this many weeks (or months, completion_low) back
     top_n: int = Field(3, ge=0)  # the wall shows the count and this many reason lines
     answer_days: int = Field(7, ge=1)  # a 督办单 is to be answered within this many days

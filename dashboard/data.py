@@ -121,12 +121,12 @@ _PAGE_QUERIES = {
              "overview/event_funnel", "overview/map_units", "overview/event_points", "overview/kp_tallies",
              "overview/signoff_backlog", "overview/recent_events", "wall/today", "wall/kp_persons",
              "warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog", "warnings/silent_unit",
-             "warnings/quiet_source"},
+             "warnings/quiet_source", "warnings/effective_gap"},
     "quality": {"quality/runs", "quality/file_issues", "quality/quarantine_by_reason", "quality/quarantine_rows",
                 "quality/flags", "quality/files", "quality/source_health", "quality/quarantine_townships",
                 "quality/quarantine_files", "quality/quarantine_file_rows"},
     "warnings": {"warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog", "warnings/silent_unit",
-                 "warnings/quiet_source", "warnings/order_items", "warnings/item_status"},
+                 "warnings/quiet_source", "warnings/effective_gap", "warnings/order_items", "warnings/item_status"},
     # through dashboard/assessment.py (warehouse.assessment; its 有效活跃度 from [assessment] effective_query)
     "assessment": {"assessment/scores", "activity_quality/by_unit"},
     "upload": set(),  # the preview reads the files, not the warehouse (dashboard/upload.py)

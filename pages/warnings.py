@@ -65,7 +65,8 @@ if not states:
 else:
     od = pd.DataFrame([{"编号": s.order.number, "单位": s.order.unit_name, "答复情况": s.state, "事项": s.items,
                         "已办结/签收": s.answered_items, "答复期限": f"{s.order.deadline:%Y-%m-%d %H:%M}",
-                        "下发时间": f"{s.order.issued_at:%Y-%m-%d %H:%M}", "原因": s.order.reason} for s in states])
+                        "下发时间": f"{s.order.issued_at:%Y-%m-%d %H:%M}", "下发人": s.order.issued_by,
+                        "原因": s.order.reason} for s in states])
     st.dataframe(od, hide_index=True, key="orders-table", height=ui.table_height(len(od)))
     if ident.scope.personal != "none":  # the document lists items (masked names): not for the aggregate roles
         pick = st.selectbox("下载督办单", range(len(states)), format_func=lambda i: states[i].order.number,

@@ -67,7 +67,7 @@ TARGETS = {
 # and against the data.q("…") calls in pages/ and dashboard/, so it cannot silently rot.
 # the 预警 rules (warehouse.warnings.RULE_QUERIES; not imported here: listed as the page and the wall run them)
 WARNING_RULES = ("warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog", "warnings/silent_unit",
-                 "warnings/quiet_source")
+                 "warnings/quiet_source", "warnings/effective_gap")
 COMMON = [("quality/meta", "none", {}), ("quality/freshness", "admin", {}),
           ("units/reporting_units", "admin", {}), ("overview/coverage", "admin", {"kind": "period"})]
 PAGES: dict[str, list[tuple[str, str, dict]]] = {
@@ -117,6 +117,9 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
     "warnings": [("quality/meta", "none", {}), *[(n, "admin", {"kind": "warnings"}) for n in WARNING_RULES],
                  ("warnings/order_items", "admin", {"kind": "warnings", "ru_code": True, "office_name": None}),
                  ("warnings/item_status", "admin", {"event_ids": True, "signoff_keys": True})],
+    # 考核: the quarter of the month, with its 有效活跃度 per unit (warehouse.assessment.query_params runs it first)
+    "assessment": [("quality/meta", "none", {}), ("activity_quality/by_unit", "admin", {"kind": "quarter_prm"}),
+                   ("assessment/scores", "admin", {"kind": "quarter"})],
 }
 # Pages that fetch their queries at once (dashboard.data.prefetch, PREFETCH_THREADS cursors) after the first N,
 # as the app does: the wall reads its meta first (the period depends on it), then prefetches the rest.
@@ -162,6 +165,15 @@ def _page_calls(con, page: str, period, as_of: dt.datetime) -> list[tuple[str, o
             params.update(end=period.end, months_back=12)
         elif kind == "as_of":
             params["as_of"] = as_of
+        elif kind in ("quarter", "quarter_prm"):  # the quarter holding the month (季度考核)
+            from core.config import settings as default_settings
+            from warehouse import assessment
+
+            q = assessment.Quarter.containing(period.start)
+            if kind == "quarter":
+                params.update(assessment.query_params(con, q, default_settings()))
+            else:
+                params.update(start=q.start, end=q.end, prev_start=q.prev().start, prev_end=q.prev().end)
         elif kind == "warnings":  # as of the last day of the period (the data date of a published month)
             from warehouse import warnings
 

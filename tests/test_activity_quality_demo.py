@@ -4,7 +4,6 @@ the default thresholds of [activity_quality], each signal is found with precisio
 account raises more than one signal. Also the CLI on it, and the effective rate never above the official one."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import subprocess
 import sys
@@ -13,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from demo import generate
-from etl.pipeline import run
 from warehouse import db, metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,15 +20,11 @@ SIGNALS = ("login_only", "bunched", "night_batch", "same_gps", "outside_grid")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("aq_demo")
-    truth = generate(tmp / "drop", months=MONTHS, end_month=END)
-    assert "gaming" in truth.get("patterns", {}), "the demo plays no gaming patterns"
-    res = run(tmp / "drop", Settings().resolve(tmp), warehouse_dir=tmp / "wh", lake_dir=tmp / "lake",
-              load_time=dt.datetime(2024, 12, 5), log=lambda m: None)
-    assert res.status == "ok", res.error
-    con = db.open_published(tmp / "wh")
-    yield truth["patterns"], con, tmp / "wh"
+def demo(pattern_demo):
+    patterns, wh = pattern_demo  # tests/conftest.py: the three-month demo ending 2024-11, loaded once per run
+    assert "gaming" in patterns, "the demo plays no gaming patterns"
+    con = db.open_published(wh)
+    yield patterns, con, wh
     con.close()
 
 

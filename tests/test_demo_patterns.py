@@ -11,9 +11,6 @@ import numpy as np
 import pytest
 import shapely
 
-from core.config import Settings
-from demo import generate
-from etl.pipeline import run
 from warehouse import db
 
 END, MONTHS = "2024-11", 3  # a last month without the Spring Festival
@@ -22,14 +19,10 @@ SUBSTANTIVE = ("巡查", "信息采集", "信息更新", "事件上报", "事件
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("demo_patterns")
-    truth = generate(tmp / "drop", months=MONTHS, end_month=END)
-    res = run(tmp / "drop", Settings().resolve(tmp), warehouse_dir=tmp / "wh", lake_dir=tmp / "lake",
-              load_time=dt.datetime(2024, 12, 5), log=lambda m: None)
-    assert res.status == "ok", res.error
-    con = db.open_published(tmp / "wh")
-    yield truth["patterns"], con
+def demo(pattern_demo):
+    patterns, wh = pattern_demo  # tests/conftest.py: the three-month demo ending 2024-11, loaded once per run
+    con = db.open_published(wh)
+    yield patterns, con
     con.close()
 
 

@@ -45,8 +45,9 @@ CASES = [  # (rule, unit, the first day it shows, level, reason on that day, fir
     ("signoff_backlog", "宏仁派出所", D(2024, 3, 13), "橙",
      "宏仁派出所 近 30 天报送中超时未签收 (红灯) 6 条，超过上限 5 条，最久已等待 3.6 天"),
     ("silent_unit", "龙泉乡", D(2024, 3, 15), "橙", "龙泉乡 已连续 14 天未上报事件 (最近一次上报在 2024-03-01)"),
-    ("quiet_source", "基础信息采集统计", D(2024, 3, 8), "橙",
-     "基础信息采集统计 已 36 天无新记录 (最新记录 2024-02-01，应每 35 天内有新记录)"),
+    ("effective_gap", "卧龙镇", D(2024, 1, 31), "红", "卧龙镇 1月 账号活跃度 100%，有效活跃度 0%，相差 100 个百分点"),
+    ("quiet_source", "基础信息采集统计", D(2024, 2, 9), "橙",
+     "基础信息采集统计 已 8 天无新记录 (最新记录 2024-02-01，应每 7 天内有新记录)"),
 ]
 
 
@@ -66,7 +67,8 @@ def test_first_seen_stays_while_the_condition_holds(con):
     assert ws[("silent_unit", "龙泉乡")].first_seen == D(2024, 3, 15)
     assert ws[("silent_unit", "龙泉乡")].figures["days_silent"] == 16
     assert ws[("completion_low", "石桥镇")].first_seen == D(2024, 2, 29)
-    assert ws[("quiet_source", "基础信息采集统计")].first_seen == D(2024, 3, 8)
+    assert ws[("quiet_source", "基础信息采集统计")].first_seen == D(2024, 2, 9)
+    assert ws[("quiet_source", "基础信息采集统计")].level == "红"  # 45 days: more than twice the interval
     figures = ws[("activity_drop", "卧龙镇")].figures
     assert (figures["accounts"], figures["active"], figures["prev_active"], figures["drop_points"]) == (5, 2, 5, 60)
     # most urgent first
@@ -112,7 +114,11 @@ def test_cli_json(county):
     rows = json.loads(out.stdout)
     got = {(r["rule"], r["unit"]): r for r in rows}
     assert set(got) == {("signoff_backlog", "宏仁派出所"), ("silent_unit", "龙泉乡"),
-                        ("quiet_source", "基础信息采集统计"), ("completion_low", "石桥镇")}
+                        ("quiet_source", "基础信息采集统计"), ("completion_low", "石桥镇"),
+                        ("effective_gap", "卧龙镇")}
+    gap = got[("effective_gap", "卧龙镇")]
+    assert (gap["reason"], gap["first_seen"], gap["figures"]["months_running"]) == (
+        "卧龙镇 2月 账号活跃度 100%，有效活跃度 0%，相差 100 个百分点", "2024-01-31", 2)
     r = got[("silent_unit", "龙泉乡")]
     assert {k: r[k] for k in ("level", "ru_code", "first_seen", "reason")} == {
         "level": "橙", "ru_code": county[1]["townships"]["龙泉乡"], "first_seen": "2024-03-15",
@@ -121,7 +127,7 @@ def test_cli_json(county):
     # default: the data date
     out = subprocess.run([sys.executable, "-m", "warehouse", "warnings", "--warehouse", str(county[0])], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and len(json.loads(out.stdout)) == 6, out.stderr
+    assert out.returncode == 0 and len(json.loads(out.stdout)) == 7, out.stderr
 
 
 def test_supervision_store(con, county, tmp_path):
@@ -186,5 +192,5 @@ def test_order_docx(con, county, tmp_path):
 def test_publish_records_the_warnings_it_raised(con):
     rows = con.execute("SELECT key, as_of, reason FROM warning ORDER BY key").fetchall()
     ws = sorted(warnings.evaluate(con), key=lambda w: w.key)
-    assert [(k, r) for k, _, r in rows] == [(w.key, w.reason) for w in ws] and len(rows) == 6
+    assert [(k, r) for k, _, r in rows] == [(w.key, w.reason) for w in ws] and len(rows) == 7
     assert {a for _, a, _ in rows} == {warning_county.LAST_DAY}

@@ -308,12 +308,17 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
 
 
 def _meta(con, settings: Settings, version: str, built_at: dt.datetime) -> None:
+    # the days records really happened on: nothing later than now, nor a time the ETL flagged as later than the
+    # delivery was loaded (future_time: a clock or a typo, not the data's date)
     first, last = con.execute("""
         SELECT min(d), max(d) FROM (
-            SELECT min(op_date) AS d FROM fact_activity WHERE op_date <= $now
+            SELECT min(op_date) AS d FROM fact_activity WHERE op_date <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)
             UNION ALL SELECT max(op_date) FROM fact_activity WHERE op_date <= $now
-            UNION ALL SELECT CAST(min(reported_at) AS DATE) FROM fact_event WHERE reported_at <= $now
-            UNION ALL SELECT CAST(max(reported_at) AS DATE) FROM fact_event WHERE reported_at <= $now)
+                                                             AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)
+            UNION ALL SELECT CAST(min(reported_at) AS DATE) FROM fact_event
+                      WHERE reported_at <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)
+            UNION ALL SELECT CAST(max(reported_at) AS DATE) FROM fact_event
+                      WHERE reported_at <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE))
     """, {"now": built_at}).fetchone()
     meta = {"schema_version": str(SCHEMA_VERSION), "version": version, "built_at": built_at.isoformat(sep=" "),
             "county_name": settings.county.name, "county_code": settings.county.code,

@@ -17,8 +17,6 @@ from warehouse.bulletin import Table, typeset
 from warehouse.bulletin_docx import _keep, _text_width, _Writer
 from warehouse.supervision import Order
 
-KIND = {"event": "超期未办结事件", "signoff": "超时未签收"}
-
 
 def file_name(order: Order) -> str:
     return f"督办单_{order.unit_name}_{order.issued_at:%Y%m%d}_{order.id}.docx"

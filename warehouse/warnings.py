@@ -14,6 +14,7 @@ Rules and thresholds ([warnings] of config.toml, docs/metrics.md "预警"):
     signoff_backlog  an office with more than red_backlog_limit red (unsigned past sign_red_hours) sign-offs
     quiet_source     a dataset with no record for longer than its quiet_days (others going on); a quiet feeding source
     silent_unit      a reporting unit with no event reported for silent_days or more (others reporting)
+    effective_gap    有效活跃度 effective_gap_points or more below the official 账号活跃度 in the last complete month
 
 Levels: 红 when the figure is at least twice its threshold (the drop, the backlog, the silence, the quiet interval),
 else 橙; completion_low is 黄 for two months and 橙 from three. The wall (dashboard/wall.py) and dashboard/warnings.py
@@ -33,10 +34,11 @@ from warehouse import fmt, metrics
 from warehouse.metrics import COUNTY, Scope
 
 RULE_QUERIES = ("warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog",
-                "warnings/silent_unit", "warnings/quiet_source")
+                "warnings/silent_unit", "warnings/quiet_source", "warnings/effective_gap")
 RULES = {  # rule → its name on the page
     "activity_drop": "账号活跃度骤降", "completion_drop": "事件办结率骤降", "completion_low": "办结率持续偏低",
     "signoff_backlog": "签收积压", "silent_unit": "乡镇沉默", "quiet_source": "数据源中断",
+    "effective_gap": "有效活跃度偏低",
 }
 LEVELS = ("红", "橙", "黄")  # most urgent first
 
@@ -79,6 +81,7 @@ def params(as_of: dt.date, s: Settings | None = None) -> dict:
     return {"as_of": as_of, "drop_points": w.drop_points, "min_accounts": w.min_accounts, "min_events": w.min_events,
             "completion_low": w.completion_low, "red_backlog_limit": w.red_backlog_limit, "backlog_days": w.backlog_days,
             "silent_days": w.silent_days, "history_weeks": w.history_weeks,
+            "effective_gap_points": w.effective_gap_points,
             "quiet_datasets": list(w.quiet_days), "quiet_day_counts": [float(v) for v in w.quiet_days.values()]}
 
 
@@ -182,6 +185,19 @@ def from_frames(frames: dict[str, pd.DataFrame], s: Settings | None = None) -> l
                 f"数据源「{r['name']}」已 {fmt.hours(hours)} 无新数据 (超过 {_num(quiet)} 小时)",
                 {"source": r["name"], "last_new_data": f"{last:%Y-%m-%d}", "hours_quiet": round(hours, 1),
                  "quiet_hours": quiet}))
+    for r in frames["warnings/effective_gap"].to_dict("records"):
+        gap = _points(r["effective_rate"], r["official"])
+        m = _date(r["month_start"])
+        out.append(Warning(
+            "红" if _double(gap, w.effective_gap_points) else "橙", "effective_gap", "unit", r["ru_code"], r["ru_name"],
+            _date(r["first_seen"]),
+            f"{r['ru_name']} {m.month}月 账号活跃度 {fmt.pct(r['official'])}，有效活跃度 {fmt.pct(r['effective_rate'])}，"
+            f"相差 {_num(gap)} 个百分点",
+            {"month": f"{m:%Y-%m}", "official_rate": r["official"], "effective_rate": r["effective_rate"],
+             "gap_points": gap, "accounts": int(r["accounts"]), "active": int(r["active"]),
+             "effective": int(r["effective"]), "months_running": int(r["months_running"]),
+             "threshold": w.effective_gap_points},
+            r["township_code"], r["ru_code"]))
     rule_order = list(RULES)
     out.sort(key=lambda x: (LEVELS.index(x.level), rule_order.index(x.rule), x.first_seen, x.unit_code))
     return out

@@ -9,7 +9,8 @@ Weeks (Mon–Sun): W0 2024-02-26…03-03, W1 03-04…03-10, W2 03-11…03-17; th
             its open January events are overdue (督办单 items)
     龙泉乡  events on 01-05, 02-20 (deadline 02-21, closed 02-27) and 03-01 only → silent 14 days on 03-15
     宏仁派出所  6 reports of 03-10 09:00 never signed → red from 03-13 09:00 (signoff_backlog, from 03-13)
-    collection_stats  last statistics on 02-01 → quiet (35 days) from 03-08
+    卧龙镇  its accounts only log in (登录): 有效活跃度 0% against 100% in January and February (effective_gap, from 01-31)
+    collection_stats  last statistics on 02-01 → quiet (a daily statistic, 7 days) from 02-09
 """
 from __future__ import annotations
 
