@@ -275,6 +275,13 @@ class DeliveriesMixin:
             # the patterns of this month (demo.patterns): gamers reach ≥ 21 active days, collapses stop work
             prng = self.rng(f"patterns-{m}")
             gs = self.gaming_signal(m)
+            # bunched: the day's bunch is where its explicit operation is (an event reported, a report filed)
+            xs = (ex_m == m) & (gs[ex_a] == BUNCHED)
+            anchor: dict[tuple[int, int], int] = {}
+            for i, tx in sorted(zip(ex_a[xs].tolist(), ex_t[xs].tolist())):
+                anchor.setdefault((i, tx // DAY - int(days[0])), tx)
+            for i, j in anchor:
+                work[i, j] = True
             for i in np.nonzero(gs >= 0)[0]:
                 short = 21 + int(prng.integers(0, 4)) - int(work[i].sum())
                 if short > 0:
@@ -311,6 +318,10 @@ class DeliveriesMixin:
             login = 8 * HOUR + 40 * 60 + rng.normal(0, 35 * 60, len(ai))
             odd = (login < 7 * HOUR + 1200) | (login > 11 * HOUR)
             login[odd] = rng.uniform(7 * HOUR + 1200, 9 * HOUR, int(odd.sum()))
+            for k in np.nonzero(bunch)[0]:
+                tx = anchor.get((int(ai[k]), int(di[k])))
+                if tx is not None:
+                    login[k] = tx - int(days[di[k]]) * DAY - prng.uniform(60, 200)
             gaps = np.where(first, 0.0, rng.exponential(32 * 60, N) + 60)
             in_bunch = bunch[grp] & ~first
             gaps[in_bunch] = prng.uniform(15, 70, int(in_bunch.sum()))  # ≤ 7 gaps: within 8 minutes
