@@ -66,6 +66,7 @@ def _grid_text(page, key: str) -> str:
     warnings table (the first on the page) or the orders table (the second)."""
     grid = page.locator('[data-testid="stDataFrame"]').nth(0 if key == "warnings-table" else 1)
     grid.wait_for(timeout=60_000)
+    grid.locator('td[role="gridcell"]').first.wait_for(state="attached", timeout=60_000)
     return "\n".join(grid.locator('td[role="gridcell"]').evaluate_all("cs => cs.map(c => c.textContent.trim())"))
 
 
@@ -100,8 +101,10 @@ def test_admin_acknowledges_and_issues_an_order(server, browser, tmp_path):
         assert reason in table, reason
     # pick the 宏仁派出所 backlog and acknowledge it
     box = page.locator('[data-testid="stSelectbox"]:has(input[aria-label="选择预警"])')
-    box.locator('button[aria-haspopup="listbox"], input').first.click()
-    page.locator('[role="option"]').filter(has_text="宏仁派出所").first.click(timeout=10_000)
+    box.scroll_into_view_if_needed()
+    box.locator("input").click()
+    page.keyboard.type("宏仁派出所")  # the selectbox filters its options by what is typed
+    page.locator('[role="option"]').filter(has_text="宏仁派出所").first.click(timeout=30_000)
     _settle(page)
     page.get_by_label("确认说明 (可选)").fill("已电话联系派出所")
     page.get_by_label("确认说明 (可选)").press("Enter")
