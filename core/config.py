@@ -81,7 +81,8 @@ class Metrics(_M):
 
 class Warnings(_M):
     """预警 (warehouse/warnings.py, warehouse/sql/warnings/): the rules' thresholds; docs/metrics.md "预警"."""
-    drop_points: float = Field(20, gt=0)  # activity_drop / completion_drop: week on week fall of ≥ this many points
+    drop_points: float = Field(30, gt=0)  # activity_drop: week on week fall of ≥ this many points
+    completion_drop_points: float = Field(50, gt=0)  # completion_drop: a fall of ≥ this many points to under completion_low
     min_accounts: int = Field(3, ge=1)  # activity_drop: a unit with fewer grid-worker accounts is not judged
     min_events: int = Field(5, ge=1)  # completion_drop / completion_low: fewer events reported in a period: not judged
     completion_low: float = Field(0.50, gt=0)  # completion_low: 事件办结率 under this two months running
@@ -90,7 +91,7 @@ class Warnings(_M):
     silent_days: int = Field(14, ge=1)  # silent_unit: a reporting unit with no event reported for ≥ this many days
     quiet_days: dict[str, float] = Field(default_factory=lambda: {  # quiet_source: expected interval per dataset
         "activity_log": 2, "events": 3, "key_person_reports": 10, "collection_stats": 7})
-    effective_gap_points: float = Field(15, gt=0)  # effective_gap: 有效活跃度 ≥ this many points below the official rate
+    effective_gap_points: float = Field(10, gt=0)  # effective_gap: 有效活跃度 ≥ this many points below the official rate
     history_weeks: int = Field(12, ge=2)  # first_seen looks this many weeks (or months, completion_low) back
     top_n: int = Field(3, ge=0)  # the wall shows the count and this many reason lines
     answer_days: int = Field(7, ge=1)  # a 督办单 is to be answered within this many days

@@ -34,7 +34,8 @@ def test_page_table_matches_the_sql_files_and_the_pages():
     for calls in bench.PAGES.values():
         for name, scope, spec in calls:
             assert scope in ("admin", "wall", "none")
-            assert spec.get("kind") in (None, "prm", "wall", "period", "trend", "as_of", "warnings")
+            assert spec.get("kind") in (None, "prm", "wall", "period", "trend", "as_of", "warnings", "quarter",
+                                        "quarter_prm")
 
 
 def test_stats_p95_is_nearest_rank():

@@ -40,7 +40,7 @@ def _by(con, day, scope=Scope(), settings=None):
 
 CASES = [  # (rule, unit, the first day it shows, level, reason on that day, first_seen)
     ("activity_drop", "卧龙镇", D(2024, 3, 17), "红", "卧龙镇 本周账号活跃度 40%，上周 100%，下降 60 个百分点"),
-    ("completion_drop", "宏仁乡", D(2024, 3, 17), "橙", "宏仁乡 本周事件办结率 50%，上周 80%，下降 30 个百分点"),
+    ("completion_drop", "宏仁乡", D(2024, 3, 17), "橙", "宏仁乡 本周事件办结率 20%，上周 80%，下降 60 个百分点"),
     ("completion_low", "石桥镇", D(2024, 2, 29), "黄", "石桥镇 事件办结率连续 2 个月低于 50%：2月 30%，1月 40%"),
     ("signoff_backlog", "宏仁派出所", D(2024, 3, 13), "橙",
      "宏仁派出所 近 30 天报送中超时未签收 (红灯) 6 条，超过上限 5 条，最久已等待 3.6 天"),
@@ -83,6 +83,7 @@ def test_default_as_of_is_the_data_date(con):
 def test_thresholds_come_from_configuration(con):
     s = Settings()
     s.warnings.drop_points = 65  # 卧龙镇 fell 60 points: not enough
+    s.warnings.completion_drop_points = 65  # 宏仁乡 fell 60 points: not enough
     s.warnings.red_backlog_limit = 6  # 宏仁派出所 has 6: not over
     s.warnings.silent_days = 20
     ws = _by(con, D(2024, 3, 17), settings=s)
@@ -94,9 +95,12 @@ def test_thresholds_come_from_configuration(con):
     assert ("activity_drop", "卧龙镇") not in ws and ("completion_drop", "宏仁乡") not in ws
     assert ("signoff_backlog", "宏仁派出所") not in ws and ("silent_unit", "龙泉乡") not in ws
     s = Settings()
-    s.warnings.drop_points = 25  # 60 ≥ 2 × 25: 红; 30 < 50: 橙
+    s.warnings.drop_points = 25  # 60 ≥ 2 × 25: 红
+    s.warnings.completion_drop_points = 30  # 60 ≥ 2 × 30: 红 (the default 50: 橙)
     ws = _by(con, D(2024, 3, 17), settings=s)
-    assert ws[("activity_drop", "卧龙镇")].level == "红" and ws[("completion_drop", "宏仁乡")].level == "橙"
+    assert ws[("activity_drop", "卧龙镇")].level == "红" and ws[("completion_drop", "宏仁乡")].level == "红"
+    s.warnings.completion_low = 0.2  # the week ends at 20%: not under 20%, so no collapse to report
+    assert ("completion_drop", "宏仁乡") not in _by(con, D(2024, 3, 17), settings=s)
 
 
 def test_scope(con, county):

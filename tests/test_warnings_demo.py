@@ -96,20 +96,27 @@ def test_the_quiet_source_is_raised_when_its_interval_has_passed(demo):
 
 
 def test_effective_gap_names_the_units_where_the_gamers_are(demo):
-    """The units whose 有效活跃度 falls far below the official rate in the last month hold the login-only and
-    night-batch gamers (the two patterns that make a day without substantive work); the reason line carries the
-    rates of activity_quality/by_unit."""
+    """The demo's gamers are a few accounts in each of eight 乡镇: gaps of 3–8 points, under the default
+    (effective_gap_points = 10), so the default raises none — and honest units' gaps stay under 5 points. At 5 points the
+    rule names exactly the units of activity_quality/by_unit with a gap of 5 points or more, each holding login-only
+    or night-batch gamers (the two patterns that leave days without substantive work), with their rates."""
     patterns, con = demo
     end = warnings.data_date(con)
-    gaps = [w for w in warnings.evaluate(con, end, settings=Settings()) if w.rule == "effective_gap"]
-    aq = metrics.query(con, "activity_quality/by_unit", settings=Settings(),
+    assert not [w for w in warnings.evaluate(con, end, settings=Settings()) if w.rule == "effective_gap"]
+    s0 = Settings()
+    s = s0.model_copy(update={"warnings": s0.warnings.model_copy(update={"effective_gap_points": 5})})
+    gaps = {w.ru_code: w for w in warnings.evaluate(con, end, settings=s) if w.rule == "effective_gap"}
+    aq = metrics.query(con, "activity_quality/by_unit", settings=s,
                        **metrics.period_params(Period.parse_month("2024-11"))).set_index("ru_code")
-    gamer_units = set(con.execute(
-        "SELECT DISTINCT ru_code FROM dim_account WHERE list_contains($1, account_id)",
-        [[a for a, s in patterns["gaming"].items() if {"login_only", "night_batch"} & set(s)]]).fetchall())
-    assert gaps, "no unit with a large gap in the demo's last month"
-    for w in gaps:
-        r = aq.loc[w.ru_code]
+    assert set(gaps) == set(aq.index[(aq["gap"] >= 0.05 - 1e-9) & (aq["accounts"] >= s.warnings.min_accounts)])
+    assert gaps, "no unit with a gap of 5 points in the demo's last month"
+    makers = [a for a, sig in patterns["gaming"].items() if {"login_only", "night_batch"} & set(sig)
+              and "2024-11" in patterns["gaming_months"][a]]
+    gamer_units = {r[0] for r in con.execute("SELECT DISTINCT ru_code FROM dim_account WHERE list_contains($1, account_id)",
+                                             [makers]).fetchall()}
+    assert (aq.loc[~aq.index.isin(list(gamer_units)), "gap"].fillna(0) < 0.05).all()  # honest units: a small gap at most
+    for ru, w in gaps.items():
+        r = aq.loc[ru]
+        assert ru in gamer_units
         assert w.reason == (f"{r['ru_name']} 11月 账号活跃度 {fmt.pct(r['official_rate'])}，有效活跃度 "
                             f"{fmt.pct(r['effective_rate'])}，相差 {w.figures['gap_points']:g} 个百分点")
-        assert (w.ru_code,) in gamer_units

@@ -78,7 +78,7 @@ def data_date(con) -> dt.date | None:
 def params(as_of: dt.date, s: Settings | None = None) -> dict:
     """The parameters of the rule queries (beyond metrics' thresholds and the scope)."""
     w = (s or default_settings()).warnings
-    return {"as_of": as_of, "drop_points": w.drop_points, "min_accounts": w.min_accounts, "min_events": w.min_events,
+    return {"as_of": as_of, "drop_points": w.drop_points, "completion_drop_points": w.completion_drop_points, "min_accounts": w.min_accounts, "min_events": w.min_events,
             "completion_low": w.completion_low, "red_backlog_limit": w.red_backlog_limit, "backlog_days": w.backlog_days,
             "silent_days": w.silent_days, "history_weeks": w.history_weeks,
             "effective_gap_points": w.effective_gap_points,
@@ -127,7 +127,8 @@ def from_frames(frames: dict[str, pd.DataFrame], s: Settings | None = None) -> l
         capped = "" if r["cur"] == r["cur_capped"] and r["prev"] == r["prev_capped"] else " (超过 100% 按 100% 计)"
         n_label = ("accounts", "active") if r["rule"] == "activity_drop" else ("reported", "closed")
         out.append(Warning(
-            "红" if _double(drop, w.drop_points) else "橙", r["rule"], "unit", r["ru_code"], r["ru_name"],
+            "红" if _double(drop, w.drop_points if r["rule"] == "activity_drop" else w.completion_drop_points) else "橙",
+            r["rule"], "unit", r["ru_code"], r["ru_name"],
             _date(r["first_seen"]),
             f"{r['ru_name']} 本周{what} {fmt.pct(r['cur'])}，上周 {fmt.pct(r['prev'])}，下降 {_num(drop)} 个百分点{capped}",
             {"week_start": f"{_date(r['week_start']):%Y-%m-%d}", "rate": r["cur"], "prev_rate": r["prev"],

@@ -1,7 +1,9 @@
 -- 预警 activity_drop and completion_drop (docs/metrics.md "预警"): a reporting unit's weekly 网格员账号活跃度
 -- (m_account_activity, an ISO week: active on ≥ $week_active_days of its 7 days) or 事件办结率 (m_event_activity:
 -- closed in the week / reported in it) in the last complete Mon–Sun week up to $as_of (a DATE: data up to the end
--- of that day) at least $drop_points percentage points below the week before.
+-- of that day) at least $drop_points (activity) / $completion_drop_points (completion, and then under
+-- $completion_low: a small unit's weekly completion swings by tens of points from week to week) percentage points
+-- below the week before.
 -- Judged only when both weeks count ≥ $min_accounts grid-worker accounts (activity) or ≥ $min_events events
 -- reported (completion). A completion rate over 100% (a backlog cleared) counts as 100% in the comparison (`capped`):
 -- falling from 180% to 90% is no collapse. first_seen: the Sunday ending the earliest week of the unbroken run of weeks, each at
@@ -36,7 +38,10 @@ series AS (
 cond AS (
     SELECT c.rule, c.i, c.ru_code, c.rate AS cur, p.rate AS prev, c.capped AS cur_capped, p.capped AS prev_capped,
            c.n AS cur_n, c.k AS cur_k, p.n AS prev_n, p.k AS prev_k,
-           coalesce(c.judged AND p.judged AND p.capped - c.capped >= $drop_points / 100.0, FALSE) AS hit
+           coalesce(c.judged AND p.judged
+                    AND CASE c.rule WHEN 'activity_drop' THEN p.capped - c.capped >= $drop_points / 100.0
+                             ELSE p.capped - c.capped >= $completion_drop_points / 100.0 AND c.capped < $completion_low
+                        END, FALSE) AS hit
     FROM series c JOIN series p ON p.rule = c.rule AND p.ru_code = c.ru_code AND p.i = c.i + 1
 ),
 runs AS (
