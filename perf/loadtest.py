@@ -1,23 +1,32 @@
-"""Load test: N concurrent browser sessions on one Streamlit server, opening the pages in turn, while the wall
-display refreshes.
+"""Load test: N concurrent user sessions on one Streamlit server, opening the pages in turn, while the wall
+display refreshes in a real browser.
 
-    python -m perf loadtest --warehouse WH [--sessions 10] [--rounds 2] [--wall-refresh 5] [--out r.json]
+    python -m perf loadtest --warehouse WH [--clients websocket|browser] [--users 10] [--rounds 2] [--pin]
+                            [--wall-refresh 5] [--user-nice 10] [--out r.json]
 
 (`python -m warehouse.loadtest …` is an alias that hands over to it.)
 
 One server (`streamlit run dashboard/app.py`) on a published warehouse WH (e.g. the benchmark's, `…/wh`), with a
-temporary configuration (its own user store; the demo build off). Two headless Chromiums (Debian's, no download),
-like two machines: one for the wall (logged in with a display token, refreshing every `--wall-refresh` seconds),
-one with N isolated contexts for N users, each logging in through the form, then opening the pages through the
-sidebar in turn (a rotation offset per user, so they do not all ask for the same page at once) for `--rounds`
-rounds. The users' browser runs at `--user-nice` (10 by default): on a real network it is other people's machines,
-here it would take the server's two cores; `--user-nice 0` gives every process the same priority.
+temporary configuration (its own user store; the demo build off). The wall is one headless Chromium (Debian's, no
+download), logged in with a display token, refreshing every `--wall-refresh` seconds. The N users each log in
+through the form, then open the pages in turn (a rotation offset per user, so they do not all ask for the same
+page at once) for `--rounds` rounds, either
 
-Page time: from the click on the link to the end of the script run (Streamlit's status widget gone and the
-page's title drawn). The first round of each user is cold for the result cache of that page and period (the
-first user to ask pays for the query, the others may find it cached); both rounds are reported together and
-apart. The wall: the time between consecutive refresh cycles (the `wall-cycle` marker of pages/wall.py) while the
-users work, against the configured interval.
+- `--clients websocket` (the default): as bare websocket clients speaking Streamlit's protocol (perf/wsclient.py:
+  `/_stcore/stream`, a rerun BackMsg per page with its script hash and the widget states, ForwardMsgs read until
+  `script_finished`), so the CPU goes to the server, not to ten browsers sharing its cores; page time = the rerun
+  request sent → `script_finished`; errors = exception elements in a run, lost connections, runs that never end;
+- `--clients browser`: as N isolated contexts of a second Chromium, clicking the sidebar's links; page time = the
+  click → Streamlit's status widget gone and the page's title drawn. That browser runs at `--user-nice` (10 by
+  default): on a real network it is other people's machines, here it would take the server's two cores.
+
+`--pin` puts the server on the first core and this process (the clients, the wall's browser) on the others
+(`os.sched_setaffinity`); the report gives the server's CPU and the clients' own.
+
+The first round of each user is cold for the result cache of that page and period (the first user to ask pays for
+the query, the others may find it cached); both rounds are reported together and apart. The wall: the time between
+consecutive refresh cycles (the `wall-cycle` marker of pages/wall.py) while the users work, against the configured
+interval (websocket users are quick: give them enough `--rounds` to cover a few refreshes).
 """
 from __future__ import annotations
 
@@ -393,7 +402,7 @@ def report(r: dict) -> str:
 
 # ------------------------------------------------------------------------------------------------ CLI
 def add_parser(sub) -> None:
-    p = sub.add_parser("loadtest", help="负载测试: 多个浏览器会话轮流打开各页面, 同时大屏按间隔刷新",
+    p = sub.add_parser("loadtest", help="负载测试: 多个用户会话 (websocket 客户端或浏览器) 轮流打开各页面, 同时大屏按间隔刷新",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--warehouse", type=Path, required=True, help="a warehouse directory with CURRENT")
     p.add_argument("--clients", choices=CLIENTS, default="websocket",
