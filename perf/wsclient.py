@@ -30,6 +30,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 FINISHED = ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY
 EARLY = ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
+FRAGMENT = ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
 TEXT_FIELDS = ("label", "body", "message")
 
 
@@ -176,8 +177,11 @@ class Session:
             elif kind == "page_not_found":
                 raise ProtocolError(f"page not found: {m.page_not_found.page_name}")
             elif kind == "script_finished":
-                if m.script_finished == EARLY:
+                if m.script_finished in (EARLY, FRAGMENT):  # the next run follows / a fragment's own run
                     continue
+                if m.script_finished != FINISHED:  # FINISHED_WITH_COMPILE_ERROR: the page's script is broken
+                    name = ForwardMsg.ScriptFinishedStatus.Name(m.script_finished)
+                    raise ProtocolError(f"the script ended with {name}")
                 run.seconds = time.perf_counter() - t
                 self.page_script_hash = run.page_script_hash
                 return run
