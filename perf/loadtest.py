@@ -153,8 +153,11 @@ async def ws_user(url: str, password: str, idx: int, rounds: int, out: list, err
         order = PAGES[idx % len(PAGES):] + PAGES[:idx % len(PAGES)]
         for r in range(rounds):
             for name in order:
-                run = await s.goto("" if name == "home" else name)  # 概览 is the start page, at "/"
+                path = "" if name == "home" else name  # 概览 is the start page, at "/"
+                run = await s.goto(path)
                 out.append({"user": idx, "page": name, "round": r + 1, "s": run.seconds})
+                if run.page_script_hash != s.pages.get(path):  # the server ran another page (the login, …)
+                    errors.append(f"user {idx}: asked for {name}, the server ran another page")
                 for x in run.exceptions:
                     errors.append(f"user {idx}: exception on {name}: {x[:200]}")
     except Exception as e:  # noqa: BLE001 — reported, the other sessions go on
