@@ -227,6 +227,7 @@ def test_the_old_command_path_hands_over_to_perf(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("usage: python -m perf loadtest") and "--wall-refresh" in r.stdout
+    assert "--clients {websocket,browser}" in r.stdout and "--users" in r.stdout and "--sessions" in r.stdout
     r = subprocess.run([sys.executable, "-m", "warehouse.loadtest", "--sessions", "2"], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--warehouse" in r.stderr
