@@ -10,7 +10,7 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "GRIDWATCH_CONFIG"
@@ -77,6 +77,40 @@ class Metrics(_M):
     report_name_each_max: int = 3
     red_black_size: int = 3
     week_active_days: int = Field(5, ge=1, le=7)  # 账号活跃度 of an ISO week: active with operations on ≥ this many of its 7 days
+
+
+class Warnings(_M):
+    """预警 (warehouse/warnings.py, warehouse/sql/warnings/): the rules' thresholds; docs/metrics.md "预警"."""
+    drop_points: float = Field(30, gt=0)  # activity_drop: week on week fall of ≥ this many points
+    completion_drop_points: float = Field(50, gt=0)  # completion_drop: a fall of ≥ this many points to under completion_low
+    min_accounts: int = Field(3, ge=1)  # activity_drop: a unit with fewer grid-worker accounts is not judged
+    min_events: int = Field(5, ge=1)  # completion_drop / completion_low: fewer events reported in a period: not judged
+    completion_low: float = Field(0.50, gt=0)  # completion_low: 事件办结率 under this two months running
+    red_backlog_limit: int = Field(5, ge=0)  # signoff_backlog: an office with more red sign-offs than this
+    backlog_days: int = Field(30, ge=1)  # signoff_backlog: of the reports of this many days up to the as-of date
+    silent_days: int = Field(14, ge=1)  # silent_unit: a reporting unit with no event reported for ≥ this many days
+    quiet_days: dict[str, float] = Field(default_factory=lambda: {  # quiet_source: expected interval per dataset
+        "activity_log": 2, "events": 3, "key_person_reports": 10, "collection_stats": 7})
+    effective_gap_points: float = Field(10, gt=0)  # effective_gap: 有效活跃度 ≥ this many points below the official rate
+    history_weeks: int = Field(12, ge=2)  # first_seen looks this many weeks (or months, completion_low) back
+    top_n: int = Field(3, ge=0)  # the wall shows the count and this many reason lines
+    answer_days: int = Field(7, ge=1)  # a 督办单 is to be answered within this many days
+
+
+class ActivityQuality(_M):
+    """有效活跃度 signals per account and period (warehouse/schema/60_activity_quality.sql, docs/metrics.md)."""
+    login_only_days: int = Field(5, ge=1)  # login_only: ≥ this many days with only 登录/其他 operations
+    bunched_minutes: float = Field(10, gt=0)  # bunched: a day whose operations all fall within this many minutes …
+    bunched_min_ops: int = Field(3, ge=2)  # … and number at least this many
+    bunched_days: int = Field(5, ge=1)  # … on ≥ this many days
+    night_start_hour: int = Field(0, ge=0, le=23)  # night_batch: 巡查 from this hour (inclusive) …
+    night_end_hour: int = Field(5, ge=1, le=24)  # … to this hour (exclusive)
+    night_burst_minutes: float = Field(60, gt=0)  # … at least night_min_ops of them within this many minutes
+    night_min_ops: int = Field(8, ge=2)
+    night_days: int = Field(1, ge=1)  # … on ≥ this many nights
+    same_fix_days: int = Field(5, ge=2)  # same_gps: one 手持终端/APP position fix is the day's fix on ≥ this many days
+    outside_min_points: int = Field(10, ge=1)  # outside_grid: of ≥ this many 巡查 points …
+    outside_share: float = Field(0.6, gt=0, le=1)  # … this share or more outside the account's own grid
 
 
 class Dashboard(_M):
@@ -152,6 +186,43 @@ class BulletinDoc(_M):
     printed_by: str = ""  # 印发机关 of the 版记, e.g. "示例县综治中心办公室" (with the issue date: "…印发")
 
 
+ASSESSMENT_INDICATORS = ("activity", "effective", "completion", "on_time", "sign", "collection", "supervision")
+
+
+class AssessmentWeights(_M):
+    """季度考核 indicator weights (points out of 100; they must sum to 100). 0 leaves an indicator out."""
+    activity: float = Field(20, ge=0)  # 账号活跃度 (official)
+    effective: float = Field(15, ge=0)  # 有效活跃度 (substantive work only)
+    completion: float = Field(20, ge=0)  # 事件办结完成率
+    on_time: float = Field(15, ge=0)  # 按期办结率
+    sign: float = Field(10, ge=0)  # 重点人员信息签收率
+    collection: float = Field(10, ge=0)  # 信息采集率
+    supervision: float = Field(10, ge=0)  # 督办答复率
+
+    @model_validator(mode="after")
+    def _sum_100(self):
+        total = sum(getattr(self, k) for k in ASSESSMENT_INDICATORS)
+        if abs(total - 100) > 1e-9:
+            raise ValueError(f"[assessment.weights] 各项权重之和应为 100, 现为 {total:g}")
+        return self
+
+
+class Assessment(_M):
+    """季度考核 and 年度总评 (warehouse/assessment.py, docs/metrics.md "季度考核")."""
+    pass_score: float = Field(80, ge=0, le=100)  # below: 不达标 (问责名单)
+    reward_score: float = Field(80, ge=0, le=100)  # at or above: 优秀 (奖励名单); between the two: 达标
+    weights: AssessmentWeights = Field(default_factory=AssessmentWeights)
+    # 有效活跃度 per unit and month: a query of warehouse/sql with $start/$end returning ru_code, accounts and
+    # effective; empty or missing: the indicator is not connected (its weight goes to the others)
+    effective_query: str = "activity_quality/by_unit"
+
+    @model_validator(mode="after")
+    def _reward_above_pass(self):
+        if self.reward_score < self.pass_score:
+            raise ValueError("[assessment] reward_score 不能低于 pass_score")
+        return self
+
+
 class Settings(_M):
     county: County = Field(default_factory=County)
     paths: Paths = Field(default_factory=Paths)
@@ -159,10 +230,13 @@ class Settings(_M):
     demo: Demo = Field(default_factory=Demo)
     reporting_units: ReportingUnits = Field(default_factory=ReportingUnits)
     metrics: Metrics = Field(default_factory=Metrics)
+    activity_quality: ActivityQuality = Field(default_factory=ActivityQuality)
     dashboard: Dashboard = Field(default_factory=Dashboard)
+    warnings: Warnings = Field(default_factory=Warnings)
     feeds: Feeds = Field(default_factory=Feeds)
     auth: Auth = Field(default_factory=Auth)
     bulletin: BulletinDoc = Field(default_factory=BulletinDoc)
+    assessment: Assessment = Field(default_factory=Assessment)
     sources: list[Source] = Field(default_factory=list)
     source_file: Path | None = None
     config_dir: Path | None = None  # relative folder sources are resolved against it

@@ -39,6 +39,8 @@ PAGE_DEFS = {  # url path → (group, file, title, icon)
     "key_persons": ("督导", "key_persons.py", "三项重点工作", ":material/assignment_ind:"),
     "compare": ("督导", "compare.py", "乡镇对比", ":material/compare_arrows:"),
     "bulletin": ("督导", "bulletin.py", "通报与周报", ":material/description:"),
+    "warnings": ("督导", "warnings.py", "预警与督办", ":material/notification_important:"),
+    "assessment": ("督导", "assessment.py", "考核", ":material/military_tech:"),
     "wall": ("指挥中心", "wall.py", "指挥中心大屏", ":material/tv:"),
     "upload": ("管理", "upload.py", "数据上传", ":material/upload_file:"),
     "quality": ("管理", "quality.py", "数据质量", ":material/fact_check:"),
@@ -67,7 +69,8 @@ for i, key in enumerate(allowed):
         pages.append(st.Page(PAGES / file, title=title, icon=icon, url_path=key, visibility="hidden"))
     else:
         pages.append(st.Page(PAGES / file, title=title, icon=icon, url_path=key))
-nav = st.navigation(groups, position="hidden" if ident.is_display else "sidebar")
+nav = st.navigation(groups, position="hidden" if ident.is_display else "sidebar",
+                    expanded=True)  # every page in the menu (not "View 3 more" past ten)
 if not ident.is_display:
     auth.sidebar(ident)
 if not ident.is_display and nav.url_path != "wall":  # the wall shows its own alert line and must fit the screen

@@ -50,11 +50,12 @@ CLIENT_COOKIE = "gw_client"
 # The pages of each role (url paths as in app.py). 部门用户 see the reports addressed to their office, which is
 # what the 三项重点工作 page is about; every other page is about 乡镇 and grids, outside their scope.
 PAGES = {
-    ADMIN: ("home", "activity", "events", "key_persons", "compare", "bulletin", "wall", "upload", "quality", "audit",
-            "users"),
-    LEADER: ("home", "activity", "events", "key_persons", "compare", "bulletin", "wall"),
-    TOWNSHIP: ("home", "activity", "events", "key_persons", "bulletin", "upload"),  # upload: own 乡镇's rows only
-    DEPARTMENT: ("key_persons",),
+    ADMIN: ("home", "activity", "events", "key_persons", "compare", "bulletin", "warnings", "assessment", "wall",
+            "upload", "quality", "audit", "users"),
+    LEADER: ("home", "activity", "events", "key_persons", "compare", "bulletin", "warnings", "assessment", "wall"),
+    # upload: own rows only; assessment: its own units' rows, with their county ranks
+    TOWNSHIP: ("home", "activity", "events", "key_persons", "bulletin", "warnings", "assessment", "upload"),
+    DEPARTMENT: ("key_persons", "warnings"),
     DISPLAY: ("wall",),
 }
 UNMASK_ROLES = (ADMIN, DEPARTMENT)

@@ -108,7 +108,9 @@ _FRAME = {"quality/meta", "quality/freshness", "units/reporting_units", "overvie
 _PAGE_QUERIES = {
     "home": {"overview/headline", "overview/unit_ranking"},
     "activity": {"activity/headline", "activity/by_unit", "activity/by_community", "activity/by_grid",
-                 "activity/inactive_accounts", "activity/by_office", "activity/trend"},
+                 "activity/inactive_accounts", "activity/by_office", "activity/trend",
+                 "activity_quality/headline", "activity_quality/by_unit", "activity_quality/coverage",
+                 "activity_quality/accounts", "activity_quality/account_hours", "activity_quality/account_points"},
     "events": {"events/by_unit", "events/totals", "events/groups", "events/category_mix", "events/time_to_close", "events/list"},
     "key_persons": {"overview/kp_tallies", "kp/by_category_unit", "kp/by_unit", "kp/by_office", "kp/overdue_signoffs", "kp/trend"},
     "compare": {"comparison/long", "comparison/rankings"},
@@ -117,16 +119,24 @@ _PAGE_QUERIES = {
                  "overview/unit_ranking"},
     "wall": {"quality/freshness", "quality/source_health", "overview/headline", "overview/unit_ranking",
              "overview/event_funnel", "overview/map_units", "overview/event_points", "overview/kp_tallies",
-             "overview/signoff_backlog", "overview/recent_events", "wall/today", "wall/kp_persons"},
+             "overview/signoff_backlog", "overview/recent_events", "wall/today", "wall/kp_persons",
+             "warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog", "warnings/silent_unit",
+             "warnings/quiet_source", "warnings/effective_gap"},
     "quality": {"quality/runs", "quality/file_issues", "quality/quarantine_by_reason", "quality/quarantine_rows",
                 "quality/flags", "quality/files", "quality/source_health", "quality/quarantine_townships",
                 "quality/quarantine_files", "quality/quarantine_file_rows"},
+    "warnings": {"warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog", "warnings/silent_unit",
+                 "warnings/quiet_source", "warnings/effective_gap", "warnings/order_items", "warnings/item_status"},
+    # through dashboard/assessment.py (warehouse.assessment; its 有效活跃度 from [assessment] effective_query)
+    "assessment": {"assessment/scores", "activity_quality/by_unit"},
     "upload": set(),  # the preview reads the files, not the warehouse (dashboard/upload.py)
     "users": {"units/reporting_units"},
     "audit": set(),
 }
 RECORD_QUERIES = {"events/list", "kp/overdue_signoffs", "activity/inactive_accounts", "quality/quarantine_rows",
-                  "quality/quarantine_file_rows"}
+                  "quality/quarantine_file_rows", "warnings/order_items",
+                  "activity_quality/accounts", "activity_quality/account_hours",
+                  "activity_quality/account_points"}
 AGGREGATE_ROLES = (auth.LEADER, auth.DISPLAY)
 
 

@@ -15,6 +15,7 @@ from core.config import settings
 from dashboard import maps, ui
 from etl import sources
 from etl.lake import Lake
+from warehouse import warnings
 from warehouse.metrics import Period, Scope
 
 WALL = Scope(personal="none", label="全县")
@@ -41,12 +42,15 @@ def params(p: Period, as_of: dt.datetime) -> dict:
     return {**p.params(), **prev.params("prev_"), "cutoff": None, "as_of": as_of}
 
 
-def queries(prm: dict, overview: bool) -> list[tuple[str, Scope, dict]]:
-    """What one refresh reads, for data.prefetch: the freshness line, the tiles (today's and the period's) and the
-    ranking always; the overview panel's funnel, map, tallies, backlog and feed when it shows. The same names and
-    parameters as the drawing calls of pages/wall.py, so that those find the results cached."""
+def queries(prm: dict, overview: bool, warn: dict | None = None) -> list[tuple[str, Scope, dict]]:
+    """What one refresh reads, for data.prefetch: the freshness line, the tiles (today's and the period's), the
+    ranking and the 预警 rules (`warn`: warehouse.warnings.params of the data date) always; the overview panel's
+    funnel, map, tallies, backlog and feed when it shows. The same names and parameters as the drawing calls of
+    pages/wall.py, so that those find the results cached."""
     calls = [("quality/freshness", WALL, {}), ("overview/headline", WALL, prm), ("overview/unit_ranking", WALL, prm),
              ("wall/today", WALL, {"as_of": prm["as_of"]})]
+    if warn is not None:
+        calls += [(n, WALL, warn) for n in warnings.RULE_QUERIES]
     if overview:
         calls += [(n, WALL, prm) for n in ("overview/event_funnel", "overview/map_units", "overview/event_points",
                                            "wall/kp_persons")]
@@ -62,6 +66,8 @@ def queries(prm: dict, overview: bool) -> list[tuple[str, Scope, dict]]:
 MIN_FONT = 18
 PAD, HEAD, TILES, GAP = 12, 64, 128, 10
 BODY = 1080 - 2 * PAD - HEAD - TILES - 2 * GAP  # 846
+WARN_H = 40  # the 预警 strip under the tiles (pages/wall.py takes it and a GAP from BODY)
+WARN_FONT = 20
 FRAME_PAD, FRAME_BORDER, FRAME_H = 8, 1.5, 34  # a frame's padding, border and heading height
 
 
@@ -143,6 +149,12 @@ def css(scale: float) -> str:
       vertical-align: middle; margin-right: {u(6)}; }}
   .wall-dot {{ display: inline-block; width: {u(12)}; height: {u(12)}; border-radius: 50%; vertical-align: middle;
       margin-right: {u(6)}; }}
+  .wall-warn {{ height: {u(WARN_H)}; box-sizing: border-box; border: {u(FRAME_BORDER)} solid #8a3a2a;
+      border-radius: {u(8)}; background: #2a1410; padding: 0 {u(12)}; display: flex; align-items: center;
+      gap: {u(18)}; white-space: nowrap; overflow: hidden; font-size: {u(WARN_FONT)}; color: #f3dcd6; }}
+  .wall-warn b {{ color: #fff; }}
+  .wall-warn .lv-红 {{ color: #ff6b5e; font-weight: 700; }} .wall-warn .lv-橙 {{ color: #ffb020; font-weight: 700; }}
+  .wall-warn .lv-黄 {{ color: #ffe066; font-weight: 700; }}
   .wall-flow {{ flex: 1; display: flex; align-items: center; justify-content: space-around; white-space: nowrap;
       color: #dbe7f3; font-size: {u(20)}; }}
   .wall-flow b {{ font-size: {u(32)}; color: #fff; margin: 0 {u(6)}; font-variant-numeric: tabular-nums; }}
@@ -276,6 +288,36 @@ def wall_tiles(h: pd.Series, today: pd.Series, p: Period, as_of: dt.datetime, da
         f'<div class="wall-tiles"><div class="wall-group wall-today" style="flex: 4.4"><div class="wall-gl"><b>今日</b>'
         f'截至 {as_of:%H:%M}</div>{"".join(day)}</div><div class="wall-group" style="flex: 6.4"><div class="wall-gl">'
         f'<b>本期</b>{period}</div>{"".join(month)}</div></div>', unsafe_allow_html=True)
+
+
+def _ems(text: str) -> float:
+    """The width of `text` in em: a CJK character 1, anything else (digits, Latin, %) about 0.6."""
+    return sum(1.0 if ord(ch) > 0x2E80 else 0.6 for ch in text)
+
+
+def warning_strip(count: int, lines: list[tuple[str, str]], width: float = 1920) -> str:
+    """The 预警 strip: the number of open warnings and as many of the top reason lines (level, reason) as fit on
+    one line of a panel `width` px wide (at scale 1), then "另 N 条". Unit names and figures only. HTML."""
+    if not count:
+        return '<div class="wall-warn"><b>预警</b><span>当前无预警</span></div>'
+    room = (width - 2 * PAD - 2 * 12 - 2 * FRAME_BORDER) / WARN_FONT - 1.5  # in em, with a margin
+    head = f"预警 {count} 条"
+    used = _ems(head) + 0.9
+    parts = []
+    for i, (level, reason) in enumerate(lines):
+        rest = count - i - 1
+        need = _ems(f"【{level}】{reason}") + 0.9 + (_ems(f"另 {rest} 条") + 0.9 if rest else 0)
+        if used + need > room:
+            break
+        parts.append(f'<span><span class="lv-{esc_level(level)}">【{ui.esc(level)}】</span>{ui.esc(reason)}</span>')
+        used += _ems(f"【{level}】{reason}") + 0.9
+    more = count - len(parts)
+    tail = f"<span>另 {more} 条</span>" if more else ""
+    return f'<div class="wall-warn"><b>{head}</b>{"".join(parts)}{tail}</div>'
+
+
+def esc_level(level: str) -> str:
+    return level if level in ("红", "橙", "黄") else "黄"
 
 
 # ------------------------------------------------------------------------------------------------ frames

@@ -157,3 +157,15 @@ assert set(OFFICE_ROLES) == {k for v in KP_OFFICES.values() for k in v} and set(
 DAY = 86400
 HOUR = 3600
 INF = float("inf")
+
+# Patterns beyond the official rate (issue 16), played in the last month(s) and recorded in the truth's "patterns".
+# Gaming grid workers (网格员 open through the whole period) of these 乡镇, one pattern each: GAMING_LAST of every
+# signal game in the last month (and in each earlier month by chance), GAMING_EARLIER more only in earlier months.
+GAMING_TOWNS = ("石牛镇", "仁和镇", "石台乡", "仙鹅乡", "豢龙镇", "交泰乡", "七曲山镇", "许州镇")
+GAMING_SIGNALS = ("login_only", "bunched", "night_batch", "same_gps", "outside_grid")
+GAMING_LAST, GAMING_EARLIER = 12, 8
+# 乡镇 whose weekly figure collapses in the last month: metric, weeks, and from which week (0: the first week clear
+# of holidays from the second full ISO week of the month, 1: the week after)
+COLLAPSE = {"玛瑙镇": ("activity", 1, 0), "观义镇": ("activity", 1, 1), "宝石乡": ("completion", 1, 0)}
+SILENT = ("东石乡", 18)  # reports no event in its last n days
+QUIET = ("collection_stats", 10)  # delivers no record of its last n days

@@ -9,13 +9,16 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import shapely
 
 from core.spec import DATASETS, DEPT_ROLES, OP_TYPES, TERMINALS
 from demo import geo as demo_geo
 from demo.constants import (
+    COUNTY_CODE,
     DAY,
     FORMAT_CYCLE,
     FORMAT_EXT,
+    GAMING_SIGNALS,
     HOUR,
     KP_COLUMNS,
     NEAR_PERFECT,
@@ -27,6 +30,10 @@ from demo.constants import (
 from demo.helpers import _fmt, _fmt_date
 from demo.mess import Table
 from demo.writers import _rekey, _write_file
+from etl.coords import wgs84_to_gcj02
+
+LOGIN_ONLY, BUNCHED, NIGHT_BATCH, SAME_GPS, OUTSIDE_GRID = (GAMING_SIGNALS.index(s) for s in (
+    "login_only", "bunched", "night_batch", "same_gps", "outside_grid"))
 
 
 class DeliveriesMixin:
@@ -74,6 +81,7 @@ class DeliveriesMixin:
                    suffix="_update")
         # accounts
         per, once = self._monthly(((a["id"], a["versions"]) for a in self.acc), full_first=True)
+        once -= {self.acc[i]["id"] for i in self.gaming}  # the gamers' accounts as they are: no role or time mess
         self.keys["accounts"] = {a["id"] for a in self.acc}
         for m in range(self.M):
             self.write("accounts", m, self.fmt("accounts", m), per[m], once, R)
@@ -95,8 +103,11 @@ class DeliveriesMixin:
                     "note": note, "updated_at": upd_t})
                 nflow += 1
         self.keys["event_flow"] = nflow
+        silent = f"{COUNTY_CODE}{self.silent_town + 1:03d}"
         for m in range(self.M):
-            self.write("events", m, self.fmt("events", m), per[m], once, R)
+            # the silent 乡镇's events keep their report times (no future_time mess): its silence is exact
+            keep = np.array([r["grid_code"].startswith(silent) for r in per[m]], dtype=bool)
+            self.write("events", m, self.fmt("events", m), per[m], once, R, protect=keep)
             self.write("event_flow", m, self.fmt("event_flow", m), flows[m], None, R)
         # key-person reports
         def kp_items():
@@ -169,11 +180,12 @@ class DeliveriesMixin:
         rentals = np.floor(houses * r_r[:, None]).astype(np.int64)
         places = np.floor(kmax[:, None] * frac).astype(np.int64)
         codes = [self.units[g]["code"] for g in self.grids]
-        self.keys["collection_stats"] = G * D
+        last = self.quiet_last.get("collection_stats", 10 ** 9)  # the feed goes quiet after this day
+        self.keys["collection_stats"] = G * int((self.days <= last).sum())
         for m in range(self.M):
             self.progress(0.40 + 0.08 * m / self.M, f"正在写出基础信息采集统计（{m + 1}/{self.M}）")
             batch = R.random() < 0.4  # this export fills updated_at with the nightly batch time
-            sel = np.nonzero(self.day_month == m)[0]  # rows: day by day, grid by grid
+            sel = np.nonzero((self.day_month == m) & (self.days <= last))[0]  # rows: day by day, grid by grid
 
             def column(values):
                 return np.array(values[:, sel].T.ravel().tolist() + [None], dtype=object)[:-1]
@@ -216,16 +228,9 @@ class DeliveriesMixin:
         open_day = np.array([a["open_day"] for a in self.acc])
         close_day = np.array([a["close_day"] for a in self.acc])
         zero_from = np.array([self.zero_from[t] if t >= 0 else self.M for t in town])
-        # location (GCJ02) and spread
-        loc_unit = []
-        for a in self.acc:
-            if a["grid"] >= 0:
-                loc_unit.append(a["grid"])
-            else:
-                loc_unit.append(self.by_code[a["unit"]])
-        ulon = np.array([self.units[i]["lon"] for i in loc_unit])
-        ulat = np.array([self.units[i]["lat"] for i in loc_unit])
-        usig = np.array([min(self.units[i]["sigma"], 0.01) for i in loc_unit])
+        # where each account works: its grid, else its unit (positions are drawn inside its polygon, _positions)
+        loc_unit = np.array([a["grid"] if a["grid"] >= 0 else self.by_code[a["unit"]] for a in self.acc])
+        self._prepare_positions()
         # explicit operations: flow steps and key-person reports / sign-offs (account index, time, op)
         ex_a, ex_t, ex_op = [], [], []
         for e in self.events:
@@ -267,6 +272,27 @@ class DeliveriesMixin:
             work = rng.random(P.shape) < P
             work &= (days[None, :] >= open_day[:, None]) & (days[None, :] < close_day[:, None])
             work &= (m < zero_from)[:, None]
+            # the patterns of this month (demo.patterns): gamers reach ≥ 21 active days, collapses stop work
+            prng = self.rng(f"patterns-{m}")
+            gs = self.gaming_signal(m)
+            # bunched: the day's bunch is where its explicit operation is (an event reported, a report filed)
+            xs = (ex_m == m) & (gs[ex_a] == BUNCHED)
+            anchor: dict[tuple[int, int], int] = {}
+            for i, tx in sorted(zip(ex_a[xs].tolist(), ex_t[xs].tolist())):
+                anchor.setdefault((i, tx // DAY - int(days[0])), tx)
+            for i, j in anchor:
+                work[i, j] = True
+            for i in np.nonzero(gs >= 0)[0]:
+                short = 21 + int(prng.integers(0, 4)) - int(work[i].sum())
+                if short > 0:
+                    free = np.nonzero(((days >= open_day[i]) & (days < close_day[i])) & ~work[i])[0]
+                    work[i, prng.permutation(free)[:short]] = True
+            for tw, (metric, d0, d1) in sorted(self.collapse.items()):
+                cols = (days >= d0) & (days < d1)
+                if metric == "activity" and cols.any():
+                    rows_ = np.nonzero(town == tw)[0]
+                    keep = prng.random((len(rows_), int(cols.sum()))) < 0.35
+                    work[np.ix_(rows_, np.nonzero(cols)[0])] &= keep
             # the perfect 乡镇: at least 22 working days for every grid worker
             for i in np.nonzero(perfect)[0]:
                 alive = (days >= open_day[i]) & (days < close_day[i])
@@ -276,6 +302,14 @@ class DeliveriesMixin:
                     work[i, rng.permutation(free)[:short]] = True
             ai, di = np.nonzero(work)
             n = 1 + rng.poisson(lam[ai])
+            # login_only: about 4 in 5 of the active days only 登录 (perhaps with one 其他); bunched: 3–8 operations
+            only = np.zeros(len(ai), bool)
+            for i in np.nonzero(gs == LOGIN_ONLY)[0]:
+                idx = np.nonzero(ai == i)[0]
+                only[prng.permutation(idx)[:int(round(0.8 * len(idx)))]] = True
+            n[only] = 1 + (prng.random(int(only.sum())) < 0.35)
+            bunch = gs[ai] == BUNCHED
+            n[bunch] = 3 + np.minimum(prng.poisson(2.0, int(bunch.sum())), 5)
             N = int(n.sum())
             grp = np.repeat(np.arange(len(ai)), n)
             first = np.zeros(N, bool)
@@ -284,7 +318,13 @@ class DeliveriesMixin:
             login = 8 * HOUR + 40 * 60 + rng.normal(0, 35 * 60, len(ai))
             odd = (login < 7 * HOUR + 1200) | (login > 11 * HOUR)
             login[odd] = rng.uniform(7 * HOUR + 1200, 9 * HOUR, int(odd.sum()))
+            for k in np.nonzero(bunch)[0]:
+                tx = anchor.get((int(ai[k]), int(di[k])))
+                if tx is not None:
+                    login[k] = tx - int(days[di[k]]) * DAY - prng.uniform(60, 200)
             gaps = np.where(first, 0.0, rng.exponential(32 * 60, N) + 60)
+            in_bunch = bunch[grp] & ~first
+            gaps[in_bunch] = prng.uniform(15, 70, int(in_bunch.sum()))  # ≤ 7 gaps: within 8 minutes
             cs = np.cumsum(gaps)
             off = cs - cs[starts][grp]
             t = days[di][grp] * DAY + login[grp] + off
@@ -296,6 +336,21 @@ class DeliveriesMixin:
             for c, probs in enumerate(op_weights):
                 sel = (cat == c) & ~first
                 op[sel] = np.searchsorted(np.cumsum(probs), u[sel] * probs.sum(), side="right")
+            op[only[grp] & ~first] = OP_TYPES.index("其他")
+            # night_batch: no 巡查 by day, but a week of it uploaded at night 4–5 times a month
+            day_patrol = (gs[acc_i] == NIGHT_BATCH) & (op == OP_TYPES.index("巡查"))
+            other = np.array([OP_TYPES.index(o) for o in ("信息采集", "信息更新", "民情日志")])
+            op[day_patrol] = other[prng.integers(0, 3, int(day_patrol.sum()))]
+            nb_a, nb_t = [], []
+            for i in np.nonzero(gs == NIGHT_BATCH)[0]:
+                for nd in range(int(prng.integers(0, 7)), len(days), 7):
+                    k = int(prng.integers(18, 31))
+                    t0 = int(days[nd]) * DAY + int(prng.integers(1800, 4 * HOUR))
+                    nb_a += [i] * k
+                    nb_t += (t0 + np.cumsum(prng.integers(3, 16, k))).tolist()
+            acc_i = np.concatenate([acc_i, np.array(nb_a, dtype=np.int64)])
+            t = np.concatenate([t, np.array(nb_t, dtype=np.int64)])
+            op = np.concatenate([op, np.full(len(nb_a), OP_TYPES.index("巡查"), dtype=np.int64)])
             # explicit rows of this month
             xs = ex_m == m
             acc_i = np.concatenate([acc_i, ex_a[xs]])
@@ -308,8 +363,18 @@ class DeliveriesMixin:
                             np.where(ut < 0.9, PC, APP))
             term = np.where(dept[acc_i], PC, term)
             has_xy = term != PC
-            lon = ulon[acc_i] + rng.normal(0, 1, N) * usig[acc_i]
-            lat = ulat[acc_i] + rng.normal(0, 1, N) * usig[acc_i] * 0.9
+            # positions (WGS84) inside the unit the account works in; outside_grid: mostly in another grid;
+            # same_gps: one fix; delivered in GCJ02 (coord_sys empty or GCJ02 both mean GCJ02)
+            where_ = loc_unit[acc_i]
+            gamer = gs[acc_i]
+            away = (gamer == OUTSIDE_GRID) & (prng.random(N) < 0.9)
+            where_[away] = [self.hangout[i] for i in acc_i[away]]
+            lon, lat = self._positions(where_, rng)
+            fixed = gamer == SAME_GPS
+            if fixed.any():
+                lon[fixed] = [self.fixed_point[i][0] for i in acc_i[fixed]]
+                lat[fixed] = [self.fixed_point[i][1] for i in acc_i[fixed]]
+            lon, lat = wgs84_to_gcj02(lon, lat)
             csys = np.where(has_xy & (rng.random(N) < 0.3), 1, 0)
             order = np.lexsort((acc_i, t))
             acc_i, t, op, term, lon, lat, csys, has_xy = (x[order] for x in (acc_i, t, op, term, lon, lat, csys,
@@ -332,12 +397,37 @@ class DeliveriesMixin:
                 "updated_at": np.full(N, None, dtype=object),
             }
             total += N
-            protect = perfect[acc_i]
+            protect = perfect[acc_i] | (gs[acc_i] >= 0)
             fmt = self.fmt("activity_log", m)
             parts = 2 if m == min(1, self.M - 1) else 1
             self.write("activity_log", m, fmt, rows, None, self.R(f"activity-out-{m}"), parts=parts,
                        protect=protect)
         self.keys["activity_log"] = total
+
+    def _prepare_positions(self):
+        self._geoms = np.array([u["geom"] for u in self.units], dtype=object)
+        shapely.prepare(self._geoms)
+        centre = [u["geom"].point_on_surface() for u in self.units]
+        self._cx = np.array([p.x for p in centre])
+        self._cy = np.array([p.y for p in centre])
+        self._sig = np.array([min(u["sigma"], 0.01) for u in self.units])
+
+    def _positions(self, where: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """WGS84 points inside the polygons of units `where`: about the unit's centre, redrawn until inside."""
+        n = len(where)
+        lon, lat = np.empty(n), np.empty(n)
+        todo = np.arange(n)
+        for _ in range(30):
+            if not len(todo):
+                break
+            w = where[todo]
+            x = self._cx[w] + rng.normal(0, 1, len(todo)) * self._sig[w]
+            y = self._cy[w] + rng.normal(0, 1, len(todo)) * self._sig[w] * 0.9
+            ok = shapely.contains_xy(self._geoms[w], x, y)
+            lon[todo[ok]], lat[todo[ok]] = x[ok], y[ok]
+            todo = todo[~ok]
+        lon[todo], lat[todo] = self._cx[where[todo]], self._cy[where[todo]]  # a point on the surface
+        return lon, lat
 
     # ---------------------------------------------------------------------------- mess + writing ------------
     def write(self, ds, m, fmt, rows, once, R, suffix="", parts=1, protect=None):

@@ -49,6 +49,7 @@ class EventsMixin:
         calm = [TOWNSHIPS.index(t) for t in (*PERFECT, *BACKLOG, *ZERO_MONTHS)]
         self.stall = {(t, k) for t in range(32) for k in range(self.M - 1)
                       if t not in calm and rng.random() < 0.06}
+        self.stall = {(t, k) for t, k in self.stall if t not in self.collapse}  # a collapse of its own instead
         rate = 1.9 * (0.6 + 0.6 * self.activity_mean) * rng.uniform(0.8, 1.2, 32)
         cats = list(EVENT_CATEGORIES)
         grids_of = [[g for g in self.grids if self.units[g]["town"] == t] for t in range(32)]
@@ -82,6 +83,11 @@ class EventsMixin:
                     events.append(self._event(R, t0, g, t, cat, src, rep, close_q[t], p_never[t],
                                               campaign.get(t)))
         events.sort(key=lambda e: (e["t0"], e["grid"]))
+        # the silent 乡镇: no event reported from silent_day on; silent since the day after its last one
+        quiet = self.silent_day * DAY
+        before = [e["t0"] for e in events if e["town"] == self.silent_town and e["t0"] < quiet]
+        self.silent_from = int(max(before) // DAY) + 1 if before else self.silent_day
+        events = [e for e in events if e["town"] != self.silent_town or e["t0"] < quiet]
         per_day: dict[str, int] = {}
         for e in events:
             day = _fmt(e["t0"])[:10].replace("-", "")
@@ -163,6 +169,9 @@ class EventsMixin:
                     mc = self.month_of(tc)
                     if (town, mc) in self.stall:
                         tc = self.workhours(float(self.mstart[mc + 1]) + R.uniform(0.5, 12) * DAY, R)
+                    metric, d0, d1 = self.collapse.get(town, ("", 0, 0))
+                    if metric == "completion" and d0 * DAY <= tc < d1 * DAY:  # nothing closed in those weeks
+                        tc = self.workhours(d1 * DAY + R.uniform(0.3, 3) * DAY, R)
                     tp = max(last + 600, tc - R.uniform(0.5, 24) * HOUR)
                     tp = max(min(tp, tc - 600), last + 60)
                     handler = ("G" if level == "网格" else "M")

@@ -1,6 +1,6 @@
 """The demo county generator: `generate(out, ...)` and the `Generator` that runs the stages in order.
 
-The calendar → the county (demo.units) → accounts → events and their flow (demo.events) → key-person reports
+The calendar → the county (demo.units) → accounts → the patterns beyond the official rate (demo.patterns) → events and their flow (demo.events) → key-person reports
 (demo.reports) → monthly deliveries (demo.deliveries: mess injected per file by demo.mess, written by demo.writers)
 → the truth. Deterministic for a given (seed, months, end_month): same arguments, byte-identical files.
 """
@@ -20,11 +20,12 @@ from demo.constants import DAY, HOUR, LUNAR_NEW_YEAR, TRUTH_FILE
 from demo.deliveries import DeliveriesMixin
 from demo.events import EventsMixin
 from demo.helpers import _add_month, _crc, _sec
+from demo.patterns import PatternsMixin
 from demo.reports import ReportsMixin
 from demo.units import UnitsMixin
 
 
-class Generator(UnitsMixin, EventsMixin, ReportsMixin, DeliveriesMixin):
+class Generator(UnitsMixin, PatternsMixin, EventsMixin, ReportsMixin, DeliveriesMixin):
     """One demo county: the calendar and random streams here, each stage in its mixin, then the truth."""
 
     def __init__(self, seed: int, months: int, end_month: str | None, progress, county_index: int = 0):
@@ -107,6 +108,7 @@ class Generator(UnitsMixin, EventsMixin, ReportsMixin, DeliveriesMixin):
         self.build_units()
         self.progress(0.08, "正在生成系统账号")
         self.build_accounts()
+        self.build_patterns()
         self.progress(0.12, "正在生成事件与流转记录")
         self.build_events()
         self.progress(0.22, "正在生成重点人员报送")
@@ -137,6 +139,7 @@ class Generator(UnitsMixin, EventsMixin, ReportsMixin, DeliveriesMixin):
             "units": {"townships": levels.count("乡镇"), "communities": levels.count("社区"),
                       "villages": levels.count("村"), "grids": levels.count("网格")},
             "accounts": len(self.acc),
+            "patterns": self.patterns_truth(),
         }
 
 

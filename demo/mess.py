@@ -97,6 +97,8 @@ class Table:
         for i in self._pick("ts_formats", anyts, k):
             opts = [(col, how) for col, how, nn in cand if nn[i]]
             col, how = R.choice(opts)
+            if how == "any" and self.protect[i]:  # a protected row keeps its time of day (no date-only form)
+                how = "min"
             c[col][i] = self._ts_variant(c[col][i], how, R)
         self.elig = eligible  # the other kinds: only records delivered once, so no later version hides them
         if ds in CODE_COLS:

@@ -1,8 +1,10 @@
-"""账号活跃度: by reporting unit and by department office, the trend, drill-down to 社区/村, grid and inactive accounts."""
+"""账号活跃度: by reporting unit and by department office, the trend, drill-down to 社区/村, grid and inactive accounts;
+有效活跃度 (official vs effective rate, flagged accounts, an account's hour × day pattern and patrol points) and
+巡查覆盖 (grids by days patrolled, on the map)."""
 import streamlit as st
 
 from core.config import settings
-from dashboard import charts, data, ui
+from dashboard import aq, charts, data, ui
 
 m = settings().metrics
 ctx = ui.page("账号活跃度", key="activity")
@@ -16,7 +18,8 @@ ui.metric("部门账号活跃度", head["dept_activity_rate"], head["prev_dept_a
 ui.metric("部门活跃 / 计数账号", f"{ui.fmt.count(head['dept_active'])} / {ui.fmt.count(head['dept_accounts'])}",
           where=c[3])
 
-view = st.segmented_control("查看", ["各单位", "部门账号", "趋势"], default="各单位", key="_view") or "各单位"
+view = st.segmented_control("查看", ["各单位", "有效活跃度", "巡查覆盖", "部门账号", "趋势"], default="各单位",
+                            key="_view") or "各单位"
 
 if view == "各单位":
     units = data.q("activity/by_unit", ctx.scope, **ctx.prm)
@@ -65,6 +68,67 @@ if view == "各单位":
                                "needed_days": "需要天数", "last_active_day": "最后操作日", "status": "状态"},
                          name=f"{ctx.unit_label}未活跃账号", key="act-inactive",
                          source=ui.Source("activity/inactive_accounts", acc_prm, "account_id"))
+
+elif view == "有效活跃度":
+    aqc = settings().activity_quality
+    st.caption("有效活跃: 只计有实际工作 (巡查、信息采集、信息更新、事件上报、事件处置、签收、民情日志) 的天数, "
+               f"同样需 {ui.active_rule(ctx.period)}; 只有登录/其他操作的日子不计。计数账号与官方活跃度相同。"
+               f"信号: 登录无实操 ≥ {aqc.login_only_days} 天; 操作扎堆 (≥ {aqc.bunched_min_ops} 次操作在 "
+               f"{aqc.bunched_minutes:g} 分钟内) ≥ {aqc.bunched_days} 天; 夜间批量上传 ({aqc.night_start_hour}–"
+               f"{aqc.night_end_hour} 时 {aqc.night_burst_minutes:g} 分钟内 ≥ {aqc.night_min_ops} 条巡查) ≥ "
+               f"{aqc.night_days} 夜; 定位不变 ≥ {aqc.same_fix_days} 天; 巡查点出网格 (≥ {aqc.outside_min_points} "
+               f"个点中 ≥ {ui.fmt.pct(aqc.outside_share)} 在本网格外)。")
+    h = data.q("activity_quality/headline", ctx.scope, **ctx.uprm).iloc[0]
+    c = st.columns(4)
+    ui.metric("官方账号活跃度", h["official_rate"], kind="rate", where=c[0])
+    ui.metric("有效活跃度", h["effective_rate"], kind="rate", where=c[1])
+    gap = ui.fmt.points(h["official_rate"], h["effective_rate"])
+    ui.metric("差距", ui.fmt.DASH if gap is None else f"{gap:.1f} 个百分点", where=c[2])
+    ui.metric("有信号的账号", ui.fmt.count(h["flagged"]), where=c[3])
+    aqu = data.q("activity_quality/by_unit", ctx.scope, **ctx.prm)
+    st.subheader(f"{ui.md(ctx.shows)} · 各单位官方与有效活跃度 (按差距排序)")
+    ui.table(aqu, {"gap_rank": "差距排名", "ru_name": "单位", "accounts": "计数账号", "active": "官方活跃",
+                   "effective": "有效活跃", "official_rate": "官方活跃度", "effective_rate": "有效活跃度",
+                   "gap": "差距", "flagged": "有信号账号", **ui.fmt.AQ_SIGNALS},
+             name="各单位有效活跃度", key="aq-units", rates=("official_rate", "effective_rate", "gap"),
+             on_pick=lambda row: ui.pick_unit(row["ru_code"]))
+    if ctx.scope.personal == "none":
+        st.info("当前角色只能查看汇总数据。")
+    else:
+        flagged = aq.flagged_view(data.q("activity_quality/accounts", ctx.scope, **ctx.uprm))
+        st.subheader(f"{ui.md(ctx.shows)} · 有信号的账号")
+        if not ui.no_rows(flagged, "有信号的账号"):
+            ui.table(flagged, {"account_id": "账号", "person_name": "姓名", "ru_short_name": "单位",
+                               "unit_name": "网格", "signal_names": "信号", "evidence": "依据",
+                               "active_days": "操作天数", "effective_days": "有效天数",
+                               "login_only_days": "仅登录天数", "bunched_days": "扎堆天数", "night_ops": "夜间巡查",
+                               "same_fix_days": "同一定位天数", "patrol_points": "巡查点", "outside_share": "网格外占比"},
+                     name=f"{ctx.unit_label}有信号的账号", key="aq-flagged", rates=("outside_share",),
+                     on_pick=lambda row: st.session_state.update(_acct=row["account_id"]))
+            labels = {r["account_id"]: aq.account_label(r) for r in flagged.to_dict("records")}
+            acct = ui.url_pick("acct", "查看账号", list(flagged["account_id"]), labels, none_label="(选择账号)")
+            if acct:
+                row = flagged[flagged["account_id"] == acct].iloc[0]
+                st.markdown(f"**{ui.md(labels[acct])}** · {ui.md(row['signal_names'])} · {ui.md(row['evidence'])}")
+                drill = dict(**ctx.period.params(), account_id=acct)
+                hours = data.q("activity_quality/account_hours", ctx.scope, **drill)
+                st.plotly_chart(aq.heatmap(hours, ctx.period.start, ctx.period.end,
+                                           title=f"{acct} 每日各时段操作次数"), key="aq-heat")
+                pts = data.q("activity_quality/account_points", ctx.scope, **drill)
+                grids = data.q("activity_quality/coverage", ctx.scope, **ctx.prm, ru_code=row["ru_code"])
+                st.caption(f"{acct} 的巡查点 (绿: 本网格内, 红: 网格外) · 共 {ui.fmt.count(len(pts))} 个")
+                st.pydeck_chart(aq.account_deck(grids, pts, row["unit_code"]), height=460, key="aq-map")
+
+elif view == "巡查覆盖":
+    cov = data.q("activity_quality/coverage", ctx.scope, **ctx.uprm)
+    st.caption("各网格本网格账号的巡查: 有巡查点的天数、巡查点数及落在本网格边界内的比例。地图按巡查天数占本期天数的比例着色 "
+               "(红: 无巡查, 绿: 每天都有)。")
+    st.pydeck_chart(aq.coverage_deck(cov), height=520, key="aq-cov-map")
+    ui.table(cov.sort_values(["patrol_days", "grid_code"]),
+             {"grid_name": "网格", "community_name": "社区/村", "township_name": "乡镇", "patrol_days": "巡查天数",
+              "days_in_period": "本期天数", "patrol_points": "巡查点", "inside_points": "网格内点",
+              "inside_share": "网格内占比"},
+             name=f"{ctx.unit_label}巡查覆盖", key="aq-cov", rates=("inside_share",))
 
 elif view == "部门账号":
     off = data.q("activity/by_office", ctx.scope, **ctx.uprm)  # of the unit's 乡镇

@@ -17,7 +17,8 @@ ACTIONS = {"login": "登录", "login_failed": "登录失败", "login_locked": "�
            "session_expired": "会话过期", "unmask": "查看未脱敏信息", "export": "导出", "export_full": "导出完整信息",
            "user_add": "添加用户", "user_disable": "停用用户", "user_enable": "启用用户", "user_reset": "重置密码",
            "token_add": "新建大屏令牌", "token_revoke": "吊销大屏令牌", "session_rejected": "会话在另一客户端重连",
-           "audit_key": "审计日志开始签名", "session_resume": "恢复登录 (刷新或新标签页)", "upload": "上传数据"}
+           "audit_key": "审计日志开始签名", "session_resume": "恢复登录 (刷新或新标签页)", "upload": "上传数据",
+           "warning_ack": "确认预警", "supervision_order": "下发督办单"}
 c1, c2 = st.columns(2)
 action = c1.selectbox("类型", [None] + list(ACTIONS), format_func=lambda a: "全部" if a is None else ACTIONS[a],
                       key="_audit_action")

@@ -14,13 +14,14 @@ import streamlit as st
 
 from core.config import settings
 from dashboard import data, maps, ui, wall
+from dashboard import warnings as warn
 
 cfg = settings().dashboard
 qp = st.query_params
 scale = min(4.0, max(0.5, float(qp.get("scale", 1) or 1)))
 figure = qp.get("fig", "activity") if qp.get("fig") in maps.FIGURES else "activity"
 st.markdown(wall.css(scale), unsafe_allow_html=True)
-B, G = wall.BODY, wall.GAP
+B, G = wall.BODY - wall.WARN_H - wall.GAP, wall.GAP  # the body under the 预警 strip
 
 
 def _html(body: str) -> None:
@@ -153,11 +154,16 @@ def body() -> None:
     panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
     wall.header(settings().county.name, p, meta.get("built_at", ""), wall.source_alerts(), scale,
                 budget=120 if both else 48)  # first: the title band needs no query
-    data.prefetch(wall.queries(prm, overview=both or panel == 0))  # all at once; drawn from the cache below
+    day = warn.data_day()
+    wprm = warn.rule_params(day) if day else None
+    data.prefetch(wall.queries(prm, overview=both or panel == 0, warn=wprm))  # all at once; drawn from the cache
     head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
     today = data.q("wall/today", wall.WALL, as_of=now).iloc[0]
     first = meta.get("data_first_day")
     wall.wall_tiles(head, today, p, now, dt.date.fromisoformat(first) if first else None)
+    count, lines = warn.wall_lines(warn.warnings_now(wall.WALL, day, prefetched=True) if day else [],
+                                   settings().warnings.top_n)
+    _html(wall.warning_strip(count, lines, 3840 if both else 1920))
     if both:
         c1, c2 = st.columns(2)
         with c1:

@@ -65,6 +65,9 @@ TARGETS = {
 #   trend   end, months_back=12
 # Every page also runs ui.page()'s calls (COMMON). tests/test_bench.py checks this table against the SQL files
 # and against the data.q("…") calls in pages/ and dashboard/, so it cannot silently rot.
+# the 预警 rules (warehouse.warnings.RULE_QUERIES; not imported here: listed as the page and the wall run them)
+WARNING_RULES = ("warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog", "warnings/silent_unit",
+                 "warnings/quiet_source", "warnings/effective_gap")
 COMMON = [("quality/meta", "none", {}), ("quality/freshness", "admin", {}),
           ("units/reporting_units", "admin", {}), ("overview/coverage", "admin", {"kind": "period"})]
 PAGES: dict[str, list[tuple[str, str, dict]]] = {
@@ -76,7 +79,13 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
         ("activity/by_grid", "admin", {"kind": "prm", "ru_code": True, "community_code": True}),
         ("activity/inactive_accounts", "admin", {"kind": "period", "ru_code": True, "community_code": True,
                                                  "limit": 2000}),
-        ("activity/by_office", "admin", {"kind": "prm"}), ("activity/trend", "admin", {"kind": "trend"})],
+        ("activity/by_office", "admin", {"kind": "prm"}), ("activity/trend", "admin", {"kind": "trend"}),
+        ("activity_quality/headline", "admin", {"kind": "prm", "ru_code": None}),
+        ("activity_quality/by_unit", "admin", {"kind": "prm"}),
+        ("activity_quality/accounts", "admin", {"kind": "prm", "ru_code": None}),
+        ("activity_quality/account_hours", "admin", {"kind": "period", "account_id": True}),
+        ("activity_quality/account_points", "admin", {"kind": "period", "account_id": True}),
+        ("activity_quality/coverage", "admin", {"kind": "prm", "ru_code": True})],
     "events": COMMON + [
         ("events/by_unit", "admin", {"kind": "prm"}), ("events/totals", "admin", {"kind": "prm", "ru_code": None}),
         ("events/groups", "admin", {"kind": "period"}),
@@ -103,7 +112,14 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
              ("overview/event_funnel", "wall", {"kind": "wall"}), ("overview/map_units", "wall", {"kind": "wall"}),
              ("overview/event_points", "wall", {"kind": "wall"}), ("wall/kp_persons", "wall", {"kind": "wall"}),
              ("wall/today", "wall", {"kind": "as_of"}), ("overview/signoff_backlog", "wall", {"kind": "as_of"}),
-             ("overview/recent_events", "wall", {"kind": "wall", "limit": 30})],
+             ("overview/recent_events", "wall", {"kind": "wall", "limit": 30}),
+             *[(n, "wall", {"kind": "warnings"}) for n in WARNING_RULES]],
+    "warnings": [("quality/meta", "none", {}), *[(n, "admin", {"kind": "warnings"}) for n in WARNING_RULES],
+                 ("warnings/order_items", "admin", {"kind": "warnings", "ru_code": True, "office_name": None}),
+                 ("warnings/item_status", "admin", {"event_ids": True, "signoff_keys": True})],
+    # 考核: the quarter of the month, with its 有效活跃度 per unit (warehouse.assessment.query_params runs it first)
+    "assessment": [("quality/meta", "none", {}), ("activity_quality/by_unit", "admin", {"kind": "quarter_prm"}),
+                   ("assessment/scores", "admin", {"kind": "quarter"})],
 }
 # Pages that fetch their queries at once (dashboard.data.prefetch, PREFETCH_THREADS cursors) after the first N,
 # as the app does: the wall reads its meta first (the period depends on it), then prefetches the rest.
@@ -149,6 +165,19 @@ def _page_calls(con, page: str, period, as_of: dt.datetime) -> list[tuple[str, o
             params.update(end=period.end, months_back=12)
         elif kind == "as_of":
             params["as_of"] = as_of
+        elif kind in ("quarter", "quarter_prm"):  # the quarter holding the month (季度考核)
+            from core.config import settings as default_settings
+            from warehouse import assessment
+
+            q = assessment.Quarter.containing(period.start)
+            if kind == "quarter":
+                params.update(assessment.query_params(con, q, default_settings()))
+            else:
+                params.update(start=q.start, end=q.end, prev_start=q.prev().start, prev_end=q.prev().end)
+        elif kind == "warnings":  # as of the last day of the period (the data date of a published month)
+            from warehouse import warnings
+
+            params.update(warnings.params(period.end - dt.timedelta(days=1)))
         ru = first("SELECT ru_code FROM dim_reporting_unit ORDER BY sort_order LIMIT 1")
         for k, v in spec.items():
             if v is True:
@@ -163,6 +192,16 @@ def _page_calls(con, page: str, period, as_of: dt.datetime) -> list[tuple[str, o
                     v = first("SELECT dataset FROM quarantine GROUP BY ALL ORDER BY count(*) DESC LIMIT 1")
                 elif k == "delivery":  # the delivery with the most quarantined rows
                     v = first("SELECT delivery FROM quarantine GROUP BY ALL ORDER BY count(*) DESC LIMIT 1")
+                elif k == "event_ids":  # a 督办单's items: the first unit's 50 latest events
+                    v = [r[0] for r in con.execute("SELECT event_id FROM agg_event WHERE ru_code = $1 "
+                                                   "ORDER BY reported_at DESC LIMIT 50", [ru]).fetchall()] or [""]
+                elif k == "signoff_keys":
+                    v = [f"{r[0]}|{r[1]}" for r in con.execute(
+                        "SELECT report_id, office_name FROM fact_kp_signoff WHERE office_name IS NOT NULL "
+                        "ORDER BY reported_at DESC LIMIT 50").fetchall()] or [""]
+                elif k == "account_id":  # the grid worker with the most 巡查 points (the heaviest drill)
+                    v = first("SELECT account_id FROM agg_patrol_point GROUP BY ALL ORDER BY count(*) DESC, "
+                              "account_id LIMIT 1")
                 elif k == "reason_kind":
                     v = first("SELECT reason_kind FROM quarantine GROUP BY ALL ORDER BY count(*) DESC LIMIT 1")
             params[k] = v

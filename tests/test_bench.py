@@ -34,7 +34,8 @@ def test_page_table_matches_the_sql_files_and_the_pages():
     for calls in bench.PAGES.values():
         for name, scope, spec in calls:
             assert scope in ("admin", "wall", "none")
-            assert spec.get("kind") in (None, "prm", "wall", "period", "trend", "as_of")
+            assert spec.get("kind") in (None, "prm", "wall", "period", "trend", "as_of", "warnings", "quarter",
+                                        "quarter_prm")
 
 
 def test_stats_p95_is_nearest_rank():
@@ -123,10 +124,11 @@ def test_wall_is_measured_as_the_app_fetches_it():
     import datetime as dt
 
     from dashboard import data, wall
+    from warehouse import warnings
     from warehouse.metrics import Period
 
     prm = wall.params(Period.parse_month("2026-10"), dt.datetime(2026, 11, 3))
-    app = {name for name, _, _ in wall.queries(prm, overview=True)}
+    app = {name for name, _, _ in wall.queries(prm, overview=True, warn=warnings.params(dt.date(2026, 11, 2)))}
     first = bench.PREFETCHED_AFTER["wall"]
     measured = [name for name, _, _ in bench.PAGES["wall"]]
     assert measured[:first] == ["quality/meta"]

@@ -92,9 +92,9 @@ def test_office_kinds_one_python_source():
 
 
 def test_the_per_unit_rollup_is_one_macro():
-    for name in ("overview/unit_ranking", "comparison/long", "comparison/rankings"):
+    for name in ("overview/unit_ranking", "comparison/long", "comparison/rankings", "assessment/scores"):
         assert "m_unit_figures(" in _code(ROOT / "warehouse" / "sql" / f"{name}.sql"), name
-    assert sum("m_unit_figures(" in _code(p) for p in SQL_FILES) == 4  # the three, and its definition
+    assert sum("m_unit_figures(" in _code(p) for p in SQL_FILES) == 5  # the four, and its definition
     assert "CREATE MACRO m_unit_figures(" in _code(METRICS_SQL)
 
 

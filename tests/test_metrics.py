@@ -298,7 +298,8 @@ def test_map_units(county):
 def _all_params(name: str, township_code: str | None = None) -> dict:
     base = {**metrics.period_params(MARCH), "months_back": 3, "limit": 50, "as_of": AS_OF}
     extra = {k: None for k in metrics.sql_params(name) - base.keys() - set(metrics.OPTIONAL_PARAMS)
-             - set(metrics.threshold_params(Settings())) - {"scope_township", "scope_office"}}
+             - set(metrics.threshold_params(Settings())) - set(metrics.assessment_params(Settings()))
+             - {"scope_township", "scope_office"}}
     return {**base, **extra}
 
 

@@ -31,9 +31,10 @@ ALL_PAGES = ["home.py", "activity.py", "events.py", "key_persons.py", "compare.p
              "quality.py", "users.py", "audit.py"]
 EXPECTED_PAGES = {
     "admin": set(ALL_PAGES),
-    "leader": {"home.py", "activity.py", "events.py", "key_persons.py", "compare.py", "bulletin.py", "wall.py"},
-    "township": {"home.py", "activity.py", "events.py", "key_persons.py", "bulletin.py", "upload.py"},
-    "department": {"key_persons.py"},
+    "leader": {"home.py", "activity.py", "events.py", "key_persons.py", "compare.py", "bulletin.py", "warnings.py",
+               "wall.py"},
+    "township": {"home.py", "activity.py", "events.py", "key_persons.py", "bulletin.py", "warnings.py", "upload.py"},
+    "department": {"key_persons.py", "warnings.py"},
 }
 # Personal data of the sample county, full and masked.
 FULL = ["张三丰", "李四光", "王五常", "赵六合", "钱七星", "13812345670", "13812345674", "13900000003",
@@ -129,7 +130,7 @@ def test_not_logged_in_every_url_shows_the_login(county):
 
 def test_page_guard_refuses_a_page_outside_the_role():
     ident = auth.Identity("d", "d", "部门用户", Scope(office_name="宏仁派出所"), "password")
-    assert "events" not in ident.pages and ident.pages == ("key_persons",)
+    assert "events" not in ident.pages and ident.pages == ("key_persons", "warnings")
     assert auth.Identity("w", "w", "大屏", auth.DISPLAY_SCOPE, "token").pages == ("wall",)
 
 

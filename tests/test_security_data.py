@@ -207,7 +207,7 @@ def _record_ids(root: Path) -> list[str]:
 @pytest.mark.parametrize("page,params,view", [
     ("events.py", {}, None), ("events.py", {"u": "t3"}, None), ("key_persons.py", {}, "超时未签收"),
     ("key_persons.py", {"u": "t3"}, "超时未签收"), ("home.py", {}, None), ("compare.py", {}, None),
-    ("activity.py", {"u": "t3"}, None), ("wall.py", {}, None), ("bulletin.py", {}, None)])
+    ("activity.py", {"u": "t3"}, None), ("wall.py", {}, None), ("bulletin.py", {}, None), ("warnings.py", {}, None)])
 def test_leader_receives_no_record_level_rows(county, page, params, view):
     params = {k: (county[1] if v == "t3" else v) for k, v in params.items()}
     at = _open(_session("leader"), page, p="2024-03", k="month", **params)

@@ -3,6 +3,9 @@
     python -m warehouse bulletin --month 2026-03 [--format md|docx|xlsx|pdf|json] [--out PATH] [--warehouse PATH]
                                  [--cutoff YYYY-MM-DD] [--issued YYYY-MM-DD]
     python -m warehouse review   [--period 2026-W12] [--format md|docx|pdf|json] [--out PATH] [--warehouse PATH]
+    python -m warehouse warnings [--as-of YYYY-MM-DD] [--format json|md] [--warehouse PATH]
+    python -m warehouse assessment (--quarter 2026-Q1 | --year 2026) [--format json|docx] [--out PATH] [--warehouse PATH]
+    python -m warehouse activity-quality --month 2026-03 [--format json] [--out PATH] [--warehouse PATH]
     python -m warehouse bench    …   (an alias: hands over to `python -m perf bench …`, warehouse/aliases.py)
 
 --warehouse takes a warehouse directory (with CURRENT, as `python -m etl run --warehouse` builds it) or a .duckdb
@@ -175,6 +178,56 @@ def _pdf(docx: bytes) -> bytes:
     return docx_to_pdf(docx)
 
 
+# ---------------------------------------------------------------------------------------------------- warnings
+def _add_warnings(sub) -> None:
+    p = sub.add_parser("warnings", help="预警: 截至某日仍在持续的预警 (规则、单位、首次出现、原因)")
+    p.add_argument("--as-of", type=_date, dest="as_of", help="截至日期 YYYY-MM-DD (默认: 数据仓库的最新数据日期)")
+    p.add_argument("--format", choices=("json", "md"), default="json")
+    p.add_argument("--warehouse", type=Path, help="数据仓库目录 (含 CURRENT) 或 .duckdb 文件 (默认取配置)")
+    p.set_defaults(run=_run_warnings)
+
+
+def _run_warnings(args, settings) -> int:
+    from warehouse import warnings
+
+    con = _open(args, settings)
+    try:
+        as_of = args.as_of or warnings.data_date(con)
+        if as_of is None:
+            raise UserError("数据仓库中没有任何业务数据, 无法计算预警")
+        ws = warnings.evaluate(con, as_of, settings=settings)
+    finally:
+        con.close()
+    if args.format == "json":
+        _write(warnings.render_json(ws), None)
+    else:
+        _write(f"# 预警 (截至 {as_of:%Y-%m-%d}): {len(ws)} 条\n\n"
+               + "".join(f"- 【{w.level}】{w.reason} (首次出现 {w.first_seen:%Y-%m-%d})\n" for w in ws), None)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- activity-quality
+def _add_activity_quality(sub) -> None:
+    p = sub.add_parser("activity-quality", help="有效活跃度: 各单位官方与有效活跃度及差距, 被标记的账号及其信号")
+    p.add_argument("--month", required=True, type=_month, help="月份 YYYY-MM")
+    p.add_argument("--format", choices=("json",), default="json")
+    p.add_argument("--out", type=Path, help="输出文件 (默认输出到标准输出)")
+    p.add_argument("--warehouse", type=Path, help="数据仓库目录 (含 CURRENT) 或 .duckdb 文件 (默认取配置)")
+    p.set_defaults(run=_run_activity_quality)
+
+
+def _run_activity_quality(args, settings) -> int:
+    from warehouse import activity_quality
+
+    con = _open(args, settings)
+    try:
+        data = activity_quality.compute(con, args.month, settings=settings)
+    finally:
+        con.close()
+    _write(activity_quality.render_json(data), args.out)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------- bench
 def _add_bench(sub) -> None:
     """The benchmark moved to perf/ (a tool: not imported here); this command is its old path. Every argument
@@ -184,7 +237,56 @@ def _add_bench(sub) -> None:
         .set_defaults(hand_over="bench")
 
 
-COMMANDS = (_add_bulletin, _add_review, _add_bench)
+# ---------------------------------------------------------------------------------------------------- assessment
+def _quarter(text: str):
+    from warehouse.assessment import Quarter
+
+    try:
+        return Quarter.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_assessment(sub) -> None:
+    p = sub.add_parser("assessment", help="季度考核 (--quarter) 或年度总评 (--year): 百分制得分、名次、名次变化")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--quarter", type=_quarter, help="考核季度 YYYY-Qn, 例如 2026-Q1")
+    when.add_argument("--year", type=int, help="年度总评 YYYY (四个季度得分的平均)")
+    p.add_argument("--format", choices=("json", "docx"), default="json")
+    p.add_argument("--out", type=Path, help="输出文件 (json 默认输出到标准输出, docx 默认按通报名称)")
+    p.add_argument("--warehouse", type=Path, help="数据仓库目录 (含 CURRENT) 或 .duckdb 文件 (默认取配置)")
+    p.set_defaults(run=_run_assessment)
+
+
+def _run_assessment(args, settings) -> int:
+    from warehouse import assessment
+    from warehouse.bulletin import NoData
+
+    con = _open(args, settings)
+    try:
+        try:
+            a = (assessment.compute_year(con, args.year, settings=settings) if args.year
+                 else assessment.compute(con, args.quarter, settings=settings))
+        except NoData as exc:
+            raise UserError(str(exc)) from None
+    finally:
+        con.close()
+    out = args.out
+    if args.format == "docx":
+        from warehouse.assessment_docx import render_docx
+
+        data = render_docx(a)
+        out = out or Path(a.file_name("docx"))
+    else:
+        data = assessment.render_json(a)
+    _write(data, out)
+    if out is not None:
+        print(f"已生成 {a.title} ({args.format}): {out}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = (_add_bulletin, _add_review, _add_warnings, _add_activity_quality, _add_assessment,
+            _add_bench)
 
 
 def main(argv: list[str] | None = None) -> int:

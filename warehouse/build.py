@@ -308,18 +308,47 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
 
 
 def _meta(con, settings: Settings, version: str, built_at: dt.datetime) -> None:
+    # the days records really happened on: nothing later than now, nor a time the ETL flagged as later than the
+    # delivery was loaded (future_time: a clock or a typo, not the data's date)
     first, last = con.execute("""
         SELECT min(d), max(d) FROM (
-            SELECT min(op_date) AS d FROM fact_activity WHERE op_date <= $now
+            SELECT min(op_date) AS d FROM fact_activity WHERE op_date <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)
             UNION ALL SELECT max(op_date) FROM fact_activity WHERE op_date <= $now
-            UNION ALL SELECT CAST(min(reported_at) AS DATE) FROM fact_event WHERE reported_at <= $now
-            UNION ALL SELECT CAST(max(reported_at) AS DATE) FROM fact_event WHERE reported_at <= $now)
+                                                             AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)
+            UNION ALL SELECT CAST(min(reported_at) AS DATE) FROM fact_event
+                      WHERE reported_at <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)
+            UNION ALL SELECT CAST(max(reported_at) AS DATE) FROM fact_event
+                      WHERE reported_at <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE))
     """, {"now": built_at}).fetchone()
     meta = {"schema_version": str(SCHEMA_VERSION), "version": version, "built_at": built_at.isoformat(sep=" "),
             "county_name": settings.county.name, "county_code": settings.county.code,
             "data_first_day": str(first) if first else "", "data_last_day": str(last) if last else ""}
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
+
+
+def _warnings(con, settings: Settings) -> None:
+    """预警 as of the data date, evaluated at publish (warehouse/warnings.py): the table `warning` of this version
+    (the app and the CLI evaluate again, for any date; this is the record of what the publish raised)."""
+    import pyarrow as pa
+
+    from warehouse import warnings
+
+    cur = con.cursor()  # its own cursor: the build's connection may hold the last statement's result
+    ws = warnings.evaluate(cur, settings=settings)
+    as_of = warnings.data_date(cur)
+    rows = [{"as_of": as_of, "key": w.key, "level": w.level, "rule": w.rule, "unit_kind": w.unit_kind,
+             "unit_code": w.unit_code, "unit": w.unit, "ru_code": w.ru_code, "township_code": w.township_code,
+             "first_seen": w.first_seen, "reason": w.reason,
+             "figures": json.dumps(w.figures, ensure_ascii=False, default=str)} for w in ws]
+    cur.register("warning_arrow", pa.Table.from_pylist(rows, schema=pa.schema([
+        ("as_of", pa.date32()), ("key", pa.string()), ("level", pa.string()), ("rule", pa.string()),
+        ("unit_kind", pa.string()), ("unit_code", pa.string()), ("unit", pa.string()), ("ru_code", pa.string()),
+        ("township_code", pa.string()), ("first_seen", pa.date32()), ("reason", pa.string()),
+        ("figures", pa.string())])))
+    cur.execute("CREATE TABLE warning AS SELECT * FROM warning_arrow")
+    cur.unregister("warning_arrow")
+    cur.close()
 
 
 def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | None = None,
@@ -342,6 +371,9 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
             con.execute(f.read_text(encoding="utf-8"))
             timings[f.stem] = time.perf_counter() - t
         _meta(con, settings, version or path.name, built_at)
+        t = time.perf_counter()
+        _warnings(con, settings)
+        timings["warnings"] = time.perf_counter() - t
         for ds in DATASETS:  # the facts and dims hold everything the staging tables held
             con.execute(f"DROP TABLE stg_{ds}")
         con.execute("CHECKPOINT")

@@ -111,7 +111,8 @@ def _clean(v):
 # ---------------------------------------------------------------------------------------------------- structure
 @dataclass
 class Table:
-    """An appendix table: raw values per row; `formats` per column: text | int | pct | score."""
+    """An appendix table: raw values per row; `formats` per column: text | int | pct | score (0–1, shown × 100) |
+    points (a score out of 100) | move (a change of rank, fmt.movement)."""
     key: str
     title: str
     columns: list[str]
@@ -133,6 +134,10 @@ class Table:
                     line.append(pct(v))
                 elif f == "score":
                     line.append(f"{v * 100:.1f}")
+                elif f == "points":  # a score out of 100 (季度考核)
+                    line.append(fmt.score(v))
+                elif f == "move":  # a change of rank
+                    line.append(fmt.movement(v))
                 elif f == "int":
                     line.append(str(int(v)))
                 else:

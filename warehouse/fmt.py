@@ -25,6 +25,9 @@ NAMES = {
     "overdue_open": "超期未办结", "red_cards": "红牌督办", "kp_reports": "重点人员报送", "sign_rate": "签收率",
     "collection_rate": "采集率", "score": "综合得分",
 }
+# 有效活跃度 signals (warehouse/schema/60_activity_quality.sql) as the pages name them, in their order
+AQ_SIGNALS = {"login_only": "登录无实操", "bunched": "操作扎堆", "night_batch": "夜间批量上传", "same_gps": "定位不变",
+              "outside_grid": "巡查点出网格"}
 DAYS_FROM_HOURS = 48  # a duration of 48 hours or more is written in days
 
 
@@ -117,3 +120,43 @@ def date(v) -> str:
     if isinstance(v, dt.date):
         return f"{v:%Y-%m-%d}"
     return str(v)
+
+
+def score(v, digits: int = 1) -> str:
+    """An assessment score out of 100 (季度考核): 85.25 → '85.3', 100 → '100.0'; None → '—'."""
+    v = num(v)
+    return DASH if v is None else f"{v:.{digits}f}"
+
+
+def movement(m) -> str:
+    """A change of rank (previous rank − rank): 3 → '↑3', -2 → '↓2', 0 → '→', None (no rank before) → '—'."""
+    m = num(m)
+    if m is None:
+        return DASH
+    m = int(m)
+    return "→" if m == 0 else ("↑" if m > 0 else "↓") + str(abs(m))
+
+
+def signals(names) -> str:
+    """['login_only', 'night_batch'] → '登录无实操、夜间批量上传' (an unknown name as it is); none → '—'."""
+    names = [n for n in (list(names) if names is not None else []) if isinstance(n, str)]
+    return "、".join(AQ_SIGNALS.get(n, n) for n in names) or DASH
+
+
+def signal_evidence(row) -> str:
+    """The evidence of a flagged account's signals (a row of activity_quality/accounts), one clause each:
+    '仅登录 5 天 (有操作 22 天)；网格外巡查点 40/40 (100%)'."""
+    parts = []
+    for n in row["signals"]:
+        if n == "login_only":
+            parts.append(f"仅登录 {count(row['login_only_days'])} 天 (有操作 {count(row['active_days'])} 天)")
+        elif n == "bunched":
+            parts.append(f"操作集中在几分钟内 {count(row['bunched_days'])} 天")
+        elif n == "night_batch":
+            parts.append(f"夜间集中巡查 {count(row['night_ops'])} 条 ({count(row['night_days'])} 夜)")
+        elif n == "same_gps":
+            parts.append(f"同一定位 {count(row['same_fix_days'])} 天")
+        elif n == "outside_grid":
+            parts.append(f"网格外巡查点 {count(row['outside_points'])}/{count(row['patrol_points'])} "
+                         f"({pct(row['outside_share'])})")
+    return "；".join(parts) or DASH

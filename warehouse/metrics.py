@@ -152,7 +152,15 @@ def threshold_params(s: Settings) -> dict:
             "activity_good": m.activity_good, "event_high": m.event_high,
             "event_low": m.event_low, "sign_good": m.sign_good, "sign_yellow_hours": m.sign_yellow_hours,
             "sign_red_hours": m.sign_red_hours, "report_top_fraction": m.report_top_fraction,
-            "report_name_each_max": m.report_name_each_max, "red_black_size": m.red_black_size}
+            "report_name_each_max": m.report_name_each_max, "red_black_size": m.red_black_size,
+            **{f"aq_{k}": v for k, v in s.activity_quality.model_dump().items()}}
+
+
+def assessment_params(s: Settings) -> dict:
+    """季度考核 ([assessment]): $pass_score, $reward_score and the weight $w_<indicator> of each indicator."""
+    a = s.assessment
+    return {"pass_score": a.pass_score, "reward_score": a.reward_score,
+            **{f"w_{k}": getattr(a.weights, k) for k in type(a.weights).model_fields}}
 
 
 # Parameters a query may use that callers may leave out: NULL means "no filter" / "the default".
@@ -161,8 +169,9 @@ def threshold_params(s: Settings) -> dict:
 #   limit           NULL = no limit
 #   period_asof     a TIMESTAMP: the current period is still running and is measured at this time (now), not at its
 #                   future end (what is overdue, how many active days an account needs); NULL = at its end
+#   effective, supervision   季度考核's figures from outside the metrics layer (warehouse/assessment.py); NULL = none
 OPTIONAL_PARAMS = {"cutoff": None, "ru_code": None, "community_code": None, "grid_code": None, "category": None,
-                   "limit": None, "period_asof": None}
+                   "limit": None, "period_asof": None, "effective": None, "supervision": None}
 
 
 def period_params(period: Period, prev: Period | None = None) -> dict:
@@ -175,7 +184,8 @@ def bind(name: str, scope: Scope, params: dict, s: Settings | None = None) -> di
     if "scope_township" in params or "scope_office" in params:
         raise ScopeError("scope parameters come from the caller's identity only")
     wanted = sql_params(name)
-    values = {**threshold_params(s or default_settings()), **OPTIONAL_PARAMS, **params,
+    s = s or default_settings()
+    values = {**threshold_params(s), **assessment_params(s), **OPTIONAL_PARAMS, **params,
               "scope_township": scope.township_code, "scope_office": scope.office_name}
     missing = wanted - values.keys()
     if missing:

@@ -8,9 +8,15 @@ CREATE MACRO m_unknown_category() AS '未知类别';
 CREATE MACRO m_category(category, flags) AS
     CASE WHEN list_contains(flags, 'unknown_code:category') THEN m_unknown_category() ELSE category END;
 
+-- 有效活跃度 (docs/metrics.md): the operations that are substantive work. An account-day with only 登录/其他 is
+-- active for the official rate but not effective. The one place the list is written.
+CREATE MACRO m_substantive_op(op_type) AS
+    op_type IN ('巡查', '信息采集', '信息更新', '事件上报', '事件处置', '签收', '民情日志');
+
 CREATE TABLE agg_account_day AS
 SELECT account_id, op_date AS day,
        count(*) AS n_ops,
+       count(*) FILTER (m_substantive_op(op_type)) AS n_substantive,
        count(*) FILTER (op_type = '登录') AS n_login,
        count(*) FILTER (op_type = '巡查') AS n_patrol,
        count(*) FILTER (op_type IN ('信息采集', '信息更新')) AS n_collect,
@@ -26,7 +32,8 @@ CREATE TABLE agg_account_month AS
 SELECT account_id, CAST(date_trunc('month', day) AS DATE) AS month,
        count(*) AS active_days, sum(n_ops) AS n_ops, sum(n_login) AS n_login, sum(n_patrol) AS n_patrol,
        sum(n_collect) AS n_collect, sum(n_event_report) AS n_event_report, sum(n_sign) AS n_sign,
-       sum(n_diary) AS n_diary, max(day) AS last_day
+       sum(n_diary) AS n_diary, max(day) AS last_day,
+       count(*) FILTER (n_substantive > 0) AS effective_days
 FROM agg_account_day
 GROUP BY ALL
 ORDER BY month, account_id;

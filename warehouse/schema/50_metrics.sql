@@ -49,6 +49,8 @@ CREATE MACRO m_active_min(min_days, week_days, ps, pe, at_ts := NULL) AS
 -- status is 停用; it closed at closed_at, or (no closed_at delivered) when that status was recorded (updated_at).
 -- Active: operations (any op_type, login included) on at least m_active_min(min_days) distinct days of the period.
 -- Accounts opened or closed mid-period are counted, and need the same number of active days.
+-- 有效活跃度: effective_days counts only the days with a substantive operation (m_substantive_op: not 登录/其他
+-- alone); `effective` = effective_days ≥ the same needed_days. Same counted accounts, same rule, other days.
 CREATE MACRO m_account_activity(periods, min_days, week_days) AS TABLE
 WITH p AS (SELECT unnest(periods, recursive := true)),
 counted AS (
@@ -60,11 +62,12 @@ counted AS (
 ),
 days AS (
     -- a whole calendar month from agg_account_month (one row per account), any other period from agg_account_day
-    SELECT p.label, m.account_id, m.active_days, m.n_ops
+    SELECT p.label, m.account_id, m.active_days, m.n_ops, m.effective_days
     FROM agg_account_month m JOIN p ON m.month = p.ps
     WHERE p.ps = date_trunc('month', p.ps) AND p.pe = p.ps + INTERVAL 1 MONTH
     UNION ALL
-    SELECT p.label, d.account_id, count(*) AS active_days, sum(d.n_ops) AS n_ops
+    SELECT p.label, d.account_id, count(*) AS active_days, sum(d.n_ops) AS n_ops,
+           count(*) FILTER (d.n_substantive > 0) AS effective_days
     FROM agg_account_day d JOIN p ON d.day >= p.ps AND d.day < p.pe
     WHERE NOT (p.ps = date_trunc('month', p.ps) AND p.pe = p.ps + INTERVAL 1 MONTH)
     GROUP BY ALL
@@ -73,7 +76,9 @@ SELECT c.label AS period, c.ps AS period_start, c.pe AS period_end, c.at_ts AS p
        c.* EXCLUDE (label, ps, pe, at_ts),
        coalesce(d.active_days, 0) AS active_days, coalesce(d.n_ops, 0) AS n_ops,
        m_active_min(min_days, week_days, c.ps, c.pe, at_ts := c.at_ts) AS needed_days,
-       coalesce(d.active_days, 0) >= m_active_min(min_days, week_days, c.ps, c.pe, at_ts := c.at_ts) AS active
+       coalesce(d.active_days, 0) >= m_active_min(min_days, week_days, c.ps, c.pe, at_ts := c.at_ts) AS active,
+       coalesce(d.effective_days, 0) AS effective_days,
+       coalesce(d.effective_days, 0) >= m_active_min(min_days, week_days, c.ps, c.pe, at_ts := c.at_ts) AS effective
 FROM counted c LEFT JOIN days d ON d.label = c.label AND d.account_id = c.account_id;
 
 -- 账号活跃度 of a group of accounts: active accounts / counted accounts (rows of m_account_activity); no counted
