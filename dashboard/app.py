@@ -69,7 +69,8 @@ for i, key in enumerate(allowed):
         pages.append(st.Page(PAGES / file, title=title, icon=icon, url_path=key, visibility="hidden"))
     else:
         pages.append(st.Page(PAGES / file, title=title, icon=icon, url_path=key))
-nav = st.navigation(groups, position="hidden" if ident.is_display else "sidebar")
+nav = st.navigation(groups, position="hidden" if ident.is_display else "sidebar",
+                    expanded=True)  # every page in the menu (not "View 3 more" past ten)
 if not ident.is_display:
     auth.sidebar(ident)
 if not ident.is_display and nav.url_path != "wall":  # the wall shows its own alert line and must fit the screen

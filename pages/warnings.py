@@ -24,7 +24,7 @@ ws = wd.warnings_now(ident.scope, as_of)
 acks = wd.store().acks()
 c1, c2, c3 = st.columns(3)
 levels = c1.multiselect("级别", list(wd.LEVELS), default=list(wd.LEVELS), key="_w_levels")
-rules = c2.multiselect("规则", list(wd.RULES), format_func=wd.RULES.get, key="_w_rules")
+rules = c2.multiselect("规则", list(wd.RULES), format_func=wd.RULES.get, key="_w_rules", placeholder="全部规则")
 state = c3.segmented_control("状态", ["全部", "未确认", "已确认"], default="全部", key="_w_state") or "全部"
 shown = [w for w in ws if w.level in levels and (not rules or w.rule in rules)
          and (state == "全部" or (w.key in acks) == (state == "已确认"))]

@@ -76,7 +76,11 @@ def test_wall_shows_count_and_top_reasons_without_personal_data(server, browser)
     ctx, page, frames = _visit(browser, f"{url}/wall?panel=0&display_token={token}", None, 1920, 1080)
     page.wait_for_selector(".wall-warn", timeout=60_000)
     strip = page.inner_text(".wall-warn")
-    assert strip.startswith("预警 6 条"), strip
+    from warehouse import db, warnings
+
+    with db.open_published(s.paths.warehouse_dir) as con:
+        n = len(warnings.evaluate(con, settings=s))
+    assert n == 7 and strip.startswith(f"预警 {n} 条"), strip  # the seven rules of warning_county, one each
     assert REASONS["卧龙镇"] in strip  # the most urgent (红) first
     assert "另 " in strip  # the rest counted, not cut
     dims = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")

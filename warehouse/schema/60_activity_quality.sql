@@ -51,15 +51,25 @@ DROP TABLE aq_grid_edge;
 -- operation's time, and the day's position fix: the most frequent position of its 手持终端/APP operations (rounded
 -- to 6 decimals, the delivered precision), with how many operations had a position.
 CREATE TABLE agg_aq_day AS
-SELECT account_id, op_date AS day, count(*) AS n_ops, count(*) FILTER (m_substantive_op(op_type)) AS n_substantive,
-       min(op_time) AS first_op, max(op_time) AS last_op,
-       mode(round(lon, 6)::VARCHAR || ',' || round(lat, 6)::VARCHAR)
-           FILTER (terminal IN ('手持终端', 'APP') AND lon IS NOT NULL AND lat IS NOT NULL) AS fix,
-       count(*) FILTER (terminal IN ('手持终端', 'APP') AND lon IS NOT NULL AND lat IS NOT NULL) AS n_fixes
-FROM fact_activity
-WHERE account_id IS NOT NULL AND op_date IS NOT NULL
-GROUP BY ALL
-ORDER BY day, account_id;
+WITH fx AS (  -- the day's position fixes of a handheld / APP terminal, to 6 decimals
+    SELECT account_id, op_date, round(lon, 6)::VARCHAR || ',' || round(lat, 6)::VARCHAR AS fix, count(*) AS c
+    FROM fact_activity
+    WHERE account_id IS NOT NULL AND op_date IS NOT NULL AND terminal IN ('手持终端', 'APP')
+      AND lon IS NOT NULL AND lat IS NOT NULL
+    GROUP BY ALL
+),
+best AS (  -- the most frequent one; a tie goes to the smallest (the same on every channel and every run)
+    SELECT account_id, op_date, first(fix ORDER BY c DESC, fix) AS fix, CAST(sum(c) AS BIGINT) AS n_fixes
+    FROM fx GROUP BY ALL
+)
+SELECT a.account_id, a.op_date AS day, count(*) AS n_ops,
+       count(*) FILTER (m_substantive_op(a.op_type)) AS n_substantive,
+       min(a.op_time) AS first_op, max(a.op_time) AS last_op, b.fix, coalesce(b.n_fixes, 0) AS n_fixes
+FROM fact_activity a
+LEFT JOIN best b ON b.account_id = a.account_id AND b.op_date = a.op_date
+WHERE a.account_id IS NOT NULL AND a.op_date IS NOT NULL
+GROUP BY a.account_id, a.op_date, b.fix, b.n_fixes
+ORDER BY day, a.account_id;
 
 -- One row per account, day and hour with operations (the hour × day pattern; night batches): operations, 巡查 and
 -- the first and last 巡查 of the hour.
