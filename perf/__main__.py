@@ -2,8 +2,8 @@
 
     python -m perf bench    [--scale tiny|county|city] [--out results.json] [--runs 5] [--month 2026-10]
                             [--data DROP] [--work DIR] [--no-pandas-ingest]
-    python -m perf loadtest --warehouse DIR [--sessions 10] [--rounds 2] [--wall-refresh 5] [--user-nice 10]
-                            [--out load.json]
+    python -m perf loadtest --warehouse DIR [--clients websocket|browser] [--users 10] [--rounds 2] [--pin]
+                            [--wall-refresh 5] [--user-nice 10] [--out load.json]
 
 The settings are read as everywhere else (config.toml or $GRIDWATCH_CONFIG). Exit codes: 0 ok; 1 the load test
 saw errors; 2 bad arguments.

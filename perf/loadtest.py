@@ -1,23 +1,32 @@
-"""Load test: N concurrent browser sessions on one Streamlit server, opening the pages in turn, while the wall
-display refreshes.
+"""Load test: N concurrent user sessions on one Streamlit server, opening the pages in turn, while the wall
+display refreshes in a real browser.
 
-    python -m perf loadtest --warehouse WH [--sessions 10] [--rounds 2] [--wall-refresh 5] [--out r.json]
+    python -m perf loadtest --warehouse WH [--clients websocket|browser] [--users 10] [--rounds 2] [--pin]
+                            [--wall-refresh 5] [--user-nice 10] [--out r.json]
 
 (`python -m warehouse.loadtest …` is an alias that hands over to it.)
 
 One server (`streamlit run dashboard/app.py`) on a published warehouse WH (e.g. the benchmark's, `…/wh`), with a
-temporary configuration (its own user store; the demo build off). Two headless Chromiums (Debian's, no download),
-like two machines: one for the wall (logged in with a display token, refreshing every `--wall-refresh` seconds),
-one with N isolated contexts for N users, each logging in through the form, then opening the pages through the
-sidebar in turn (a rotation offset per user, so they do not all ask for the same page at once) for `--rounds`
-rounds. The users' browser runs at `--user-nice` (10 by default): on a real network it is other people's machines,
-here it would take the server's two cores; `--user-nice 0` gives every process the same priority.
+temporary configuration (its own user store; the demo build off). The wall is one headless Chromium (Debian's, no
+download), logged in with a display token, refreshing every `--wall-refresh` seconds. The N users each log in
+through the form, then open the pages in turn (a rotation offset per user, so they do not all ask for the same
+page at once) for `--rounds` rounds, either
 
-Page time: from the click on the link to the end of the script run (Streamlit's status widget gone and the
-page's title drawn). The first round of each user is cold for the result cache of that page and period (the
-first user to ask pays for the query, the others may find it cached); both rounds are reported together and
-apart. The wall: the time between consecutive refresh cycles (the `wall-cycle` marker of pages/wall.py) while the
-users work, against the configured interval.
+- `--clients websocket` (the default): as bare websocket clients speaking Streamlit's protocol (perf/wsclient.py:
+  `/_stcore/stream`, a rerun BackMsg per page with its script hash and the widget states, ForwardMsgs read until
+  `script_finished`), so the CPU goes to the server, not to ten browsers sharing its cores; page time = the rerun
+  request sent → `script_finished`; errors = exception elements in a run, lost connections, runs that never end;
+- `--clients browser`: as N isolated contexts of a second Chromium, clicking the sidebar's links; page time = the
+  click → Streamlit's status widget gone and the page's title drawn. That browser runs at `--user-nice` (10 by
+  default): on a real network it is other people's machines, here it would take the server's two cores.
+
+`--pin` puts the server on the first core and this process (the clients, the wall's browser) on the others
+(`os.sched_setaffinity`); the report gives the server's CPU and the clients' own.
+
+The first round of each user is cold for the result cache of that page and period (the first user to ask pays for
+the query, the others may find it cached); both rounds are reported together and apart. The wall: the time between
+consecutive refresh cycles (the `wall-cycle` marker of pages/wall.py) while the users work, against the configured
+interval (websocket users are quick: give them enough `--rounds` to cover a few refreshes).
 """
 from __future__ import annotations
 
@@ -42,6 +51,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
 PAGES = ["home", "activity", "events", "key_persons", "compare", "quality"]
+CLIENTS = ("websocket", "browser")
 
 
 def _free_port() -> int:
@@ -50,8 +60,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(wh: Path, root: Path, wall_refresh: float) -> tuple[subprocess.Popen, str, str, str]:
-    """The server with its own config and user store: (process, url, admin password, display token)."""
+def start_server(wh: Path, root: Path, wall_refresh: float, cpus: set[int] | None = None
+                 ) -> tuple[subprocess.Popen, str, str, str]:
+    """The server with its own config and user store: (process, url, admin password, display token); on the
+    cores `cpus` only when given (set before it starts, so every thread of it stays there)."""
     cfg = root / "config.toml"
     cfg.write_text(f'[paths]\ndata_dir = "{root}"\ndrop_dir = "{root}/drop"\nlake_dir = "{wh}/lake"\n'
                    f'warehouse_dir = "{wh}"\n[demo]\nauto = false\n'
@@ -69,7 +81,8 @@ def start_server(wh: Path, root: Path, wall_refresh: float) -> tuple[subprocess.
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
         try:
@@ -123,6 +136,36 @@ async def user(browser, url: str, password: str, idx: int, rounds: int, out: lis
         await ctx.close()
 
 
+async def ws_user(url: str, password: str, idx: int, rounds: int, out: list, errors: list,
+                  username: str = "bench") -> None:
+    """One user as a bare websocket client (perf/wsclient.py): the login form submitted, then the same pages in
+    the same rotation as a browser user. Page time: the rerun request sent → `script_finished`."""
+    from perf import wsclient
+
+    s = wsclient.Session(url)
+    try:
+        first = await s.open()
+        t = time.perf_counter()
+        run = await s.login(first, username, password)
+        if not s.pages or run.widget("text_input", "login_user") is not None:
+            raise wsclient.ProtocolError("still on the login screen after submitting the form")
+        out.append({"user": idx, "page": "login+home", "round": 0, "s": time.perf_counter() - t})
+        order = PAGES[idx % len(PAGES):] + PAGES[:idx % len(PAGES)]
+        for r in range(rounds):
+            for name in order:
+                path = "" if name == "home" else name  # 概览 is the start page, at "/"
+                run = await s.goto(path)
+                out.append({"user": idx, "page": name, "round": r + 1, "s": run.seconds})
+                if run.page_script_hash != s.pages.get(path):  # the server ran another page (the login, …)
+                    errors.append(f"user {idx}: asked for {name}, the server ran another page")
+                for x in run.exceptions:
+                    errors.append(f"user {idx}: exception on {name}: {x[:200]}")
+    except Exception as e:  # noqa: BLE001 — reported, the other sessions go on
+        errors.append(f"user {idx}: {type(e).__name__}: {str(e)[:200]}")
+    finally:
+        await s.close()
+
+
 # Installed in the wall's page before its scripts: a new refresh cycle (pages/wall.py's marker, drawn last in a
 # refresh) is stamped in the page itself, with the browser's clock, when it enters the document, so the watcher's
 # own polling delay does not count; the marker also says when the server began the cycle and how long it took.
@@ -164,7 +207,7 @@ async def wall(browser, url: str, token: str, stop: asyncio.Event, cycles: list)
 
 
 async def _main(url: str, password: str, token: str, sessions: int, rounds: int, refresh: float,
-                server_pid: int | None = None, user_nice: int = 0) -> dict:
+                server_pid: int | None = None, user_nice: int = 0, clients: str = "websocket") -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -172,7 +215,8 @@ async def _main(url: str, password: str, token: str, sessions: int, rounds: int,
         # user_nice > 0 (the users' browsers stand for other machines: on this one they would take the server's
         # and the wall's cores)
         wall_browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        users_browser = await p.chromium.launch(executable_path=_niced(CHROMIUM, user_nice), args=CHROMIUM_ARGS)
+        users_browser = None if clients == "websocket" else await p.chromium.launch(
+            executable_path=_niced(CHROMIUM, user_nice), args=CHROMIUM_ARGS)
         stop = asyncio.Event()
         cycles: list = []
         wt = asyncio.create_task(wall(wall_browser, url, token, stop, cycles))
@@ -183,18 +227,29 @@ async def _main(url: str, password: str, token: str, sessions: int, rounds: int,
         idle_cycles = list(cycles)
         out, errors = [], []
         cpu0 = timing.cpu_seconds(server_pid) if server_pid else None
+        own0 = time.process_time()
         t0 = time.time()
-        await asyncio.gather(*(user(users_browser, url, password, i, rounds, out, errors) for i in range(sessions)))
+        if clients == "websocket":
+            await asyncio.gather(*(ws_user(url, password, i, rounds, out, errors) for i in range(sessions)))
+        else:
+            await asyncio.gather(*(user(users_browser, url, password, i, rounds, out, errors)
+                                   for i in range(sessions)))
         t1 = time.time()
         cpu1 = timing.cpu_seconds(server_pid) if server_pid else None
+        own_cpu = time.process_time() - own0
         await asyncio.sleep(1)
         stop.set()
         await wt
-        await users_browser.close()
+        if users_browser is not None:
+            await users_browser.close()
         await wall_browser.close()
     res = analyse(out, errors, cycles, idle_cycles, t0, t1, sessions, rounds, refresh,
                   server_cpu_s=None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
-    res["users_browser_nice"] = user_nice
+    res["users_browser_nice"] = user_nice if clients == "browser" else None
+    res["clients"] = clients
+    # this process's CPU while the users worked: the websocket clients themselves (and the wall's playwright
+    # driver); the browsers' CPU (their own processes) is not in it
+    res["driver_cpu_s_while_busy"] = round(own_cpu, 1)
     return res
 
 
@@ -276,23 +331,43 @@ def analyse(out: list[dict], errors: list[str], cycles: list[dict], idle_cycles:
     }
 
 
+def split_cores(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(the server's cores, the clients' cores): the first core of this process's for the server, the others
+    for the users and the wall; (None, None) without pinning or with one core."""
+    have = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not pin or len(have) < 2:
+        return None, None
+    return {have[0]}, set(have[1:])
+
+
 def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: float = 5,
-        user_nice: int = 10) -> dict:
+        user_nice: int = 10, clients: str = "websocket", pin: bool = False) -> dict:
     import duckdb
     import streamlit
 
+    if clients not in CLIENTS:
+        raise ValueError(f"clients must be one of {CLIENTS}")
     load_start = timing.loadavg()
     root = Path(tempfile.mkdtemp(prefix="gridwatch-load-"))
-    proc, url, password, token = start_server(Path(wh).resolve(), root, wall_refresh)
+    server_cpus, client_cpus = split_cores(pin)
+    before = os.sched_getaffinity(0) if client_cpus else None
+    proc, url, password, token = start_server(Path(wh).resolve(), root, wall_refresh, server_cpus)
     try:
-        res = asyncio.run(_main(url, password, token, sessions, rounds, wall_refresh, proc.pid, user_nice))
+        if client_cpus:  # this process, and what it starts from now on (the browsers, playwright's driver)
+            os.sched_setaffinity(0, client_cpus)
+        res = asyncio.run(_main(url, password, token, sessions, rounds, wall_refresh, proc.pid, user_nice,
+                                clients))
     finally:
+        if before:
+            os.sched_setaffinity(0, before)
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(root, ignore_errors=True)
+    res["cpus"] = {"server": sorted(server_cpus) if server_cpus else "all",
+                   "clients": sorted(client_cpus) if client_cpus else "all"}
     res["machine"] = {"cores": timing.cores(), "streamlit": streamlit.__version__, "duckdb": duckdb.__version__,
                       "loadavg_start": load_start, "loadavg_end": timing.loadavg()}
     return res
@@ -305,8 +380,11 @@ def report(r: dict) -> str:
         return f"  {name:<26}{x['n']:>5}{f(x['p50_s']):>9}{f(x['p95_s']):>9}{f(x['max_s']):>9}"
     m = r["machine"]
     lines = [f"load test: {r['sessions']} sessions × {r['rounds']} rounds × {len(PAGES)} pages, wall refresh "
-             f"{r['wall_refresh_s']:g} s, {r['busy_s']:.0f} s busy; users' browser at nice "
-             f"{r.get('users_browser_nice', 0)}; {m['cores']} cores, load average "
+             f"{r['wall_refresh_s']:g} s, {r['busy_s']:.0f} s busy; users: "
+             + ("websocket clients" if r.get("clients") == "websocket" else
+                f"browser at nice {r.get('users_browser_nice', 0)}")
+             + f"; cores: server {(r.get('cpus') or {}).get('server', 'all')}, clients "
+               f"{(r.get('cpus') or {}).get('clients', 'all')}; {m['cores']} cores, load average "
              f"{m['loadavg_start'][0]:.1f} at the start, {m['loadavg_end'][0]:.1f} at the end",
              f"  {'seconds':<26}{'n':>5}{'p50':>9}{'p95':>9}{'max':>9}",
              row("page time, all opens", r["page_time"]), row("  first round", r["page_time_first_round"]),
@@ -318,17 +396,24 @@ def report(r: dict) -> str:
               row("  as the server had them", r["wall_server_gap_while_busy"]),
               row("  server time per refresh", r["wall_server_time_while_busy"])]
     if r.get("server_cpu_s_while_busy") is not None:
-        lines.append(f"  server CPU while busy: {r['server_cpu_s_while_busy']:.0f} s in {r['busy_s']:.0f} s")
+        lines.append(f"  server CPU while busy: {r['server_cpu_s_while_busy']:.1f} s in {r['busy_s']:.0f} s"
+                     + (f"; the clients' process {r['driver_cpu_s_while_busy']:.1f} s"
+                        if r.get("driver_cpu_s_while_busy") is not None else ""))
     lines += [f"verdict: {v}" for v in r["verdict"]] + [f"error: {e}" for e in r["errors"]]
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------ CLI
 def add_parser(sub) -> None:
-    p = sub.add_parser("loadtest", help="负载测试: 多个浏览器会话轮流打开各页面, 同时大屏按间隔刷新",
+    p = sub.add_parser("loadtest", help="负载测试: 多个用户会话 (websocket 客户端或浏览器) 轮流打开各页面, 同时大屏按间隔刷新",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--warehouse", type=Path, required=True, help="a warehouse directory with CURRENT")
-    p.add_argument("--sessions", type=int, default=10)
+    p.add_argument("--clients", choices=CLIENTS, default="websocket",
+                   help="the users as bare websocket clients (default) or as browser sessions; the wall is always "
+                        "a real browser")
+    p.add_argument("--users", "--sessions", dest="sessions", type=int, default=10, help="simulated users")
+    p.add_argument("--pin", action="store_true",
+                   help="the server on one core, the users and the wall on the others (sched_setaffinity)")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--wall-refresh", type=float, default=5, help="the wall's refresh_seconds for the test")
     p.add_argument("--user-nice", type=int, default=10,
@@ -339,7 +424,7 @@ def add_parser(sub) -> None:
 
 def _cli(a) -> int:
     r = run(a.warehouse, sessions=a.sessions, rounds=a.rounds, wall_refresh=a.wall_refresh,
-            user_nice=a.user_nice)
+            user_nice=a.user_nice, clients=a.clients, pin=a.pin)
     if a.out:
         a.out.write_text(json.dumps(r, ensure_ascii=False, indent=1), encoding="utf-8")
     print(report(r))
