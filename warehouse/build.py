@@ -467,9 +467,11 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 
 def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, current_run: dict | None = None,
-                      export: bool = True, stats: dict | None = None) -> Path:
+                      export: bool = True, stats: dict | None = None, engine: str = "duckdb",
+                      master: str = "local[*]") -> Path:
     """Build, publish, export. `stats`, when given, receives the seconds per build step ("build") and the
-    export's written and linked month partitions ("export")."""
+    export's written and linked month partitions ("export"). engine "spark": the tables are computed by Spark
+    (warehouse/spark_build.py, `master` its master URL) into the same serving DuckDB file."""
     built_at = dt.datetime.now().replace(microsecond=0)
     db.clean_building(Path(warehouse_dir))  # leftovers of killed builds (we hold the warehouse's lock)
     try:  # the export of the version now published is the one the new export can link from
@@ -478,7 +480,13 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
         before = None
     tmp, final = db.new_version_path(warehouse_dir, built_at)
     try:
-        timings = build(lake, tmp, settings, current_run=current_run, version=final.name, built_at=built_at)
+        if engine == "spark":
+            from warehouse import spark_build
+
+            timings = spark_build.build(lake, tmp, settings, current_run=current_run, version=final.name,
+                                        built_at=built_at, master=master)
+        else:
+            timings = build(lake, tmp, settings, current_run=current_run, version=final.name, built_at=built_at)
         published = db.publish(warehouse_dir, tmp, final, keep=settings.paths.keep_versions)
     except BaseException as exc:  # a failed build (a full disk) leaves nothing behind: its file, WAL, spill folder
         for p in tmp.parent.glob(tmp.name + "*"):

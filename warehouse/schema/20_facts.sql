@@ -14,7 +14,11 @@ SELECT e.event_id, e.reported_at, e.reporter_account, e.grid_code, e.category, e
        m.township_code, m.community_code, m.ru_code,
        e.closed_at IS NOT NULL AS is_closed,
        e.closed_at IS NOT NULL AND e.deadline IS NOT NULL AND e.closed_at <= e.deadline AS closed_on_time,
-       CASE WHEN e.closed_at >= e.reported_at THEN date_diff('minute', e.reported_at, e.closed_at) / 60.0 END AS hours_to_close,
+       -- minutes as DuckDB's date_diff counts them (minute boundaries crossed), written portable (warehouse/portable.py):
+       -- the difference of the times truncated to the minute, divided as doubles
+       CASE WHEN e.closed_at >= e.reported_at
+            THEN date_diff('minute', date_trunc('minute', e.reported_at), date_trunc('minute', e.closed_at)) / 60 END
+           AS hours_to_close,
        CASE WHEN NOT coalesce(m.known, FALSE) THEN list_append(e._flags, 'unknown_grid') ELSE e._flags END AS _flags,
        e._file, e._row
 FROM stg_events e LEFT JOIN map_code m ON m.code = e.grid_code

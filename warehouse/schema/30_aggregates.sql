@@ -65,7 +65,9 @@ CREATE TABLE agg_kp_report AS
 SELECT r.report_id, m_category(r.category, r._flags) AS category, r.category AS category_code, r.reported_at,
        r.grid_code, r.township_code, r.community_code, r.ru_code, r.police_station, r.justice_office, r.health_center,
        count(s.report_id) AS needed,
-       coalesce(list(s.signed_at ORDER BY s.office_kind) FILTER (s.report_id IS NOT NULL), []) AS signed_ats
+       -- the sign-off times in the order of their office kind (portable: sorted as (kind, time) pairs)
+       coalesce(list_transform(list_sort(list({'k': s.office_kind, 'v': s.signed_at}) FILTER (s.report_id IS NOT NULL)),
+                               lambda x: x.v), []) AS signed_ats
 FROM fact_kp_report r LEFT JOIN fact_kp_signoff s USING (report_id)
 GROUP BY ALL
 ORDER BY r.reported_at, r.report_id;

@@ -9,19 +9,22 @@
 -- The edges of every grid's boundary (GeoJSON Polygon or MultiPolygon, WGS84; every ring, holes included), for the
 -- even-odd point-in-polygon test below (pure SQL: no spatial extension). A ring need not be closed: the last
 -- vertex is joined to the first (a closed ring adds a zero-length edge, which never counts).
+-- Written portable (warehouse/portable.py): the JSON cast next to its json_extract, array_length, generate_series.
 CREATE TEMP TABLE aq_grid_edge AS
 WITH g AS (
-    SELECT unit_code AS grid_code, json_extract_string(boundary, '$.type') AS kind,
-           json_extract(boundary, '$.coordinates') AS coords
+    SELECT unit_code AS grid_code, json_extract_string(boundary, '$.type') AS kind, boundary
     FROM dim_unit WHERE level = '网格' AND boundary IS NOT NULL
 ),
 rings AS (
-    SELECT grid_code, unnest(TRY_CAST(coords AS DOUBLE[][][])) AS ring FROM g WHERE kind = 'Polygon'
+    SELECT grid_code, unnest(TRY_CAST(json_extract(boundary, '$.coordinates') AS DOUBLE[][][])) AS ring
+    FROM g WHERE kind = 'Polygon'
     UNION ALL
-    SELECT grid_code, unnest(flatten(TRY_CAST(coords AS DOUBLE[][][][]))) FROM g WHERE kind = 'MultiPolygon'
+    SELECT grid_code, unnest(flatten(TRY_CAST(json_extract(boundary, '$.coordinates') AS DOUBLE[][][][])))
+    FROM g WHERE kind = 'MultiPolygon'
 ),
-v AS (SELECT grid_code, ring, unnest(range(1, len(ring) + 1)) AS i FROM rings WHERE len(ring) >= 3)
-SELECT grid_code, ring[i][1] AS x1, ring[i][2] AS y1, ring[i % len(ring) + 1][1] AS x2, ring[i % len(ring) + 1][2] AS y2
+v AS (SELECT grid_code, ring, unnest(generate_series(1, array_length(ring))) AS i FROM rings WHERE array_length(ring) >= 3)
+SELECT grid_code, ring[i][1] AS x1, ring[i][2] AS y1, ring[i % array_length(ring) + 1][1] AS x2,
+       ring[i % array_length(ring) + 1][2] AS y2
 FROM v;
 
 -- ---------------------------------------------------------------------------------------------------- patrol points
@@ -59,8 +62,11 @@ WITH fx AS (  -- the day's position fixes of a handheld / APP terminal, to 6 dec
     GROUP BY ALL
 ),
 best AS (  -- the most frequent one; a tie goes to the smallest (the same on every channel and every run)
-    SELECT account_id, op_date, first(fix ORDER BY c DESC, fix) AS fix, CAST(sum(c) AS BIGINT) AS n_fixes
-    FROM fx GROUP BY ALL
+    SELECT account_id, op_date, fix, n_fixes
+    FROM (SELECT account_id, op_date, fix, CAST(sum(c) OVER (PARTITION BY account_id, op_date) AS BIGINT) AS n_fixes,
+                 row_number() OVER (PARTITION BY account_id, op_date ORDER BY c DESC, fix) AS fix_rank
+          FROM fx) r
+    WHERE fix_rank = 1
 )
 SELECT a.account_id, a.op_date AS day, count(*) AS n_ops,
        count(*) FILTER (m_substantive_op(a.op_type)) AS n_substantive,

@@ -1,0 +1,156 @@
+"""One definition of every table for both engines: warehouse/schema/*.sql is DuckDB SQL, and the Spark build
+(warehouse/spark_build.py) runs the same statements transpiled to Spark SQL by sqlglot at build time — never a
+second hand-kept copy.
+
+A schema file is split into statements (DuckDB's own splitter). Each one is:
+
+- `macro`: CREATE [TEMP] MACRO — DuckDB-only: the serving DuckDB creates it (the app calls the macros at query
+  time). A scalar macro that a table uses is inlined into that table's Spark SQL (its body, with the arguments
+  substituted), so the macro stays the one definition;
+- `table` / `temp`: CREATE [TEMP] TABLE name AS <query> — the query, transpiled;
+- `drop`: DROP TABLE name (a helper table the file dropped).
+
+Transpiling is strict: sqlglot raises on anything it cannot express in Spark (unsupported_level=RAISE), a call of
+a DuckDB macro that could not be inlined is an error, and the Spark SQL must parse again as Spark SQL. What
+sqlglot cannot carry over is written portable in the schema file itself (e.g. `array_length` for a list's length,
+`generate_series` instead of `range`, a row_number instead of `first(… ORDER BY …)`), giving the same DuckDB results.
+tests/test_portable_sql.py fails when a schema file stops transpiling.
+
+One adjustment sqlglot does not make: a list subscript with a computed index (`ring[i]`, 1-based in DuckDB) is
+shifted to Spark's 0-based subscript (sqlglot shifts literal subscripts only).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
+SCHEMA_DIR = Path(__file__).parent / "schema"
+
+_MACRO = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?MACRO\s+(\w+)", re.I)
+_TABLE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(TEMP\s+|TEMPORARY\s+)?TABLE\s+(\w+)\s+AS\b", re.I)
+_DROP = re.compile(r"^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\w+)\s*;?\s*$", re.I)
+_COMMENT_LINE = re.compile(r"^\s*--[^\n]*$\n?", re.M)
+
+
+class NotPortable(Exception):
+    """A schema statement that does not transpile to Spark SQL (names the file and the table)."""
+
+
+@dataclass(frozen=True)
+class Statement:
+    file: str  # the schema file's name
+    kind: str  # macro | table | temp | drop
+    name: str
+    sql: str  # the DuckDB statement as written
+
+
+def _strip_comments(sql: str) -> str:
+    """Without its whole-line comments (those around and between the statements)."""
+    return _COMMENT_LINE.sub("", sql)
+
+
+def statements(path: Path) -> list[Statement]:
+    """The statements of one schema file, in order."""
+    out = []
+    for st in duckdb.extract_statements(path.read_text(encoding="utf-8")):
+        sql = _strip_comments(st.query).strip().rstrip(";")
+        if m := _MACRO.match(sql):
+            out.append(Statement(path.name, "macro", m.group(1).lower(), sql))
+        elif m := _TABLE.match(sql):
+            out.append(Statement(path.name, "temp" if m.group(1) else "table", m.group(2).lower(), sql))
+        elif m := _DROP.match(sql):
+            out.append(Statement(path.name, "drop", m.group(1).lower(), sql))
+        else:
+            raise NotPortable(f"{path.name}: not a CREATE TABLE … AS, CREATE MACRO or DROP TABLE: {sql[:80]!r}")
+    return out
+
+
+def schema_files() -> list[Path]:
+    return sorted(SCHEMA_DIR.glob("*.sql"))
+
+
+@dataclass(frozen=True)
+class _Macro:
+    params: tuple[str, ...]
+    body: exp.Expression | None  # None: a table macro or one sqlglot cannot parse (DuckDB-only, never inlined)
+
+
+def macros(files: list[Path] | None = None) -> dict[str, _Macro]:
+    """Every macro of the schema files: the scalar ones sqlglot parses with their parameters and body."""
+    out: dict[str, _Macro] = {}
+    for f in files or schema_files():
+        for s in statements(f):
+            if s.kind != "macro":
+                continue
+            try:
+                tree = sqlglot.parse_one(s.sql, read="duckdb")
+            except sqlglot.errors.ParseError:
+                out[s.name] = _Macro((), None)
+                continue
+            udf, body = tree.this, tree.expression
+            if not isinstance(udf, exp.UserDefinedFunction) or body is None or isinstance(body, exp.Query):
+                out[s.name] = _Macro((), None)
+                continue
+            out[s.name] = _Macro(tuple(p.name.lower() for p in udf.expressions), body)
+    return out
+
+
+def _inline(tree: exp.Expression, known: dict[str, _Macro], where: str) -> exp.Expression:
+    def repl(node):
+        if isinstance(node, exp.Anonymous) and node.name.lower() in known:
+            m = known[node.name.lower()]
+            if m.body is None or len(node.expressions) != len(m.params):
+                raise NotPortable(f"{where}: calls DuckDB macro {node.name}, which cannot be inlined")
+            args = dict(zip(m.params, node.expressions))
+            body = m.body.copy().transform(
+                lambda n: args[n.name.lower()].copy()
+                if isinstance(n, exp.Column) and not n.table and n.name.lower() in args else n)
+            return exp.Paren(this=_inline(body, known, where))
+        return node
+    return tree.transform(repl)
+
+
+def _zero_based(tree: exp.Expression) -> exp.Expression:
+    """DuckDB `list[expr]` (1-based; sqlglot shifts literal subscripts only) → `list[expr - 1]`."""
+    def repl(node):
+        if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and not isinstance(node.expressions[0], exp.Literal):
+            idx = node.expressions[0]
+            node.set("expressions", [exp.Sub(this=exp.Paren(this=idx.copy()), expression=exp.Literal.number(1))])
+        return node
+    return tree.transform(repl)
+
+
+def to_spark(stmt: Statement, known: dict[str, _Macro] | None = None) -> str:
+    """The Spark SQL of a table statement: its query (the rows of the table), transpiled."""
+    where = f"{stmt.file} {stmt.name}"
+    if stmt.kind not in ("table", "temp"):
+        raise ValueError(f"{where}: only tables are transpiled ({stmt.kind})")
+    known = macros() if known is None else known
+    try:
+        tree = sqlglot.parse_one(stmt.sql, read="duckdb")
+        query = tree.expression
+        if not isinstance(query, exp.Query):
+            raise NotPortable(f"{where}: CREATE TABLE without a query")
+        query = _zero_based(_inline(query.copy(), known, where))
+        sql = query.sql("spark", unsupported_level=ErrorLevel.RAISE)
+        sqlglot.parse_one(sql, read="spark")  # the output must be Spark SQL sqlglot reads back
+    except (sqlglot.errors.SqlglotError, ValueError) as exc:
+        raise NotPortable(f"{where}: does not transpile to Spark SQL: {exc}") from exc
+    left = {f.name.lower() for f in sqlglot.parse_one(sql, read="spark").find_all(exp.Anonymous)} & set(known)
+    if left:
+        raise NotPortable(f"{where}: still calls DuckDB macro(s) {sorted(left)}")
+    return sql
+
+
+def spark_plan(files: list[Path] | None = None) -> list[tuple[Statement, str | None]]:
+    """Every table and drop statement of the schema files, in order, with its Spark SQL (None for a drop)."""
+    files = files or schema_files()
+    known = macros(files)
+    return [(s, to_spark(s, known) if s.kind != "drop" else None)
+            for f in files for s in statements(f) if s.kind != "macro"]

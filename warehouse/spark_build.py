@@ -1,0 +1,263 @@
+"""The build on Spark: the same warehouse as warehouse/build.py, its tables computed by Apache Spark.
+
+    python -m warehouse build --engine spark [--master local[*] | spark://host:7077] [--warehouse PATH]
+
+Spark reads the hive-partitioned Parquet lake (lake/landed/<dataset>/month=YYYY-MM/part-*.parquet), stages it
+(the latest version of every key), and computes every dimension, fact and aggregate of warehouse/schema/*.sql —
+the same statements, transpiled to Spark SQL by warehouse/portable.py — writing each table as Parquet. The serving
+DuckDB file then gets, in order:
+
+1. the tables the build makes in Python (cfg_*, etl_file, etl_run, etl_file_issue, source_health, quarantine:
+   build._config_tables, build._etl_tables), the same code as the DuckDB build;
+2. every schema file run over EMPTY staging tables: the macros the app calls (DuckDB-only) and every table, empty,
+   with exactly the column types of the DuckDB build; Spark's Parquet is then loaded into them, cast to those
+   types (a table of the serving file is the same table whichever engine computed its rows);
+3. the quality tables over ETL bookkeeping (40_quality.sql: dq_flag, dataset_freshness, dq_quarantine) with the
+   staging statistics, the unknown codes and the quarantine resolution (build._unknown_codes,
+   build._quarantine_resolution), run by DuckDB over Spark's staged Parquet;
+4. meta and the warnings of the publish (build._meta, build._warnings), CHECKPOINT — and build_and_publish
+   publishes it with the same CURRENT switch, so the app and the metrics layer do not change.
+
+Spark runs offline (no package downloads), without its UI, with the session time zone UTC and timestamps without
+time zone (TIMESTAMP_NTZ, as the lake and DuckDB hold them), ANSI mode off (division by zero is NULL, as in DuckDB).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from core.config import Settings
+from core.spec import DATASETS
+from etl.lake import Lake
+from warehouse import build as duck
+from warehouse import db, portable
+
+# the schema files whose tables DuckDB computes in a Spark build: the quality of the ETL bookkeeping, read from the
+# tables made in Python (etl_file, quarantine, q_resolution, stg_stats); small whatever the lake holds
+DUCKDB_SIDE = ("40_quality.sql",)
+
+_SESSIONS: dict[str, object] = {}
+
+
+def _spark_type(t: pa.DataType) -> str:
+    if pa.types.is_list(t):
+        return f"array<{_spark_type(t.value_type)}>"
+    return {pa.string(): "string", pa.int64(): "bigint", pa.float64(): "double", pa.timestamp("us"): "timestamp_ntz",
+            pa.date32(): "date"}[t]
+
+
+def session(master: str = "local[*]", shuffle_partitions: int | None = None):
+    """A Spark session for `master`, made once per process (a JVM start takes seconds)."""
+    if master in _SESSIONS:
+        return _SESSIONS[master]
+    from pyspark.sql import SparkSession
+
+    local = master.startswith("local")
+    parts = shuffle_partitions or (2 * (os.cpu_count() or 1) if local else 200)
+    b = (SparkSession.builder.master(master).appName("gridwatch-build")
+         .config("spark.ui.enabled", "false")
+         .config("spark.sql.session.timeZone", "UTC")
+         .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
+         .config("spark.sql.ansi.enabled", "false")
+         .config("spark.sql.shuffle.partitions", str(parts))
+         .config("spark.sql.adaptive.enabled", "true")
+         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+         .config("spark.sql.sources.partitionOverwriteMode", "static")
+         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC"))
+    if local:
+        b = (b.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+             .config("spark.driver.memory", os.environ.get("GRIDWATCH_SPARK_DRIVER_MEMORY", "4g")))
+    s = b.getOrCreate()
+    s.sparkContext.setLogLevel("ERROR")
+    _SESSIONS[master] = s
+    return s
+
+
+def stop_sessions() -> None:
+    while _SESSIONS:
+        _SESSIONS.popitem()[1].stop()
+
+
+def _stage(spark, lake: Lake, work: Path, order: Path) -> dict[str, str]:
+    """stg_<dataset>: the latest version of every key, as in build._stage — the latest updated_at wins; ties: the
+    later delivery in the order of deliveries (etl.lake.order_key), then the later row of that delivery; a row with
+    an empty key value is never merged with another. Written as Parquet; returns dataset → its folder."""
+    from pyspark.sql import functions as F
+
+    spark.read.parquet(str(order)).createOrReplaceTempView("delivery_order")
+    out = {}
+    for ds in DATASETS.values():
+        schema = duck.empty_landed(ds).schema
+        files = lake.landed_files(ds.name)
+        if files:
+            src = spark.read.option("mergeSchema", "true").parquet(*files)
+            have = set(src.columns)
+            src = src.select([(F.col(f.name) if f.name in have else F.lit(None)).cast(_spark_type(f.type)).alias(f.name)
+                              for f in schema])
+        else:
+            src = spark.createDataFrame([], ", ".join(f"`{f.name}` {_spark_type(f.type)}" for f in schema))
+        src.createOrReplaceTempView("stg_src")
+        key = ", ".join(f"s.`{k}`" for k in ds.key)
+        cols = ", ".join(f"`{f.name}`" for f in schema if f.name != "_delivery")
+        any_null = " OR ".join(f"`{k}` IS NULL" for k in ds.key)
+        df = spark.sql(f"""
+            SELECT {cols} FROM (
+                SELECT s.*, row_number() OVER (PARTITION BY {key}
+                    ORDER BY s.updated_at DESC NULLS LAST, coalesce(o._order, -1) DESC, s._delivery DESC,
+                             s._row DESC) AS _rn
+                FROM stg_src s LEFT JOIN delivery_order o ON o._delivery = s._delivery)
+            WHERE _rn = 1 OR {any_null}""")
+        out[ds.name] = str(work / "stg" / ds.name)
+        df.write.mode("overwrite").parquet(out[ds.name])
+        spark.read.parquet(out[ds.name]).createOrReplaceTempView(f"stg_{ds.name}")
+    return out
+
+
+def _spark_tables(spark, work: Path, plan) -> dict[str, str]:
+    """Run every transpiled table statement in order; a table is written as Parquet and read back from there by
+    the statements after it (each table computed once); a temporary one is cached, then dropped. Returns table →
+    its folder."""
+    out = {}
+    temp = {}
+    for stmt, sql in plan:
+        if stmt.kind == "drop":
+            if stmt.name in temp:
+                temp.pop(stmt.name).unpersist()
+            spark.catalog.dropTempView(stmt.name)
+            continue
+        df = spark.sql(sql)
+        if stmt.kind == "temp":
+            temp[stmt.name] = df.cache()
+            df.createOrReplaceTempView(stmt.name)
+            continue
+        out[stmt.name] = str(work / "tables" / stmt.name)
+        df.write.mode("overwrite").parquet(out[stmt.name])
+        spark.read.parquet(out[stmt.name]).createOrReplaceTempView(stmt.name)
+    return out
+
+
+def _parts(folder: str) -> list[str]:
+    """The Parquet parts Spark wrote into `folder`, in the order it wrote them."""
+    return sorted(str(p) for p in Path(folder).glob("*.parquet"))
+
+
+def _load(con, name: str, folder: str) -> None:
+    """Spark's rows of `name` into the (empty) table of the DuckDB schema, cast to its column types, in the order
+    Spark wrote them (part files by name)."""
+    cols = con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $t "
+                       "ORDER BY ordinal_position", {"t": name}).fetchall()
+    sel = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in cols)
+    files = _parts(folder)
+    if files:
+        con.execute(f'INSERT INTO "{name}" SELECT {sel} FROM read_parquet($f)', {"f": files})
+
+
+def _stage_stats(con, lake: Lake, tolerance_hours: float, built_at: dt.datetime) -> None:
+    """stg_stats (and file_limit), as build._stage makes them: per dataset the landed rows, the current records,
+    the newest updated_at no later than its delivery's landing + the tolerance, and the future-dated ones."""
+    tol = {"tol_us": int(round(tolerance_hours * 3600e6)), "now": built_at}
+    con.execute("CREATE TEMP TABLE file_limit AS SELECT file, max(landed_at) + to_microseconds($tol_us) AS lim "
+                "FROM etl_file GROUP BY ALL", {"tol_us": tol["tol_us"]})
+    stats = []
+    for ds in DATASETS.values():
+        files = lake.landed_files(ds.name)
+        landed = con.execute("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata($files)",
+                             {"files": files}).fetchall()[0][0] if files else 0
+        records, max_upd, future, max_future = con.execute(f"""
+            SELECT count(*), max(updated_at) FILTER (NOT future), count(*) FILTER (future),
+                   max(updated_at) FILTER (future)
+            FROM (SELECT s.updated_at, s.updated_at > coalesce(f.lim, $now + to_microseconds($tol_us)) AS future
+                  FROM stg_{ds.name} s LEFT JOIN file_limit f ON f.file = s._file)""", tol).fetchall()[0]
+        stats.append({"dataset": ds.name, "title": ds.title, "landed_rows": int(landed), "records": records,
+                      "max_updated_at": max_upd, "future_rows": future, "max_future_updated_at": max_future})
+    con.register("stats_arrow", pa.Table.from_pylist(stats, schema=pa.schema([
+        ("dataset", pa.string()), ("title", pa.string()), ("landed_rows", pa.int64()), ("records", pa.int64()),
+        ("max_updated_at", pa.timestamp("us")), ("future_rows", pa.int64()),
+        ("max_future_updated_at", pa.timestamp("us"))])))
+    con.execute("CREATE TEMP TABLE stg_stats AS SELECT * FROM stats_arrow")
+    con.unregister("stats_arrow")
+
+
+def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | None = None, version: str = "",
+          built_at: dt.datetime | None = None, master: str = "local[*]") -> dict:
+    """Build a complete warehouse at `path` (which must not exist) with Spark. Returns timings per step."""
+    timings: dict[str, float] = {}
+    built_at = built_at or dt.datetime.now().replace(microsecond=0)
+    work = path.with_name(path.name + ".spark")  # removed with the build's leftovers (db.clean_building)
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "in").mkdir(parents=True)
+    files = portable.schema_files()
+    on_spark = [f for f in files if f.name not in DUCKDB_SIDE]
+    plan = portable.spark_plan(files)  # every file must transpile, also the ones DuckDB runs here
+    plan = [(s, sql) for s, sql in plan if s.file not in DUCKDB_SIDE]
+    con = db.connect(path, read_only=False, threads=settings.etl.duckdb_threads,
+                     memory_limit=settings.etl.duckdb_memory_limit)
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        t = time.perf_counter()
+        duck._config_tables(con, settings)
+        duck._etl_tables(con, lake, current_run, settings, built_at, version or path.name)
+        for (name,) in con.execute("SELECT table_name FROM information_schema.tables "
+                                   "WHERE table_name LIKE 'cfg_%'").fetchall():
+            con.table(name).write_parquet(str(work / "in" / f"{name}.parquet"))
+        order = work / "in" / "delivery_order.parquet"
+        pq.write_table(duck._delivery_order(lake), order)
+        timings["python_tables"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        spark = session(master)
+        timings["spark_session"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for p in (work / "in").glob("cfg_*.parquet"):
+            spark.read.parquet(str(p)).createOrReplaceTempView(p.stem)
+        staged = _stage(spark, lake, work, order)
+        timings["spark_staging"] = time.perf_counter() - t
+        t = time.perf_counter()
+        tables = _spark_tables(spark, work, plan)
+        timings["spark_tables"] = time.perf_counter() - t
+
+        # the DuckDB schema over empty staging: every macro, every table empty with the DuckDB build's types
+        t = time.perf_counter()
+        for ds in DATASETS.values():
+            con.register(f"empty_{ds.name}", duck.empty_landed(ds))
+            con.execute(f"CREATE TEMP TABLE stg_{ds.name} AS SELECT * EXCLUDE (_delivery) FROM empty_{ds.name}")
+            con.unregister(f"empty_{ds.name}")
+        for f in on_spark:
+            con.execute(f.read_text(encoding="utf-8"))
+        for ds in DATASETS:  # the staged rows, for the quality tables below
+            con.execute(f"DROP TABLE stg_{ds}")
+            parts = _parts(staged[ds])
+            rel = con.read_parquet(parts) if parts else con.from_arrow(duck.empty_landed(DATASETS[ds]))
+            rel.to_view(f"stg_{ds}")
+        con.execute("SET TimeZone = 'UTC'")  # the session time zone of Spark, should a value carry one
+        for name, folder in tables.items():
+            _load(con, name, folder)
+        con.execute("RESET TimeZone")
+        timings["load_duckdb"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        _stage_stats(con, lake, settings.etl.future_tolerance_hours, built_at)
+        duck._unknown_codes(con)
+        duck._quarantine_resolution(con)
+        for f in files:
+            if f.name in DUCKDB_SIDE:
+                con.execute(f.read_text(encoding="utf-8"))
+        timings["quality"] = time.perf_counter() - t
+        duck._meta(con, settings, version or path.name, built_at)
+        t = time.perf_counter()
+        duck._warnings(con, settings)
+        timings["warnings"] = time.perf_counter() - t
+        for ds in DATASETS:
+            con.execute(f"DROP VIEW stg_{ds}")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return timings
