@@ -6,6 +6,7 @@
     python -m warehouse warnings [--as-of YYYY-MM-DD] [--format json|md] [--warehouse PATH]
     python -m warehouse assessment (--quarter 2026-Q1 | --year 2026) [--format json|docx] [--out PATH] [--warehouse PATH]
     python -m warehouse activity-quality --month 2026-03 [--format json] [--out PATH] [--warehouse PATH]
+    python -m warehouse build    [--engine duckdb|spark] [--master local[*]|spark://host:7077] [--warehouse PATH]
     python -m warehouse bench    …   (an alias: hands over to `python -m perf bench …`, warehouse/aliases.py)
 
 --warehouse takes a warehouse directory (with CURRENT, as `python -m etl run --warehouse` builds it) or a .duckdb
@@ -228,6 +229,38 @@ def _run_activity_quality(args, settings) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------- build
+def _add_build(sub) -> None:
+    p = sub.add_parser("build", help="从数据湖重新构建并发布数据仓库 (DuckDB 或 Spark 计算, 结果相同)")
+    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                   help="计算引擎: duckdb (默认, 单机) 或 spark (Apache Spark, warehouse/spark_build.py)")
+    p.add_argument("--master", default="local[*]", help="Spark master: local[*] (默认, 本机) 或 spark://host:7077")
+    p.add_argument("--warehouse", type=Path, help="数据仓库目录 (含 CURRENT; 默认取配置)")
+    p.set_defaults(run=_run_build)
+
+
+def _run_build(args, settings) -> int:
+    from etl.lake import Busy, Lake, LakeError, bound_lake
+    from warehouse.build import build_and_publish
+
+    wh = Path(args.warehouse or settings.paths.warehouse_dir)
+    if wh.suffix == ".duckdb":
+        raise UserError(f"--warehouse 须为数据仓库目录 (含 CURRENT), 不是单个文件: {wh}")
+    lake = Lake(bound_lake(wh) or settings.paths.lake_dir)
+    if not lake.manifest_dir.exists():
+        raise UserError(f"数据湖 {lake.root} 中没有任何已导入的数据; 请先运行 `python -m etl run` 导入数据。")
+    stats: dict = {}
+    t0 = time.perf_counter()
+    try:
+        with lake.lock(wh):
+            published = build_and_publish(lake, wh, settings, stats=stats, engine=args.engine, master=args.master)
+    except (LakeError, Busy) as exc:
+        raise UserError(str(exc)) from None
+    steps = ", ".join(f"{k} {v:.2f}" for k, v in stats.get("build", {}).items())
+    print(f"已发布 {published.name} ({args.engine}), 用时 {time.perf_counter() - t0:.1f} 秒 ({steps})", file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------- bench
 def _add_bench(sub) -> None:
     """The benchmark moved to perf/ (a tool: not imported here); this command is its old path. Every argument
@@ -286,7 +319,7 @@ def _run_assessment(args, settings) -> int:
 
 
 COMMANDS = (_add_bulletin, _add_review, _add_warnings, _add_activity_quality, _add_assessment,
-            _add_bench)
+            _add_build, _add_bench)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,20 +52,19 @@ def _spark_type(t: pa.DataType) -> str:
             pa.date32(): "date"}[t]
 
 
-def session(master: str = "local[*]", shuffle_partitions: int | None = None):
+def session(master: str = "local[*]"):
     """A Spark session for `master`, made once per process (a JVM start takes seconds)."""
     if master in _SESSIONS:
         return _SESSIONS[master]
     from pyspark.sql import SparkSession
 
     local = master.startswith("local")
-    parts = shuffle_partitions or (2 * (os.cpu_count() or 1) if local else 200)
     b = (SparkSession.builder.master(master).appName("gridwatch-build")
          .config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false")
          .config("spark.sql.session.timeZone", "UTC")
          .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
          .config("spark.sql.ansi.enabled", "false")
-         .config("spark.sql.shuffle.partitions", str(parts))
          .config("spark.sql.adaptive.enabled", "true")
          .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
          .config("spark.sql.sources.partitionOverwriteMode", "static")
@@ -78,6 +77,16 @@ def session(master: str = "local[*]", shuffle_partitions: int | None = None):
     s.sparkContext.setLogLevel("ERROR")
     _SESSIONS[master] = s
     return s
+
+
+# performance: a shuffle partition per this many landed bytes (Parquet), at least 1, at most 2 per core — small
+# data in few partitions (each one is a task: on a county's lake their overhead is most of the time)
+SHUFFLE_BYTES = 64 << 20
+
+
+def shuffle_partitions(lake: Lake, cores: int) -> int:
+    landed = sum(Path(f).stat().st_size for ds in DATASETS for f in lake.landed_files(ds))
+    return max(1, min(2 * cores, -(-landed // SHUFFLE_BYTES)))
 
 
 def stop_sessions() -> None:
@@ -213,6 +222,8 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
 
         t = time.perf_counter()
         spark = session(master)
+        cores = spark.sparkContext.defaultParallelism
+        spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions(lake, cores)))
         timings["spark_session"] = time.perf_counter() - t
         t = time.perf_counter()
         for p in (work / "in").glob("cfg_*.parquet"):
