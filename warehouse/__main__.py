@@ -256,7 +256,7 @@ def _run_build(args, settings) -> int:
             published = build_and_publish(lake, wh, settings, stats=stats, engine=args.engine, master=args.master)
     except (LakeError, Busy) as exc:
         raise UserError(str(exc)) from None
-    steps = ", ".join(f"{k} {v:.2f}" for k, v in stats.get("build", {}).items())
+    steps = ", ".join(f"{k} {v:.2f}" for k, v in stats.get("build", {}).items() if "/" not in k)
     print(f"已发布 {published.name} ({args.engine}), 用时 {time.perf_counter() - t0:.1f} 秒 ({steps})", file=sys.stderr)
     return 0
 

@@ -79,14 +79,14 @@ def session(master: str = "local[*]"):
     return s
 
 
-# performance: a shuffle partition per this many landed bytes (Parquet), at least 1, at most 2 per core — small
+# performance: a shuffle partition per this many landed bytes (Parquet), at least one and at most two per core: small
 # data in few partitions (each one is a task: on a county's lake their overhead is most of the time)
 SHUFFLE_BYTES = 64 << 20
 
 
 def shuffle_partitions(lake: Lake, cores: int) -> int:
     landed = sum(Path(f).stat().st_size for ds in DATASETS for f in lake.landed_files(ds))
-    return max(1, min(2 * cores, -(-landed // SHUFFLE_BYTES)))
+    return max(cores, min(2 * cores, -(-landed // SHUFFLE_BYTES)))
 
 
 def stop_sessions() -> None:
@@ -94,48 +94,51 @@ def stop_sessions() -> None:
         _SESSIONS.popitem()[1].stop()
 
 
-def _stage(spark, lake: Lake, work: Path, order: Path) -> dict[str, str]:
+def _stage(spark, lake: Lake, work: Path, order: Path, timings: dict) -> dict[str, str]:
     """stg_<dataset>: the latest version of every key, as in build._stage — the latest updated_at wins; ties: the
-    later delivery in the order of deliveries (etl.lake.order_key), then the later row of that delivery; a row with
-    an empty key value is never merged with another. Written as Parquet; returns dataset → its folder."""
-    from pyspark.sql import functions as F
-
+    later delivery in the order of deliveries (etl.lake.order_key), then the later row of that delivery. Written as
+    Parquet; returns dataset → its folder."""
     spark.read.parquet(str(order)).createOrReplaceTempView("delivery_order")
     out = {}
     for ds in DATASETS.values():
+        t = time.perf_counter()
         schema = duck.empty_landed(ds).schema
         files = lake.landed_files(ds.name)
-        if files:
-            src = spark.read.option("mergeSchema", "true").parquet(*files)
-            have = set(src.columns)
-            src = src.select([(F.col(f.name) if f.name in have else F.lit(None)).cast(_spark_type(f.type)).alias(f.name)
-                              for f in schema])
-        else:
-            src = spark.createDataFrame([], ", ".join(f"`{f.name}` {_spark_type(f.type)}" for f in schema))
+        ddl = ", ".join(f"`{f.name}` {_spark_type(f.type)}" for f in schema)
+        # the contract's schema, given (no footer-reading job to infer it); a column a part lacks reads as NULL,
+        # as DuckDB's union_by_name
+        src = spark.read.schema(ddl).parquet(*files) if files else spark.createDataFrame([], ddl)
         src.createOrReplaceTempView("stg_src")
-        key = ", ".join(f"s.`{k}`" for k in ds.key)
+        key = ", ".join(f"`{k}`" for k in ds.key)
         cols = ", ".join(f"`{f.name}`" for f in schema if f.name != "_delivery")
-        any_null = " OR ".join(f"`{k}` IS NULL" for k in ds.key)
+        # as build._stage: only the keys delivered more than once go through the window (a small set: broadcast,
+        # so the landed rows are never shuffled for the joins); a key with an empty value never matches (kept)
         df = spark.sql(f"""
+            WITH dup AS (SELECT {key} FROM stg_src GROUP BY {key} HAVING count(*) > 1)
+            SELECT {cols} FROM stg_src LEFT ANTI JOIN dup USING ({key})
+            UNION ALL
             SELECT {cols} FROM (
-                SELECT s.*, row_number() OVER (PARTITION BY {key}
-                    ORDER BY s.updated_at DESC NULLS LAST, coalesce(o._order, -1) DESC, s._delivery DESC,
-                             s._row DESC) AS _rn
-                FROM stg_src s LEFT JOIN delivery_order o ON o._delivery = s._delivery)
-            WHERE _rn = 1 OR {any_null}""")
+                SELECT d.*, row_number() OVER (PARTITION BY {", ".join(f"d.`{k}`" for k in ds.key)}
+                    ORDER BY d.updated_at DESC NULLS LAST, coalesce(o._order, -1) DESC, d._delivery DESC,
+                             d._row DESC) AS _rn
+                FROM (SELECT * FROM stg_src LEFT SEMI JOIN dup USING ({key})) d
+                LEFT JOIN delivery_order o ON o._delivery = d._delivery)
+            WHERE _rn = 1""")
         out[ds.name] = str(work / "stg" / ds.name)
         df.write.mode("overwrite").parquet(out[ds.name])
         spark.read.parquet(out[ds.name]).createOrReplaceTempView(f"stg_{ds.name}")
+        timings[f"spark/stg_{ds.name}"] = time.perf_counter() - t
     return out
 
 
-def _spark_tables(spark, work: Path, plan) -> dict[str, str]:
+def _spark_tables(spark, work: Path, plan, timings: dict) -> dict[str, str]:
     """Run every transpiled table statement in order; a table is written as Parquet and read back from there by
     the statements after it (each table computed once); a temporary one is cached, then dropped. Returns table →
-    its folder."""
+    its folder; timings gets the seconds of each ("spark/<table>")."""
     out = {}
     temp = {}
     for stmt, sql in plan:
+        t = time.perf_counter()
         if stmt.kind == "drop":
             if stmt.name in temp:
                 temp.pop(stmt.name).unpersist()
@@ -149,6 +152,7 @@ def _spark_tables(spark, work: Path, plan) -> dict[str, str]:
         out[stmt.name] = str(work / "tables" / stmt.name)
         df.write.mode("overwrite").parquet(out[stmt.name])
         spark.read.parquet(out[stmt.name]).createOrReplaceTempView(stmt.name)
+        timings[f"spark/{stmt.name}"] = time.perf_counter() - t
     return out
 
 
@@ -228,10 +232,10 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         t = time.perf_counter()
         for p in (work / "in").glob("cfg_*.parquet"):
             spark.read.parquet(str(p)).createOrReplaceTempView(p.stem)
-        staged = _stage(spark, lake, work, order)
+        staged = _stage(spark, lake, work, order, timings)
         timings["spark_staging"] = time.perf_counter() - t
         t = time.perf_counter()
-        tables = _spark_tables(spark, work, plan)
+        tables = _spark_tables(spark, work, plan, timings)
         timings["spark_tables"] = time.perf_counter() - t
 
         # the DuckDB schema over empty staging: every macro, every table empty with the DuckDB build's types
