@@ -16,6 +16,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,6 +248,21 @@ def _land_one(lake: Lake, p: Path, shown: str, digest: str, delivery: int, con, 
         raise FileFailed(_failure_reason(exc), getattr(exc, "rows", None)) from exc
 
 
+def _digests(files: list[Path]) -> list[str | OSError]:
+    """The SHA-256 of each file (or the OSError reading it raised), on two threads: hashlib lets go of the GIL, so
+    the two cores hash the drop in about half the time before the landing starts."""
+    def one(p: Path) -> str | OSError:
+        try:
+            return sha256_file(p)
+        except OSError as exc:
+            return exc
+
+    if len(files) < 2:
+        return [one(p) for p in files]
+    with ThreadPoolExecutor(2) as ex:
+        return list(ex.map(one, files))
+
+
 def _land_drop(lake: Lake, source: Path, res: RunResult, con, reasons: Counter, *, load_time: dt.datetime,
                settings: Settings, progress: Progress, log: Callable[[str], None], scope=None) -> list[str]:
     if not source.is_dir():
@@ -254,13 +270,11 @@ def _land_drop(lake: Lake, source: Path, res: RunResult, con, reasons: Counter, 
         return [f"投递目录不存在: {source}"]
     files, res.files_ignored = list_drop(source, settings.etl.profile_dirs)
     todo = []
-    for p in files:
+    for p, digest in zip(files, _digests(files)):
         shown = display_name(p.name)
-        try:
-            digest = sha256_file(p)
-        except OSError as exc:
-            res.fail_file(shown, _failure_reason(exc))
-            log(f"  ✗ {shown}: {exc.strerror}")
+        if isinstance(digest, OSError):
+            res.fail_file(shown, _failure_reason(digest))
+            log(f"  ✗ {shown}: {digest.strerror}")
             continue
         if lake.has(digest):
             res.files_already_loaded += 1

@@ -165,6 +165,42 @@ def _cell_to_str(v: object) -> str | None:
     return str(v)
 
 
+_NONE = type(None)
+_INT_EXACT = 2.0 ** 62  # integral floats below this are printed through int64 (exactly str(int(v)))
+
+
+def _floats_to_str(values: list) -> pa.Array:
+    """[_cell_to_str(v) for v in values] for a list of floats and None, vectorised: integral values through int64,
+    the others (fractions, NaN, ±inf, huge) one by one as _cell_to_str prints them."""
+    a = pa.array(values, pa.float64())
+    x = pc.fill_null(a, 0.0).to_numpy(zero_copy_only=False)
+    valid = ~pc.is_null(a).to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        integral = valid & np.isfinite(x) & (np.abs(x) < _INT_EXACT) & (x == np.floor(x))
+    ints = pa.array(np.where(integral, x, 0.0).astype(np.int64)).cast(pa.string())
+    others: list[str | None] = [None] * len(values)
+    for i in np.flatnonzero(valid & ~integral):
+        others[i] = _cell_to_str(values[i])
+    return pc.if_else(pa.array(integral), ints, pa.array(others, pa.string()))
+
+
+def _strings(values: list, convert=None) -> pa.Array:
+    """[convert(v) for v in values] as an Arrow string array (convert: _cell_to_str, or _json_val for JSON), with
+    the common column shapes done without a Python call per value: all text, all integers, all floats."""
+    convert = convert or _cell_to_str
+    types = set(map(type, values))
+    if types <= {str, _NONE}:
+        return pa.array(values, pa.string())
+    if types <= {int, _NONE}:
+        try:
+            return pa.array(values, pa.int64()).cast(pa.string())
+        except (OverflowError, pa.ArrowInvalid):
+            pass
+    elif types <= {float, _NONE}:
+        return _floats_to_str(values)
+    return pa.array([v if type(v) is str else convert(v) for v in values], pa.string())
+
+
 # ---------------------------------------------------------------------------------------------- summary rows
 _NUMBER_RE = re.compile(r"^[+-]?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?%?$")
 
@@ -291,10 +327,10 @@ def read_xlsx(path: Path, ds: Dataset) -> tuple[pa.Table, ReadInfo]:
         if name is None:
             continue
         values = [r[j] if j < len(r) else None for r in body]
-        if ds.col(name).type == "str":
+        if ds.col(name).type == "str" and float in set(map(type, values)):
             info.imprecise_rows.update(
                 excel_rows[i] for i, v in enumerate(values) if isinstance(v, float) and abs(v) >= 2 ** 53)
-        cols[name] = pa.array([_cell_to_str(v) for v in values], type=pa.string())
+        cols[name] = _strings(values)
     return _finish(ds, cols, pa.array(excel_rows, type=pa.int64()), n), info
 
 
@@ -609,10 +645,11 @@ def _records_to_table(ds: Dataset, recs: list, rows: list[int], info: ReadInfo,
     cols = {}
     for k, name in zip(keys, names):
         if name:
-            vals = [_json_val(r.get(k)) if isinstance(r, dict) else None for r in recs]
+            got = [r.get(k) if isinstance(r, dict) else None for r in recs]
             try:
-                cols[name] = pa.array(vals, type=pa.string())
+                cols[name] = _strings(got, _json_val)
             except UnicodeEncodeError:  # a lone surrogate (`"\ud83d"`, half an emoji): U+FFFD in its place
+                vals = [_json_val(v) for v in got]
                 cols[name] = pa.array([_SURROGATE.sub("\ufffd", v) if v is not None and not _encodable(v) else v
                                        for v in vals], pa.string())
     info.unreadable_rows = sum(1 for e in errors if e)
