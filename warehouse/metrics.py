@@ -31,7 +31,7 @@ import pandas as pd
 
 from core.config import Settings
 from core.config import settings as default_settings
-from warehouse import privacy
+from warehouse import privacy, scoped
 
 SQL_DIR = Path(__file__).parent / "sql"
 _PARAM_RE = re.compile(r"(?<![\w$])\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -46,6 +46,9 @@ class ScopeError(PermissionError):
 class Scope:
     """What a caller may see. Built by the access layer from the logged-in user, never from the URL."""
     township_code: str | None = None  # 乡镇用户: only this 乡镇
+    # a city deployment's county-scoped user: only this county (6-digit code). Not a parameter: the query runs on
+    # a connection that sees only this county (warehouse/scoped.py), so every query and macro gives its figures
+    county_code: str | None = None
     office_name: str | None = None  # 部门用户: only reports addressed to this office
     personal: str = "masked"  # none (aggregates only) | masked | full (after an audited unmask)
     label: str = "全县"
@@ -195,7 +198,10 @@ def bind(name: str, scope: Scope, params: dict, s: Settings | None = None) -> di
 
 def query(con: duckdb.DuckDBPyConnection, name: str, scope: Scope = COUNTY, *, settings: Settings | None = None,
           **params) -> pd.DataFrame:
-    """Run the named query on its own cursor and return the whole result."""
+    """Run the named query on its own cursor and return the whole result. A county-scoped caller's query runs on
+    the connection that sees only its county (scoped.for_county), whatever connection it was given."""
+    if scope.county_code is not None:
+        con = scoped.for_county(con, scope.county_code)
     cur = con.cursor()
     try:
         df = cur.execute(load_sql(name), bind(name, scope, params, settings)).df()
