@@ -49,6 +49,9 @@ class Scope:
     # a city deployment's county-scoped user: only this county (6-digit code). Not a parameter: the query runs on
     # a connection that sees only this county (warehouse/scoped.py), so every query and macro gives its figures
     county_code: str | None = None
+    # the city with its counties as the units (a city deployment's 全市 views, the 全市通报): every query gives a
+    # row per county where it gives one per reporting unit (warehouse/scoped.py CITY_VIEWS)
+    by_county: bool = False
     office_name: str | None = None  # 部门用户: only reports addressed to this office
     personal: str = "masked"  # none (aggregates only) | masked | full (after an audited unmask)
     label: str = "全县"
@@ -200,7 +203,9 @@ def query(con: duckdb.DuckDBPyConnection, name: str, scope: Scope = COUNTY, *, s
           **params) -> pd.DataFrame:
     """Run the named query on its own cursor and return the whole result. A county-scoped caller's query runs on
     the connection that sees only its county (scoped.for_county), whatever connection it was given."""
-    if scope.county_code is not None:
+    if scope.by_county and (scope.county_code or scope.township_code or scope.office_name):
+        raise ScopeError("by_county is the whole city's view")
+    if scope.county_code is not None or scope.by_county:
         con = scoped.for_county(con, scope.county_code)
     cur = con.cursor()
     try:

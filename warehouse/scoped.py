@@ -41,6 +41,7 @@ from warehouse import db
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 SCOPE_TABLE = "gw_scope"
+CITY = "city"  # gw_scope.county_code of the city connection (counties as units)
 _C = f"(SELECT county_code FROM {SCOPE_TABLE})"
 _BY_ACCOUNT = f"account_id IN (SELECT account_id FROM wh.main.dim_account WHERE county_code = {_C})"
 _BY_GRID = f"left(grid_code, 6) = {_C}"
@@ -126,43 +127,112 @@ def _table_statement(table: str) -> str:
     raise ScopeTableError(f"{table}: no definition in {SCHEMA_DIR}")
 
 
-def _make(version_file: Path, county_code: str) -> duckdb.DuckDBPyConnection:
+# ---------------------------------------------------------------------------------------------------- 全市: counties as units
+# The city seen with its counties as the units: every query file, unchanged, gives one row per county where it
+# gives one per reporting unit (or 乡镇) — the same rules and thresholds (the 全市通报, the county comparison).
+# Reporting unit = 乡镇 = the county: ru_code and township_code are its 6-digit code, the names its name; an office
+# is named with its county in front ("东岭县文昌派出所": two counties' offices of one name stay two).
+_K = "(SELECT k.county_name FROM wh.main.dim_county k WHERE k.county_code = left(x.{col}, 6))"
+_UNIT = "left(x.ru_code, 6) AS ru_code, left(x.township_code, 6) AS township_code"
+_OFFICES = ("police_station", "justice_office", "health_center")
+
+
+def _prefixed(col: str, code_col: str) -> str:
+    return f"{_K.format(col=code_col)} || x.{col} AS {col}"
+
+
+CITY_VIEWS: dict[str, str] = {
+    "dim_reporting_unit": (
+        "SELECT county_code AS township_code, county_name AS township_name, county_code AS ru_code, "
+        "county_name AS ru_name, county_name AS short_name, '全部' AS part, 0 AS part_order, sort_order, "
+        "county_code, county_name FROM wh.main.dim_county"),
+    "map_code": f"SELECT x.* REPLACE ({_UNIT}) FROM wh.main.map_code x",
+    "dim_unit": (f"SELECT x.* REPLACE ({_UNIT}, {_K.format(col='township_code')} AS township_name) "
+                 "FROM wh.main.dim_unit x"),
+    "dim_account": (f"SELECT x.* REPLACE ({_UNIT}, CASE WHEN x.dept_kind IS NOT NULL THEN "
+                    f"{_K.format(col='unit_code')} || x.dept_name END AS dept_name) FROM wh.main.dim_account x"),
+    "dim_office": ("SELECT x.* REPLACE (" + _prefixed("office_name", "county_code")
+                   + ", x.county_code AS township_code, " + _K.format(col="county_code")
+                   + " AS township_name) FROM wh.main.dim_office x"),
+    "dq_quarantine": ("SELECT x.* REPLACE (left(x.township_code, 6) AS township_code, coalesce("
+                      + _K.format(col="township_code") + ", x.township_name) AS township_name) "
+                      "FROM wh.main.dq_quarantine x"),
+    "warning": f"SELECT x.* REPLACE ({_UNIT}) FROM wh.main.warning x",
+    **{t: f"SELECT x.* REPLACE ({_UNIT}) FROM wh.main.{t} x"
+       for t in ("fact_activity", "fact_event", "fact_event_flow", "fact_collection", "agg_event",
+                 "agg_patrol_point")},
+    **{t: (f"SELECT x.* REPLACE ({_UNIT}, " + ", ".join(_prefixed(c, "grid_code") for c in cols)
+           + f") FROM wh.main.{t} x")
+       for t, cols in (("fact_kp_report", _OFFICES), ("agg_kp_report", _OFFICES),
+                       ("fact_kp_signoff", ("office_name",)), ("agg_kp_signoff", ("office_name", *_OFFICES)))},
+}
+
+
+def _views(con, tables: list[str], county_code: str | None) -> None:
+    """One view per table of the version: the county's rows (county_code), or the city with counties as units."""
+    unknown = sorted(set(tables) - set(COUNTY_FILTERS) - set(COMPUTED))
+    if unknown:
+        raise ScopeTableError(f"数据仓库中有未规定县级范围的表: {', '.join(unknown)}")
+    late = ("etl_file", "etl_file_issue")
+    for t in [t for t in COUNTY_FILTERS if t in tables and t not in late]:
+        if county_code is None:
+            con.execute(f"CREATE VIEW {t} AS " + CITY_VIEWS.get(t, f"SELECT * FROM wh.main.{t}"))
+            continue
+        where = COUNTY_FILTERS[t]
+        con.execute(f"CREATE VIEW {t} AS SELECT * FROM wh.main.{t}" + (f" WHERE {where}" if where else ""))
+    if county_code is None:
+        for t in late:
+            con.execute(f"CREATE VIEW {t} AS SELECT * FROM wh.main.{t}")
+        return
+    files = " UNION ".join(f"SELECT _file AS file FROM {t}" for t in _FILE_TABLES if t in tables)
+    con.execute(f"CREATE TABLE gw_files AS SELECT DISTINCT file FROM ({files} "
+                "UNION SELECT source_file FROM quarantine) WHERE file IS NOT NULL")
+    for t in late:
+        con.execute(f"CREATE VIEW {t} AS SELECT * FROM wh.main.{t} WHERE {COUNTY_FILTERS[t]}")
+
+
+def _make(version_file: Path, county_code: str | None) -> duckdb.DuckDBPyConnection:
+    """county_code: the connection of that county; None: the city with its counties as units."""
     from warehouse.build import data_days, unknown_codes
 
     con = db.connect(None, threads=2)
     try:
         con.execute("ATTACH $p AS wh (READ_ONLY)", {"p": str(version_file)})
-        con.execute(f"CREATE TABLE {SCOPE_TABLE} AS SELECT CAST($c AS VARCHAR) AS county_code", {"c": county_code})
+        con.execute(f"CREATE TABLE {SCOPE_TABLE} AS SELECT CAST($c AS VARCHAR) AS county_code, $by AS by_county",
+                    {"c": county_code or CITY, "by": county_code is None})
         tables = [r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = 'main' "
             "ORDER BY table_name").fetchall()]
-        unknown = sorted(set(tables) - set(COUNTY_FILTERS) - set(COMPUTED))
-        if unknown:
-            raise ScopeTableError(f"数据仓库中有未规定县级范围的表: {', '.join(unknown)}")
-        first = [t for t in COUNTY_FILTERS if t in tables and t not in ("etl_file", "etl_file_issue")]
-        for t in first:
-            where = COUNTY_FILTERS[t]
-            con.execute(f"CREATE VIEW {t} AS SELECT * FROM wh.main.{t}" + (f" WHERE {where}" if where else ""))
-        files = " UNION ".join(f"SELECT _file AS file FROM {t}" for t in _FILE_TABLES if t in tables)
-        con.execute(f"CREATE TABLE gw_files AS SELECT DISTINCT file FROM ({files} "
-                    "UNION SELECT source_file FROM quarantine) WHERE file IS NOT NULL")
-        for t in ("etl_file", "etl_file_issue"):
-            con.execute(f"CREATE VIEW {t} AS SELECT * FROM wh.main.{t} WHERE {COUNTY_FILTERS[t]}")
+        _views(con, tables, county_code)
         for q in macro_statements():
             con.execute(q)
-        con.execute(_table_statement("dq_flag"))
-        unknown_codes(con, {ds: t for ds, t in DATASET_TABLES.items()})
-        # meta: the version's, naming the county and its own data days
-        built_at = con.execute("SELECT try_cast(value AS TIMESTAMP) FROM wh.main.meta WHERE key = 'built_at'").fetchone()
-        first_day, last_day = data_days(con, built_at[0] if built_at else None)
-        con.execute("""
-            CREATE TABLE meta AS
-            SELECT key, CASE key WHEN 'county_code' THEN $c
-                                 WHEN 'county_name' THEN coalesce((SELECT county_name FROM dim_county), $c)
-                                 WHEN 'data_first_day' THEN $first WHEN 'data_last_day' THEN $last
-                                 ELSE value END AS value
-            FROM wh.main.meta""", {"c": county_code, "first": str(first_day) if first_day else "",
-                                   "last": str(last_day) if last_day else ""})
+        if county_code is None:
+            for t in ("dq_flag", "dq_unknown_code"):
+                con.execute(f"CREATE VIEW {t} AS SELECT * FROM wh.main.{t}")
+            # meta names the city (county_name / county_code: the area the figures are of)
+            con.execute("""
+                CREATE TABLE meta AS
+                SELECT key, CASE key WHEN 'county_code' THEN coalesce((SELECT value FROM wh.main.meta
+                                                                       WHERE key = 'city_code'), value)
+                                     WHEN 'county_name' THEN coalesce((SELECT value FROM wh.main.meta
+                                                                       WHERE key = 'city_name'), value)
+                                     ELSE value END AS value
+                FROM wh.main.meta""")
+        else:
+            con.execute(_table_statement("dq_flag"))
+            unknown_codes(con, dict(DATASET_TABLES))
+            # meta: the version's, naming the county and its own data days
+            built_at = con.execute("SELECT try_cast(value AS TIMESTAMP) FROM wh.main.meta "
+                                   "WHERE key = 'built_at'").fetchone()
+            first_day, last_day = data_days(con, built_at[0] if built_at else None)
+            con.execute("""
+                CREATE TABLE meta AS
+                SELECT key, CASE key WHEN 'county_code' THEN $c
+                                     WHEN 'county_name' THEN coalesce((SELECT county_name FROM dim_county), $c)
+                                     WHEN 'data_first_day' THEN $first WHEN 'data_last_day' THEN $last
+                                     ELSE value END AS value
+                FROM wh.main.meta""", {"c": county_code, "first": str(first_day) if first_day else "",
+                                       "last": str(last_day) if last_day else ""})
         missing = _macro_names(con, "wh") - _macro_names(con, "memory")
         if missing:
             raise ScopeTableError(f"县级范围缺少宏: {', '.join(sorted(missing))}")
@@ -183,12 +253,13 @@ _LOCK = threading.Lock()
 _MAX = 64  # (version, county) pairs kept: ten counties of two or three versions, and room
 
 
-def county_connection(version_file: str | Path, county_code: str) -> duckdb.DuckDBPyConnection:
-    """The process's connection that sees only `county_code` of the published version `version_file` (made once
-    per pair; run queries on a cursor of it each)."""
-    if not re.fullmatch(r"\d{6}", county_code or ""):
+def county_connection(version_file: str | Path, county_code: str | None) -> duckdb.DuckDBPyConnection:
+    """The process's connection that sees only `county_code` of the published version `version_file` — or, with
+    None, the city with its counties as the units (CITY_VIEWS) — made once per pair; run queries on a cursor of it
+    each."""
+    if county_code is not None and not re.fullmatch(r"\d{6}", county_code):
         raise ValueError(f"bad county code {county_code!r}")
-    key = (str(Path(version_file).resolve()), county_code)
+    key = (str(Path(version_file).resolve()), county_code or CITY)
     with _LOCK:
         con = _CONS.get(key)
         if con is None:
@@ -200,7 +271,8 @@ def county_connection(version_file: str | Path, county_code: str) -> duckdb.Duck
 
 
 def scope_of(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The county a connection (or cursor) is scoped to, None for a connection to a whole version."""
+    """The county a connection (or cursor) is scoped to (CITY: the counties-as-units connection), None for a
+    connection to a whole version."""
     try:
         row = con.execute(f"SELECT county_code FROM memory.main.{SCOPE_TABLE}").fetchone()
     except duckdb.Error:
@@ -214,14 +286,14 @@ def version_file(con: duckdb.DuckDBPyConnection) -> Path | None:
     return Path(row[0]) if row and row[0] else None
 
 
-def for_county(con: duckdb.DuckDBPyConnection, county_code: str) -> duckdb.DuckDBPyConnection:
-    """A connection for a query of `county_code`: `con` itself when it is already scoped to that county, else the
-    county connection of the version `con` reads. Scoped to another county: refused."""
+def for_county(con: duckdb.DuckDBPyConnection, county_code: str | None) -> duckdb.DuckDBPyConnection:
+    """A connection for a query of `county_code` (None: the city by county): `con` itself when it is already that
+    one, else the county connection of the version `con` reads. Scoped to another: refused."""
     from warehouse.metrics import ScopeError
 
     scoped = scope_of(con)
     if scoped is not None:
-        if scoped != county_code:
+        if scoped != (county_code or CITY):
             raise ScopeError("connection scoped to another county")
         return con
     path = version_file(con)
