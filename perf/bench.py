@@ -126,7 +126,8 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
 PREFETCHED_AFTER = {"wall": 1}
 PREFETCH_THREADS = 3  # = dashboard.data.PREFETCH_THREADS (not imported: the benchmark runs without Streamlit)
 # queries no page calls directly (the bulletin and the weekly review use them; measured inside "bulletin")
-NOT_ON_PAGES = {"kp/by_office_category", "quality/source_health"}  # the last: the published health; the pages read it live (etl.sources)
+NOT_ON_PAGES = {"kp/by_office_category", "quality/source_health",
+                "city/counties", "city/township_ranking"}  # city/*: a city deployment's pages (issue 17)  # the last: the published health; the pages read it live (etl.sources)
 
 
 def _scopes():

@@ -171,12 +171,12 @@ def assessment_params(s: Settings) -> dict:
 
 # Parameters a query may use that callers may leave out: NULL means "no filter" / "the default".
 #   cutoff          sign-offs count when signed before this TIMESTAMP; NULL = the end of each period
-#   ru_code, community_code, grid_code, category   drill-down filters; NULL = everything in scope
+#   ru_code, community_code, grid_code, category, county_code   drill-down filters; NULL = everything in scope
 #   limit           NULL = no limit
 #   period_asof     a TIMESTAMP: the current period is still running and is measured at this time (now), not at its
 #                   future end (what is overdue, how many active days an account needs); NULL = at its end
 #   effective, supervision   季度考核's figures from outside the metrics layer (warehouse/assessment.py); NULL = none
-OPTIONAL_PARAMS = {"cutoff": None, "ru_code": None, "community_code": None, "grid_code": None, "category": None,
+OPTIONAL_PARAMS = {"cutoff": None, "ru_code": None, "county_code": None, "community_code": None, "grid_code": None, "category": None,
                    "limit": None, "period_asof": None, "effective": None, "supervision": None}
 
 
