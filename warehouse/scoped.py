@@ -82,6 +82,8 @@ COUNTY_FILTERS: dict[str, str | None] = {
     "cfg_split": None, "cfg_kp_office": None, "cfg_kp_category": None, "cfg_event_category": None,
     "cfg_office_kind": None, "cfg_county": None,
 }
+# their sort_order counted again within the county (1, 2, … in the city's order), as the county's own build has it
+RENUMBERED = ("dim_county", "dim_reporting_unit")
 # computed for the county when the connection is made (not views of the version's tables)
 COMPUTED = ("meta", "dq_flag", "dq_unknown_code")
 # the tables whose _file names the delivered files a county's rows came from
@@ -179,7 +181,9 @@ def _views(con, tables: list[str], county_code: str | None) -> None:
             con.execute(f"CREATE VIEW {t} AS " + CITY_VIEWS.get(t, f"SELECT * FROM wh.main.{t}"))
             continue
         where = COUNTY_FILTERS[t]
-        con.execute(f"CREATE VIEW {t} AS SELECT * FROM wh.main.{t}" + (f" WHERE {where}" if where else ""))
+        cols = ("* REPLACE (CAST(row_number() OVER (ORDER BY sort_order) AS INTEGER) AS sort_order)"
+                if t in RENUMBERED else "*")
+        con.execute(f"CREATE VIEW {t} AS SELECT {cols} FROM wh.main.{t}" + (f" WHERE {where}" if where else ""))
     if county_code is None:
         for t in late:
             con.execute(f"CREATE VIEW {t} AS SELECT * FROM wh.main.{t}")
