@@ -253,9 +253,7 @@ def phase_generate(out: str, months: int, counties: int) -> dict:
         truth = demo.generate(out, months=months, seed=SEED, end_month=END_MONTH)
         rows = sum(truth.get("rows_delivered", {}).values()) if isinstance(truth.get("rows_delivered"), dict) else 0
     else:
-        for i in range(counties):
-            truth = demo.generate(out / f"county{i:02d}", months=months, seed=SEED + i, end_month=END_MONTH,
-                                  county_index=i)
+        for truth in demo.generate_city(out, counties, months=months, seed=SEED, end_month=END_MONTH):
             rows += sum(truth.get("rows_delivered", {}).values()) if isinstance(truth.get("rows_delivered"), dict) else 0
     files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith("_")]
     return {"seconds": round(time.perf_counter() - t, 2), "files": len(files),
