@@ -170,3 +170,75 @@ def test_a_table_the_scope_does_not_know_is_refused(city, tmp_path):
     con.close()
     with pytest.raises(scoped.ScopeTableError, match="secret_rows"):
         scoped.county_connection(copy, "510798")
+
+
+# ---------------------------------------------------------------------------------------------------- 全市通报
+def test_the_city_bulletin_names_counties_as_the_county_bulletin_names_townships(city):
+    """Hand-counted (tests/support/city.py): March 2024, February without data (no 环比)."""
+    from warehouse import bulletin
+
+    con = db.open_published(city.wh)
+    try:
+        b = bulletin.compute(con, MARCH, Scope(by_county=True, label="全市"), settings=city.settings)
+    finally:
+        con.close()
+    assert b.title == "3月份全市网格化服务管理工作情况通报" and b.area == "全市"
+    assert b.county_name == "示例市" and b.issuer == "示例市网格化服务管理中心"
+    assert b.addressee == "各县(市、区)、市级有关部门:"
+    act, ev, kp, rb = (b.section(k).paragraphs for k in ("activity", "events", "key_tasks", "red_black"))
+    # 15 grid workers: 西河县 5 active (25…20 days), 示例县 3 (22, 20, 25), 东岭县 1 (22)
+    assert act[0] == "3月份,全市网格员账号15个,活跃账号9个,账户活跃度为60%。"
+    # 100%: 西河县; ≥ 60%: 示例县 (60%); the rest (东岭县 20%) 相对较差 — the county's groups and wording
+    assert act[1] == "其中,西河县活跃度达到100%;示例县活跃度相对较好;其余各地活跃度相对较差。"
+    # offices named with their county: the active one of each county is its 派出所 that signs (21 days)
+    assert "除西河县石桥派出所、东岭县东岭派出所、示例县宏仁派出所以外" in act[2]
+    # 15 events, closed 5 + 1 + 3; 100%以上: 西河县; 50%以下: 东岭县 (20%)
+    assert ev[0].startswith("3月份,全市共上报事件15件,办结事件9件,事件办结完成率为60%;")
+    assert ev[1] == "其中,西河县事件办结完成率达到100%以上;东岭县事件办结完成率在50%以下。"
+    # 流动人口: three counties reported 5 each (≤ report_name_each_max: each named); 签收相对较好: 东岭县 (5 of 5)
+    assert kp[1].startswith("(一)流动人口。仅西河县报送了5条、东岭县报送了5条、示例县报送了5条信息。东岭县签收相对较好。")
+    # 红黑榜 of counties: scores 西河县 (1 + 1 + 1/8)/3, 示例县 (.6 + .6 + .5)/3, 东岭县 (.2 + .2 + .75)/3
+    assert rb[0].endswith("3月份红榜:西河县、示例县;黑榜:东岭县。")
+    rank = next(t for t in b.tables if t.key == "ranking")
+    assert [r[1] for r in rank.rows] == ["西河县", "示例县", "东岭县"]
+    assert [round(r[5], 4) for r in rank.rows] == [round((2 + 1 / 8) / 3, 4), round(1.7 / 3, 4), round(1.15 / 3, 4)]
+    offices = next(t for t in b.tables if t.key == "activity_offices")
+    assert offices.columns[3] == "所属县"
+
+
+def test_a_county_of_the_city_gets_the_bulletin_of_its_own_warehouse(city, alone):
+    from warehouse import bulletin
+
+    con, own = db.open_published(city.wh), db.open_published(alone["510798"])
+    try:
+        got = bulletin.compute(con, MARCH, Scope(county_code="510798"), settings=city.settings).to_dict()
+        want = bulletin.compute(own, MARCH, settings=city.settings).to_dict()
+    finally:
+        con.close()
+        own.close()
+    got.pop("warehouse_version"), want.pop("warehouse_version")
+    assert got == want and got["county"] == "东岭县"
+
+
+def test_the_city_bulletin_command_writes_a_docx(city, tmp_path):
+    import io
+
+    import docx
+
+    from warehouse.__main__ import main
+
+    out = tmp_path / "city.docx"
+    cfg = tmp_path / "city.toml"
+    cfg.write_text('[deployment]\nlevel = "city"\n[city]\nname = "示例市"\ncode = "510700"\n', encoding="utf-8")
+    assert main(["--config", str(cfg), "bulletin", "--level", "city", "--month", "2024-03", "--format", "docx",
+                 "--warehouse", str(city.wh), "--out", str(out)]) == 0
+    text = "\n".join(p.text for p in docx.Document(io.BytesIO(out.read_bytes())).paragraphs)
+    assert "3月份全市网格化服务管理工作情况通报" in text and "示例市网格化服务管理中心" in text
+    assert "红榜：西河县、示例县；黑榜：东岭县。" in text  # the docx typesets full-width
+    assert "宏仁乡" not in text and "文昌镇四个社区" not in text  # counties, never their 乡镇
+    # one county of the city: its own 全县通报
+    out2 = tmp_path / "c.md"
+    assert main(["--config", str(cfg), "bulletin", "--county", "510798", "--month", "2024-03",
+                 "--warehouse", str(city.wh), "--out", str(out2)]) == 0
+    md = out2.read_text(encoding="utf-8")
+    assert "全县网格员账号5个,活跃账号1个" in md and "东岭县网格化服务管理中心" in md and "西河" not in md
