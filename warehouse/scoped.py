@@ -84,6 +84,11 @@ COUNTY_FILTERS: dict[str, str | None] = {
 }
 # their sort_order counted again within the county (1, 2, … in the city's order), as the county's own build has it
 RENUMBERED = ("dim_county", "dim_reporting_unit")
+# small tables copied into the connection when it is made (a county's or the city's units, accounts, offices and
+# key-person reports: thousands of rows; read by nearly every query): planned and joined as tables, filtered once
+MATERIALIZED = ("dim_county", "dim_reporting_unit", "dim_unit", "dim_account", "dim_office", "map_code",
+                "agg_kp_report", "agg_kp_signoff", "cfg_split", "cfg_kp_office", "cfg_kp_category",
+                "cfg_event_category", "cfg_office_kind", "cfg_county")
 # computed for the county when the connection is made (not views of the version's tables)
 COMPUTED = ("meta", "dq_flag", "dq_unknown_code")
 # the tables whose _file names the delivered files a county's rows came from
@@ -177,13 +182,14 @@ def _views(con, tables: list[str], county_code: str | None) -> None:
         raise ScopeTableError(f"数据仓库中有未规定县级范围的表: {', '.join(unknown)}")
     late = ("etl_file", "etl_file_issue")
     for t in [t for t in COUNTY_FILTERS if t in tables and t not in late]:
+        kind = "TABLE" if t in MATERIALIZED else "VIEW"
         if county_code is None:
-            con.execute(f"CREATE VIEW {t} AS " + CITY_VIEWS.get(t, f"SELECT * FROM wh.main.{t}"))
+            con.execute(f"CREATE {kind} {t} AS " + CITY_VIEWS.get(t, f"SELECT * FROM wh.main.{t}"))
             continue
         where = COUNTY_FILTERS[t]
         cols = ("* REPLACE (CAST(row_number() OVER (ORDER BY sort_order) AS INTEGER) AS sort_order)"
                 if t in RENUMBERED else "*")
-        con.execute(f"CREATE VIEW {t} AS SELECT {cols} FROM wh.main.{t}" + (f" WHERE {where}" if where else ""))
+        con.execute(f"CREATE {kind} {t} AS SELECT {cols} FROM wh.main.{t}" + (f" WHERE {where}" if where else ""))
     if county_code is None:
         for t in late:
             con.execute(f"CREATE VIEW {t} AS SELECT * FROM wh.main.{t}")
