@@ -242,3 +242,17 @@ def test_the_city_bulletin_command_writes_a_docx(city, tmp_path):
                  "--warehouse", str(city.wh), "--out", str(out2)]) == 0
     md = out2.read_text(encoding="utf-8")
     assert "全县网格员账号5个,活跃账号1个" in md and "东岭县网格化服务管理中心" in md and "西河" not in md
+
+
+def test_a_countys_warnings_are_its_own(city, alone):
+    """预警 evaluated for a county of the city (its data date, its rows) equal its own warehouse's."""
+    from warehouse import warnings
+
+    con, own = db.open_published(city.wh), db.open_published(alone["510799"])
+    try:
+        got = warnings.evaluate(con, scope=Scope(county_code="510799"), settings=city.settings)
+        want = warnings.evaluate(own, settings=city.settings)
+    finally:
+        con.close()
+        own.close()
+    assert got and [(w.rule, w.unit, w.reason) for w in got] == [(w.rule, w.unit, w.reason) for w in want]
