@@ -256,3 +256,20 @@ def test_a_countys_warnings_are_its_own(city, alone):
         con.close()
         own.close()
     assert got and [(w.rule, w.unit, w.reason) for w in got] == [(w.rule, w.unit, w.reason) for w in want]
+
+
+def test_the_city_assessment_scores_counties_with_every_indicator(city):
+    """季度考核 with the counties as units: one row per county, 有效活跃度 per county (not per 乡镇: connected)."""
+    from warehouse import assessment
+
+    con = db.open_published(city.wh)
+    try:
+        a = assessment.compute(con, assessment.Quarter.parse("2024-Q1"), Scope(by_county=True, label="全市"),
+                               settings=city.settings, answered=None, now=dt.datetime(2024, 4, 1))
+    finally:
+        con.close()
+    assert a.area == "全市" and sorted(u["ru_code"] for u in a.units) == sorted(c for c, _ in COUNTIES)
+    by = {u["ru_code"]: u for u in a.units}
+    # grid workers × the two months with data (and February, counted, not active): 5 accounts × 3 months
+    assert all(u["effective_account_months"] == 15 for u in a.units)
+    assert by["510797"]["rank"] == 1  # 西河县: every worker active, every event closed
