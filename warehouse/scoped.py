@@ -125,12 +125,11 @@ def macro_statements() -> list[str]:
 
 
 def _table_statement(table: str) -> str:
-    """The `CREATE TABLE <table> AS …` statement of warehouse/schema/*.sql, as a view definition."""
+    """The `CREATE TABLE <table> AS …` statement of warehouse/schema/*.sql (run again over a county's views)."""
     pat = re.compile(rf"CREATE\s+TABLE\s+{table}\s+AS\b", re.I)
     for q in _schema_statements():
-        body = _LEAD_COMMENTS.sub("", q)
-        if pat.match(body):
-            return pat.sub(f"CREATE VIEW {table} AS", body, count=1)
+        if pat.match(_LEAD_COMMENTS.sub("", q)):
+            return q
     raise ScopeTableError(f"{table}: no definition in {SCHEMA_DIR}")
 
 
