@@ -13,7 +13,7 @@ DuckDB file then gets, in order:
    with exactly the column types of the DuckDB build; Spark's Parquet is then loaded into them, cast to those
    types (a table of the serving file is the same table whichever engine computed its rows);
 3. the quality tables over ETL bookkeeping (40_quality.sql: dq_flag, dataset_freshness, dq_quarantine) with the
-   staging statistics, the unknown codes and the quarantine resolution (build._unknown_codes,
+   staging statistics, the unknown codes and the quarantine resolution (build.unknown_codes,
    build._quarantine_resolution), run by DuckDB over Spark's staged Parquet;
 4. meta and the warnings of the publish (build._meta, build._warnings), CHECKPOINT — and build_and_publish
    publishes it with the same CURRENT switch, so the app and the metrics layer do not change.
