@@ -104,8 +104,12 @@ def connection() -> tuple[duckdb.DuckDBPyConnection, str]:
 # The queries each role may run: those its pages call, and no other (a role without a page for a query cannot run
 # it through the data layer either: a 部门用户 gets no county ranking or headline, the wall no record lists).
 # 县领导 and 大屏 see aggregates only: no query that returns a row per event, person or account.
-_FRAME = {"quality/meta", "quality/freshness", "units/reporting_units", "overview/coverage"}  # ui.page, banner
+_FRAME = {"quality/meta", "quality/freshness", "units/reporting_units", "overview/coverage",  # ui.page, banner
+          "city/counties"}  # a city deployment's county selector and breadcrumb (one county for a county user)
 _PAGE_QUERIES = {
+    # a city deployment's 全市总览 (市级管理员 / 市领导): the county ranking, trend and map, the city's 乡镇 ranking
+    "city": {"overview/headline", "overview/unit_ranking", "comparison/long", "overview/map_units",
+             "city/township_ranking"},
     "home": {"overview/headline", "overview/unit_ranking"},
     "activity": {"activity/headline", "activity/by_unit", "activity/by_community", "activity/by_grid",
                  "activity/inactive_accounts", "activity/by_office", "activity/trend",
@@ -146,7 +150,7 @@ def role_queries(role: str) -> frozenset[str]:
     if role == auth.ADMIN:
         return frozenset(metrics.available())
     names = set(_FRAME)
-    for page in auth.PAGES[role]:
+    for page in auth.PAGES[role] + (auth.CITY_PAGES if role in (auth.ADMIN, auth.LEADER) else ()):
         names |= _PAGE_QUERIES[page]
     if role in AGGREGATE_ROLES:
         names -= RECORD_QUERIES
