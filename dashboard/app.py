@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 
 import streamlit as st  # noqa: E402
 
-from core.config import owner_only, settings  # noqa: E402
+from core.config import owner_only  # noqa: E402
 from dashboard import (  # noqa: E402
     auth,
     bootstrap,
