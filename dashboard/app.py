@@ -86,8 +86,8 @@ st.session_state[session.PAGE_KEY] = here
 if here == "city":  # the 全市 page is the city: no county chosen
     st.session_state[session.COUNTY_KEY] = ui.ALL
 if not ident.is_display:
+    city.sidebar_selector(ident)  # a 市级 user's county, right under the menu
     auth.sidebar(ident)
-    city.sidebar_selector(ident)
 if not ident.is_display and nav.url_path != "wall":  # the wall shows its own alert line and must fit the screen
     ui.stale_banner()
 nav.run()

@@ -85,10 +85,9 @@ def overview() -> None:
     with right:
         st.caption("选中一行进入该县 (概览、账号活跃度、事件办结…… 随后都显示该县)。")
         ui.table(rank, {"rank": "名次", "ru_name": "县 (区)", **{k: ui.fmt.NAMES[k] for k in (
-            "score", "activity_rate", "completion_rate", "on_time_rate", "overdue_open", "kp_reports", "sign_rate",
-            "collection_rate")}, "榜单": "红黑榜", "prev_rank": "上期名次", "变化": "名次变化"},
-                 name="各县综合排名", key="city-rank",
-                 rates=("score", "activity_rate", "completion_rate", "on_time_rate", "sign_rate", "collection_rate"),
+            "score", "activity_rate", "completion_rate", "sign_rate", "overdue_open")}, "榜单": "红黑榜",
+            "prev_rank": "上期名次", "变化": "名次变化"},
+                 name="各县综合排名", key="city-rank", rates=("score", "activity_rate", "completion_rate", "sign_rate"),
                  on_pick=lambda row: drill(row["ru_code"], "home"))
     st.caption("综合得分 = 账号活跃度、事件办结率 (最高按 100% 计) 与重点人员报送全部签收比例的平均; 与各县乡镇排名同一规则。")
 

@@ -112,7 +112,7 @@ def test_city_ranking_equals_the_metrics_layer(server, browser, con):
     assert list(reversed(names)) == list(want["ru_name"])
     assert list(reversed(bars)) == [fmt.pct(v, trim=trim) for v in want["score"]]
     ws = b"".join(frames)
-    rates = ("score", "activity_rate", "completion_rate", "on_time_rate", "sign_rate", "collection_rate")
+    rates = ("score", "activity_rate", "completion_rate", "sign_rate")
     t = fmt.pct_trim([want[c] for c in rates])  # one precision for the table's rates (dashboard/ui.py)
     for col in rates:  # the table's cells as the frames carry them
         for v in want[col]:
