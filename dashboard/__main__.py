@@ -143,6 +143,14 @@ def _resolve_township(s, value: str) -> tuple[str, str]:
     raise StoreError(f"找不到乡镇 {value!r}: 请给出数据仓库中的乡镇名称或 9 位乡镇区划代码")
 
 
+def _resolve_county(s, value: str) -> tuple[str, str]:
+    rows = _warehouse_lookup(s, "SELECT county_code, county_name FROM dim_county WHERE county_code = ? "
+                                "OR county_name = ?", value)
+    if rows:
+        return rows[0]
+    raise StoreError(f"找不到县 {value!r}: 请给出数据仓库中的县名称或 6 位区划代码")
+
+
 def _check_office(s, value: str, force: bool) -> str:
     if force:
         return value
@@ -162,6 +170,7 @@ def users_main(argv: list[str] | None = None) -> int:
     a.add_argument("--role", required=True, help="县级管理员 | 县领导 | 乡镇用户 | 部门用户 (或 admin/leader/township/department)")
     a.add_argument("--township", help="乡镇用户: 乡镇名称或 9 位区划代码")
     a.add_argument("--office", help="部门用户: 派出所/司法所/卫生院全称")
+    a.add_argument("--county", help="地市部署: 用户所属的县 (县名称或 6 位区划代码); 不给 = 市级 (全市)")
     a.add_argument("--display-name", help="姓名或说明")
     a.add_argument("--oidc", action="store_true", help="通过统一身份认证 (st.login) 登录; 用户名 = 配置的 claim")
     a.add_argument("--no-password", action="store_true", help="与 --oidc 一起: 不设密码")
@@ -191,7 +200,8 @@ def users_main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "list":
             for u in store.users():
-                scope = u.township_name or u.office_name or "全县"
+                scope = u.township_name or u.office_name or u.county_name or u.county_code or (
+                    "全市" if s.deployment.level == "city" else "全县")
                 how = "+".join(x for x, on in (("密码", u.has_password), ("OIDC", u.oidc)) if on)
                 print(f"{u.username}\t{u.role}\t{scope}\t{how}\t{'停用' if u.disabled else '正常'}\t"
                       f"最近登录 {u.last_login_at or '—'}")
@@ -206,10 +216,12 @@ def users_main(argv: list[str] | None = None) -> int:
                 if not args.office:
                     raise StoreError("部门用户需要 --office")
                 office = _check_office(s, args.office, args.force)
+            county = _resolve_county(s, args.county) if args.county else (None, None)
             pw = None if (args.oidc and args.no_password) else _password(args, s.auth.min_password_length)
             u = store.add_user(args.username, role, password=pw, actor=actor, display_name=args.display_name,
-                               township_code=town_code, township_name=town_name, office_name=office, oidc=args.oidc)
-            print(f"已添加 {u.username} ({u.role} · {u.township_name or u.office_name or '全县'})")
+                               township_code=town_code, township_name=town_name, office_name=office, oidc=args.oidc,
+                               county_code=county[0], county_name=county[1])
+            print(f"已添加 {u.username} ({u.role} · {u.township_name or u.office_name or u.county_name or '全县'})")
         elif args.cmd in ("disable", "enable"):
             store.set_disabled(args.username, args.cmd == "disable", actor=actor)
             print(f"{args.username}: {'已停用' if args.cmd == 'disable' else '已启用'}")

@@ -65,6 +65,20 @@ REFERENCE_QUERIES = {"quality/meta", "quality/freshness", "quality/source_health
 # The list of reporting units (names and codes only) that a 部门用户's page needs to label rows.
 OFFICE_REFERENCE_QUERIES = {"units/reporting_units"}
 _RANK = {"none": 0, "masked": 1, "full": 2}
+# A city deployment ([deployment] level = "city"): a 县级管理员 / 县领导 without a county in its user record sees the
+# whole city and is shown as 市级管理员 / 市领导 (same pages plus the 全市 page "city"); with a county_code it sees
+# only that county (every query bound to Scope(county_code=…)), exactly like the county's own deployment.
+CITY_ADMIN, CITY_LEADER = "市级管理员", "市领导"
+CITY_PAGES = ("city",)
+
+
+def city_deployment() -> bool:
+    return settings().deployment.level == "city"
+
+
+def area_name() -> str:
+    """The deployment's name in titles: the county's, or in a city deployment the city's."""
+    return settings().city.name if city_deployment() else settings().county.name
 
 
 @dataclass(frozen=True)
@@ -76,8 +90,20 @@ class Identity:
     via: str  # password | oidc | token
 
     @property
+    def city_level(self) -> bool:
+        """A 市级 user of a city deployment: the whole city, a county chosen in the sidebar (not the wall)."""
+        return (self.role in (ADMIN, LEADER) and self.scope.county_code is None and not self.scope.by_county
+                and city_deployment())
+
+    @property
+    def role_label(self) -> str:
+        if self.city_level:
+            return CITY_ADMIN if self.role == ADMIN else CITY_LEADER
+        return self.role
+
+    @property
     def pages(self) -> tuple[str, ...]:
-        return PAGES[self.role]
+        return (CITY_PAGES + PAGES[self.role]) if self.city_level else PAGES[self.role]
 
     @property
     def can_unmask(self) -> bool:
@@ -116,19 +142,28 @@ def store() -> UserStore:
 
 
 def scope_for(user: users.User) -> Scope:
+    """The user's scope. In a city deployment the user record's county (a 乡镇用户's: its 乡镇's) binds every
+    query to that county; in a county deployment there is no county level (county_code stays None)."""
+    county = user.county_code if city_deployment() else None
+    whole = (user.county_name or county) if county else ("全市" if city_deployment() else "全县")
     if user.role == ADMIN:
-        return Scope(personal="masked", label="全县")
+        return Scope(county_code=county, personal="masked", label=whole)
     if user.role == LEADER:
-        return Scope(personal="none", label="全县")
+        return Scope(county_code=county, personal="none", label=whole)
     if user.role == TOWNSHIP:
-        return Scope(township_code=user.township_code, personal="masked",
+        return Scope(township_code=user.township_code, county_code=county, personal="masked",
                      label=user.township_name or user.township_code)
     if user.role == DEPARTMENT:
-        return Scope(office_name=user.office_name, personal="masked", label=user.office_name)
+        return Scope(office_name=user.office_name, county_code=county, personal="masked", label=user.office_name)
     raise ScopeError(f"unknown role {user.role}")
 
 
 DISPLAY_SCOPE = Scope(personal="none", label="全县")
+CITY_DISPLAY_SCOPE = Scope(by_county=True, personal="none", label="全市")  # the city's wall: counties as units
+
+
+def display_scope() -> Scope:
+    return CITY_DISPLAY_SCOPE if city_deployment() else DISPLAY_SCOPE
 
 
 # ---------------------------------------------------------------------------------------------- sessions
@@ -264,7 +299,7 @@ def current(*, touch: bool = False) -> Identity | None:
             _drop("大屏令牌已被吊销。")
             return None
         rec.last_seen = now
-        return Identity(f"大屏:{tok.token_id}", tok.name, DISPLAY, DISPLAY_SCOPE, "token")
+        return Identity(f"大屏:{tok.token_id}", tok.name, DISPLAY, display_scope(), "token")
     if rec.token_hash:
         gone = _stored_session(rec, now)
         if gone:
@@ -327,6 +362,10 @@ def authorize(name: str, scope: Scope) -> Identity:
         raise ScopeError("scope wider than the caller's 乡镇")
     if base.office_name is not None and scope.office_name != base.office_name:
         raise ScopeError("scope wider than the caller's office")
+    if base.county_code is not None and (scope.county_code != base.county_code or scope.by_county):
+        raise ScopeError("scope wider than the caller's county")
+    if base.by_county and not scope.by_county:
+        raise ScopeError("the city's wall shows the counties only")
     if name not in REFERENCE_QUERIES:
         wanted = metrics.sql_params(name)
         if scope.township_code is not None and "scope_township" not in wanted:
@@ -508,7 +547,7 @@ def login_screen() -> None:
 
 
 def _login_form(cfg) -> None:
-    st.title(f"{cfg.county.name}网格化服务管理督导平台")
+    st.title(f"{area_name()}网格化服务管理督导平台")
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         st.info(notice)
@@ -540,7 +579,7 @@ def setup_screen() -> None:
     if store().setup_done():
         return login_screen()
     cfg = settings()
-    st.title(f"{cfg.county.name}网格化服务管理督导平台 · 首次设置")
+    st.title(f"{area_name()}网格化服务管理督导平台 · 首次设置")
     if not cfg.auth.web_setup:
         st.error("尚未设置县级管理员。请在服务器上运行 `python -m dashboard users add --role 县级管理员 用户名` "
                  "(本配置关闭了网页设置: [auth] web_setup = false)。")
@@ -589,6 +628,6 @@ def _md_text(text: str) -> str:
 def sidebar(ident: Identity) -> None:
     with st.sidebar:
         _cookie_script()
-        st.caption(_md_text(f"{ident.display_name} · {ident.role} · {ident.scope.label}"))
+        st.caption(_md_text(f"{ident.display_name} · {ident.role_label} · {ident.scope.label}"))
         if st.button("退出登录", key="logout"):
             logout()

@@ -104,8 +104,12 @@ def connection() -> tuple[duckdb.DuckDBPyConnection, str]:
 # The queries each role may run: those its pages call, and no other (a role without a page for a query cannot run
 # it through the data layer either: a 部门用户 gets no county ranking or headline, the wall no record lists).
 # 县领导 and 大屏 see aggregates only: no query that returns a row per event, person or account.
-_FRAME = {"quality/meta", "quality/freshness", "units/reporting_units", "overview/coverage"}  # ui.page, banner
+_FRAME = {"quality/meta", "quality/freshness", "units/reporting_units", "overview/coverage",  # ui.page, banner
+          "city/counties"}  # a city deployment's county selector and breadcrumb (one county for a county user)
 _PAGE_QUERIES = {
+    # a city deployment's 全市总览 (市级管理员 / 市领导): the county ranking, trend and map, the city's 乡镇 ranking
+    "city": {"overview/headline", "overview/unit_ranking", "comparison/long", "overview/map_units",
+             "city/township_ranking"},
     "home": {"overview/headline", "overview/unit_ranking"},
     "activity": {"activity/headline", "activity/by_unit", "activity/by_community", "activity/by_grid",
                  "activity/inactive_accounts", "activity/by_office", "activity/trend",
@@ -146,7 +150,7 @@ def role_queries(role: str) -> frozenset[str]:
     if role == auth.ADMIN:
         return frozenset(metrics.available())
     names = set(_FRAME)
-    for page in auth.PAGES[role]:
+    for page in auth.PAGES[role] + (auth.CITY_PAGES if role in (auth.ADMIN, auth.LEADER) else ()):
         names |= _PAGE_QUERIES[page]
     if role in AGGREGATE_ROLES:
         names -= RECORD_QUERIES
@@ -179,7 +183,14 @@ def q(name: str, scope: Scope, *, keyed: bool = False, **params):
         raise db.NoWarehouse("尚未发布数据仓库")
     key = _params_key(name, params)
     df = _cached(path.name, name, scope, key)
+    if scope.county_code is not None and name in CITY_COLUMNS:  # the city's rows, not the county's: no file names
+        df = df.assign(**{c: None for c in CITY_COLUMNS[name] if c in df.columns})
     return (df, (path.name, name, scope, key)) if keyed else df
+
+
+# Queries whose rows stay the city's on a county's connection (warehouse/scoped.py: dataset_freshness is not kept
+# per county), and their columns that could name another county (its delivered file): blank for a county scope.
+CITY_COLUMNS = {"quality/freshness": ("last_file",)}
 
 
 def _params_key(name: str, params: dict) -> tuple:

@@ -429,8 +429,8 @@ def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("mon
         st.info("尚未发布数据仓库: 请先导入数据 (python -m etl run)。")
         st.stop()
     scope = session.scope()
-    if scope.office_name is not None:  # a 部门用户 sees the reports sent to its office, not units
-        unit_filter = False
+    if scope.office_name is not None or scope.by_county:  # a 部门用户 sees its office's reports, not units; the
+        unit_filter = False  # 全市 view's units are the counties (a county is chosen in the sidebar: a drill)
     first, last = meta.get("data_first_day"), meta.get("data_last_day")
     if not first or not last:
         st.info("数据仓库中还没有任何业务数据 (账号操作、事件、重点人员报送)。请检查数据导入 (数据质量页)。")
@@ -467,8 +467,40 @@ def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("mon
         st.info(f"{period.label} 没有数据 (数据覆盖 {first} 至 {last})。请选择其他周期。")
         st.stop()
     ctx = Ctx(period=period, scope=scope, ru_code=ru, units=units, as_of=as_of)
+    breadcrumb(ctx)
     st.caption(f"当前显示: **{md(ctx.shows)}**" + (f"; 本期尚未结束, 数字截至 {as_of:%Y-%m-%d %H:%M}。" if ctx.running else ""))
     return ctx
+
+
+def _to_city() -> None:
+    st.session_state[session.COUNTY_KEY] = ALL
+    pick_unit(None)
+    session.go("city")
+
+
+def breadcrumb(ctx: Ctx) -> None:
+    """Where the figures are, in a city deployment: 示例市 › 东岭县 › 文昌镇, each level above the current one a
+    button that goes back up (the city: the 全市 page, for a 市级 user only; the county: its units again). A county
+    deployment shows no extra level: nothing is drawn."""
+    if not auth.city_deployment():
+        return
+    ident = session.identity()
+    steps = []  # (text, callback or None)
+    if ident.city_level:
+        steps.append((settings().city.name, _to_city if not ctx.scope.by_county or ctx.ru_code else None))
+    if ctx.scope.county_code is not None:
+        name = session.counties(ident).get(ctx.scope.county_code, ctx.scope.county_code)
+        steps.append((name, (lambda: pick_unit(None)) if ctx.ru_code and ctx.scope.county_wide else None))
+    if ctx.ru_code is not None:
+        steps.append((ctx.unit_label, None))
+    with st.container(horizontal=True, gap="small", key="gw_crumbs", vertical_alignment="center"):
+        for i, (text, back) in enumerate(steps):
+            if i:
+                st.markdown("›")
+            if back is None:
+                st.markdown(f"**{md(text)}**")
+            else:
+                st.button(text, key=f"gw_crumb_{i}", type="tertiary", on_click=back)
 
 
 def no_rows(df: pd.DataFrame, what: str) -> bool:

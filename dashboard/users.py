@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS users (
     township_code TEXT,
     township_name TEXT,
     office_name   TEXT,
+    county_code   TEXT,            -- a city deployment: the user's county (NULL = the whole city / a county build)
+    county_name   TEXT,
     password_hash TEXT,            -- NULL: no password login (an OIDC-only user)
     oidc          INTEGER NOT NULL DEFAULT 0,
     disabled      INTEGER NOT NULL DEFAULT 0,
@@ -155,6 +157,8 @@ class User:
     disabled: bool
     created_at: str
     last_login_at: str | None
+    county_code: str | None = None  # a city deployment: the county the user is limited to (None: the whole city)
+    county_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,10 @@ class UserStore:
                     con.execute(f"ALTER TABLE login_throttle ADD COLUMN {col} {decl}")
             if "client" not in {r[1] for r in con.execute("PRAGMA table_info(audit)")}:  # (no UPDATE: no trigger)
                 con.execute("ALTER TABLE audit ADD COLUMN client TEXT NOT NULL DEFAULT ''")
+            ucols = {r[1] for r in con.execute("PRAGMA table_info(users)")}
+            for col in ("county_code", "county_name"):  # a city deployment's county binding (issue 17)
+                if col not in ucols:
+                    con.execute(f"ALTER TABLE users ADD COLUMN {col} TEXT")
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             if "setup_done" not in meta and con.execute("SELECT count(*) FROM users WHERE role = ?",
                                                         (ADMIN,)).fetchone()[0]:
@@ -465,7 +473,7 @@ class UserStore:
                     township_code=r["township_code"], township_name=r["township_name"],
                     office_name=r["office_name"], has_password=r["password_hash"] is not None,
                     oidc=bool(r["oidc"]), disabled=bool(r["disabled"]), created_at=r["created_at"],
-                    last_login_at=r["last_login_at"])
+                    last_login_at=r["last_login_at"], county_code=r["county_code"], county_name=r["county_name"])
 
     def check_password(self, password: str) -> None:
         """Refuse short, simple, all-digit and common passwords (dashboard/common_passwords.txt, also with digits or
@@ -502,7 +510,7 @@ class UserStore:
     def add_user(self, username: str, role: str, *, password: str | None = None, actor: str,
                  display_name: str | None = None, township_code: str | None = None,
                  township_name: str | None = None, office_name: str | None = None, oidc: bool = False,
-                 first_admin: bool = False) -> User:
+                 first_admin: bool = False, county_code: str | None = None, county_name: str | None = None) -> User:
         """Add a user. With first_admin=True the insert only happens while the store has never been set up (the
         one-time setup form: two visitors racing cannot both become administrator, and it never comes back)."""
         username = username.strip()
@@ -523,6 +531,12 @@ class UserStore:
             township_code = township_name = None
         if role != DEPARTMENT:
             office_name = None
+        if role == TOWNSHIP and township_code:  # a 乡镇 is in the county of its code's first 6 digits
+            county_code = county_code or (township_code[:6] if len(township_code) >= 6 else None)
+        if county_code is not None and not re.fullmatch(r"\d{6}", county_code):
+            raise StoreError("县的区划代码为 6 位数字")
+        if county_code is None:
+            county_name = None
         pw_hash = _PH.hash(password) if password is not None else None
         t = _iso(now())
         with self._db(write=True) as con:
@@ -531,14 +545,15 @@ class UserStore:
                 raise StoreError("首次设置已经完成: 请登录 (新的县级管理员只能在服务器上用命令行添加)")
             try:
                 con.execute("INSERT INTO users (username, display_name, role, township_code, township_name, "
-                            "office_name, password_hash, oidc, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                            "office_name, county_code, county_name, password_hash, oidc, created_at, updated_at) "
+                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                             (username, display_name or username, role, township_code, township_name, office_name,
-                             pw_hash, int(oidc), t, t))
+                             county_code, county_name, pw_hash, int(oidc), t, t))
             except sqlite3.IntegrityError:
                 raise StoreError(f"用户 {username} 已存在") from None
             if role == ADMIN:
                 con.execute("INSERT OR IGNORE INTO meta VALUES ('setup_done', ?)", (t,))
-            scope = township_name or township_code or office_name or "全县"
+            scope = township_name or township_code or office_name or county_name or county_code or "全县"
             self._audit(con, actor, "user_add", username, f"{role} · {scope}" + (" · OIDC" if oidc else ""))
             return self._user(con.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone())
 

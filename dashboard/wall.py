@@ -19,6 +19,19 @@ from warehouse import warnings
 from warehouse.metrics import Period, Scope
 
 WALL = Scope(personal="none", label="全县")
+
+
+def scope() -> Scope:
+    """The wall's scope (aggregates only): the county (WALL); in a city deployment the city with its counties as
+    the units (the 大屏 token, a 市级 user), or the caller's own county (a county-scoped user)."""
+    from dashboard import auth, session
+
+    if not auth.city_deployment():
+        return WALL
+    own = session.identity().scope
+    if own.county_code is not None:
+        return Scope(county_code=own.county_code, personal="none", label=own.label)
+    return auth.CITY_DISPLAY_SCOPE
 WEEKDAYS = "一二三四五六日"
 
 
@@ -42,20 +55,30 @@ def params(p: Period, as_of: dt.datetime) -> dict:
     return {**p.params(), **prev.params("prev_"), "cutoff": None, "as_of": as_of}
 
 
+def area_name(w: Scope) -> str:
+    """The wall's title: the county's name; in a city deployment the city's, or the county user's county."""
+    from dashboard import auth
+
+    if not auth.city_deployment():
+        return settings().county.name
+    return settings().city.name if w.by_county else w.label
+
+
 def queries(prm: dict, overview: bool, warn: dict | None = None) -> list[tuple[str, Scope, dict]]:
     """What one refresh reads, for data.prefetch: the freshness line, the tiles (today's and the period's), the
     ranking and the 预警 rules (`warn`: warehouse.warnings.params of the data date) always; the overview panel's
     funnel, map, tallies, backlog and feed when it shows. The same names and parameters as the drawing calls of
     pages/wall.py, so that those find the results cached."""
-    calls = [("quality/freshness", WALL, {}), ("overview/headline", WALL, prm), ("overview/unit_ranking", WALL, prm),
-             ("wall/today", WALL, {"as_of": prm["as_of"]})]
+    w = scope()
+    calls = [("quality/freshness", w, {}), ("overview/headline", w, prm), ("overview/unit_ranking", w, prm),
+             ("wall/today", w, {"as_of": prm["as_of"]})]
     if warn is not None:
-        calls += [(n, WALL, warn) for n in warnings.RULE_QUERIES]
+        calls += [(n, w, warn) for n in warnings.RULE_QUERIES]
     if overview:
-        calls += [(n, WALL, prm) for n in ("overview/event_funnel", "overview/map_units", "overview/event_points",
+        calls += [(n, w, prm) for n in ("overview/event_funnel", "overview/map_units", "overview/event_points",
                                            "wall/kp_persons")]
-        calls += [("overview/signoff_backlog", WALL, {"as_of": prm["as_of"]}),
-                  ("overview/recent_events", WALL, {**prm, "limit": 30})]
+        calls += [("overview/signoff_backlog", w, {"as_of": prm["as_of"]}),
+                  ("overview/recent_events", w, {**prm, "limit": 30})]
     return calls
 
 

@@ -25,6 +25,10 @@ action = c1.selectbox("类型", [None] + list(ACTIONS), format_func=lambda a: "�
 actor = c2.text_input("操作人", key="_audit_actor", max_chars=64).strip() or None
 rows = pd.DataFrame(store.audit_entries(2000, action=action, actor=actor),
                     columns=["seq", "at", "actor", "action", "target", "detail", "reason", "client"])
+own = session.identity().scope.county_code
+if own is not None:  # a city deployment's county 县级管理员: entries by or about its county's users only
+    mine = {u.username for u in store.users() if u.county_code == own}
+    rows = rows[rows["actor"].isin(mine) | rows["target"].isin(mine)]
 for col in ("actor", "target", "detail", "reason", "client"):  # as text, every invisible or line-breaking character escaped
     rows[col] = rows[col].map(lambda v: "" if v is None else users.printable(str(v)))
 rows["action"] = rows["action"].map(lambda a: ACTIONS.get(a, a))

@@ -9,15 +9,23 @@ ident = session.require_page("users")
 store = auth.store()
 st.title("用户与大屏令牌")
 
-us = store.users()
+city = auth.city_deployment()  # a city deployment: users may be limited to a county
+own = ident.scope.county_code  # a county-scoped 县级管理员 manages its county's users only
+counties = session.counties(ident) if city else {}
+us = [u for u in store.users() if own is None or u.county_code == own]
+whole = "全市" if city else "全县"
 st.dataframe(pd.DataFrame([{"用户名": u.username, "姓名": u.display_name, "角色": u.role,
-                            "范围": u.township_name or u.office_name or "全县",
+                            **({"县 (区)": counties.get(u.county_code, u.county_code) if u.county_code else whole}
+                               if city else {}),
+                            "范围": u.township_name or u.office_name or (
+                                counties.get(u.county_code, u.county_code) if u.county_code else whole),
                             "登录方式": ("统一身份认证" if u.oidc else "") + (" 密码" if u.has_password else ""),
                             "状态": "停用" if u.disabled else "正常", "最近登录": u.last_login_at} for u in us]),
              hide_index=True, placeholder="—")
 
-units = data.q("units/reporting_units", session.scope()).drop_duplicates("township_code")
+units = data.q("units/reporting_units", ident.scope).drop_duplicates("township_code")
 towns = dict(zip(units["township_code"], units["township_name"]))
+town_label = {c: (f"{counties.get(str(c)[:6], '')} {n}" if city and own is None else n) for c, n in towns.items()}
 
 with st.expander("添加用户 (县级管理员只能在服务器上用命令行添加)"):
     with st.form("user-add", clear_on_submit=True):
@@ -27,13 +35,23 @@ with st.expander("添加用户 (县级管理员只能在服务器上用命令行
         # 县级管理员 are added on the server only (`python -m dashboard users add … --role 县级管理员`): a stolen
         # administrator session cannot leave another administrator behind
         role = c1.selectbox("角色", [r for r in users.ROLES if r != users.ADMIN])
-        town = c2.selectbox("乡镇 (乡镇用户)", [None] + list(towns), format_func=lambda c: "—" if c is None else towns[c])
+        town = c2.selectbox("乡镇 (乡镇用户)", [None] + list(towns),
+                            format_func=lambda c: "—" if c is None else town_label[c])
         office = c1.text_input("部门 (部门用户, 如 文兴派出所)", max_chars=64).strip() or None
+        county = None
+        if city:  # 县级管理员 / 县领导 / 部门用户 of one county; none = 市级 (a 乡镇用户: its 乡镇's county)
+            county = c2.selectbox("县 (区) (空 = 全市: 市级管理员 / 市领导)",
+                                  ([None] if own is None else []) + [c for c in counties if own in (None, c)],
+                                  format_func=lambda c: "— 全市" if c is None else counties[c])
         pw = c2.text_input("初始密码", type="password")
         if st.form_submit_button("添加"):
             try:
+                county = own or county  # never wider than the administrator's own county
+                if county and town and str(town)[:6] != county:
+                    raise users.StoreError("乡镇不在所选的县")
                 store.add_user(name, role, password=pw, actor=ident.name, display_name=display or None,
-                               township_code=town, township_name=towns.get(town), office_name=office)
+                               township_code=town, township_name=towns.get(town), office_name=office,
+                               county_code=county, county_name=counties.get(county))
                 st.success(f"已添加 {name}")
             except users.StoreError as exc:
                 st.error(str(exc))

@@ -17,6 +17,7 @@ from dashboard import data, maps, ui, wall
 from dashboard import warnings as warn
 
 cfg = settings().dashboard
+W = wall.scope()  # the county's; a city deployment's: the counties (or a county user's own county)
 qp = st.query_params
 scale = min(4.0, max(0.5, float(qp.get("scale", 1) or 1)))
 figure = qp.get("fig", "activity") if qp.get("fig") in maps.FIGURES else "activity"
@@ -36,7 +37,7 @@ def overview_panel(p, prm, width: float) -> None:
     wl, wm, _ = wall.column_widths(weights, width)
     left, mid, right = st.columns(weights)
     with left:
-        rank = data.q("overview/unit_ranking", wall.WALL, **prm)
+        rank = data.q("overview/unit_ranking", W, **prm)
         _html(wall.frame("各地账号活跃度", wall.bars(wall.rate_rows(rank, "activity_rate", 1.0, m.activity_good),
                                                      wall.inner_height(B), scale, width=wall.inner_width(wl),
                                                      columns=2, vmax=1.0),
@@ -44,8 +45,8 @@ def overview_panel(p, prm, width: float) -> None:
     flow_h = 112
     map_frame = B - G - flow_h
     with mid:
-        units = data.q("overview/map_units", wall.WALL, keyed=True, **prm)
-        pts = data.q("overview/event_points", wall.WALL, keyed=True, **prm)
+        units = data.q("overview/map_units", W, keyed=True, **prm)
+        pts = data.q("overview/event_points", W, keyed=True, **prm)
         label = maps.FIGURES[figure][1]
         legend_h = 30
         map_h = int((wall.inner_height(map_frame) - legend_h - 12) * scale)
@@ -56,11 +57,11 @@ def overview_panel(p, prm, width: float) -> None:
             st.pydeck_chart(wall.map_deck(units, pts, figure, map_w, map_h, int(20 * scale)), height=map_h,
                             key="map")
             _html(wall.legend_html(maps.legend(units[0], figure)))
-        fun = data.q("overview/event_funnel", wall.WALL, **prm)
+        fun = data.q("overview/event_funnel", W, **prm)
         _html(wall.frame("本期上报事件流转", wall.funnel_html(fun), flow_h, scale, note="本期上报的事件到本期末"))
     with right:
         kp_h, back_h = 300, 196
-        kp = data.q("wall/kp_persons", wall.WALL, **prm)
+        kp = data.q("wall/kp_persons", W, **prm)
         known = kp[kp["category"].notna()]
         other = kp[kp["category"].isna()]
         rows = [[c, f"{int(r):,}", f"{int(n):,}", f"{int(s):,}"] for c, r, n, s in
@@ -70,7 +71,7 @@ def overview_panel(p, prm, width: float) -> None:
             body += (f'<div class="wall-note" style="font-size:{wall.MIN_FONT * scale:g}px">另有 '
                      f'{int(other["reports"].sum()):,} 条类别不明, 见数据质量</div>')
         _html(wall.frame("三项重点工作", body, kp_h, scale, note="人数按身份证号去重"))
-        back = data.q("overview/signoff_backlog", wall.WALL, as_of=prm["as_of"])
+        back = data.q("overview/signoff_backlog", W, as_of=prm["as_of"])
         kinds = back.groupby("office_kind", sort=False)[["within", "yellow", "red"]].sum()
         rows = [[k, f"{int(r.within):,}", f"{int(r.yellow):,}", f"{int(r.red):,}"] for k, r in kinds.iterrows()]
         _html(wall.frame("待签收", wall.table(["部门", "未超时", "黄灯", "红灯"], rows, {1, 2, 3}, 34, scale, font=20),
@@ -79,7 +80,7 @@ def overview_panel(p, prm, width: float) -> None:
 
 
 def recent_feed(p, prm, height: float) -> None:
-    ev = data.q("overview/recent_events", wall.WALL, **prm, limit=30)
+    ev = data.q("overview/recent_events", W, **prm, limit=30)
     row = 32
     n = max(1, int((wall.inner_height(height) - row) // row))
     if ev.empty:
@@ -96,7 +97,7 @@ def recent_feed(p, prm, height: float) -> None:
 
 def detail_panel(p, prm) -> None:
     """办结率 and 签收率 rankings | 红榜, 黑榜, most overdue."""
-    rank = data.q("overview/unit_ranking", wall.WALL, **prm)
+    rank = data.q("overview/unit_ranking", W, **prm)
     m = settings().metrics
     weights = [0.36, 0.36, 0.28]
     wa, wb, wc = (wall.inner_width(w) for w in wall.column_widths(weights))
@@ -152,16 +153,16 @@ def body() -> None:
     fixed = qp.get("panel")
     rotate = cfg.rotate_seconds > 0 and fixed is None
     panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
-    wall.header(settings().county.name, p, meta.get("built_at", ""), wall.source_alerts(), scale,
+    wall.header(wall.area_name(W), p, meta.get("built_at", ""), wall.source_alerts(), scale,
                 budget=120 if both else 48)  # first: the title band needs no query
     day = warn.data_day()
     wprm = warn.rule_params(day) if day else None
     data.prefetch(wall.queries(prm, overview=both or panel == 0, warn=wprm))  # all at once; drawn from the cache
-    head = data.q("overview/headline", wall.WALL, **prm).iloc[0]
-    today = data.q("wall/today", wall.WALL, as_of=now).iloc[0]
+    head = data.q("overview/headline", W, **prm).iloc[0]
+    today = data.q("wall/today", W, as_of=now).iloc[0]
     first = meta.get("data_first_day")
     wall.wall_tiles(head, today, p, now, dt.date.fromisoformat(first) if first else None)
-    count, lines = warn.wall_lines(warn.warnings_now(wall.WALL, day, prefetched=True) if day else [],
+    count, lines = warn.wall_lines(warn.warnings_now(W, day, prefetched=True) if day else [],
                                    settings().warnings.top_n)
     _html(wall.warning_strip(count, lines, 3840 if both else 1920))
     if both:

@@ -26,6 +26,7 @@ USED_IMPLICITLY = {
     ("core/config.py", "sign"): "an [assessment.weights] field, read by name (metrics.assessment_params)",
     ("dashboard/wall.py", "units_key"): "st.cache_resource keys the cached deck on it",
     ("dashboard/wall.py", "points_key"): "st.cache_resource keys the cached deck on it",
+    ("dashboard/city.py", "units_key"): "st.cache_resource keys the cached deck on it",
     ("demo/simulator.py", "protocol_version"): "http.server reads it",
     ("demo/simulator.py", "server_version"): "http.server reads it",
     ("demo/simulator.py", "log_message"): "http.server calls it",
