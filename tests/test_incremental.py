@@ -229,6 +229,17 @@ def test_removed_delivery_or_state_file_restages_everything(tmp_path):
               load_time=_load_time(), log=lambda m: None)
     assert res.staging["mode"] == "full" and "missing" in res.staging["reason"], res.staging
     _same_as_rebuild(root, tmp_path / "r2")
+    # a state file damaged in place (same size, no Parquet footer): detected, everything restaged
+    st = json.loads((sd / staged.STATE_FILE).read_text(encoding="utf-8"))
+    part = next((sd / st["generation"] / "accounts").rglob("*.parquet"))
+    part.unlink()  # a hard link: the previous generation's copy stays intact
+    month = part.parent.name.split("=", 1)[1]
+    part.write_bytes(b"x" * st["datasets"]["accounts"]["months"][month][f"{part.parent.name}/{part.name}"])
+    _delivery(events=[dict(ev[3], summary="第四版", updated_at="2024-05-04 08:00:00")]).write(root / "d5", "20240504")
+    res = run(root / "d5", Settings().resolve(root), warehouse_dir=root / "wh", lake_dir=root / "lake",
+              load_time=_load_time(), log=lambda m: None)
+    assert res.staging["mode"] == "full" and "unreadable" in res.staging["reason"], res.staging
+    _same_as_rebuild(root, tmp_path / "r3")
 
 
 def test_killed_state_write_leaves_the_previous_state(tmp_path, monkeypatch):

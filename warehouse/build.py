@@ -99,8 +99,8 @@ def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetim
     state's records of the months they touch (the months of the new rows and those of the current records of
     their keys): the same rule over fewer rows gives the same winners, as the rule is a maximum over a total
     order. Months not touched are read back as they are. Anything else (no state, `rebuild`, a changed contract,
-    a delivery removed or set aside) stages from every landed part. Either way the new state is written."""
-    stats = []
+    a delivery removed or set aside, a state file missing or unreadable) stages from every landed part. Either way
+    the new state is written."""
     # freshness: a record's updated_at counts only up to its delivery's landing time + the tolerance of the
     # normaliser's future_time flag (a row of a file with no manifest: the build time); later ones are future-dated
     # (a wrong clock), counted apart, so that they never make a stale feed look fresh
@@ -113,6 +113,27 @@ def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetim
     manifests = lake.manifests()
     rule = _rule_contract()
     pl = staged.plan(lake, manifests, rule, rebuild=rebuild)
+    try:
+        stats = _stage_all(con, lake, pl, manifests, rule, tol, info)
+    except duckdb.Error as exc:  # a state file that cannot be read after all (its footer was readable)
+        if pl.full:
+            raise
+        _drop_staging(con)
+        stats = _stage_all(con, lake, staged.Plan(True, f"state unreadable: {type(exc).__name__}"), manifests, rule,
+                           tol, info)
+    con.register("stats_arrow", pa.Table.from_pylist(stats, schema=pa.schema([
+        ("dataset", pa.string()), ("title", pa.string()), ("landed_rows", pa.int64()), ("records", pa.int64()),
+        ("max_updated_at", pa.timestamp("us")), ("future_rows", pa.int64()),
+        ("max_future_updated_at", pa.timestamp("us"))])))
+    con.execute("CREATE TEMP TABLE stg_stats AS SELECT * FROM stats_arrow")
+    con.unregister("stats_arrow")
+    _unknown_codes(con)
+
+
+def _stage_all(con, lake: Lake, pl: staged.Plan, manifests: list[dict], rule: str, tol: dict,
+               info: dict | None) -> list[dict]:
+    """Every dataset's stg_<dataset> by the plan, the new state committed; returns the staging stats."""
+    stats = []
     writer = staged.Writer(lake, None if pl.full else pl.state)
     info = info if info is not None else {}
     info.update(mode="full" if pl.full else "incremental", reason=pl.reason, written=0, linked=0)
@@ -132,13 +153,7 @@ def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetim
     except BaseException:
         writer.abandon()
         raise
-    con.register("stats_arrow", pa.Table.from_pylist(stats, schema=pa.schema([
-        ("dataset", pa.string()), ("title", pa.string()), ("landed_rows", pa.int64()), ("records", pa.int64()),
-        ("max_updated_at", pa.timestamp("us")), ("future_rows", pa.int64()),
-        ("max_future_updated_at", pa.timestamp("us"))])))
-    con.execute("CREATE TEMP TABLE stg_stats AS SELECT * FROM stats_arrow")
-    con.unregister("stats_arrow")
-    _unknown_codes(con)
+    return stats
 
 
 def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged.Writer) -> tuple[int, set[str]]:

@@ -26,6 +26,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from core.files import write_json
 from core.spec import DATASETS
 from etl.lake import Lake
@@ -87,6 +89,10 @@ def plan(lake: Lake, manifests: list[dict], rule_sql: str, *, rebuild: bool = Fa
                         return Plan(True, f"state file resized: {ds}/{rel}")
                 except OSError:
                     return Plan(True, f"state file missing: {ds}/{rel}")
+                try:
+                    pq.read_metadata(root / ds / rel)
+                except Exception:  # noqa: BLE001 — any unreadable footer
+                    return Plan(True, f"state file unreadable: {ds}/{rel}")
     if set(st.get("datasets") or {}) != set(DATASETS):
         return Plan(True, "datasets changed")
     new: dict[str, list[dict]] = {ds: [] for ds in DATASETS}
