@@ -13,11 +13,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support.county import MiniCounty, sample_county
 
 from core.config import Settings
 from etl.lake import Lake
 from etl.pipeline import run
-from tests.support.county import MiniCounty, sample_county
 from warehouse import db, staged
 from warehouse.build import build_and_publish
 

@@ -293,12 +293,18 @@ def _quarantine_resolution(con) -> None:
         missing = " OR ".join(f"{_delivered(k)} IS NULL" for k in keys)
         parts.append(f"""
             SELECT q.delivery, q.source_row, s._file, o.ord, 'content'
-            FROM quarantine q JOIN stg_{ds.name} s ON q.dataset = '{ds.name}' AND s.{_q(anchor)} = {_delivered(a)}
+            FROM quarantine q JOIN (SELECT * FROM stg_{ds.name} SEMI JOIN q_late_file USING (_file)) s
+                 ON q.dataset = '{ds.name}' AND s.{_q(anchor)} = {_delivered(a)}
             JOIN file_order o ON o.file = s._file
             JOIN etl_file qf ON qf.delivery = q.delivery
             WHERE o.ord > qf.delivery_order AND o.landed > qf.landed_at
               AND json_extract_string(q.raw, '$._line') IS NULL
               AND ({missing}) AND {same} AND 1 + {given} >= 3""")
+    # performance: only records of files landed after the earliest quarantined row's delivery can correct one
+    # (implied by `o.landed > qf.landed_at`); filtering first keeps the content match from pairing every
+    # quarantined row with every record of its anchor (a county's activity: 20 s under some plans)
+    con.execute("""CREATE TEMP TABLE q_late_file AS SELECT file AS _file FROM file_order
+                   WHERE landed > (SELECT min(f.landed_at) FROM etl_file f SEMI JOIN quarantine q USING (delivery))""")
     con.execute(f"""
         CREATE TEMP TABLE q_resolution AS
         SELECT m.delivery, m.source_row, arg_min(m.corrected_file, m.corrected_order) AS corrected_file,
@@ -308,6 +314,7 @@ def _quarantine_resolution(con) -> None:
         JOIN etl_file f ON f.file = m.corrected_file AND f.delivery_order = m.corrected_order
         GROUP BY ALL""")
     con.execute("DROP TABLE file_order")
+    con.execute("DROP TABLE q_late_file")
 
 
 def _unknown_codes(con) -> None:
