@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--warehouse", type=Path, default=None, help="数据仓库目录 (默认配置中的 warehouse_dir)")
     r.add_argument("--lake", type=Path, default=None,
                    help="数据湖目录 (默认: 数据仓库记录的数据湖; 指定 --warehouse 时为其下的 lake/, 否则为配置中的 lake_dir)")
-    r.add_argument("--rebuild", action="store_true", help="即使没有新数据也重新构建并发布")
+    r.add_argument("--rebuild", action="store_true", help="即使没有新数据也重新构建并发布 (从全部入库数据重新整理, 不使用增量状态)")
 
     sv = sub.add_parser("serve-demo", help="以省平台接口的形式提供示例县数据 (开发与测试用)")
     sv.add_argument("--host", default="127.0.0.1")

@@ -7,7 +7,9 @@
         runs/<run_id>.json                                      one per ETL run
         state/                                                  watermarks of the database and API sources;
                                                                 real.json (this lake holds real deliveries: the demo
-                                                                never writes here); damaged/<sha256>.json
+                                                                never writes here); damaged/<sha256>.json;
+                                                                staged/ (the build's staged state,
+                                                                warehouse/staged.py)
         .lock                                                   one ETL run at a time (taken together with the
                                                                 warehouse's own .lock, see Lake.lock)
 

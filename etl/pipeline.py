@@ -59,6 +59,7 @@ class RunResult:
     landing_workers: int = 1  # processes that landed the files
     build_steps: dict[str, float] = field(default_factory=dict)  # seconds per build step, and the export
     export: dict[str, int] = field(default_factory=dict)  # month partitions of the Parquet export written, linked
+    staging: dict = field(default_factory=dict)  # full or incremental (why), staged months written, linked
 
     def as_dict(self) -> dict:
         return dict(self.__dict__, rows_delivered=self.rows_delivered)
@@ -593,8 +594,10 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
                 res.finished_at = _now().isoformat(sep=" ")
                 res.duration_s = round(time.perf_counter() - t0, 2)
                 stats: dict = {}
-                published = build_and_publish(lake, warehouse_dir, settings, current_run=res.as_dict(), stats=stats)
+                published = build_and_publish(lake, warehouse_dir, settings, current_run=res.as_dict(), stats=stats,
+                                              rebuild=rebuild)
                 res.build_steps, res.export = stats.get("build", {}), stats.get("export", {})
+                res.staging = stats.get("staging", {})
                 res.published = published.name
                 res.build_s = round(time.perf_counter() - tb, 2)
     except Busy as exc:

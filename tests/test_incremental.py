@@ -1,0 +1,272 @@
+"""The daily run merges only its new deliveries into the staged state (warehouse/staged.py, warehouse.build._stage):
+after every delivery of a sequence — a new month, corrections of existing keys, a delivery named earlier than
+one already landed (its rank in the order of deliveries shifts the others), a record moving to another month, a
+quarantined row corrected — the published warehouse equals a full rebuild of the same lake, table by table,
+EXCEPT ALL both ways. A changed contract, a delivery set aside as damaged, a missing state file or a killed
+run's leftovers make the next run stage from every landed part (or are ignored), with the same result."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from support.county import MiniCounty, sample_county
+
+from core.config import Settings
+from etl.lake import Lake
+from etl.pipeline import run
+from warehouse import db, staged
+from warehouse.build import build_and_publish
+
+# legitimately run-specific: the run log (the incremental build holds its own run as unfinished), the feeding
+# sources' health as of the build time, and the version's name and build time
+RUN_TABLES = {"etl_run", "source_health"}
+RUN_META_KEYS = ("version", "built_at")
+_TICK = itertools.count()
+
+
+def _load_time() -> dt.datetime:
+    """Every run lands an hour after the previous one (a correction counts only when landed after the entry)."""
+    return dt.datetime(2024, 6, 1) + dt.timedelta(hours=next(_TICK))
+
+
+def _run(root: Path, drop: str) -> dict:
+    res = run(root / drop, Settings().resolve(root), warehouse_dir=root / "wh", lake_dir=root / "lake",
+              load_time=_load_time(), log=lambda m: None)
+    assert res.status == "ok", res.error
+    return res.staging
+
+
+def _rebuilt(root: Path, tmp: Path) -> Path:
+    """The same lake (a copy) built from every landed part: the published version's file."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(root / "lake", tmp / "lake")
+    shutil.copytree(root / "wh", tmp / "wh")
+    stats: dict = {}
+    build_and_publish(Lake(tmp / "lake"), tmp / "wh", Settings().resolve(tmp), stats=stats, rebuild=True)
+    assert stats["staging"]["mode"] == "full"
+    return db.current_version(tmp / "wh")
+
+
+def _differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
+    con = db.connect(None)
+    con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
+    con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
+    cols = {(c, t): cs for c, t, cs in con.execute(
+        "SELECT table_catalog, table_name, list(column_name ORDER BY ordinal_position) FROM information_schema.columns "
+        "WHERE table_catalog IN ('a', 'b') GROUP BY ALL").fetchall()}
+    tables = {t for c, t in cols if c == "a"}
+    assert tables == {t for c, t in cols if c == "b"}
+    assert len(tables - RUN_TABLES) >= 25, sorted(tables)
+    out = {}
+    for t in sorted(tables - RUN_TABLES):
+        assert cols["a", t] == cols["b", t], t  # the same columns, in the same order
+        sel = ", ".join(f'"{c}"' for c in cols["a", t])
+        where = "WHERE key NOT IN ('version', 'built_at')" if t == "meta" else ""
+        n = [con.execute(f"SELECT count(*) FROM (SELECT {sel} FROM {x}.{t} {where} "
+                         f"EXCEPT ALL SELECT {sel} FROM {y}.{t} {where})").fetchone()[0]
+             for x, y in (("a", "b"), ("b", "a"))]
+        if any(n):
+            out[t] = tuple(n)
+    con.close()
+    return out
+
+
+def _same_as_rebuild(root: Path, tmp: Path) -> None:
+    assert _differences(db.current_version(root / "wh"), _rebuilt(root, tmp)) == {}
+
+
+def _delivery(**rows) -> MiniCounty:
+    c = MiniCounty()
+    c.rows["org_units"] = []
+    for ds, rs in rows.items():
+        c.rows[ds] = rs
+    return c
+
+
+def _first(c: MiniCounty) -> MiniCounty:
+    """The sample county, with an event quarantined (its 网格 missing) and a collection of April."""
+    c.rows["events"].append(dict(c.rows["events"][0], event_id="EQ1", grid_code=None))
+    c.collection(c.rows["events"][1]["grid_code"], dt.date(2024, 4, 2), 280)
+    return c
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory):
+    """A lake fed a sequence of deliveries, each run incremental; yields (root, staging info per run)."""
+    root = tmp_path_factory.mktemp("inc")
+    c = _first(sample_county())
+    c.write(root / "d1", "20240101")
+    info = {"d1": _run(root, "d1")}
+    ev = {e["event_id"]: e for e in c.rows["events"]}
+    ids = list(ev)
+    acct = c.rows["accounts"][0]["account_id"]
+    grid = c.rows["events"][0]["grid_code"]
+    # d2 (named 2024-04-10): a new month; an event closed (a correction of its key); the quarantined row
+    # corrected; an activity log re-sent with the same content
+    d2 = _delivery(events=[
+        dict(ev[ids[1]], status="已办结", closed_at="2024-04-02 10:00:00", updated_at="2024-04-02 10:00:00"),
+        dict(ev["EQ1"], grid_code=grid, updated_at="2024-04-03 09:00:00"),
+        dict(ev[ids[3]], summary="四月版本", updated_at="2024-04-05 08:00:00"),
+    ])
+    for d in range(1, 6):
+        d2.op(acct, dt.datetime(2024, 4, d, 9), "巡查")
+    d2.rows["activity_log"].append(dict(c.rows["activity_log"][0]))
+    d2.write(root / "d2", "20240410")
+    info["d2"] = _run(root, "d2")
+    # d3 (named 2024-02-15, landed after d2: earlier in the order of deliveries): a version of ids[3] with the
+    # same updated_at as d2's (d2 is later in the order: it stays); a version of ids[0] with the same updated_at
+    # as d1's (d3 is later than d1: it wins); a March event moved to May by a corrected time
+    d3 = _delivery(events=[
+        dict(ev[ids[3]], summary="二月版本", updated_at="2024-04-05 08:00:00"),
+        dict(ev[ids[0]], summary="二月更正"),
+        dict(ev[ids[6]], reported_at="2024-05-06 09:00:00", updated_at="2024-05-06 09:00:00"),
+    ], key_person_reports=[dict(c.rows["key_person_reports"][0], police_signed_at="2024-01-04 10:00:00",
+                                updated_at="2024-01-04 10:00:00")])
+    d3.write(root / "d3", "20240215")
+    info["d3"] = _run(root, "d3")
+    # d4 (2024-05-20): a grid renamed and a new account (dimensions change under unchanged facts)
+    d4 = _delivery()
+    d4.rows["org_units"] = [dict(next(u for u in c.rows["org_units"] if u["unit_code"] == grid),
+                                 unit_name="更名网格", updated_at="2024-05-20 08:00:00")]
+    d4.account(grid, account_id="U90001")
+    d4.rows["accounts"][0]["updated_at"] = "2024-05-20 08:00:00"
+    d4.write(root / "d4", "20240520")
+    info["d4"] = _run(root, "d4")
+    return root, info
+
+
+@pytest.mark.parametrize("step", ["d2", "d3", "d4"])
+def test_each_delivery_merges_incrementally(county, step):
+    root, info = county
+    assert info["d1"]["mode"] == "full" and info["d1"]["reason"] == "no state"
+    assert info[step]["mode"] == "incremental", info[step]
+    assert info[step]["linked"] > 0  # months the delivery did not touch are kept as they are
+
+
+def test_incremental_equals_rebuild(county, tmp_path):
+    root, _ = county
+    _same_as_rebuild(root, tmp_path / "rebuilt")
+    con = db.open_published(root / "wh")
+    try:
+        got = dict(con.execute("SELECT event_id, summary FROM fact_event").fetchall())
+        months = dict(con.execute("SELECT event_id, strftime(reported_at, '%Y-%m') FROM fact_event").fetchall())
+        resolved = con.execute("SELECT count(*) FROM dq_quarantine WHERE corrected_file IS NOT NULL").fetchone()[0]
+        unit = con.execute("SELECT unit_name FROM dim_unit WHERE unit_name = '更名网格'").fetchall()
+    finally:
+        con.close()
+    ids = sorted(e for e in got if e != "EQ1")
+    assert got[ids[3]] == "四月版本"  # tie of updated_at: d2 is later in the order than d3 (landed after it)
+    assert got[ids[0]] == "二月更正"  # tie with d1: d3 is later in the order
+    assert months[ids[6]] == "2024-05" and "EQ1" in got and resolved == 1 and unit
+
+
+def test_step_by_step_equals_rebuild(tmp_path):
+    """After every run (not only the last), the published version equals a rebuild of the lake as it was."""
+    root = tmp_path / "c"
+    c = _first(sample_county())
+    c.write(root / "d1", "20240101")
+    _run(root, "d1")
+    _same_as_rebuild(root, tmp_path / "r1")
+    ev = c.rows["events"]
+    _delivery(events=[dict(ev[2], status="已办结", closed_at="2024-03-09 10:00:00",
+                           updated_at="2024-03-09 10:00:00")]).write(root / "d2", "20240310")
+    assert _run(root, "d2")["mode"] == "incremental"
+    _same_as_rebuild(root, tmp_path / "r2")
+    _delivery(events=[dict(ev[2], status="办理中", updated_at="2024-03-09 10:00:00")]).write(root / "d3", "20240301")
+    assert _run(root, "d3")["mode"] == "incremental"  # named earlier: d2's version keeps winning the tie
+    _same_as_rebuild(root, tmp_path / "r3")
+
+
+def test_contract_change_restages_everything(tmp_path, monkeypatch):
+    root = tmp_path / "c"
+    c = _first(sample_county())
+    c.write(root / "d1", "20240101")
+    _run(root, "d1")
+    monkeypatch.setattr(staged, "FORMAT_VERSION", staged.FORMAT_VERSION + 1)
+    _delivery(events=[dict(c.rows["events"][0], summary="新版本", updated_at="2024-05-01 08:00:00")]).write(
+        root / "d2", "20240501")
+    st = _run(root, "d2")
+    assert (st["mode"], st["reason"]) == ("full", "contract changed")
+    _delivery(events=[dict(c.rows["events"][1], summary="再新", updated_at="2024-05-02 08:00:00")]).write(
+        root / "d3", "20240502")
+    assert _run(root, "d3")["mode"] == "incremental"  # the new contract's state is used from then on
+    _same_as_rebuild(root, tmp_path / "r")
+
+
+def test_removed_delivery_or_state_file_restages_everything(tmp_path):
+    root = tmp_path / "c"
+    c = _first(sample_county())
+    c.write(root / "d1", "20240101")
+    _run(root, "d1")
+    ev = c.rows["events"]
+    _delivery(events=[dict(ev[0], summary="更正", updated_at="2024-05-01 08:00:00")]).write(root / "d2", "20240501")
+    _run(root, "d2")
+    # d2's part damaged and its file gone from the drop: Lake.verify sets it aside; the state held it
+    lake = Lake(root / "lake")
+    m = next(m for m in lake.manifests() if m["file"].startswith("events_20240501"))
+    (lake.root / m["landed_parts"][0]).write_bytes(b"not parquet")
+    shutil.rmtree(root / "d2")
+    _delivery(events=[dict(ev[1], summary="又一版", updated_at="2024-05-02 08:00:00")]).write(root / "d3", "20240502")
+    res = run(root / "d3", Settings().resolve(root), warehouse_dir=root / "wh", lake_dir=root / "lake",
+              load_time=_load_time(), log=lambda m: None)
+    assert res.status == "partial"  # the damaged delivery is listed as failed
+    assert res.staging["mode"] == "full" and "removed" in res.staging["reason"], res.staging
+    _same_as_rebuild(root, tmp_path / "r1")
+    con = db.open_published(root / "wh")
+    assert con.execute("SELECT summary FROM fact_event WHERE event_id = $e", {"e": ev[0]["event_id"]}).fetchone()[0] \
+        == ev[0]["summary"]  # d2's correction is out of the build with its delivery
+    con.close()
+    # a state file lost: detected, everything restaged
+    sd = staged.state_dir(lake)
+    st = json.loads((sd / staged.STATE_FILE).read_text(encoding="utf-8"))
+    next((sd / st["generation"] / "events").rglob("*.parquet")).unlink()
+    _delivery(events=[dict(ev[2], summary="第三版", updated_at="2024-05-03 08:00:00")]).write(root / "d4", "20240503")
+    res = run(root / "d4", Settings().resolve(root), warehouse_dir=root / "wh", lake_dir=root / "lake",
+              load_time=_load_time(), log=lambda m: None)
+    assert res.staging["mode"] == "full" and "missing" in res.staging["reason"], res.staging
+    _same_as_rebuild(root, tmp_path / "r2")
+    # a state file damaged in place (same size, no Parquet footer): detected, everything restaged
+    st = json.loads((sd / staged.STATE_FILE).read_text(encoding="utf-8"))
+    part = next((sd / st["generation"] / "accounts").rglob("*.parquet"))
+    part.unlink()  # a hard link: the previous generation's copy stays intact
+    month = part.parent.name.split("=", 1)[1]
+    part.write_bytes(b"x" * st["datasets"]["accounts"]["months"][month][f"{part.parent.name}/{part.name}"])
+    _delivery(events=[dict(ev[3], summary="第四版", updated_at="2024-05-04 08:00:00")]).write(root / "d5", "20240504")
+    res = run(root / "d5", Settings().resolve(root), warehouse_dir=root / "wh", lake_dir=root / "lake",
+              load_time=_load_time(), log=lambda m: None)
+    assert res.staging["mode"] == "full" and "unreadable" in res.staging["reason"], res.staging
+    _same_as_rebuild(root, tmp_path / "r3")
+
+
+def test_killed_state_write_leaves_the_previous_state(tmp_path, monkeypatch):
+    """A run killed while writing the state (here: its commit fails) leaves the previous STATE.json and its
+    generation; the leftovers are ignored or removed, and the next run is incremental and correct."""
+    root = tmp_path / "c"
+    c = _first(sample_county())
+    c.write(root / "d1", "20240101")
+    _run(root, "d1")
+    sd = staged.state_dir(Lake(root / "lake"))
+    before = (sd / staged.STATE_FILE).read_text(encoding="utf-8")
+    ev = c.rows["events"]
+    _delivery(events=[dict(ev[0], summary="更正", updated_at="2024-05-01 08:00:00")]).write(root / "d2", "20240501")
+
+    def killed(self, *a, **k):
+        self.tmp.rename(sd / self.name)  # renamed into place, STATE.json not yet written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(staged.Writer, "commit", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _run(root, "d2")
+    monkeypatch.undo()
+    assert (sd / staged.STATE_FILE).read_text(encoding="utf-8") == before
+    (sd / ".g000099.tmp").mkdir()  # a half-written generation
+    st = _run(root, "d2")
+    assert st["mode"] == "incremental", st
+    # the leftovers are gone: the new generation and the one it merged from (read by that build) remain
+    assert sorted(p.name for p in sd.iterdir()) == [staged.STATE_FILE, json.loads(before)["generation"], json.loads(
+        (sd / staged.STATE_FILE).read_text(encoding="utf-8"))["generation"]]
+    _same_as_rebuild(root, tmp_path / "r")
