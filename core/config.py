@@ -9,6 +9,7 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,6 +26,19 @@ class County(_M):
     code: str = "510799"
     center_lon: float = 105.20
     center_lat: float = 31.60
+
+
+class Deployment(_M):
+    """Which level the deployment serves: "county" (one county, no extra level shown; the default) or "city" (a
+    prefecture: several counties in one lake, county comparison and drill-down 市 → 县 → 乡镇, README "地市部署")."""
+    level: Literal["county", "city"] = "county"
+
+
+class City(_M):
+    """The prefecture of a city deployment. Its counties come from the org_units deliveries (one 县 row per county,
+    unit_code = the county's 6-digit 区划代码); [county] name/code is the fallback name of its own county."""
+    name: str = "示例市"
+    code: str = Field("510700", pattern=r"^\d{6}$")  # 6-digit 区划代码 of the prefecture (NNNN00)
 
 
 class Paths(_M):
@@ -224,6 +238,8 @@ class Assessment(_M):
 
 
 class Settings(_M):
+    deployment: Deployment = Field(default_factory=Deployment)
+    city: City = Field(default_factory=City)
     county: County = Field(default_factory=County)
     paths: Paths = Field(default_factory=Paths)
     etl: Etl = Field(default_factory=Etl)

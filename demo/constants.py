@@ -9,6 +9,10 @@ TRUTH_FILE = "_demo_truth.json"
 COUNTY_CODE = "510799"
 COUNTY_NAME = "示例县"
 SYSTEM = "示例县网格化服务管理信息系统"
+# The counties of the demo city (示例市, a prefecture's 10 counties for the benchmark's city scale): county_index 0
+# is 示例县; the others are fictional names (demo.writers.county_name), each with its 区划代码 (county_code).
+CITY_NAME, CITY_CODE = "示例市", "510700"
+COUNTY_NAMES = ("示例县", "东岭县", "西河县", "南屏县", "北坪县", "青溪县", "白鹭县", "松岭县", "柳塘县", "云台县")
 
 # The 乡镇 of domain.md ("The demo county"), in the bulletin's order. 文昌镇 is the county seat.
 TOWNSHIPS = ("文昌镇", "经开区", "宏仁乡", "卧龙镇", "玛瑙镇", "石牛镇", "仁和镇", "石台乡", "仙鹅乡", "文兴乡",

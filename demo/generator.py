@@ -155,3 +155,20 @@ def generate(out: Path, months: int = 14, seed: int = 20240401, end_month: str |
     that ten of them load side by side into one warehouse with distinct keys. The truth's counts are unchanged.
     """
     return Generator(seed, months, end_month, progress, county_index).run(Path(out))
+
+
+def generate_city(out: Path, counties: int, months: int = 14, seed: int = 20240401, end_month: str | None = None,
+                  progress: Callable[[float, str], None] | None = None) -> list[dict]:
+    """The demo city (示例市): `counties` demo counties, county i in out/county<ii> (the drop of a city: `etl run
+    --from out` reads the subfolders), with its own 区划代码 (county_code(i)), name (county_name(i): 示例县, 东岭县,
+    西河县, …), ids and seed (seed + i). Returns each county's truth."""
+    if not 1 <= counties <= 100:
+        raise ValueError("counties must be 1–100")
+    truths = []
+    for i in range(counties):
+        def part(f, msg, i=i):
+            if progress:
+                progress((i + f) / counties, f"第{i + 1}/{counties}个县: {msg}")
+        truths.append(generate(Path(out) / f"county{i:02d}", months=months, seed=seed + i, end_month=end_month,
+                               progress=part, county_index=i))
+    return truths

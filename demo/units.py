@@ -16,7 +16,6 @@ from demo.constants import (
     ACCOUNT_PREFIX,
     ACTIVITY,
     COUNTY_CODE,
-    COUNTY_NAME,
     DAY,
     HOUR,
     INF,
@@ -33,6 +32,7 @@ from demo.constants import (
     ZONE_COMMUNITIES,
 )
 from demo.helpers import _fmt, _person, _sec, _short
+from demo.writers import county_name
 from etl.coords import wgs84_to_gcj02
 
 
@@ -84,7 +84,8 @@ class UnitsMixin:
             self.units.append(u)
             return len(self.units) - 1
 
-        add(COUNTY_CODE, COUNTY_NAME, "县", None, None, geo["county"], -1, geo["towns"][0]["seat"])
+        # its own name in a demo city (county_index > 0: 东岭县, …); the code is rekeyed when written
+        add(COUNTY_CODE, county_name(self.county_index), "县", None, None, geo["county"], -1, geo["towns"][0]["seat"])
         special = {("文昌镇", "城东社区", 3): "示例县中学专属网格", ("文昌镇", "城北社区", 2): "文昌小学专属网格",
                    ("文昌镇", "城西社区", 4): "城西农贸市场专属网格", ("经开区", "工业园社区", 1): "工业园区企业专属网格",
                    ("玛瑙镇", "玛瑙社区", 1): "玛瑙场镇农贸市场专属网格", ("许州镇", "许州社区", 2): "许州中心小学专属网格"}

@@ -16,7 +16,7 @@ import pyarrow.csv as pacsv
 import xlsxwriter
 
 from core.spec import DATASETS
-from demo.constants import BANNER_TITLES, COUNTY_CODE, DAY, SYSTEM
+from demo.constants import BANNER_TITLES, COUNTY_CODE, COUNTY_NAMES, DAY, SYSTEM
 from demo.helpers import NumId, Serial, _fmt_date, _sec
 
 _STD_TS = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
@@ -156,6 +156,12 @@ def _write_xlsx(path: Path, ds: str, cols: dict, R: random.Random, export: str, 
 def county_code(county_index: int) -> str:
     """The 区划代码 of demo county number `county_index` of a prefecture: 0 is 510799 (示例县), 1 is 510798, …"""
     return COUNTY_CODE if not county_index else f"5107{99 - int(county_index):02d}"
+
+
+def county_name(county_index: int) -> str:
+    """The name of demo county number `county_index` (its 县 row in org_units): 示例县, 东岭县, 西河县, …"""
+    i = int(county_index)
+    return COUNTY_NAMES[i] if i < len(COUNTY_NAMES) else f"示例{i}县"
 
 
 # columns rewritten for another county of a prefecture (county_index > 0): unit codes get its 区划代码, record and

@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--months", type=int, default=None)
     d.add_argument("--seed", type=int, default=None)
     d.add_argument("--end-month", default=None, help="最后一个月 YYYY-MM (默认上个月)")
+    d.add_argument("--counties", type=int, default=1,
+                   help="示例市: 生成这么多个县 (每县一个子目录 county00…, 再用 etl run --from 该目录导入全市); 默认 1 = 示例县")
     d.add_argument("--to-postgres", metavar="URL", default=None,
                    help="把示例县装入此前置库 (postgresql://user@host:port/db; 密码取自 GRIDWATCH_PG_PASSWORD 等)")
     d.add_argument("--from", dest="drop", type=Path, default=None, help="装入已有的投递目录, 而不是生成示例县")
@@ -69,8 +71,21 @@ def main(argv: list[str] | None = None) -> int:
             print("需要 --out DIR (或 --to-postgres URL)", file=sys.stderr)
             return 2
         t0 = time.perf_counter()
-        truth = generate(args.out, months=args.months or settings.demo.months,
-                         seed=args.seed if args.seed is not None else settings.demo.seed, end_month=args.end_month)
+        months = args.months or settings.demo.months
+        seed = args.seed if args.seed is not None else settings.demo.seed
+        if args.counties != 1:
+            from demo import CITY_NAME, county_name, generate_city
+
+            if not 1 <= args.counties <= 100:
+                print("--counties 应为 1–100", file=sys.stderr)
+                return 2
+            truths = generate_city(args.out, args.counties, months=months, seed=seed, end_month=args.end_month)
+            print(f"{CITY_NAME}数据已写入 {args.out}: {args.counties} 个县 "
+                  f"({'、'.join(county_name(i) for i in range(args.counties))}), "
+                  f"{sum(len(t['files']) for t in truths)} 个文件, 用时 {time.perf_counter() - t0:.1f} 秒")
+            print(f"导入: python -m etl run --from {args.out} (配置 [deployment] level = \"city\")")
+            return 0
+        truth = generate(args.out, months=months, seed=seed, end_month=args.end_month)
         print(f"示例县数据已写入 {args.out}: {len(truth['files'])} 个文件, 用时 {time.perf_counter() - t0:.1f} 秒")
         for ds, n in truth["rows_delivered"].items():
             print(f"  {ds:<20} {n:>9} 行")

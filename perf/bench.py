@@ -126,7 +126,8 @@ PAGES: dict[str, list[tuple[str, str, dict]]] = {
 PREFETCHED_AFTER = {"wall": 1}
 PREFETCH_THREADS = 3  # = dashboard.data.PREFETCH_THREADS (not imported: the benchmark runs without Streamlit)
 # queries no page calls directly (the bulletin and the weekly review use them; measured inside "bulletin")
-NOT_ON_PAGES = {"kp/by_office_category", "quality/source_health"}  # the last: the published health; the pages read it live (etl.sources)
+NOT_ON_PAGES = {"kp/by_office_category", "quality/source_health",
+                "city/counties", "city/township_ranking"}  # city/*: a city deployment's pages (issue 17)  # the last: the published health; the pages read it live (etl.sources)
 
 
 def _scopes():
@@ -252,9 +253,7 @@ def phase_generate(out: str, months: int, counties: int) -> dict:
         truth = demo.generate(out, months=months, seed=SEED, end_month=END_MONTH)
         rows = sum(truth.get("rows_delivered", {}).values()) if isinstance(truth.get("rows_delivered"), dict) else 0
     else:
-        for i in range(counties):
-            truth = demo.generate(out / f"county{i:02d}", months=months, seed=SEED + i, end_month=END_MONTH,
-                                  county_index=i)
+        for truth in demo.generate_city(out, counties, months=months, seed=SEED, end_month=END_MONTH):
             rows += sum(truth.get("rows_delivered", {}).values()) if isinstance(truth.get("rows_delivered"), dict) else 0
     files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith("_")]
     return {"seconds": round(time.perf_counter() - t, 2), "files": len(files),

@@ -35,3 +35,12 @@ def pattern_demo(tmp_path_factory):
               load_time=dt.datetime(2024, 12, 5), log=lambda m: None)
     assert res.status == "ok", res.error
     return truth["patterns"], tmp / "wh"
+
+
+@pytest.fixture(scope="session")
+def city(tmp_path_factory):
+    """The small city of tests/support/city.py (three hand-built counties in one lake, a city deployment), loaded
+    through the real ETL once per test run: a support.city.CityBuild (root, wh, settings)."""
+    from support.city import build_city
+
+    return build_city(tmp_path_factory.mktemp("city"))

@@ -92,10 +92,22 @@ def test_office_kinds_one_python_source():
 
 
 def test_the_per_unit_rollup_is_one_macro():
-    for name in ("overview/unit_ranking", "comparison/long", "comparison/rankings", "assessment/scores"):
+    names = ("overview/unit_ranking", "comparison/long", "comparison/rankings", "assessment/scores",
+             "city/township_ranking")
+    for name in names:
         assert "m_unit_figures(" in _code(ROOT / "warehouse" / "sql" / f"{name}.sql"), name
-    assert sum("m_unit_figures(" in _code(p) for p in SQL_FILES) == 5  # the four, and its definition
+    assert sum("m_unit_figures(" in _code(p) for p in SQL_FILES) == len(names) + 1  # the five, and its definition
     assert "CREATE MACRO m_unit_figures(" in _code(METRICS_SQL)
+
+
+def test_the_composite_score_and_the_red_black_rule_are_one_macro_each():
+    """The 红黑榜's score (m_score) and its red / black rule (m_red, m_black): the 乡镇 ranking and the city's
+    乡镇 ranking use them; no other file averages the three figures or writes the boundary rule."""
+    for name in ("overview/unit_ranking", "city/township_ranking"):
+        code = _code(ROOT / "warehouse" / "sql" / f"{name}.sql")
+        assert all(f"{m}(" in code for m in ("m_score", "m_red", "m_black")), name
+    assert _files_with(re.compile(r"list_avg\(")) == ["warehouse/schema/50_metrics.sql"]
+    assert _files_with(re.compile(r"score\s*>\s*lowest")) == ["warehouse/schema/50_metrics.sql"]
 
 
 def test_the_kp_counts_are_one_macro():

@@ -1,6 +1,7 @@
 """Command line: `python -m warehouse <command> …`.
 
     python -m warehouse bulletin --month 2026-03 [--format md|docx|xlsx|pdf|json] [--out PATH] [--warehouse PATH]
+                                 [--level county|city] [--county CODE]
                                  [--cutoff YYYY-MM-DD] [--issued YYYY-MM-DD]
     python -m warehouse review   [--period 2026-W12] [--format md|docx|pdf|json] [--out PATH] [--warehouse PATH]
     python -m warehouse warnings [--as-of YYYY-MM-DD] [--format json|md] [--warehouse PATH]
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import sys
 import time
 from pathlib import Path
@@ -92,18 +94,28 @@ def _add_bulletin(sub) -> None:
     p.add_argument("--cutoff", type=_date,
                    help="签收截止日 YYYY-MM-DD: 统计截至该日 24 时的签收 (默认: 月末)")
     p.add_argument("--issued", type=_date, help="成文日期 YYYY-MM-DD (默认: 签收截止次日)")
+    p.add_argument("--level", choices=("county", "city"), default="county",
+                   help="city: 全市通报 (各县排名, 按县分组, 地市部署); county: 全县通报 (默认)")
+    p.add_argument("--county", metavar="CODE", help="地市部署中某一个县的全县通报 (6位区划代码)")
     p.set_defaults(run=_run_bulletin)
 
 
 def _run_bulletin(args, settings) -> int:
     from warehouse import bulletin
+    from warehouse.metrics import COUNTY, Scope
 
     t0 = time.perf_counter()
     cutoff = dt.datetime.combine(args.cutoff + dt.timedelta(days=1), dt.time()) if args.cutoff else None
+    if args.level == "city" and args.county:
+        raise UserError("--level city 与 --county 不能同时使用")
+    if args.county and not re.fullmatch(r"\d{6}", args.county):
+        raise UserError(f"--county 应为6位区划代码: {args.county}")
+    scope = (Scope(by_county=True, label="全市") if args.level == "city"
+             else Scope(county_code=args.county) if args.county else COUNTY)
     con = _open(args, settings)
     try:
         try:
-            b = bulletin.compute(con, args.month, settings=settings, cutoff=cutoff, issued=args.issued)
+            b = bulletin.compute(con, args.month, scope, settings=settings, cutoff=cutoff, issued=args.issued)
         except bulletin.NoData as exc:
             raise UserError(str(exc)) from None
     finally:

@@ -179,37 +179,46 @@ def _default_answered(con, s: Settings) -> Answered | None:
     return lambda start, end: supervision.answered(start, end, con, settings=s)
 
 
-def effective_rows(con, quarter: Quarter, s: Settings) -> list[dict] | None:
+def effective_rows(con, quarter: Quarter, s: Settings, scope: Scope = COUNTY) -> list[dict] | None:
     """有效活跃度 of every unit for each month of `quarter` ('cur') and of the quarter before ('prev') as
     scores.sql reads them; None when [assessment] effective_query names no query (not connected). County-wide:
-    ranks are over the whole county (scores.sql applies the caller's scope to its rows)."""
+    ranks are over the whole county (scores.sql applies the caller's scope to its rows). A city deployment: the
+    scope's county (county_code), or the counties as units (by_county)."""
     name = s.assessment.effective_query
     if not name or name not in metrics.available():
         return None
     out = []
     for label, qq in (("cur", quarter), ("prev", quarter.prev())):
         for m in qq.months():
-            df = metrics.query(con, name, COUNTY, settings=s, **metrics.period_params(m))
+            df = metrics.query(con, name, Scope(county_code=scope.county_code, by_county=scope.by_county),
+                               settings=s, **metrics.period_params(m))
             out += [{"period": label, "ru_code": r.ru_code, "num": float(r.effective or 0),
                      "den": float(r.accounts or 0)} for r in df.itertuples()]
     return out
 
 
-def supervision_rows(quarter: Quarter, answered: Answered | None) -> list[dict] | None:
+def supervision_rows(quarter: Quarter, answered: Answered | None, by_county: bool = False) -> list[dict] | None:
+    """督办 issued / answered per reporting unit of each quarter (by_county: summed per county, the unit of the
+    counties-as-units view)."""
     if answered is None:
         return None
-    return [{"period": label, "ru_code": ru, "num": float(a or 0), "den": float(i or 0)}
-            for label, qq in (("cur", quarter), ("prev", quarter.prev()))
-            for ru, i, a in answered(qq.start, qq.end)]
+    rows: dict[tuple[str, str], list[float]] = {}
+    for label, qq in (("cur", quarter), ("prev", quarter.prev())):
+        for ru, i, a in answered(qq.start, qq.end):
+            r = rows.setdefault((label, ru[:6] if by_county and ru else ru), [0.0, 0.0])
+            r[0] += float(a or 0)
+            r[1] += float(i or 0)
+    return [{"period": label, "ru_code": ru, "num": num, "den": den} for (label, ru), (num, den) in rows.items()]
 
 
 def query_params(con, quarter: Quarter, s: Settings, answered: Answered | None = None,
-                 cutoff: dt.datetime | None = None, as_of: dt.datetime | None = None) -> dict:
+                 cutoff: dt.datetime | None = None, as_of: dt.datetime | None = None, scope: Scope = COUNTY) -> dict:
     """The parameters of assessment/scores for `quarter`. as_of: the quarter is still running and is measured at
     this time (its months not begun yet are left out, the running one is cut there: m_period's at_ts)."""
     return {"start": quarter.start, "end": quarter.end, "prev_start": quarter.prev().start,
             "prev_end": quarter.prev().end, "cutoff": cutoff, "period_asof": as_of,
-            "effective": effective_rows(con, quarter, s), "supervision": supervision_rows(quarter, answered)}
+            "effective": effective_rows(con, quarter, s, scope),
+            "supervision": supervision_rows(quarter, answered, scope.by_county)}
 
 
 def _has_data(con, start: dt.date, end: dt.date, scope: Scope, s: Settings) -> bool:
@@ -248,7 +257,7 @@ def compute(con, quarter: Quarter, scope: Scope = COUNTY, *, settings: Settings 
         answered = _default_answered(con, s)
     if not _has_data(con, quarter.start, quarter.end, scope, s):
         raise NoData(f"数据仓库中没有 {quarter.key} ({quarter.label}) 的数据, 无法生成季度考核")
-    params = query_params(con, quarter, s, answered, cutoff, as_of)
+    params = query_params(con, quarter, s, answered, cutoff, as_of, scope)
     df = metrics.query(con, QUERY, scope, settings=s, **params)
     has_prev = _has_data(con, quarter.prev().start, quarter.prev().end, scope, s)
     units = unit_rows(df)
@@ -259,7 +268,8 @@ def compute(con, quarter: Quarter, scope: Scope = COUNTY, *, settings: Settings 
     county = _clean(cov["county_name"]) or s.county.name
     a = s.assessment
     return Assessment(
-        quarter=quarter, area="全县" if scope.county_wide else scope.label, county_name=county,
+        quarter=quarter, area="全市" if scope.by_county else "全县" if scope.county_wide else scope.label,
+        county_name=county,
         issuer=s.bulletin.issuer or f"{county}网格化服务管理中心", issued=issued or quarter.end,
         weights={k: getattr(a.weights, k) for k, _ in INDICATORS}, pass_score=a.pass_score,
         reward_score=a.reward_score,

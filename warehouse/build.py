@@ -127,7 +127,7 @@ def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetim
         ("max_future_updated_at", pa.timestamp("us"))])))
     con.execute("CREATE TEMP TABLE stg_stats AS SELECT * FROM stats_arrow")
     con.unregister("stats_arrow")
-    _unknown_codes(con)
+    unknown_codes(con)
 
 
 def _stage_all(con, lake: Lake, pl: staged.Plan, manifests: list[dict], rule: str, tol: dict,
@@ -323,18 +323,25 @@ def _quarantine_resolution(con) -> None:
     con.execute("DROP TABLE q_late_file")
 
 
-def _unknown_codes(con) -> None:
+def unknown_codes(con, tables: dict[str, str] | None = None) -> None:
     """dq_unknown_code: per dataset and code column, each delivered value not in the contract's code list (flag
-    unknown_code:<column>) and how many current records hold it — the 数据质量 page names them."""
+    unknown_code:<column>) and how many current records hold it — the 数据质量 page names them. `tables`: the
+    table holding each dataset's current records (default its staging table; warehouse/scoped.py: a county's)."""
+    tables = tables or {ds: f"stg_{ds}" for ds in DATASETS}
+    have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns()").fetchall())
     parts = [f"SELECT '{ds.name}' AS dataset, '{c.name}' AS column_name, '{c.header}' AS header, "
-             f"CAST({_q(c.name)} AS VARCHAR) AS code, count(*) AS n FROM stg_{ds.name} "
+             f"CAST({_q(c.name)} AS VARCHAR) AS code, count(*) AS n FROM {tables[ds.name]} "
              f"WHERE list_contains(_flags, 'unknown_code:{c.name}') GROUP BY ALL"
-             for ds in DATASETS.values() for c in ds.columns if c.type == "code" and c.codes]
+             for ds in DATASETS.values() for c in ds.columns if c.type == "code" and c.codes
+             and (tables[ds.name], c.name) in have]
     con.execute("CREATE TABLE dq_unknown_code AS SELECT * FROM (" + " UNION ALL ".join(parts) + ") "
                 "ORDER BY dataset, column_name, n DESC, code")
 
 
 def _config_tables(con, settings: Settings) -> None:
+    # the configured county's name: the fallback of dim_county for a county without a 县 row in org_units
+    con.execute("CREATE TABLE cfg_county (county_code VARCHAR, county_name VARCHAR)")
+    con.execute("INSERT INTO cfg_county VALUES ($1, $2)", [settings.county.code, settings.county.name])
     con.execute("CREATE TABLE cfg_split (township VARCHAR, urban_name VARCHAR, rural_name VARCHAR)")
     for s in settings.reporting_units.split:
         con.execute("INSERT INTO cfg_split VALUES ($1, $2, $3)", [s.township, s.urban_name, s.rural_name])
@@ -441,10 +448,10 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
                     "reason VARCHAR, reason_kind VARCHAR, raw VARCHAR, delivery BIGINT)")
 
 
-def _meta(con, settings: Settings, version: str, built_at: dt.datetime) -> None:
-    # the days records really happened on: nothing later than now, nor a time the ETL flagged as later than the
-    # delivery was loaded (future_time: a clock or a typo, not the data's date)
-    first, last = con.execute("""
+def data_days(con, now) -> tuple:
+    """(first, last) day records really happened on: nothing later than `now`, nor a time the ETL flagged as later
+    than the delivery was loaded (future_time: a clock or a typo, not the data's date)."""
+    return con.execute("""
         SELECT min(d), max(d) FROM (
             SELECT min(op_date) AS d FROM fact_activity WHERE op_date <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)
             UNION ALL SELECT max(op_date) FROM fact_activity WHERE op_date <= $now
@@ -453,10 +460,16 @@ def _meta(con, settings: Settings, version: str, built_at: dt.datetime) -> None:
                       WHERE reported_at <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)
             UNION ALL SELECT CAST(max(reported_at) AS DATE) FROM fact_event
                       WHERE reported_at <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE))
-    """, {"now": built_at}).fetchone()
+    """, {"now": now}).fetchone()
+
+
+def _meta(con, settings: Settings, version: str, built_at: dt.datetime) -> None:
+    first, last = data_days(con, built_at)
     meta = {"schema_version": str(SCHEMA_VERSION), "version": version, "built_at": built_at.isoformat(sep=" "),
             "county_name": settings.county.name, "county_code": settings.county.code,
             "data_first_day": str(first) if first else "", "data_last_day": str(last) if last else ""}
+    if settings.deployment.level == "city":  # a county deployment's meta is as it always was
+        meta.update(deployment_level="city", city_name=settings.city.name, city_code=settings.city.code)
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
 

@@ -164,7 +164,7 @@ class Bulletin:
     period: Period
     title: str
     county_name: str
-    area: str  # 全县, or the caller's 乡镇
+    area: str  # 全县, 全市 (Scope(by_county=True): the counties named as the county's bulletin names 乡镇), or the caller's 乡镇
     addressee: str
     intro: str
     sections: list[Section]
@@ -252,7 +252,10 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
                     or pcov["events_closed"].iloc[0] or pcov["kp_reports"].iloc[0])
 
     m = s.metrics
-    area = "全县" if scope.county_wide else scope.label
+    # the 全市通报 (Scope(by_county=True)): the city with its counties as the units (warehouse/scoped.py), so every
+    # group below names counties where the county's bulletin names 乡镇, by the same rules and thresholds
+    city = scope.by_county
+    area = "全市" if city else ("全县" if scope.county_wide else scope.label)
     M = f"{period.start.month}月份"
     county = _clean(cov["county_name"]) or s.county.name
     head = q("overview/headline").to_dict("records")[0]
@@ -278,10 +281,11 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
         _key_tasks_section(M, area, head, kp, tallies, offcat, m),
         _red_black_section(M, rank, m),
     ]
-    tables = _tables(head, act, off, ev, kp, kpu, offsig, rank, m)
+    tables = _tables(head, act, off, ev, kp, kpu, offsig, rank, m, town_label="所属县" if city else "所属乡镇")
     return Bulletin(
         month=period.key, period=period, title=f"{M}{area}网格化服务管理工作情况通报", county_name=county,
-        area=area, addressee="各乡镇、县级有关部门:" if scope.county_wide else f"{area}各社区(村)、有关部门:",
+        area=area, addressee=("各县(市、区)、市级有关部门:" if city else "各乡镇、县级有关部门:" if scope.county_wide
+                              else f"{area}各社区(村)、有关部门:"),
         intro=f"现将{period.start.year}年{period.start.month}月{area}网格化服务管理工作情况通报如下。",
         sections=sections, tables=tables, issuer=s.bulletin.issuer or f"{county}网格化服务管理中心",
         issued=issued or cutoff_ts.date(), cutoff=cutoff_ts, warehouse_version=_clean(cov["warehouse_version"]) or "",
@@ -515,7 +519,7 @@ def _first(df: pd.DataFrame):
     return df.iloc[0] if len(df) else None
 
 
-def _tables(head, act, off, ev, kp, kpu, offsig, rank, m) -> list[Table]:
+def _tables(head, act, off, ev, kp, kpu, offsig, rank, m, town_label: str = "所属乡镇") -> list[Table]:
     t1 = Table("activity_units", "各地网格员账号活跃度统计表",
                ["序号", "单位", "账号数", "活跃账号数", "活跃度", "上月活跃度", "分组"],
                ["int", "text", "int", "int", "pct", "pct", "text"],
@@ -524,7 +528,7 @@ def _tables(head, act, off, ev, kp, kpu, offsig, rank, m) -> list[Table]:
                + [["", "合计", head["accounts"], head["active"], head["activity_rate"], head["prev_activity_rate"], ""]],
                note=f"活跃: 当月有操作的天数不少于{m.min_active_days}天; 无账号的单位显示“—”。")
     t2 = Table("activity_offices", "部门账号活跃度统计表",
-               ["序号", "部门", "类别", "所属乡镇", "账号数", "活跃账号数", "活跃度", "上月活跃度"],
+               ["序号", "部门", "类别", town_label, "账号数", "活跃账号数", "活跃度", "上月活跃度"],
                ["int", "text", "text", "text", "int", "int", "pct", "pct"],
                [[i, r["office_name"], r["office_kind"], r["township_name"], r["accounts"], r["active"], r["rate"],
                  r["prev_rate"]] for i, (_, r) in enumerate(off.iterrows(), 1)]

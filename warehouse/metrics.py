@@ -31,7 +31,7 @@ import pandas as pd
 
 from core.config import Settings
 from core.config import settings as default_settings
-from warehouse import privacy
+from warehouse import privacy, scoped
 
 SQL_DIR = Path(__file__).parent / "sql"
 _PARAM_RE = re.compile(r"(?<![\w$])\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -46,6 +46,12 @@ class ScopeError(PermissionError):
 class Scope:
     """What a caller may see. Built by the access layer from the logged-in user, never from the URL."""
     township_code: str | None = None  # 乡镇用户: only this 乡镇
+    # a city deployment's county-scoped user: only this county (6-digit code). Not a parameter: the query runs on
+    # a connection that sees only this county (warehouse/scoped.py), so every query and macro gives its figures
+    county_code: str | None = None
+    # the city with its counties as the units (a city deployment's 全市 views, the 全市通报): every query gives a
+    # row per county where it gives one per reporting unit (warehouse/scoped.py CITY_VIEWS)
+    by_county: bool = False
     office_name: str | None = None  # 部门用户: only reports addressed to this office
     personal: str = "masked"  # none (aggregates only) | masked | full (after an audited unmask)
     label: str = "全县"
@@ -165,12 +171,12 @@ def assessment_params(s: Settings) -> dict:
 
 # Parameters a query may use that callers may leave out: NULL means "no filter" / "the default".
 #   cutoff          sign-offs count when signed before this TIMESTAMP; NULL = the end of each period
-#   ru_code, community_code, grid_code, category   drill-down filters; NULL = everything in scope
+#   ru_code, community_code, grid_code, category, county_code   drill-down filters; NULL = everything in scope
 #   limit           NULL = no limit
 #   period_asof     a TIMESTAMP: the current period is still running and is measured at this time (now), not at its
 #                   future end (what is overdue, how many active days an account needs); NULL = at its end
 #   effective, supervision   季度考核's figures from outside the metrics layer (warehouse/assessment.py); NULL = none
-OPTIONAL_PARAMS = {"cutoff": None, "ru_code": None, "community_code": None, "grid_code": None, "category": None,
+OPTIONAL_PARAMS = {"cutoff": None, "ru_code": None, "county_code": None, "community_code": None, "grid_code": None, "category": None,
                    "limit": None, "period_asof": None, "effective": None, "supervision": None}
 
 
@@ -195,7 +201,12 @@ def bind(name: str, scope: Scope, params: dict, s: Settings | None = None) -> di
 
 def query(con: duckdb.DuckDBPyConnection, name: str, scope: Scope = COUNTY, *, settings: Settings | None = None,
           **params) -> pd.DataFrame:
-    """Run the named query on its own cursor and return the whole result."""
+    """Run the named query on its own cursor and return the whole result. A county-scoped caller's query runs on
+    the connection that sees only its county (scoped.for_county), whatever connection it was given."""
+    if scope.by_county and (scope.county_code or scope.township_code or scope.office_name):
+        raise ScopeError("by_county is the whole city's view")
+    if scope.county_code is not None or scope.by_county:
+        con = scoped.for_county(con, scope.county_code)
     cur = con.cursor()
     try:
         df = cur.execute(load_sql(name), bind(name, scope, params, settings)).df()

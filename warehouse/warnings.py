@@ -30,7 +30,7 @@ import pandas as pd
 
 from core.config import Settings
 from core.config import settings as default_settings
-from warehouse import fmt, metrics
+from warehouse import fmt, metrics, scoped
 from warehouse.metrics import COUNTY, Scope
 
 RULE_QUERIES = ("warnings/weekly_drop", "warnings/completion_low", "warnings/signoff_backlog",
@@ -91,6 +91,8 @@ def evaluate(con, as_of: dt.date | None = None, scope: Scope = COUNTY, *, settin
     `run(name, **params) -> DataFrame` runs a query instead of metrics.query on `con` (the app: dashboard.data.q,
     cached and authorised; `con` is then unused and `as_of` required)."""
     s = settings or default_settings()
+    if as_of is None and run is None and (scope.county_code or scope.by_county):
+        con = scoped.for_county(con, scope.county_code)  # the county's own data date (its meta)
     as_of = as_of or data_date(con)
     if as_of is None:
         return []

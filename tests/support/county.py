@@ -42,9 +42,13 @@ class MiniCounty:
     rows: dict[str, list[dict]] = field(default_factory=lambda: {d: [] for d in DATASETS})
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
     _child: dict[str, int] = field(default_factory=dict)
+    # another county of a city (tests/support/city.py): its 6-digit code, name, and a prefix of its record ids
+    code: str = COUNTY
+    name: str = "示例县"
+    id_prefix: str = ""
 
     def __post_init__(self):
-        self.rows["org_units"].append({"unit_code": COUNTY, "unit_name": "示例县", "level": "县",
+        self.rows["org_units"].append({"unit_code": self.code, "unit_name": self.name, "level": "县",
                                        "updated_at": self.updated_at})
 
     def _next_code(self, parent: str, start: int = 1) -> str:
@@ -54,9 +58,9 @@ class MiniCounty:
 
     # ------------------------------------------------------------------ units
     def township(self, name: str, kind: str | None = None) -> str:
-        code = self._next_code(COUNTY)
+        code = self._next_code(self.code)
         kind = kind or ("开发区" if name.endswith("区") else name[-1])
-        self.rows["org_units"].append({"unit_code": code, "unit_name": name, "level": "乡镇", "parent_code": COUNTY,
+        self.rows["org_units"].append({"unit_code": code, "unit_name": name, "level": "乡镇", "parent_code": self.code,
                                        "unit_kind": kind, "updated_at": self.updated_at})
         return code
 
@@ -84,7 +88,7 @@ class MiniCounty:
     def account(self, unit: str, role: str = "网格员", *, account_id: str | None = None, dept_name: str | None = None,
                 status: str = "启用", opened_at: str | None = "2023-01-01 00:00:00", closed_at: str | None = None,
                 person_name: str = "张三丰", phone: str = "13812345678") -> str:
-        account_id = account_id or f"U{next(self._seq):05d}"
+        account_id = account_id or f"{self.id_prefix}U{next(self._seq):05d}"
         self.rows["accounts"].append({"account_id": account_id, "person_name": person_name, "phone": phone,
                                       "unit_code": unit, "role": role, "dept_name": dept_name, "status": status,
                                       "opened_at": opened_at, "closed_at": closed_at,
@@ -97,7 +101,7 @@ class MiniCounty:
 
     # ------------------------------------------------------------------ activity
     def op(self, account_id: str, when: dt.datetime, op_type: str = "登录", **extra) -> None:
-        self.rows["activity_log"].append({"log_id": f"L{next(self._seq):08d}", "account_id": account_id,
+        self.rows["activity_log"].append({"log_id": f"{self.id_prefix}L{next(self._seq):08d}", "account_id": account_id,
                                           "op_time": ts(when), "op_type": op_type, **extra})
 
     def active(self, account_id: str, year: int, month: int, days: int, op_type: str = "登录") -> None:
@@ -112,7 +116,7 @@ class MiniCounty:
               deadline: dt.datetime | None = None, category: str = "矛盾纠纷", status: str | None = None,
               supervision: str | None = None, summary: str = "邻里纠纷", event_id: str | None = None,
               updated_at: dt.datetime | None = None, **extra) -> str:
-        event_id = event_id or f"E{next(self._seq):07d}"
+        event_id = event_id or f"{self.id_prefix}E{next(self._seq):07d}"
         status = status or ("已办结" if closed_at else "办理中")
         deadline = deadline or (reported_at + dt.timedelta(days=7))
         self.rows["events"].append({"event_id": event_id, "reported_at": ts(reported_at), "grid_code": grid,
@@ -128,7 +132,7 @@ class MiniCounty:
                justice_signed_at: dt.datetime | None = None, health: str | None = None,
                health_signed_at: dt.datetime | None = None, report_id: str | None = None,
                id_number: str = "510723199001011232", person_name: str = "李四光") -> str:
-        report_id = report_id or f"K{next(self._seq):07d}"
+        report_id = report_id or f"{self.id_prefix}K{next(self._seq):07d}"
         signed = [t for t in (police_signed_at, justice_signed_at, health_signed_at) if t]
         self.rows["key_person_reports"].append({
             "report_id": report_id, "category": category, "id_number": id_number, "person_name": person_name,

@@ -1,11 +1,28 @@
--- Dimensions: reporting units, the code → reporting-unit map, units with their hierarchy, accounts, offices.
--- Inputs: stg_* (latest version per key) and cfg_split (from configuration).
+-- Dimensions: counties, reporting units, the code → reporting-unit map, units with their hierarchy, accounts, offices.
+-- Inputs: stg_* (latest version per key), cfg_split and cfg_county (from configuration).
+-- The county of every row is the first 6 digits of its code (区划代码: county 6, 乡镇 9, 社区/村 12, grid more): a
+-- county deployment holds one county, a city deployment (config [deployment] level = "city") several in one lake.
 
 -- 社区 or 村 for a 12-digit code: its org_units level when known, else the national code rule
 -- (统计用区划代码: 001–199 居委会 = 社区, 200+ 村委会 = 村).
 CREATE OR REPLACE TEMP MACRO gw_community_level(code12, known_level) AS
     coalesce(known_level, CASE WHEN length(code12) = 12
                                THEN CASE WHEN try_cast(substr(code12, 10, 3) AS INTEGER) < 200 THEN '社区' ELSE '村' END END);
+
+-- Counties (县): every county a 县 or 乡镇 row of org_units names, by its 6-digit code; its name from its 县 row,
+-- else from configuration (cfg_county: [county] name for [county] code), else the code itself; in code order.
+CREATE TABLE dim_county AS
+WITH codes AS (
+    SELECT DISTINCT left(unit_code, 6) AS county_code FROM stg_org_units
+    WHERE level IN ('县', '乡镇') AND length(unit_code) >= 6
+)
+SELECT c.county_code, coalesce(u.unit_name, f.county_name, c.county_code) AS county_name,
+       CAST(row_number() OVER (ORDER BY c.county_code) AS INTEGER) AS sort_order
+FROM codes c
+LEFT JOIN (SELECT unit_code, min(unit_name) AS unit_name FROM stg_org_units WHERE level = '县' GROUP BY ALL) u
+       ON u.unit_code = c.county_code
+LEFT JOIN cfg_county f ON f.county_code = c.county_code
+ORDER BY c.county_code;
 
 -- Reporting units (报告单位): each 乡镇, or for a split 乡镇 its urban (社区) part and its rural (村) part.
 CREATE TABLE dim_reporting_unit AS
@@ -24,7 +41,10 @@ parts AS (
     SELECT t.unit_code, t.unit_name, t.unit_code || '-R', s.rural_name, s.rural_name, '村', 2
     FROM t JOIN cfg_split s ON s.township = t.unit_name
 )
-SELECT *, CAST(row_number() OVER (ORDER BY township_code, part_order) AS INTEGER) AS sort_order FROM parts;
+SELECT parts.*, CAST(row_number() OVER (ORDER BY township_code, part_order) AS INTEGER) AS sort_order,
+       left(township_code, 6) AS county_code, k.county_name
+FROM parts LEFT JOIN dim_county k ON k.county_code = left(parts.township_code, 6)
+ORDER BY sort_order;
 
 -- Every unit code the deliveries mention (also the ones missing from org_units) → 乡镇, 社区/村, reporting unit.
 CREATE TABLE map_code AS
@@ -41,7 +61,8 @@ SELECT codes.code,
        CASE WHEN length(codes.code) >= 9 THEN left(codes.code, 9) END AS township_code,
        CASE WHEN length(codes.code) >= 12 THEN left(codes.code, 12) END AS community_code,
        CASE WHEN length(codes.code) >= 12 THEN gw_community_level(left(codes.code, 12), c.level) END AS community_level,
-       r.ru_code
+       r.ru_code,
+       CASE WHEN length(codes.code) >= 6 THEN left(codes.code, 6) END AS county_code
 FROM codes
 LEFT JOIN stg_org_units u ON u.unit_code = codes.code
 LEFT JOIN stg_org_units c ON c.unit_code = left(codes.code, 12) AND c.level IN ('社区', '村')
@@ -59,9 +80,11 @@ SELECT o.unit_code, o.unit_name, o.level, o.parent_code, o.unit_kind, o.househol
        cm.unit_name AS community_name,
        CASE WHEN o.level IN ('社区', '村', '网格') THEN m.community_level END AS community_level,
        CASE WHEN o.level IN ('乡镇', '社区', '村', '网格') THEN m.ru_code END AS ru_code,
-       o.updated_at, o._flags, o._file, o._row
+       o.updated_at, o._flags, o._file, o._row,
+       m.county_code, k.county_name
 FROM stg_org_units o
 JOIN map_code m ON m.code = o.unit_code
+LEFT JOIN dim_county k ON k.county_code = m.county_code
 LEFT JOIN stg_org_units tw ON tw.unit_code = m.township_code AND tw.level = '乡镇'
 LEFT JOIN stg_org_units cm ON cm.unit_code = m.community_code AND cm.level IN ('社区', '村')
 ORDER BY o.unit_code;
@@ -74,11 +97,14 @@ SELECT a.account_id, a.person_name, a.phone, a.unit_code, a.role, a.dept_name, a
        m.level AS unit_level, m.township_code, m.community_code, m.ru_code,
        NOT coalesce(m.known, FALSE) AS unknown_unit,
        CASE WHEN NOT coalesce(m.known, FALSE) THEN list_append(a._flags, 'unknown_unit') ELSE a._flags END AS _flags,
-       a._file, a._row
+       a._file, a._row,
+       m.county_code, k.county_name
 FROM stg_accounts a LEFT JOIN map_code m ON m.code = a.unit_code
+LEFT JOIN dim_county k ON k.county_code = m.county_code
 ORDER BY a.account_id;
 
--- Department offices (派出所/司法所/卫生院): from their accounts and from the offices named in reports.
+-- Department offices (派出所/司法所/卫生院): from their accounts and from the offices named in reports; an office
+-- is its name within its county (two counties of a city may each have a 文昌派出所).
 CREATE TABLE dim_office AS
 WITH named AS (
     SELECT police_station AS office_name, '派出所' AS office_kind, grid_code FROM stg_key_person_reports WHERE police_station IS NOT NULL
@@ -86,16 +112,22 @@ WITH named AS (
     UNION ALL SELECT health_center, '卫生院', grid_code FROM stg_key_person_reports WHERE health_center IS NOT NULL
 ),
 from_accounts AS (
-    SELECT dept_name AS office_name, dept_kind AS office_kind, min(township_code) AS township_code
+    SELECT dept_name AS office_name, dept_kind AS office_kind, min(township_code) AS township_code,
+           left(unit_code, 6) AS county_code
     FROM dim_account WHERE dept_kind IS NOT NULL AND dept_name IS NOT NULL GROUP BY ALL
 ),
 from_reports AS (
-    SELECT office_name, office_kind, min(left(grid_code, 9)) AS township_code FROM named GROUP BY ALL
+    SELECT office_name, office_kind, min(left(grid_code, 9)) AS township_code, left(grid_code, 6) AS county_code
+    FROM named GROUP BY ALL
 )
 SELECT o.office_name, o.office_kind, o.township_code, t.unit_name AS township_name,
-       o.office_name IN (SELECT office_name FROM from_accounts) AS has_account
+       EXISTS (SELECT 1 FROM from_accounts a
+               WHERE a.office_name = o.office_name AND a.county_code IS NOT DISTINCT FROM o.county_code) AS has_account,
+       o.county_code
 FROM (SELECT * FROM from_accounts
       UNION ALL
-      SELECT * FROM from_reports r WHERE r.office_name NOT IN (SELECT office_name FROM from_accounts)) o
+      SELECT * FROM from_reports r
+      WHERE NOT EXISTS (SELECT 1 FROM from_accounts a
+                        WHERE a.office_name = r.office_name AND a.county_code IS NOT DISTINCT FROM r.county_code)) o
 LEFT JOIN stg_org_units t ON t.unit_code = o.township_code AND t.level = '乡镇'
 ORDER BY o.township_code, o.office_kind;

@@ -316,6 +316,17 @@ LEFT JOIN e ON e.period = p.label AND e.ru_code = r.ru_code
 LEFT JOIN k ON k.period = p.label AND k.ru_code = r.ru_code
 LEFT JOIN c ON c.period = p.label AND c.ru_code = r.ru_code;
 
+-- ---------------------------------------------------------------------------------------------------- 红黑榜
+-- The composite score (docs/metrics.md "红黑榜"): the mean of the unit's defined figures among the 账号活跃度, the
+-- 事件办结完成率 capped at 100% and the 全部签收占比 (fully_signed_rate); NULL when none is defined.
+CREATE MACRO m_score(activity_rate, completion_rate, fully_signed_rate) AS
+    list_avg([activity_rate, CASE WHEN completion_rate > 1 THEN 1.0 ELSE completion_rate END, fully_signed_rate]);
+-- Red: among the `size` best scores (rank, ties at the boundary included) and above the lowest score. Black: among
+-- the `size` worst (rank_worst), below the highest, and not red. `lowest`/`highest`: the period's extreme scores.
+CREATE MACRO m_red(rank, score, lowest, size) AS coalesce(rank <= size AND score > lowest, FALSE);
+CREATE MACRO m_black(rank, rank_worst, score, lowest, highest, size) AS
+    coalesce(rank_worst <= size AND score < highest AND NOT (rank <= size AND score > lowest), FALSE);
+
 -- ---------------------------------------------------------------------------------------------------- offices
 -- The department offices' kinds (派出所, 司法所, 卫生院) in the county's order: 1, 2, 3 (NULL: not an office kind).
 -- The kinds come from core.spec.OFFICE_KINDS, written by warehouse/build.py into cfg_office_kind; no query names them.

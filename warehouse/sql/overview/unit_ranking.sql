@@ -1,13 +1,13 @@
 -- Every headline figure per reporting unit for [$start, $end), previous period beside each as prev_<name>, for
 -- ranking bars and comparison; and the 红黑榜 (red and black list) of both periods.
 -- Figures: m_unit_figures (warehouse/schema/50_metrics.sql).
---   score  the mean of the unit's defined figures among: activity_rate, min(completion_rate, 100%), and
---          fully_signed_rate (its key-person reports signed by every office they went to, by $cutoff).
+--   score  m_score: the mean of the unit's defined figures among: activity_rate, min(completion_rate, 100%),
+--          and fully_signed_rate (its key-person reports signed by every office they went to, by $cutoff).
 --          NULL when none is defined.
 --   rank   by score, best first, over the whole county (a 乡镇 user sees only its own units, with their county
 --          ranks; a 部门用户's key-person figures count only the reports addressed to its office).
---   red    among the $red_black_size best scores (ties at the boundary included) and above the lowest score;
---   black  among the $red_black_size worst scores (ties included), below the highest score, and not red.
+--   red    among the $red_black_size best scores (ties at the boundary included) and above the lowest score (m_red);
+--   black  among the $red_black_size worst scores (ties included), below the highest score, and not red (m_black).
 --   black_repeat  black in this period and in the previous one (flagged on the list).
 WITH f AS (
     SELECT * EXCLUDE (closed_on_time)
@@ -15,7 +15,7 @@ WITH f AS (
                         $week_active_days, m_grace($cutoff, $end), $scope_office)
 ),
 scored AS (
-    SELECT *, list_avg([activity_rate, CASE WHEN completion_rate > 1 THEN 1.0 ELSE completion_rate END, fully_signed_rate]) AS score FROM f
+    SELECT *, m_score(activity_rate, completion_rate, fully_signed_rate) AS score FROM f
 ),
 ranked AS (
     SELECT *,
@@ -26,9 +26,8 @@ ranked AS (
 ),
 listed AS (
     SELECT * EXCLUDE (rank_worst, lowest, highest),
-           coalesce(rank <= $red_black_size AND score > lowest, FALSE) AS red,
-           coalesce(rank_worst <= $red_black_size AND score < highest
-                    AND NOT (rank <= $red_black_size AND score > lowest), FALSE) AS black
+           m_red(rank, score, lowest, $red_black_size) AS red,
+           m_black(rank, rank_worst, score, lowest, highest, $red_black_size) AS black
     FROM ranked
 )
 SELECT r.ru_code, r.ru_name, r.short_name, r.township_code, r.township_name, r.sort_order,

@@ -1,0 +1,275 @@
+"""The city deployment's warehouse (issue 17 part 1): counties in one lake, a county scope that cannot leak, the
+city with its counties as units, the city queries.
+
+The proof of "the county's figures": every query file run for Scope(county_code=X) on the city's warehouse equals
+the same query on a warehouse built from county X's deliveries alone (a real, separate build), row for row —
+apart from what names the build itself (version, build time, delivery numbers, landing times) and the city's
+operations (runs, sources: none for a county; freshness: the city's). And no row of another county appears.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import duckdb
+import pandas as pd
+import pytest
+from support.city import COUNTIES, EXPECTED_MARCH, build_county_alone
+
+from warehouse import db, metrics, scoped
+from warehouse.metrics import Period, Scope
+
+MARCH = Period.month(2024, 3)
+AS_OF = dt.datetime(2024, 4, 1)
+# columns naming the build, not the data
+BUILD_COLUMNS = {"delivery", "landed_at", "seconds", "run_id", "warehouse_version", "built_at", "corrected_delivery",
+                 "version"}
+# city operations: a county-scoped caller sees no rows (the separate build has its own runs)
+CITY_ONLY_EMPTY = {"quality/runs", "quality/source_health"}
+CITY_WIDE = {"quality/freshness"}  # the city's per dataset (landed rows are not kept per county)
+CODE_COLUMNS = ("county_code", "township_code", "ru_code", "grid_code", "unit_code", "community_code", "code")
+
+
+def _params(name: str) -> dict:
+    base = {**metrics.period_params(MARCH), "months_back": 3, "limit": 500, "as_of": AS_OF}
+    extra = {k: None for k in metrics.sql_params(name) - base.keys() - set(metrics.OPTIONAL_PARAMS)
+             - set(metrics.threshold_params(metrics.default_settings()))
+             - set(metrics.assessment_params(metrics.default_settings())) - {"scope_township", "scope_office"}}
+    return {**base, **extra}
+
+
+def _norm(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    df = df.drop(columns=[c for c in df.columns if c in BUILD_COLUMNS])
+    if name == "quality/meta":
+        df = df[~df["key"].isin(["version", "built_at", "deployment_level", "city_name", "city_code"])]
+    text = df.astype(str)  # a row order the query leaves open (ties) is not a difference
+    return text.sort_values(list(text.columns)).reset_index(drop=True) if len(text.columns) else text
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """Each county of the city built from its own deliveries alone, as a county deployment."""
+    root = tmp_path_factory.mktemp("alone")
+    return {code: build_county_alone(root / code, i) for i, (code, _) in enumerate(COUNTIES)}
+
+
+@pytest.mark.parametrize("county", [c for c, _ in COUNTIES])
+def test_every_query_for_a_county_equals_its_own_warehouse(city, alone, county):
+    con = db.open_published(city.wh)
+    own = db.open_published(alone[county])
+    scope = Scope(county_code=county)
+    compared = 0
+    try:
+        for name in metrics.available():
+            got = metrics.query(con, name, scope, **_params(name))
+            for col in CODE_COLUMNS:  # no row of another county
+                if col in got:
+                    assert all(str(v).startswith(county) for v in got[col].dropna()), (name, col)
+            if name in CITY_ONLY_EMPTY:
+                assert got.empty, name
+                continue
+            if name in CITY_WIDE:
+                continue
+            want = metrics.query(own, name, **_params(name))
+            assert list(got.columns) == list(want.columns), name
+            pd.testing.assert_frame_equal(_norm(got, name), _norm(want, name), obj=name)
+            compared += 1
+    finally:
+        con.close()
+        own.close()
+    assert compared >= len(metrics.available()) - 3
+
+
+def test_a_county_sees_its_name_and_the_city_its_counties(city):
+    con = db.open_published(city.wh)
+    try:
+        meta = dict(metrics.query(con, "quality/meta", Scope(county_code="510798")).values.tolist())
+        assert (meta["county_name"], meta["county_code"]) == ("东岭县", "510798")
+        whole = dict(metrics.query(con, "quality/meta").values.tolist())
+        assert (whole["deployment_level"], whole["city_name"], whole["city_code"]) == ("city", "示例市", "510700")
+        counties = metrics.query(con, "city/counties")
+        assert counties[["county_code", "county_name"]].values.tolist() == sorted(map(list, COUNTIES))
+        assert counties["reporting_units"].tolist() == [2, 3, 3]  # 文昌镇 is split in both counties that have one
+        by = dict(metrics.query(con, "quality/meta", Scope(by_county=True)).values.tolist())
+        assert (by["county_name"], by["county_code"]) == ("示例市", "510700")
+    finally:
+        con.close()
+
+
+def test_counties_as_units_give_each_county_its_own_headline(city, alone):
+    """Scope(by_county=True): one row per county in every per-unit query, each with the figures of the county's
+    own headline (rates from the summed counts, never averaged), and the 红黑榜 of counties by the same rule."""
+    con = db.open_published(city.wh)
+    try:
+        rank = metrics.query(con, "overview/unit_ranking", Scope(by_county=True), **metrics.period_params(MARCH))
+        assert sorted(rank["ru_code"]) == sorted(c for c, _ in COUNTIES)
+        figures = ["accounts", "active", "activity_rate", "events_reported", "events_closed", "completion_rate",
+                   "on_time_rate", "overdue_open", "kp_reports", "kp_fully_signed", "fully_signed_rate",
+                   "signoffs_needed", "signoffs_signed", "sign_rate", "households", "collected", "collection_rate"]
+        for code, name in COUNTIES:
+            row = rank[rank["ru_code"] == code].iloc[0]
+            assert row["short_name"] == name
+            own = db.open_published(alone[code])
+            try:
+                head = metrics.query(own, "overview/headline", **metrics.period_params(MARCH)).iloc[0]
+            finally:
+                own.close()
+            for f in figures:
+                assert row[f] == pytest.approx(head[f], nan_ok=True), (code, f)
+            assert (row["accounts"], row["active"], row["events_reported"], row["events_closed"]) == tuple(
+                EXPECTED_MARCH[code][k] for k in ("accounts", "active", "events_reported", "events_closed"))
+        order = rank.sort_values("rank")
+        assert order["short_name"].tolist() == ["西河县", "示例县", "东岭县"]
+        assert order["red"].tolist() == [True, True, False] and order["black"].tolist() == [False, False, True]
+        # offices keep their county: two 文昌派出所 stay two
+        off = metrics.query(con, "activity/by_office", Scope(by_county=True), **metrics.period_params(MARCH))
+        assert {"东岭县文昌派出所", "示例县文昌派出所"} <= set(off["office_name"])
+        assert off["office_name"].is_unique
+    finally:
+        con.close()
+
+
+def test_township_ranking_ranks_the_units_of_every_county_together(city):
+    con = db.open_published(city.wh)
+    try:
+        df = metrics.query(con, "city/township_ranking", **metrics.period_params(MARCH))
+        assert len(df) == 8 and set(df["county_code"]) == {c for c, _ in COUNTIES}
+        assert df["city_rank"].is_monotonic_increasing
+        assert df["city_rank"].iloc[0] == 1 and df["short_name"].iloc[0] == "西河"  # 5 of 5 active, all closed
+        best = df.groupby("county_code")["county_rank"].min()
+        assert (best == 1).all()
+        one = metrics.query(con, "city/township_ranking", county_code="510798", **metrics.period_params(MARCH))
+        assert set(one["county_code"]) == {"510798"}
+        assert one["city_rank"].tolist() == df.loc[df["county_code"] == "510798", "city_rank"].tolist()
+    finally:
+        con.close()
+
+
+def test_the_county_connection_is_cached_and_refuses_to_cross(city):
+    v = city.version()
+    a = scoped.county_connection(v, "510798")
+    assert scoped.county_connection(v, "510798") is a
+    assert scoped.scope_of(a) == "510798"
+    assert scoped.for_county(a, "510798") is a
+    with pytest.raises(metrics.ScopeError):
+        scoped.for_county(a, "510799")
+    with pytest.raises(metrics.ScopeError):
+        metrics.query(db.open_published(city.wh), "city/counties", Scope(by_county=True, county_code="510798"))
+    # an unqualified name never reaches the whole warehouse; the version's rows of other counties are not there
+    cur = a.cursor()
+    assert cur.execute("SELECT DISTINCT county_code FROM dim_reporting_unit").fetchall() == [("510798",)]
+    assert cur.execute("SELECT count(*) FROM agg_event WHERE left(grid_code, 6) <> '510798'").fetchone() == (0,)
+
+
+def test_a_table_the_scope_does_not_know_is_refused(city, tmp_path):
+    """Fail closed: a version holding a table that COUNTY_FILTERS does not list gets no county connection."""
+    copy = tmp_path / "wh-20240401T000000-abcdef.duckdb"
+    shutil.copy(city.version(), copy)
+    con = duckdb.connect(str(copy))
+    con.execute("CREATE TABLE secret_rows AS SELECT '510799001001001' AS grid_code")
+    con.close()
+    with pytest.raises(scoped.ScopeTableError, match="secret_rows"):
+        scoped.county_connection(copy, "510798")
+
+
+# ---------------------------------------------------------------------------------------------------- 全市通报
+def test_the_city_bulletin_names_counties_as_the_county_bulletin_names_townships(city):
+    """Hand-counted (tests/support/city.py): March 2024, February without data (no 环比)."""
+    from warehouse import bulletin
+
+    con = db.open_published(city.wh)
+    try:
+        b = bulletin.compute(con, MARCH, Scope(by_county=True, label="全市"), settings=city.settings)
+    finally:
+        con.close()
+    assert b.title == "3月份全市网格化服务管理工作情况通报" and b.area == "全市"
+    assert b.county_name == "示例市" and b.issuer == "示例市网格化服务管理中心"
+    assert b.addressee == "各县(市、区)、市级有关部门:"
+    act, ev, kp, rb = (b.section(k).paragraphs for k in ("activity", "events", "key_tasks", "red_black"))
+    # 15 grid workers: 西河县 5 active (25…20 days), 示例县 3 (22, 20, 25), 东岭县 1 (22)
+    assert act[0] == "3月份,全市网格员账号15个,活跃账号9个,账户活跃度为60%。"
+    # 100%: 西河县; ≥ 60%: 示例县 (60%); the rest (东岭县 20%) 相对较差 — the county's groups and wording
+    assert act[1] == "其中,西河县活跃度达到100%;示例县活跃度相对较好;其余各地活跃度相对较差。"
+    # offices named with their county: the active one of each county is its 派出所 that signs (21 days)
+    assert "除西河县石桥派出所、东岭县东岭派出所、示例县宏仁派出所以外" in act[2]
+    # 15 events, closed 5 + 1 + 3; 100%以上: 西河县; 50%以下: 东岭县 (20%)
+    assert ev[0].startswith("3月份,全市共上报事件15件,办结事件9件,事件办结完成率为60%;")
+    assert ev[1] == "其中,西河县事件办结完成率达到100%以上;东岭县事件办结完成率在50%以下。"
+    # 流动人口: three counties reported 5 each (≤ report_name_each_max: each named); 签收相对较好: 东岭县 (5 of 5)
+    assert kp[1].startswith("(一)流动人口。仅西河县报送了5条、东岭县报送了5条、示例县报送了5条信息。东岭县签收相对较好。")
+    # 红黑榜 of counties: scores 西河县 (1 + 1 + 1/8)/3, 示例县 (.6 + .6 + .5)/3, 东岭县 (.2 + .2 + .75)/3
+    assert rb[0].endswith("3月份红榜:西河县、示例县;黑榜:东岭县。")
+    rank = next(t for t in b.tables if t.key == "ranking")
+    assert [r[1] for r in rank.rows] == ["西河县", "示例县", "东岭县"]
+    assert [round(r[5], 4) for r in rank.rows] == [round((2 + 1 / 8) / 3, 4), round(1.7 / 3, 4), round(1.15 / 3, 4)]
+    offices = next(t for t in b.tables if t.key == "activity_offices")
+    assert offices.columns[3] == "所属县"
+
+
+def test_a_county_of_the_city_gets_the_bulletin_of_its_own_warehouse(city, alone):
+    from warehouse import bulletin
+
+    con, own = db.open_published(city.wh), db.open_published(alone["510798"])
+    try:
+        got = bulletin.compute(con, MARCH, Scope(county_code="510798"), settings=city.settings).to_dict()
+        want = bulletin.compute(own, MARCH, settings=city.settings).to_dict()
+    finally:
+        con.close()
+        own.close()
+    got.pop("warehouse_version"), want.pop("warehouse_version")
+    assert got == want and got["county"] == "东岭县"
+
+
+def test_the_city_bulletin_command_writes_a_docx(city, tmp_path):
+    import io
+
+    import docx
+
+    from warehouse.__main__ import main
+
+    out = tmp_path / "city.docx"
+    cfg = tmp_path / "city.toml"
+    cfg.write_text('[deployment]\nlevel = "city"\n[city]\nname = "示例市"\ncode = "510700"\n', encoding="utf-8")
+    assert main(["--config", str(cfg), "bulletin", "--level", "city", "--month", "2024-03", "--format", "docx",
+                 "--warehouse", str(city.wh), "--out", str(out)]) == 0
+    text = "\n".join(p.text for p in docx.Document(io.BytesIO(out.read_bytes())).paragraphs)
+    assert "3月份全市网格化服务管理工作情况通报" in text and "示例市网格化服务管理中心" in text
+    assert "红榜：西河县、示例县；黑榜：东岭县。" in text  # the docx typesets full-width
+    assert "宏仁乡" not in text and "文昌镇四个社区" not in text  # counties, never their 乡镇
+    # one county of the city: its own 全县通报
+    out2 = tmp_path / "c.md"
+    assert main(["--config", str(cfg), "bulletin", "--county", "510798", "--month", "2024-03",
+                 "--warehouse", str(city.wh), "--out", str(out2)]) == 0
+    md = out2.read_text(encoding="utf-8")
+    assert "全县网格员账号5个,活跃账号1个" in md and "东岭县网格化服务管理中心" in md and "西河" not in md
+
+
+def test_a_countys_warnings_are_its_own(city, alone):
+    """预警 evaluated for a county of the city (its data date, its rows) equal its own warehouse's."""
+    from warehouse import warnings
+
+    con, own = db.open_published(city.wh), db.open_published(alone["510799"])
+    try:
+        got = warnings.evaluate(con, scope=Scope(county_code="510799"), settings=city.settings)
+        want = warnings.evaluate(own, settings=city.settings)
+    finally:
+        con.close()
+        own.close()
+    assert got and [(w.rule, w.unit, w.reason) for w in got] == [(w.rule, w.unit, w.reason) for w in want]
+
+
+def test_the_city_assessment_scores_counties_with_every_indicator(city):
+    """季度考核 with the counties as units: one row per county, 有效活跃度 per county (not per 乡镇: connected)."""
+    from warehouse import assessment
+
+    con = db.open_published(city.wh)
+    try:
+        a = assessment.compute(con, assessment.Quarter.parse("2024-Q1"), Scope(by_county=True, label="全市"),
+                               settings=city.settings, answered=None, now=dt.datetime(2024, 4, 1))
+    finally:
+        con.close()
+    assert a.area == "全市" and sorted(u["ru_code"] for u in a.units) == sorted(c for c, _ in COUNTIES)
+    by = {u["ru_code"]: u for u in a.units}
+    # grid workers × the two months with data (and February, counted, not active): 5 accounts × 3 months
+    assert all(u["effective_account_months"] == 15 for u in a.units)
+    assert by["510797"]["rank"] == 1  # 西河县: every worker active, every event closed
