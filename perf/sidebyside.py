@@ -271,11 +271,16 @@ def plan(res: dict) -> dict:
     cores = res["machine"].get("cores") or timing.cores()
     sp = hi["build"].get("spark")
     if sp and sp["seconds"] and factor:
-        core_s = sp["seconds"] * cores / (rows / 1e6)
+        # the marginal cost (the growth's slope: fixed costs such as the JVM's start left out) when measured and
+        # positive, else the whole build's seconds over its rows (an upper bound)
+        slope = (res.get("growth") or {}).get("slope", {}).get("spark", {}).get("s_per_million_rows")
+        basis = "slope" if slope and slope > 0 else "whole_build"
+        per_mrow = slope if basis == "slope" else sp["seconds"] / (rows / 1e6)
+        core_s = per_mrow * cores
         need = core_s * p["province_rows"] / 1e6 / PLAN["full_build_target_s"]
         ex = max(1, math.ceil(need / PLAN["executor_cores"]))
         mem_gb = math.ceil(PLAN["executor_cores"] * PLAN["partition_mb"] * PLAN["memory_headroom"] / 1024 + 1)
-        p["spark"] = {"core_s_per_million_rows": round(core_s, 2), "cores_needed": math.ceil(need),
+        p["spark"] = {"basis": basis, "core_s_per_million_rows": round(core_s, 2), "cores_needed": math.ceil(need),
                       "executors": ex, "executor_cores": PLAN["executor_cores"], "executor_memory_gb": mem_gb,
                       "shuffle_partitions": max(ex * PLAN["executor_cores"] * 2, p["partitions"]["count"] // 4),
                       "single_machine_hours": round(core_s * p["province_rows"] / 1e6 / cores / 3600, 1)}
@@ -366,8 +371,10 @@ def table(res: dict) -> str:
                    f"| 实测入库字节 × 倍数 ÷ 分区数 |")
     if "spark" in p:
         s = p["spark"]
-        out += [f"| Spark 每百万行 (核·秒) | {_f(s['core_s_per_million_rows'])} | 实测 Spark 秒 × "
-                f"{res['machine'].get('cores')} 核 ÷ 实测百万行 |",
+        how = ("增长斜率 (每百万行增加的 Spark 秒, 不含 JVM 启动等固定开销)" if s["basis"] == "slope"
+               else "实测 Spark 全量秒 ÷ 实测百万行 (含固定开销: 上限)")
+        out += [f"| Spark 每百万行 (核·秒) | {_f(s['core_s_per_million_rows'])} | {how} × "
+                f"{res['machine'].get('cores')} 核 |",
                 f"| 一小时全量重建所需核数 | {s['cores_needed']} | 核·秒/百万行 × 全省百万行 ÷ "
                 f"{PLAN['full_build_target_s']} 秒 |",
                 f"| executor | {s['executors']} 个 × {s['executor_cores']} 核 × {s['executor_memory_gb']} GB | "

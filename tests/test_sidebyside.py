@@ -80,18 +80,24 @@ def test_the_growth_and_the_plan_follow_from_the_figures():
     res = {"months": 1, "engines": ["duckdb", "spark"], "master": "local[*]",
            "machine": {"cores": 2, "loadavg": [1, 1, 1], "loadavg_end": [1, 1, 1]},
            "scales": {"1": _scale(1_000_000, 850_000, 10.0, 40.0), "10": _scale(10_000_000, 8_500_000, 55.0, 130.0)}}
-    res["growth"], res["plan"] = sidebyside.growth(res), sidebyside.plan(res)
+    res["growth"] = sidebyside.growth(res)
+    res["plan"] = sidebyside.plan(res)
     sp = res["growth"]["slope"]["spark"]
     assert sp["s_per_added_county"] == 10.0 and sp["s_per_million_rows"] == 10.0 and sp["fixed_s"] == 30.0
     assert res["growth"]["slope"]["duckdb"]["time_ratio_over_rows_ratio"] == 0.55
     p = res["plan"]
     assert p["scale_factor"] == 100.0 and p["province_rows"] == 1_000_000_000
-    # 130 s on 2 cores for 10 M rows: 26 core-seconds per million; 1000 M rows in an hour: 7.2 → 8 cores, 2 executors
+    # the slope: 10 s per million rows on 2 cores, 20 core-seconds; 1000 M rows in an hour: 5.6 → 6 cores, 2 executors
     s = p["spark"]
-    assert s["core_s_per_million_rows"] == 26.0 and s["cores_needed"] == math.ceil(26 * 1000 / 3600) == 8
+    assert s["basis"] == "slope" and s["core_s_per_million_rows"] == 20.0
+    assert s["cores_needed"] == math.ceil(20 * 1000 / 3600) == 6
     assert s["executors"] == 2 and s["executor_memory_gb"] == 3
     assert p["province_landed_gb"] == round(10 * 100 / 1024, 1)
+    # without a growth (one scale measured): the whole build's seconds, 13 s per million rows, 26 core-seconds
+    one = dict(res, scales={"10": res["scales"]["10"]})
+    one["growth"] = sidebyside.growth(one)
+    assert sidebyside.plan(one)["spark"]["core_s_per_million_rows"] == 26.0
     text = sidebyside.table(res)
     assert all(h in text for h in sidebyside.SECTIONS)
     assert "| spark ÷ duckdb (时间) | 4.00 | 2.36 |" in text and "全部 40 表相同" in text
-    assert "| executor | 2 个 × 4 核 × 3 GB |" in text and "| 一小时全量重建所需核数 | 8 |" in text
+    assert "| executor | 2 个 × 4 核 × 3 GB |" in text and "| 一小时全量重建所需核数 | 6 |" in text

@@ -259,7 +259,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
 
         t = time.perf_counter()
         _stage_stats(con, lake, settings.etl.future_tolerance_hours, built_at)
-        duck._unknown_codes(con)
+        duck.unknown_codes(con)
         duck._quarantine_resolution(con)
         for f in files:
             if f.name in DUCKDB_SIDE:
