@@ -24,7 +24,7 @@ from tests.support.warning_county import build_county
 from warehouse import db, metrics
 from warehouse.__main__ import main
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # one JVM, one Spark build: about 2 minutes
 
 ID_FIELDS = ("account_id", "log_id", "event_id", "report_id", "reporter_account")
 # tables that hold the build itself (its version, when it ran), not the lake's data

@@ -252,13 +252,14 @@ def _add_build(sub) -> None:
 
 
 def _run_build(args, settings) -> int:
-    from etl.lake import Busy, Lake, LakeError, bound_lake
+    from etl.__main__ import _lake_for  # the lake of a warehouse directory, as `python -m etl run` finds it
+    from etl.lake import Busy, Lake, LakeError
     from warehouse.build import build_and_publish
 
     wh = Path(args.warehouse or settings.paths.warehouse_dir)
     if wh.suffix == ".duckdb":
         raise UserError(f"--warehouse 须为数据仓库目录 (含 CURRENT), 不是单个文件: {wh}")
-    lake = Lake(bound_lake(wh) or settings.paths.lake_dir)
+    lake = Lake(_lake_for(wh, settings))
     if not lake.manifest_dir.exists():
         raise UserError(f"数据湖 {lake.root} 中没有任何已导入的数据; 请先运行 `python -m etl run` 导入数据。")
     stats: dict = {}
