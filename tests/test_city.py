@@ -273,3 +273,20 @@ def test_the_city_assessment_scores_counties_with_every_indicator(city):
     # grid workers × the two months with data (and February, counted, not active): 5 accounts × 3 months
     assert all(u["effective_account_months"] == 15 for u in a.units)
     assert by["510797"]["rank"] == 1  # 西河县: every worker active, every event closed
+
+
+def test_the_demo_city_has_named_counties(tmp_path):
+    """`python -m etl demo --counties 2`: a subfolder per county, each with its own 县 row (name and code)."""
+    import openpyxl
+
+    import demo
+    from etl.__main__ import main
+
+    names = [demo.county_name(i) for i in range(100)]
+    assert names[:3] == ["示例县", "东岭县", "西河县"] and len(set(names)) == 100
+    assert main(["demo", "--counties", "2", "--months", "1", "--end-month", "2025-02", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["county00", "county01"]
+    for i, folder in enumerate(("county00", "county01")):
+        wb = openpyxl.load_workbook(next((tmp_path / folder).glob("org_units_*.xlsx")), read_only=True)
+        rows = [[str(v).strip() if v is not None else "" for v in r] for r in wb.active.iter_rows(values_only=True)]
+        assert [demo.county_code(i), demo.county_name(i), "县"] in [r[:3] for r in rows], folder

@@ -452,14 +452,11 @@ def data_days(con, now) -> tuple:
     """(first, last) day records really happened on: nothing later than `now`, nor a time the ETL flagged as later
     than the delivery was loaded (future_time: a clock or a typo, not the data's date)."""
     return con.execute("""
-        SELECT min(d), max(d) FROM (
-            SELECT min(op_date) AS d FROM fact_activity WHERE op_date <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)
-            UNION ALL SELECT max(op_date) FROM fact_activity WHERE op_date <= $now
-                                                             AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)
-            UNION ALL SELECT CAST(min(reported_at) AS DATE) FROM fact_event
-                      WHERE reported_at <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)
-            UNION ALL SELECT CAST(max(reported_at) AS DATE) FROM fact_event
-                      WHERE reported_at <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE))
+        SELECT least(a.first, e.first), greatest(a.last, e.last)
+        FROM (SELECT min(op_date) AS first, max(op_date) AS last FROM fact_activity
+              WHERE op_date <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)) a,
+             (SELECT CAST(min(reported_at) AS DATE) AS first, CAST(max(reported_at) AS DATE) AS last FROM fact_event
+              WHERE reported_at <= $now AND NOT coalesce(list_contains(_flags, 'future_time'), FALSE)) e
     """, {"now": now}).fetchone()
 
 

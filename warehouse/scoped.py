@@ -8,9 +8,16 @@ connection of their own:
     an in-memory DuckDB  ── ATTACH '<version file>' AS wh (READ_ONLY)
       gw_scope           one row: the county's code (bound as a parameter, never formatted into SQL)
       <table>            a view `SELECT * FROM wh.main.<table> WHERE <the row is the county's>` for every table of
-                         the version (COUNTY_FILTERS; a table of no county: a plain view, or no rows, see below)
+                         the version (COUNTY_FILTERS; a table of no county: a plain view, or no rows, see below);
+                         the small ones (MATERIALIZED: units, accounts, offices, …) copied as tables instead
       m_* macros         the persistent macros of warehouse/schema/*.sql, created again here from those files (the
                          same text), so that their unqualified table names read these views
+      meta, dq_flag, dq_unknown_code   computed for the county (COMPUTED), dq_flag by its statement of
+                         40_quality.sql, dq_unknown_code by warehouse.build.unknown_codes
+
+The same machinery gives the city with its COUNTIES AS THE UNITS (county_connection(version, None),
+Scope(by_county=True)): CITY_VIEWS rewrite the reporting units to one per county, so every query gives a row per
+county where it gives one per 乡镇 (the county ranking, the comparison, the 全市通报).
 
 The default database is the in-memory one (a cursor of the connection starts there too: nothing per query), so
 an unqualified name never reaches an unfiltered table. Every table of the version must be listed here: one that is
