@@ -289,7 +289,9 @@ def plan(res: dict) -> dict:
                       "single_machine_hours": round(core_s * p["province_rows"] / 1e6 / cores / 3600, 1)}
     du = hi["build"].get("duckdb")
     if du and du["seconds"] and factor:
-        p["duckdb_one_machine_hours"] = round(du["seconds"] * factor / 3600, 1)
+        slope = (res.get("growth") or {}).get("slope", {}).get("duckdb", {}).get("s_per_million_rows")
+        per_mrow = slope if slope and slope > 0 else du["seconds"] / (rows / 1e6)
+        p["duckdb_one_machine_hours"] = round(per_mrow * p["province_rows"] / 1e6 / 3600, 1)
     return p
 
 
@@ -368,7 +370,7 @@ def table(res: dict) -> str:
             f"倍数 {_f(p['scale_factor'], 1)}, 全部 {_f(p['province_rows'])} 行", "",
             "| 项目 | 数值 | 算法 |", "|---|---|---|",
             f"| 分区 | {p['partitions']['count']} (县 × 月) | {PROVINCE['counties']} × {PROVINCE['months']}, "
-            f"hive 分区 county_code=…/month=… |"]
+            f"建议 hive 分区 county=…/month=… (今天的数据湖只按 month= 分区, 县取自区划代码前 6 位) |"]
     if "province_landed_gb" in p:
         out.append(f"| 全省入库 Parquet | {_f(p['province_landed_gb'], 1)} GB, 每分区 {_f(p['mb_per_partition'], 1)} MB "
                    f"| 实测入库字节 × 倍数 ÷ 分区数 |")
@@ -387,7 +389,7 @@ def table(res: dict) -> str:
                 f"| 单机 ({res['machine'].get('cores')} 核) Spark | {_f(s['single_machine_hours'], 1)} 小时 | "
                 f"核·秒/百万行 × 全省百万行 ÷ 本机核数 |"]
     if "duckdb_one_machine_hours" in p:
-        out.append(f"| 单机 DuckDB 全量 | {_f(p['duckdb_one_machine_hours'], 1)} 小时 | 实测秒 × 倍数 (线性外推; "
+        out.append(f"| 单机 DuckDB 全量 | {_f(p['duckdb_one_machine_hours'], 1)} 小时 | 每百万行秒 (同上) × 全省百万行 (线性外推; "
                    f"内存不随之线性增长: DuckDB 超出 memory_limit 即溢写到磁盘) |")
     return "\n".join(out)
 
