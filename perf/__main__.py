@@ -4,6 +4,8 @@
                             [--data DROP] [--work DIR] [--no-pandas-ingest]
     python -m perf loadtest --warehouse DIR [--clients websocket|browser] [--users 10] [--rounds 2] [--pin]
                             [--wall-refresh 5] [--user-nice 10] [--out load.json]
+    python -m perf sidebyside [--counties 1,3,10] [--months 1] [--engines duckdb,spark] [--users 3]
+                            [--data CITY] [--work DIR] [--no-loadtest] [--out results.json]
 
 The settings are read as everywhere else (config.toml or $GRIDWATCH_CONFIG). Exit codes: 0 ok; 1 the load test
 saw errors; 2 bad arguments.
@@ -13,9 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from perf import bench, loadtest
+from perf import bench, loadtest, sidebyside
 
-COMMANDS = (bench.add_parser, loadtest.add_parser)
+COMMANDS = (bench.add_parser, loadtest.add_parser, sidebyside.add_parser)
 
 
 def main(argv: list[str] | None = None) -> int:
