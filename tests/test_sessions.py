@@ -191,7 +191,7 @@ def test_the_set_up_form_names_pages_that_exist():
     src = (ROOT / "dashboard" / "auth.py").read_text(encoding="utf-8")
     app = (ROOT / "dashboard" / "app.py").read_text(encoding="utf-8")
     titles = set(re.findall(r'"[a-z_]+": \("[^"]+", "[a-z_]+\.py", "([^"]+)"', app))
-    assert "用户与大屏令牌" in titles and len(titles) == 13  # with 数据上传, 预警与督办, 考核
+    assert "用户与大屏令牌" in titles and len(titles) == 14  # with 数据上传, 预警与督办, 考核, 全市总览 (city only)
     named = set(re.findall(r"“([^”]+)”页", src))
     assert named and named <= titles, named - titles
     assert "用户管理" not in src and auth.PAGES
