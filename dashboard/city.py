@@ -74,7 +74,7 @@ def overview() -> None:
     ident = session.identity()
     names = session.counties(ident)
     head = data.q("overview/headline", ctx.scope, **ctx.prm).iloc[0]
-    wall.tiles(head)
+    wall.tiles(ctx.known_prev(head))
 
     rank = _ranking(data.q("overview/unit_ranking", ctx.scope, **ctx.prm))
     st.subheader(f"{ui.md(ctx.period_label)} 各县综合排名")

@@ -294,6 +294,19 @@ def unmask_panel(df: pd.DataFrame, source: Source, columns: dict[str, str], *, n
 
 
 # ------------------------------------------------------------------------------------------------ page context
+def without_unknown_prev(figures, period: Period, data_first_day: dt.date | None):
+    """`figures` (a headline row, or a frame of rows) with every prev_* figure emptied when the previous period
+    holds no data (it ends on or before the first day of data): zeros there are not a change, so no 环比 is shown
+    (ui.metric shows no delta without a previous figure). The one rule for 环比 at the start of the data."""
+    if data_first_day is None or period.prev().end > data_first_day:
+        return figures
+    figures = figures.copy()
+    names = figures.index if isinstance(figures, pd.Series) else figures.columns
+    for k in [c for c in names if str(c).startswith("prev_")]:
+        figures[k] = None
+    return figures
+
+
 @dataclass
 class Ctx:
     """What a working page needs: the chosen period (and its previous), the unit filter, the caller's scope."""
@@ -302,6 +315,11 @@ class Ctx:
     ru_code: str | None
     units: pd.DataFrame
     as_of: dt.datetime
+    data_first_day: dt.date | None = None
+
+    def known_prev(self, figures):
+        """`figures` without a 环比 against a previous period before the data (without_unknown_prev)."""
+        return without_unknown_prev(figures, self.period, self.data_first_day)
 
     @property
     def running(self) -> bool:
@@ -466,7 +484,7 @@ def page(title: str, *, unit_filter: bool = True, kinds: tuple[str, ...] = ("mon
     if not (cov["account_days"] or cov["events_reported"] or cov["events_closed"] or cov["kp_reports"]):
         st.info(f"{period.label} 没有数据 (数据覆盖 {first} 至 {last})。请选择其他周期。")
         st.stop()
-    ctx = Ctx(period=period, scope=scope, ru_code=ru, units=units, as_of=as_of)
+    ctx = Ctx(period=period, scope=scope, ru_code=ru, units=units, as_of=as_of, data_first_day=first)
     breadcrumb(ctx)
     st.caption(f"当前显示: **{md(ctx.shows)}**" + (f"; 本期尚未结束, 数字截至 {as_of:%Y-%m-%d %H:%M}。" if ctx.running else ""))
     return ctx

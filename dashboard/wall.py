@@ -284,10 +284,7 @@ def wall_tiles(h: pd.Series, today: pd.Series, p: Period, as_of: dt.datetime, da
     """今日 (today up to now: reported, closed, active accounts, newly overdue) and the period's six headline
     figures with 环比, in one row of framed groups. No 环比 when the previous period holds no data (it ends on or
     before `data_first_day`): zeros there are not a change."""
-    if data_first_day is not None and p.prev().end <= data_first_day:
-        h = h.copy()
-        for k in [c for c in h.index if c.startswith("prev_")]:
-            h[k] = None
+    h = ui.without_unknown_prev(h, p, data_first_day)
     sub = lambda t: f'<div class="wall-td">{ui.esc(t)}</div>'  # noqa: E731
     day = [
         _tile("上报事件", _count(today["events_reported"]), sub("今日上报")),

@@ -10,7 +10,7 @@ m = settings().metrics
 ctx = ui.page("账号活跃度", key="activity")
 st.caption(f"活跃: {ui.active_rule(ctx.period)} (登录也算; 本期尚未结束时按已过的天数折算); "
            f"计数: {'当周' if ctx.period.kind == 'week' else '当月'}任何时间处于启用状态的网格员、网格长账号; 没有账号的单位显示“—”。")
-head = data.q("activity/headline", ctx.scope, **ctx.uprm).iloc[0]
+head = ctx.known_prev(data.q("activity/headline", ctx.scope, **ctx.uprm).iloc[0])
 c = st.columns(4)
 ui.metric("网格员账号活跃度", head["activity_rate"], head["prev_activity_rate"], kind="rate", where=c[0])
 ui.metric("活跃 / 计数账号", f"{ui.fmt.count(head['active'])} / {ui.fmt.count(head['accounts'])}", where=c[1])

@@ -9,7 +9,7 @@ m = settings().metrics
 ctx = ui.page("事件办结", key="events", caption="办结率 = 当期办结的事件 (不论何时上报) / 当期上报的事件, 清理积压时可超过 100%; "
               "当期无上报事件的单位显示“—”, 不进入任何名单。按期办结率 = 当期按时限办结 / 当期办结。")
 units = data.q("events/by_unit", ctx.scope, **ctx.prm)
-tot = data.q("events/totals", ctx.scope, **ctx.uprm).iloc[0]
+tot = ctx.known_prev(data.q("events/totals", ctx.scope, **ctx.uprm).iloc[0])
 c = st.columns(5)
 ui.metric("上报事件", tot["reported"], tot["prev_reported"], better=None, where=c[0])  # more reports is neither good nor bad
 ui.metric("办结事件", tot["closed"], tot["prev_closed"], where=c[1])

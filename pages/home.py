@@ -5,7 +5,7 @@ from dashboard import data, ui, wall
 
 ctx = ui.page("网格化服务管理督导 · 概览", unit_filter=False, key="home")
 head = data.q("overview/headline", ctx.scope, **ctx.prm).iloc[0]
-wall.tiles(head)
+wall.tiles(ctx.known_prev(head))
 st.subheader(f"{ui.md(ctx.shows)} 各单位综合情况")
 rank = data.q("overview/unit_ranking", ctx.scope, **ctx.prm)
 rank = rank.assign(榜单=[ui.fmt.board(r, b, rep) for r, b, rep in zip(rank["red"], rank["black"], rank["black_repeat"])])

@@ -9,7 +9,7 @@ m = settings().metrics
 ctx = ui.page("三项重点工作 (重点人员报送与签收)", key="key_persons",
               caption=f"签收率: 当期报送中在截止时间 (默认期末) 前签收的比例; 严重精神障碍患者需派出所和卫生院两次签收, "
                       f"分别计算。未签收超过 {m.sign_yellow_hours:g} 小时为黄灯, 超过 {m.sign_red_hours:g} 小时为红灯。")
-tallies = data.q("overview/kp_tallies", ctx.scope, **ctx.uprm)
+tallies = ctx.known_prev(data.q("overview/kp_tallies", ctx.scope, **ctx.uprm))
 cols = st.columns(len(tallies))
 for col, r in zip(cols, tallies.itertuples(index=False)):
     ui.metric(ui.md(r.category), r.reports, r.prev_reports, unit="条", where=col)

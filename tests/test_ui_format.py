@@ -245,3 +245,26 @@ def test_browser_shows_chinese_text_and_whole_tables(web, browser):
                                   " return s ? s.scrollHeight - s.clientHeight : 0; }")
             assert inner <= 2, f"the 概览 table scrolls inside its box by {inner}px"
     page.close()
+
+
+def test_no_change_is_shown_against_a_period_before_the_data():
+    import datetime as dt
+
+    import pandas as pd
+
+    from dashboard.ui import without_unknown_prev
+    from warehouse.metrics import Period
+
+    head = pd.Series({"activity_rate": 0.509, "prev_activity_rate": 0.0, "overdue_open": 508, "prev_overdue_open": 0})
+    nov = Period.month(2026, 11)
+    first = dt.date(2026, 11, 1)  # the data begin with November: October holds nothing, so there is no 环比
+    blank = without_unknown_prev(head, nov, first)
+    assert blank["activity_rate"] == 0.509 and blank["overdue_open"] == 508
+    assert pd.isna(blank["prev_activity_rate"]) and pd.isna(blank["prev_overdue_open"])
+    assert head["prev_activity_rate"] == 0.0  # the caller's row is not changed
+    # data from mid-October: October is a (partial) previous period with data, its figures stay
+    assert without_unknown_prev(head, nov, dt.date(2026, 10, 15))["prev_activity_rate"] == 0.0
+    assert without_unknown_prev(head, nov, None) is head
+    rows = pd.DataFrame({"category": ["吸毒人员"], "reports": [5], "prev_reports": [0]})
+    assert without_unknown_prev(rows, nov, first)["prev_reports"].isna().all()
+    assert without_unknown_prev(rows, Period.month(2026, 12), first)["prev_reports"].tolist() == [0]
