@@ -59,7 +59,7 @@ def _kp_tile(page, url: str) -> int:
 
 def _upload(page, url: str, files) -> str:
     page.goto(f"{url}/upload", wait_until="domcontentloaded", timeout=60_000)
-    page.wait_for_selector("text=选择或拖入文件", timeout=60_000)
+    page.wait_for_selector("text=选择或拖入文件", timeout=120_000)  # the upload page under a loaded machine: 60 s was missed twice in a parallel run
     page.locator('input[type="file"]').set_input_files([str(f) for f in files])
     page.wait_for_selector("text=导入预览", timeout=60_000)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
