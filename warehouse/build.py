@@ -121,13 +121,30 @@ def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetim
         _drop_staging(con)
         stats = _stage_all(con, lake, staged.Plan(True, f"state unreadable: {type(exc).__name__}"), manifests, rule,
                            tol, info)
+    write_stats(con, stats)
+    unknown_codes(con)
+
+
+def dataset_stats(con, ds: Dataset, landed: int, tol: dict) -> dict:
+    """One row of stg_stats: the dataset's landed rows, its current records (stg_<dataset>), the newest updated_at
+    no later than its file's landing + the tolerance (file_limit), and the future-dated ones."""
+    records, max_upd, future, max_future = con.execute(f"""
+        SELECT count(*), max(updated_at) FILTER (NOT future), count(*) FILTER (future),
+               max(updated_at) FILTER (future)
+        FROM (SELECT s.updated_at, s.updated_at > coalesce(f.lim, $now + to_microseconds($tol_us)) AS future
+              FROM stg_{ds.name} s LEFT JOIN file_limit f ON f.file = s._file)""", tol).fetchall()[0]
+    return {"dataset": ds.name, "title": ds.title, "landed_rows": int(landed), "records": records,
+            "max_updated_at": max_upd, "future_rows": future, "max_future_updated_at": max_future}
+
+
+def write_stats(con, stats: list[dict]) -> None:
+    """stg_stats from the rows of dataset_stats."""
     con.register("stats_arrow", pa.Table.from_pylist(stats, schema=pa.schema([
         ("dataset", pa.string()), ("title", pa.string()), ("landed_rows", pa.int64()), ("records", pa.int64()),
         ("max_updated_at", pa.timestamp("us")), ("future_rows", pa.int64()),
         ("max_future_updated_at", pa.timestamp("us"))])))
     con.execute("CREATE TEMP TABLE stg_stats AS SELECT * FROM stats_arrow")
     con.unregister("stats_arrow")
-    unknown_codes(con)
 
 
 def _stage_all(con, lake: Lake, pl: staged.Plan, manifests: list[dict], rule: str, tol: dict,
@@ -142,13 +159,7 @@ def _stage_all(con, lake: Lake, pl: staged.Plan, manifests: list[dict], rule: st
             landed, keep = _stage_dataset(con, lake, ds, pl, writer)
             for k, v in writer.dataset(ds.name, landed, keep=keep).items():
                 info[k] += v
-            records, max_upd, future, max_future = con.execute(f"""
-                SELECT count(*), max(updated_at) FILTER (NOT future), count(*) FILTER (future),
-                       max(updated_at) FILTER (future)
-                FROM (SELECT s.updated_at, s.updated_at > coalesce(f.lim, $now + to_microseconds($tol_us)) AS future
-                      FROM stg_{ds.name} s LEFT JOIN file_limit f ON f.file = s._file)""", tol).fetchall()[0]
-            stats.append({"dataset": ds.name, "title": ds.title, "landed_rows": int(landed), "records": records,
-                          "max_updated_at": max_upd, "future_rows": future, "max_future_updated_at": max_future})
+            stats.append(dataset_stats(con, ds, landed, tol))
         writer.commit(manifests, rule)
     except BaseException:
         writer.abandon()

@@ -188,19 +188,8 @@ def _stage_stats(con, lake: Lake, tolerance_hours: float, built_at: dt.datetime)
         files = lake.landed_files(ds.name)
         landed = con.execute("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata($files)",
                              {"files": files}).fetchall()[0][0] if files else 0
-        records, max_upd, future, max_future = con.execute(f"""
-            SELECT count(*), max(updated_at) FILTER (NOT future), count(*) FILTER (future),
-                   max(updated_at) FILTER (future)
-            FROM (SELECT s.updated_at, s.updated_at > coalesce(f.lim, $now + to_microseconds($tol_us)) AS future
-                  FROM stg_{ds.name} s LEFT JOIN file_limit f ON f.file = s._file)""", tol).fetchall()[0]
-        stats.append({"dataset": ds.name, "title": ds.title, "landed_rows": int(landed), "records": records,
-                      "max_updated_at": max_upd, "future_rows": future, "max_future_updated_at": max_future})
-    con.register("stats_arrow", pa.Table.from_pylist(stats, schema=pa.schema([
-        ("dataset", pa.string()), ("title", pa.string()), ("landed_rows", pa.int64()), ("records", pa.int64()),
-        ("max_updated_at", pa.timestamp("us")), ("future_rows", pa.int64()),
-        ("max_future_updated_at", pa.timestamp("us"))])))
-    con.execute("CREATE TEMP TABLE stg_stats AS SELECT * FROM stats_arrow")
-    con.unregister("stats_arrow")
+        stats.append(duck.dataset_stats(con, ds, landed, tol))
+    duck.write_stats(con, stats)
 
 
 def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | None = None, version: str = "",
