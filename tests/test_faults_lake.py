@@ -85,6 +85,24 @@ def test_a_killed_exports_temporary_folder_does_not_stop_later_runs(loaded):
     assert not left.exists()
 
 
+def test_a_version_built_by_other_schema_files_is_built_again_by_the_next_run(loaded, monkeypatch):
+    """After an upgrade that changed warehouse/schema (a new macro the queries call), the published version is
+    stale: the next run, with nothing new delivered, builds and publishes it again with the current files."""
+    from warehouse import build
+
+    tmp, clean = loaded
+    before = db.current_version(tmp / "wh")
+    assert build.built_schema(before) == build.schema_hash()
+    assert not _run(tmp).published  # same schema files, nothing new: nothing to build
+    monkeypatch.setattr(build, "schema_hash", lambda: "another-release")  # the code of a newer release
+    res = _run(tmp)
+    assert res.published and res.files_new == 0
+    after = db.current_version(tmp / "wh")
+    assert after != before and build.built_schema(after) == "another-release"
+    assert _rows(tmp / "wh") == clean
+    assert not _run(tmp).published  # built once, then current
+
+
 def test_manifest_records_size_and_sha256_of_every_part(loaded):
     from etl.lake import sha256_file
 

@@ -7,6 +7,7 @@ The published facts are also exported as hive-partitioned Parquet under lake/pub
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -471,9 +472,29 @@ def data_days(con, now) -> tuple:
     """, {"now": now}).fetchone()
 
 
+def schema_hash() -> str:
+    """The hash of warehouse/schema/*.sql (names and text), kept in every version's meta: a published version built
+    by other schema files (an upgrade that added a macro or changed a table) is stale, and the next ETL run builds
+    it again (stale), instead of the app querying a file without the macros its queries now call."""
+    h = hashlib.sha256()
+    for f in sorted(SCHEMA_DIR.glob("*.sql")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def built_schema(path: Path) -> str | None:
+    """The schema_hash a published version was built with (None: built before it was recorded)."""
+    con = db.connect(path, read_only=True)
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_hash'").fetchone()
+    finally:
+        con.close()
+    return row[0] if row else None
+
+
 def _meta(con, settings: Settings, version: str, built_at: dt.datetime) -> None:
     first, last = data_days(con, built_at)
-    meta = {"schema_version": str(SCHEMA_VERSION), "version": version, "built_at": built_at.isoformat(sep=" "),
+    meta = {"schema_version": str(SCHEMA_VERSION), "schema_hash": schema_hash(), "version": version, "built_at": built_at.isoformat(sep=" "),
             "county_name": settings.county.name, "county_code": settings.county.code,
             "data_first_day": str(first) if first else "", "data_last_day": str(last) if last else ""}
     if settings.deployment.level == "city":  # a county deployment's meta is as it always was
@@ -690,7 +711,8 @@ def stale(lake: Lake, warehouse_dir: Path) -> bool:
     """Called by every ETL run under the warehouse's lock: first removes the leftovers of killed builds
     (db.clean_building), then answers True when the lake's landed deliveries are not all in the published warehouse (e.g. a run died while
     building), or the published version is damaged (db.check_version: size, opens, has its meta table), or its
-    Parquet export is missing: the next run builds and publishes again."""
+    Parquet export is missing, or it was built by other schema files (schema_hash: after an upgrade): the next run
+    builds and publishes again."""
     db.clean_building(Path(warehouse_dir))
     if not lake.manifest_dir.exists():
         return False
@@ -699,6 +721,8 @@ def stale(lake: Lake, warehouse_dir: Path) -> bool:
     except db.NoWarehouse:
         return bool(lake.manifests())
     if db.check_version(path) is not None:  # the published file is damaged: publish again
+        return True
+    if built_schema(path) != schema_hash():  # built by other schema files (an upgrade): build it again
         return True
     if not (lake.root / "published" / path.stem / "_fingerprints.json").exists():
         return True  # its Parquet export is missing (a run killed while exporting): build and export again
