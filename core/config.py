@@ -64,6 +64,9 @@ class Demo(_M):
     auto: bool = True
     months: int = 14
     seed: int = 20240401
+    # a city deployment's first start: the demo city (示例市) of this many counties × months (kept small: quick)
+    city_counties: int = Field(3, ge=1, le=100)
+    city_months: int = Field(1, ge=1)
 
 
 class Split(_M):

@@ -4,6 +4,7 @@
 
     python -m dashboard users list
     python -m dashboard users add NAME --role 县级管理员|县领导|乡镇用户|部门用户 [--township 宏仁乡] [--office 宏仁派出所]
+                                     [--county 东岭县]   (a city deployment: the user's county; a 部门用户 needs it)
                                      [--display-name 张三] [--oidc] [--password-stdin]
     python -m dashboard users disable NAME | enable NAME | reset NAME [--password-stdin]
     python -m dashboard users token-add [--name 指挥中心大屏]      (prints the token once)
@@ -29,7 +30,7 @@ import sys
 from pathlib import Path
 
 from core.config import load_settings
-from dashboard.users import DEPARTMENT, TOWNSHIP, StoreError, UserStore, canonical_role, printable
+from dashboard.users import DEPARTMENT, TOWNSHIP, StoreError, UserStore, canonical_role, check_county, printable
 
 # argparse's own words (usage, section titles, errors) in Chinese: argparse looks them up through its module-level
 # `_` (gettext) at the moment it prints them.
@@ -151,10 +152,14 @@ def _resolve_county(s, value: str) -> tuple[str, str]:
     raise StoreError(f"找不到县 {value!r}: 请给出数据仓库中的县名称或 6 位区划代码")
 
 
-def _check_office(s, value: str, force: bool) -> str:
+def _check_office(s, value: str, force: bool, county: str | None = None) -> str:
+    """The office's name, when the warehouse knows it (in `county`, when given: a city's counties share names)."""
     if force:
         return value
-    if _warehouse_lookup(s, "SELECT office_name FROM dim_office WHERE office_name = ? OR office_name = ?", value):
+    rows = _warehouse_lookup(s, "SELECT county_code FROM dim_office WHERE office_name = ? OR office_name = ?", value)
+    if rows and county is not None and county not in {r[0] for r in rows}:
+        raise StoreError(f"所选的县中没有部门 {value!r}; 确认无误时加 --force")
+    if rows:
         return value
     raise StoreError(f"数据仓库中没有部门 {value!r} (派出所/司法所/卫生院的全称, 如 文兴派出所); "
                      "确认无误时加 --force")
@@ -170,7 +175,8 @@ def users_main(argv: list[str] | None = None) -> int:
     a.add_argument("--role", required=True, help="县级管理员 | 县领导 | 乡镇用户 | 部门用户 (或 admin/leader/township/department)")
     a.add_argument("--township", help="乡镇用户: 乡镇名称或 9 位区划代码")
     a.add_argument("--office", help="部门用户: 派出所/司法所/卫生院全称")
-    a.add_argument("--county", help="地市部署: 用户所属的县 (县名称或 6 位区划代码); 不给 = 市级 (全市)")
+    a.add_argument("--county", help="地市部署: 用户所属的县 (县名称或 6 位区划代码); 不给 = 市级 (全市); "
+                                    "部门用户必须给出")
     a.add_argument("--display-name", help="姓名或说明")
     a.add_argument("--oidc", action="store_true", help="通过统一身份认证 (st.login) 登录; 用户名 = 配置的 claim")
     a.add_argument("--no-password", action="store_true", help="与 --oidc 一起: 不设密码")
@@ -207,20 +213,22 @@ def users_main(argv: list[str] | None = None) -> int:
                       f"最近登录 {u.last_login_at or '—'}")
         elif args.cmd == "add":
             role = canonical_role(args.role)
+            city = s.deployment.level == "city"
+            check_county(role, args.county, city)  # before any password is asked for
             town_code = town_name = office = None
             if role == TOWNSHIP:
                 if not args.township:
                     raise StoreError("乡镇用户需要 --township")
                 town_code, town_name = _resolve_township(s, args.township)
+            county = _resolve_county(s, args.county) if args.county else (None, None)
             if role == DEPARTMENT:
                 if not args.office:
                     raise StoreError("部门用户需要 --office")
-                office = _check_office(s, args.office, args.force)
-            county = _resolve_county(s, args.county) if args.county else (None, None)
+                office = _check_office(s, args.office, args.force, county[0] if city else None)
             pw = None if (args.oidc and args.no_password) else _password(args, s.auth.min_password_length)
             u = store.add_user(args.username, role, password=pw, actor=actor, display_name=args.display_name,
                                township_code=town_code, township_name=town_name, office_name=office, oidc=args.oidc,
-                               county_code=county[0], county_name=county[1])
+                               county_code=county[0], county_name=county[1], city=city)
             print(f"已添加 {u.username} ({u.role} · {u.township_name or u.office_name or u.county_name or '全县'})")
         elif args.cmd in ("disable", "enable"):
             store.set_disabled(args.username, args.cmd == "disable", actor=actor)

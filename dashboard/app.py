@@ -60,6 +60,13 @@ if ident is None:  # not logged in: only the login (or first-start) screen exist
                   position="hidden").run()
     st.stop()
 
+if ident.county_missing:  # a 部门用户 of a city deployment without a county: no page, no data (fail closed)
+    auth.sidebar(ident)
+    st.navigation([st.Page(auth.county_missing_screen, title="未设置所属县", url_path="no-county", default=True)]
+                  + [st.Page(auth.county_missing_screen, title="未设置所属县", url_path=k, visibility="hidden")
+                     for k in PAGE_DEFS], position="hidden").run()
+    st.stop()
+
 groups: dict[str, list] = {}
 visible: dict[str, st.Page] = {}  # key → the page the menu shows (a drill switches to it)
 allowed = [k for k in PAGE_DEFS if k in ident.pages]  # a role's navigation holds only the pages it may use

@@ -70,6 +70,8 @@ _RANK = {"none": 0, "masked": 1, "full": 2}
 # only that county (every query bound to Scope(county_code=…)), exactly like the county's own deployment.
 CITY_ADMIN, CITY_LEADER = "市级管理员", "市领导"
 CITY_PAGES = ("city",)
+COUNTY_MISSING = ("本账号 (部门用户) 尚未设置所属县 (区), 因此不能查看任何县的数据。"
+                  "请联系管理员为本账号设置所属县 (区)。")
 
 
 def city_deployment() -> bool:
@@ -104,6 +106,12 @@ class Identity:
     @property
     def pages(self) -> tuple[str, ...]:
         return (CITY_PAGES + PAGES[self.role]) if self.city_level else PAGES[self.role]
+
+    @property
+    def county_missing(self) -> bool:
+        """A 部门用户 of a city deployment without a county (an older user record): it belongs to no county's office,
+        so it sees nothing (authorize refuses every query; app.py shows COUNTY_MISSING) — never every county."""
+        return self.role == DEPARTMENT and self.scope.county_code is None and city_deployment()
 
     @property
     def can_unmask(self) -> bool:
@@ -356,6 +364,8 @@ def authorize(name: str, scope: Scope) -> Identity:
             raise ScopeError("not logged in")
         st.rerun(scope="app")
     base = ident.scope
+    if ident.county_missing:
+        raise ScopeError("a 部门用户 of a city deployment without a county sees no data")
     if _RANK[scope.personal] > _RANK[base.personal] or scope.personal == "full":
         raise ScopeError("personal data beyond the caller's role")
     if base.township_code is not None and scope.township_code != base.township_code:
@@ -607,6 +617,12 @@ def setup_screen() -> None:
         store().audit(user.username, "login", user.username, "首次设置")
         _start("user", user.username, "password")
         st.rerun()
+
+
+def county_missing_screen() -> None:
+    """What a 部门用户 without a county (Identity.county_missing) sees instead of any page."""
+    st.title(f"{area_name()}网格化服务管理督导平台")
+    st.error(COUNTY_MISSING)
 
 
 def gate() -> Identity | None:

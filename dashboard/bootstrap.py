@@ -4,8 +4,10 @@
 - otherwise, when the lake holds real deliveries, the warehouse is built again from the lake;
 - otherwise, when `[demo] auto = true` (the default) and the lake never held real deliveries
   (etl.lake.Lake.holds_real), the embedded demo county is generated into `{data_dir}/demo_drop` and loaded, so
-  that `streamlit run` works on a fresh machine with nothing else; the lake itself refuses the demo too, under its
-  lock (so a production install needs no flag to be safe);
+  that `streamlit run` works on a fresh machine with nothing else — in a city deployment ([deployment] level =
+  "city") the demo city of [demo] city_counties × city_months instead, into `{data_dir}/demo_city_drop`
+  (demo_size); the lake itself refuses the demo too, under its lock (so a production install needs no flag to be
+  safe);
 - otherwise the app says what to do.
 
 "No warehouse" means no version that opens (dashboard.data.warehouse_path: a damaged CURRENT falls back to the
@@ -67,6 +69,19 @@ def plan(s: Settings) -> tuple[str, str | None]:
     return "demo", None
 
 
+def demo_size(s: Settings) -> tuple[int, int]:
+    """The demo a first start builds: (counties, months). A county deployment: the 示例县 (1, [demo] months); a city
+    deployment ([deployment] level = "city"): the 示例市 of [demo] city_counties × city_months, as `python -m etl
+    demo --counties N` writes it (demo.generate_city, one subfolder per county)."""
+    if s.deployment.level == "city":
+        return s.demo.city_counties, s.demo.city_months
+    return 1, s.demo.months
+
+
+def _demo_name(s: Settings) -> str:
+    return "示例市" if s.deployment.level == "city" else "示例县"
+
+
 _LOG = logging.getLogger("dashboard.bootstrap")
 
 
@@ -87,14 +102,14 @@ def _report(fraction: float, message: str) -> None:
 def _build(s: Settings, demo: bool) -> None:
     """The build, with its first and last line on the terminal."""
     _STATE.printed = -1
-    _say("首次启动: 尚未发布数据仓库, 正在" + ("生成并导入示例县数据 (约 1–2 分钟)…" if demo else "导入数据…"))
+    _say("首次启动: 尚未发布数据仓库, 正在" + (f"生成并导入{_demo_name(s)}数据 (约 1–2 分钟)…" if demo else "导入数据…"))
     _build_warehouse(s, demo)
     if _STATE.error:
         _say(f"首次启动未完成: {_STATE.error}")
         return
     if _STATE.printed < 10:
         _report(1.0, "完成")
-    _say("示例县数据仓库已就绪" if demo else "数据仓库已就绪")
+    _say(f"{_demo_name(s)}数据仓库已就绪" if demo else "数据仓库已就绪")
 
 
 def _build_warehouse(s: Settings, demo: bool) -> None:
@@ -102,14 +117,21 @@ def _build_warehouse(s: Settings, demo: bool) -> None:
         if not demo:  # the drop folder, or none: a lake with real deliveries is built again
             s.paths.drop_dir.mkdir(parents=True, exist_ok=True)
         if demo and Lake(s.paths.lake_dir).holds_real():  # the lake refuses it too (Lake.lock); say so at once
-            _STATE.error = plan(s)[1] or f"数据湖 {s.paths.lake_dir} 中已有正式数据, 不会装入示例县数据。"
+            _STATE.error = plan(s)[1] or f"数据湖 {s.paths.lake_dir} 中已有正式数据, 不会装入{_demo_name(s)}数据。"
             return
         if demo:
-            from demo import generate
+            from demo import generate, generate_city
 
-            source = s.paths.data_dir / "demo_drop"
-            generate(source, months=s.demo.months, seed=s.demo.seed,
-                     progress=lambda f, m: _report(0.5 * f, f"生成示例县数据: {m}"))
+            def say(f: float, m: str) -> None:
+                _report(0.5 * f, f"生成{_demo_name(s)}数据: {m}")
+
+            counties, months = demo_size(s)
+            if s.deployment.level == "city":  # its own folder: a county demo's files left in demo_drop stay out
+                source = s.paths.data_dir / "demo_city_drop"
+                generate_city(source, counties, months=months, seed=s.demo.seed, progress=say)
+            else:
+                source = s.paths.data_dir / "demo_drop"
+                generate(source, months=months, seed=s.demo.seed, progress=say)
             offset, span = 0.5, 0.5
         else:
             source, offset, span = s.paths.drop_dir, 0.0, 1.0
@@ -135,7 +157,7 @@ def ensure_warehouse() -> None:
             st.warning(warning, icon="⚠️")
         return
     s = settings()
-    st.title(f"{s.county.name}网格化服务管理督导平台")
+    st.title(f"{s.city.name if s.deployment.level == 'city' else s.county.name}网格化服务管理督导平台")
     what, message = plan(s)
     if what == "refuse":
         st.error(message)

@@ -54,8 +54,6 @@ def sidebar_selector(ident: auth.Identity) -> None:
 
 def _ranking(rank: pd.DataFrame) -> pd.DataFrame:
     rank = rank.sort_values(["rank", "sort_order"], na_position="last").reset_index(drop=True)
-    if "prev_score" in rank:  # a previous period without data has no ranking
-        rank = rank.assign(prev_rank=rank["prev_rank"].where(rank["prev_score"].notna()))
     return rank.assign(
         榜单=[ui.fmt.board(r, b, rep) for r, b, rep in zip(rank["red"], rank["black"], rank["black_repeat"])],
         变化=[ui.fmt.DASH if pd.isna(p) or pd.isna(r) else ("↑" if p > r else "↓" if p < r else "→")
@@ -122,7 +120,6 @@ def overview() -> None:
     st.subheader(f"{ui.md(ctx.period_label)} 全市乡镇排名")
     towns = data.q("city/township_ranking", dataclasses.replace(ident.scope, personal="none"), **ctx.prm)
     towns = towns.sort_values(["city_rank", "county_code", "sort_order"], na_position="last")
-    towns = towns.assign(prev_city_rank=towns["prev_city_rank"].where(towns["prev_score"].notna()))  # no data: no rank
     ui.table(towns, {"city_rank": "全市名次", "county_name": "县 (区)", "ru_name": "单位", "county_rank": "县内名次",
                      **{k: ui.fmt.NAMES[k] for k in ("score", "activity_rate", "completion_rate", "sign_rate")},
                      "prev_city_rank": "上期全市名次"},

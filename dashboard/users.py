@@ -144,6 +144,17 @@ class StoreError(ValueError):
     """A request the store refuses (unknown user, bad role binding, weak password …): the message is for people."""
 
 
+# A city deployment: a 部门用户 is an office of one county (counties share office names: 文昌派出所 in each), so it
+# needs its county; one without (an older record) sees no county's data (dashboard.auth: Identity.county_missing).
+DEPT_NEEDS_COUNTY = "地市部署中部门用户必须指定所属县 (区) (命令行: --county 县名称或 6 位区划代码)"
+
+
+def check_county(role: str, county_code: str | None, city: bool) -> None:
+    """Refuse a 部门用户 without a county in a city deployment (`city`); a county deployment has no county level."""
+    if city and canonical_role(role) == DEPARTMENT and not county_code:
+        raise StoreError(DEPT_NEEDS_COUNTY)
+
+
 @dataclass(frozen=True)
 class User:
     username: str
@@ -510,9 +521,11 @@ class UserStore:
     def add_user(self, username: str, role: str, *, password: str | None = None, actor: str,
                  display_name: str | None = None, township_code: str | None = None,
                  township_name: str | None = None, office_name: str | None = None, oidc: bool = False,
-                 first_admin: bool = False, county_code: str | None = None, county_name: str | None = None) -> User:
+                 first_admin: bool = False, county_code: str | None = None, county_name: str | None = None,
+                 city: bool = False) -> User:
         """Add a user. With first_admin=True the insert only happens while the store has never been set up (the
-        one-time setup form: two visitors racing cannot both become administrator, and it never comes back)."""
+        one-time setup form: two visitors racing cannot both become administrator, and it never comes back).
+        city: a city deployment ([deployment] level = "city"): a 部门用户 needs its county (check_county)."""
         username = username.strip()
         if not USERNAME_RE.fullmatch(username):
             raise StoreError("用户名为 2–64 位字母、数字、汉字或 . @ - _")
@@ -527,6 +540,7 @@ class UserStore:
             raise StoreError("乡镇用户必须绑定一个乡镇")
         if role == DEPARTMENT and not office_name:
             raise StoreError("部门用户必须绑定一个派出所、司法所或卫生院")
+        check_county(role, county_code, city)
         if role != TOWNSHIP:
             township_code = township_name = None
         if role != DEPARTMENT:

@@ -161,7 +161,9 @@ def generate_city(out: Path, counties: int, months: int = 14, seed: int = 202404
                   progress: Callable[[float, str], None] | None = None) -> list[dict]:
     """The demo city (示例市): `counties` demo counties, county i in out/county<ii> (the drop of a city: `etl run
     --from out` reads the subfolders), with its own 区划代码 (county_code(i)), name (county_name(i): 示例县, 东岭县,
-    西河县, …), ids and seed (seed + i). Returns each county's truth."""
+    西河县, …), ids and seed (seed + i). Returns each county's truth. out/_demo_truth.json lists every county's files
+    (no figures: those are the counties' own truths), so that the city's drop is known as a demo drop too
+    (etl.lake.is_demo_drop: a lake loaded from it is not marked as holding real data)."""
     if not 1 <= counties <= 100:
         raise ValueError("counties must be 1–100")
     truths = []
@@ -171,4 +173,7 @@ def generate_city(out: Path, counties: int, months: int = 14, seed: int = 202404
                 progress((i + f) / counties, f"第{i + 1}/{counties}个县: {msg}")
         truths.append(generate(Path(out) / f"county{i:02d}", months=months, seed=seed + i, end_month=end_month,
                                progress=part, county_index=i))
+    files = {name: f"county{i:02d}/{name}" for i, t in enumerate(truths) for name in t["files"]}
+    (Path(out) / TRUTH_FILE).write_text(json.dumps({"counties": counties, "files": dict(sorted(files.items()))},
+                                                   ensure_ascii=False, indent=1), encoding="utf-8")
     return truths

@@ -51,7 +51,7 @@ with st.expander("添加用户 (县级管理员只能在服务器上用命令行
                     raise users.StoreError("乡镇不在所选的县")
                 store.add_user(name, role, password=pw, actor=ident.name, display_name=display or None,
                                township_code=town, township_name=towns.get(town), office_name=office,
-                               county_code=county, county_name=counties.get(county))
+                               county_code=county, county_name=counties.get(county), city=city)
                 st.success(f"已添加 {name}")
             except users.StoreError as exc:
                 st.error(str(exc))

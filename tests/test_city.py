@@ -276,17 +276,48 @@ def test_the_city_assessment_scores_counties_with_every_indicator(city):
 
 
 def test_the_demo_city_has_named_counties(tmp_path):
-    """`python -m etl demo --counties 2`: a subfolder per county, each with its own 县 row (name and code)."""
+    """`python -m etl demo --counties 2`: a subfolder per county, each with its own 县 row (name and code); the
+    city's folder is known as a demo drop (its truth file lists every county's files)."""
     import openpyxl
 
     import demo
     from etl.__main__ import main
+    from etl.lake import is_demo_drop
 
     names = [demo.county_name(i) for i in range(100)]
     assert names[:3] == ["示例县", "东岭县", "西河县"] and len(set(names)) == 100
     assert main(["demo", "--counties", "2", "--months", "1", "--end-month", "2025-02", "--out", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["county00", "county01"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [demo.TRUTH_FILE, "county00", "county01"]
+    assert is_demo_drop(tmp_path)
     for i, folder in enumerate(("county00", "county01")):
         wb = openpyxl.load_workbook(next((tmp_path / folder).glob("org_units_*.xlsx")), read_only=True)
         rows = [[str(v).strip() if v is not None else "" for v in r] for r in wb.active.iter_rows(values_only=True)]
         assert [demo.county_code(i), demo.county_name(i), "县"] in [r[:3] for r in rows], folder
+
+
+def test_the_first_start_of_a_city_builds_the_demo_city(tmp_path, monkeypatch):
+    """[deployment] level = "city" with the demo on: the first start generates the demo city of [demo]
+    city_counties × city_months (as `python -m etl demo --counties 3 --months 1`) and loads it; a county
+    deployment the 示例县 of [demo] months (generators and the load stubbed: what is built, not the build)."""
+    from types import SimpleNamespace
+
+    import demo
+    from core.config import Deployment, Paths, Settings
+    from dashboard import bootstrap
+
+    paths = Paths(data_dir=tmp_path, drop_dir=tmp_path / "drop", lake_dir=tmp_path / "lake",
+                  warehouse_dir=tmp_path / "wh")
+    county, city = Settings(paths=paths), Settings(paths=paths, deployment=Deployment(level="city"))
+    assert bootstrap.demo_size(county) == (1, county.demo.months)
+    assert bootstrap.demo_size(city) == (3, 1)  # config.toml's default too: small, quick
+    made, loaded = [], []
+    monkeypatch.setattr(demo, "generate_city", lambda out, n, months, **kw: made.append(("city", out.name, n, months)))
+    monkeypatch.setattr(demo, "generate", lambda out, months, **kw: made.append(("county", out.name, 1, months)))
+    monkeypatch.setattr(bootstrap, "run", lambda source, s, **kw: loaded.append(source.name)
+                        or SimpleNamespace(status="ok", published=True, error=None))
+    for s in (city, county):
+        bootstrap._STATE.error = None
+        bootstrap._build_warehouse(s, demo=True)
+        assert bootstrap._STATE.error is None
+    assert made == [("city", "demo_city_drop", 3, 1), ("county", "demo_drop", 1, county.demo.months)]
+    assert loaded == ["demo_city_drop", "demo_drop"]

@@ -64,3 +64,63 @@ def test_city_scopes_and_pages(store, monkeypatch):
     assert auth.scope_for(store.get_user("dl")).label == "全县"
     assert not auth.Identity("city", "city", ADMIN, auth.scope_for(store.get_user("city")), "password").city_level
     assert not auth.display_scope().by_county
+
+
+def test_a_department_user_needs_its_county_in_a_city(store, tmp_path, monkeypatch, capsys):
+    """Counties share office names (a 文昌派出所 in each): in a city deployment a 部门用户 is added with its county
+    only, and an older record without one sees no county's data (never every county); a county deployment is as
+    it was."""
+    with pytest.raises(StoreError, match="所属县"):
+        store.add_user("o1", DEPARTMENT, password=PW, actor="t", office_name="文昌派出所", city=True)
+    store.add_user("o2", DEPARTMENT, password=PW, actor="t", office_name="文昌派出所", county_code="510798",
+                   city=True)
+    store.add_user("old", DEPARTMENT, password=PW, actor="t", office_name="文昌派出所")  # county deployment: fine
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[deployment]\nlevel = "city"\n[paths]\ndata_dir = "{tmp_path}"\n'
+                   f'warehouse_dir = "{tmp_path}/wh"\n', encoding="utf-8")
+    from dashboard.__main__ import users_main
+
+    rc = users_main(["--config", str(cfg), "add", "o3", "--role", "部门用户", "--office", "文昌派出所", "--force",
+                     "--password-stdin"])  # refused before any password is read
+    assert rc == 2 and "--county" in capsys.readouterr().err
+    _level(monkeypatch, "city")
+    old = auth.Identity("old", "old", DEPARTMENT, auth.scope_for(store.get_user("old")), "password")
+    assert old.county_missing and "管理员" in auth.COUNTY_MISSING
+    monkeypatch.setattr(auth, "current", lambda: old)
+    with pytest.raises(auth.ScopeError):
+        auth.authorize("kp/by_unit", old.scope)
+    bound = auth.Identity("o2", "o2", DEPARTMENT, auth.scope_for(store.get_user("o2")), "password")
+    assert not bound.county_missing
+    monkeypatch.setattr(auth, "current", lambda: bound)
+    auth.authorize("kp/by_unit", bound.scope)
+    _level(monkeypatch, "county")
+    assert not auth.Identity("old", "old", DEPARTMENT, auth.scope_for(store.get_user("old")), "password").county_missing
+
+
+def test_the_app_shows_a_department_user_without_county_no_page(city, tmp_path, monkeypatch):
+    """In the app (AppTest on the small city): the 部门用户 without a county logs in to the message and no page."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+    from support.logins import login
+
+    from core import config
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\ndrop_dir = "{tmp_path}/drop"\nlake_dir = "{tmp_path}/lake"\n'
+                   f'warehouse_dir = "{city.wh}"\n[demo]\nauto = false\n[deployment]\nlevel = "city"\n'
+                   '[city]\nname = "示例市"\ncode = "510700"\n', encoding="utf-8")
+    monkeypatch.setenv(config.ENV_VAR, str(cfg))
+    config.settings.cache_clear()
+    try:
+        users = UserStore.from_settings(config.settings())
+        users.add_user("cityadmin", ADMIN, password=PW, actor="t")  # set up: the login form, not the set-up
+        users.add_user("old", DEPARTMENT, password=PW, actor="t", office_name="文昌派出所")  # a record from before
+        at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"),
+                               default_timeout=60).run()
+        login(at, "old", PW)
+        assert not at.exception
+        assert [e.value for e in at.error] == [auth.COUNTY_MISSING]
+        assert [t.value for t in at.title] == ["示例市网格化服务管理督导平台"]  # no page of the role
+    finally:
+        config.settings.cache_clear()

@@ -285,6 +285,20 @@ def test_comparison(county):
     assert rows(act, "short_name", "rank")["白云"] == (None,)
 
 
+def test_no_previous_rank_before_the_data(county):
+    """January is the data's first month: December holds no data, so no unit has a 上期名次 or a 名次变化 (its
+    zeros would rank every unit first); February's previous period (January) is ranked."""
+    con, _ = county
+    jan = Period.month(2026, 1)
+    for name, cols in (("overview/unit_ranking", ("prev_score", "prev_rank")),
+                       ("comparison/rankings", ("prev_value", "prev_rank", "movement")),
+                       ("city/township_ranking", ("prev_score", "prev_city_rank", "prev_county_rank", "movement"))):
+        df = q(con, name, jan)
+        assert len(df) and df[list(cols)].isna().all().all(), name
+        assert df["city_rank" if "city_rank" in df else "rank"].notna().any(), name  # January itself is ranked
+    assert q(con, "overview/unit_ranking", FEB)["prev_rank"].notna().all()
+
+
 def test_map_units(county):
     con, t = county
     df = q(con, "overview/map_units")

@@ -316,6 +316,13 @@ LEFT JOIN e ON e.period = p.label AND e.ru_code = r.ru_code
 LEFT JOIN k ON k.period = p.label AND k.ru_code = r.ru_code
 LEFT JOIN c ON c.period = p.label AND c.ru_code = r.ru_code;
 
+-- ---------------------------------------------------------------------------------------------------- 上期
+-- A period ending at `pe` is before the data: it ends on or before `first_day`, the first day of data (the query
+-- passes meta's data_first_day; none recorded: it is not). Its zeros are not figures: a previous period before the
+-- data gives no score, value or rank to compare with (no 上期名次, no 名次变化) — the rule of the headlines' 环比,
+-- dashboard.ui.without_unknown_prev.
+CREATE MACRO m_before_data(pe, first_day) AS coalesce(CAST(pe AS DATE) <= CAST(first_day AS DATE), FALSE);
+
 -- ---------------------------------------------------------------------------------------------------- 红黑榜
 -- The composite score (docs/metrics.md "红黑榜"): the mean of the unit's defined figures among the 账号活跃度, the
 -- 事件办结完成率 capped at 100% and the 全部签收占比 (fully_signed_rate); NULL when none is defined.

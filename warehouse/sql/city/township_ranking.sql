@@ -11,7 +11,11 @@ WITH f AS (
                         $week_active_days, m_grace($cutoff, $end), $scope_office)
 ),
 scored AS (
-    SELECT f.*, r.county_code, m_score(f.activity_rate, f.completion_rate, f.fully_signed_rate) AS score
+    SELECT f.*, r.county_code,
+           -- a previous period before the data (m_before_data): no score, no rank
+           CASE WHEN NOT (f.period = 'prev' AND m_before_data($prev_end, (SELECT try_cast(value AS DATE) FROM meta
+                                                                          WHERE key = 'data_first_day')))
+                THEN m_score(f.activity_rate, f.completion_rate, f.fully_signed_rate) END AS score
     FROM f JOIN dim_reporting_unit r USING (ru_code)
 ),
 ranked AS (

@@ -9,7 +9,14 @@ WITH wide AS (
     FROM m_unit_figures(m_cur_prev($start, $end, $prev_start, $prev_end, at_ts := $period_asof), $min_active_days,
                         $week_active_days, m_grace($cutoff, $end), $scope_office)
 ),
-long AS (SELECT * FROM wide UNPIVOT INCLUDE NULLS (value FOR metric IN (COLUMNS(* EXCLUDE (period, ru_code))))),
+long AS (
+    -- a previous period before the data (m_before_data) has no value and no rank: no 上期名次, no 名次变化
+    SELECT * REPLACE (CASE WHEN NOT (period = 'prev'
+                                     AND m_before_data($prev_end, (SELECT try_cast(value AS DATE) FROM meta
+                                                                   WHERE key = 'data_first_day')))
+                           THEN value END AS value)
+    FROM wide UNPIVOT INCLUDE NULLS (value FOR metric IN (COLUMNS(* EXCLUDE (period, ru_code))))
+),
 labels AS (
     SELECT * FROM (VALUES (1, 'activity_rate', '账号活跃度', 'rate', FALSE), (2, 'completion_rate', '事件办结完成率', 'rate', FALSE),
                           (3, 'on_time_rate', '按期办结率', 'rate', FALSE), (4, 'overdue_open', '超期未办结', 'count', TRUE),

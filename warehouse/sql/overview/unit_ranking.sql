@@ -3,7 +3,7 @@
 -- Figures: m_unit_figures (warehouse/schema/50_metrics.sql).
 --   score  m_score: the mean of the unit's defined figures among: activity_rate, min(completion_rate, 100%),
 --          and fully_signed_rate (its key-person reports signed by every office they went to, by $cutoff).
---          NULL when none is defined.
+--          NULL when none is defined, and for a previous period before the data (m_before_data: no 上期名次).
 --   rank   by score, best first, over the whole county (a 乡镇 user sees only its own units, with their county
 --          ranks; a 部门用户's key-person figures count only the reports addressed to its office).
 --   red    among the $red_black_size best scores (ties at the boundary included) and above the lowest score (m_red);
@@ -15,7 +15,10 @@ WITH f AS (
                         $week_active_days, m_grace($cutoff, $end), $scope_office)
 ),
 scored AS (
-    SELECT *, m_score(activity_rate, completion_rate, fully_signed_rate) AS score FROM f
+    SELECT *, CASE WHEN NOT (period = 'prev' AND m_before_data($prev_end, (SELECT try_cast(value AS DATE) FROM meta
+                                                                          WHERE key = 'data_first_day')))
+                   THEN m_score(activity_rate, completion_rate, fully_signed_rate) END AS score
+    FROM f
 ),
 ranked AS (
     SELECT *,
