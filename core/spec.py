@@ -30,6 +30,10 @@ class Dataset:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     month_col: str  # the time column whose month partitions landed Parquet
+    # the 区划代码 column whose first 6 digits are a row's county (the county= partition of landed Parquet, as
+    # warehouse/scoped.py tells a row's county); None: the rows carry no code (activity: an account; the event flow:
+    # an event) and land under county=unknown (etl.lake.county_of)
+    county_col: str | None = None
     # updated_at falls back to this column (or the end of this date) when empty
     updated_fallback: str | None = None
     code_aliases: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -95,7 +99,7 @@ DATASETS: dict[str, Dataset] = {
                 C("coord_sys", "坐标系", "code", codes=COORD_SYS),
                 C("updated_at", "更新时间", "ts", True),
             ),
-            key=("unit_code",), month_col="updated_at",
+            key=("unit_code",), month_col="updated_at", county_col="unit_code",
         ),
         Dataset(
             "accounts", "系统账号",
@@ -111,7 +115,7 @@ DATASETS: dict[str, Dataset] = {
                 C("closed_at", "停用时间", "ts"),
                 C("updated_at", "更新时间", "ts", True),
             ),
-            key=("account_id",), month_col="updated_at",
+            key=("account_id",), month_col="updated_at", county_col="unit_code",
         ),
         Dataset(
             "activity_log", "账号操作日志",
@@ -149,7 +153,7 @@ DATASETS: dict[str, Dataset] = {
                 C("supervision", "督办", "code", codes=SUPERVISION),
                 C("updated_at", "更新时间", "ts", True),
             ),
-            key=("event_id",), month_col="reported_at",
+            key=("event_id",), month_col="reported_at", county_col="grid_code",
         ),
         Dataset(
             "event_flow", "事件流转",
@@ -184,7 +188,7 @@ DATASETS: dict[str, Dataset] = {
                 C("health_signed_at", "卫生院签收时间", "ts"),
                 C("updated_at", "更新时间", "ts", True),
             ),
-            key=("report_id",), month_col="reported_at",
+            key=("report_id",), month_col="reported_at", county_col="grid_code",
             code_aliases={"category": KP_ALIASES},
         ),
         Dataset(
@@ -201,6 +205,7 @@ DATASETS: dict[str, Dataset] = {
                 C("updated_at", "更新时间", "ts"),
             ),
             key=("grid_code", "stat_date"), month_col="stat_date", updated_fallback="stat_date",
+            county_col="grid_code",
         ),
     ]
 }

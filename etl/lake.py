@@ -1,7 +1,10 @@
 """The lake: landed Parquet, quarantine, manifest and run log, all under one folder.
 
     lake/
-        landed/<dataset>/month=YYYY-MM/part-<hash16>.parquet   normalised rows, typed, with _file/_row/_delivery/_flags
+        landed/<dataset>/county=<code>/month=YYYY-MM/part-<hash16>.parquet
+                                                                normalised rows, typed, with _file/_row/_delivery/_flags;
+                                                                <code> the rows' county (county_of), YYYY-MM the
+                                                                month of the dataset's month column
         quarantine/<dataset>/part-<hash16>.parquet              rows that could not be used, with file, row and reason
         manifest/<sha256>.json                                  one per landed delivery; written last
         runs/<run_id>.json                                      one per ETL run
@@ -23,8 +26,15 @@ in the same run, and one that is not is listed as damaged in every run (lake/sta
 A delivery's place in the order of deliveries (which of two versions of a record with the same updated_at wins)
 comes from the delivery itself, never from when it landed: `order_key` (the date in its name, then its name).
 
-Parquet is plain (hive-style `month=` partitions, ZSTD, standard types) so that Spark or
-Trino can read the same lake.
+Parquet is plain (hive-style `county=`/`month=` partitions, ZSTD, standard types) so that Spark or
+Trino can read the same lake. A row's county is the first 6 digits of its own 区划代码 (the dataset's county_col,
+core/spec.py: org_units and accounts their unit_code, events, key_person_reports and collection_stats their
+grid_code) — the rule warehouse/scoped.py tells a row's county by — read from the row alone, never looked up.
+A row without one (activity_log: only an account; event_flow: only an event; an empty or malformed code) is the
+county of the delivery's upload scope (an upload for one 乡镇), else `county=unknown`. The partition is the layout
+only: every reader takes the parts a manifest lists (never a folder listing), so a lake landed before the county
+level (`landed/<dataset>/month=YYYY-MM/…`) keeps being read as it is — its parts stay where they are, deliveries
+landed since go to the county layout, a delivery landed again (set aside as damaged) is written in the new layout.
 """
 from __future__ import annotations
 
@@ -150,6 +160,21 @@ def _dictionary_columns(ds, names: list[str]) -> list[str]:
     return [n for n in names if n not in unique]
 
 
+UNKNOWN_COUNTY = "unknown"  # the county= partition of rows whose county cannot be told from the row
+
+
+def county_of(ds, table: pa.Table, scope_code: str | None = None) -> pa.Array:
+    """Each row's county partition (module docstring): the first 6 characters of its county_col when they are 6
+    digits; else the first 6 digits of `scope_code` (the delivery's upload scope, a 乡镇 code), else "unknown"."""
+    fallback = scope_code[:6] if scope_code and len(scope_code) >= 6 and scope_code[:6].isdigit() else UNKNOWN_COUNTY
+    if ds.county_col is None or ds.county_col not in table.column_names:
+        return pc.fill_null(pa.nulls(table.num_rows, pa.string()), fallback)
+    col = pc.cast(table.column(ds.county_col), pa.string())
+    county = pc.if_else(pc.match_substring_regex(col, r"^[0-9]{6}"), pc.utf8_slice_codeunits(col, 0, 6),
+                       pa.scalar(None, pa.string()))
+    return pc.fill_null(county, fallback).combine_chunks()
+
+
 @dataclass
 class Lake:
     root: Path
@@ -170,8 +195,9 @@ class Lake:
     def state_dir(self) -> Path:
         return self.root / "state"
 
-    def landed_part(self, dataset: str, month: str, digest: str) -> Path:
-        return self.root / "landed" / dataset / f"month={month}" / f"part-{digest[:16]}.parquet"
+    def landed_part(self, dataset: str, county: str, month: str, digest: str) -> Path:
+        return (self.root / "landed" / dataset / f"county={county}" / f"month={month}"
+                / f"part-{digest[:16]}.parquet")
 
     def quarantine_part(self, dataset: str, digest: str) -> Path:
         return self.root / "quarantine" / dataset / f"part-{digest[:16]}.parquet"
@@ -346,16 +372,20 @@ class Lake:
         parts, sums = [], {}
         dictionary = _dictionary_columns(ds, kept.column_names)
         if kept.num_rows:
-            col = kept.column(ds.month_col)
-            # year * 100 + month as an integer (pc.strftime costs a third of a second per 300 k rows)
-            ym = pc.add(pc.multiply(pc.year(col), 100), pc.month(col))
-            for key in sorted(pc.unique(ym).to_pylist()):
-                month = f"{key // 100:04d}-{key % 100:02d}"
-                part = kept.filter(pc.equal(ym, key))
-                path = self.landed_part(dataset, month, digest)
-                rel = str(path.relative_to(self.root))
-                sums[rel] = write_parquet(path, part, dictionary)
-                parts.append(rel)
+            counties = county_of(ds, kept, (manifest.get("scope") or {}).get("township_code"))
+            names = sorted(pc.unique(counties).to_pylist())
+            for county in names:
+                rows = kept if len(names) == 1 else kept.filter(pc.equal(counties, county))
+                col = rows.column(ds.month_col)
+                # year * 100 + month as an integer (pc.strftime costs a third of a second per 300 k rows)
+                ym = pc.add(pc.multiply(pc.year(col), 100), pc.month(col))
+                for key in sorted(pc.unique(ym).to_pylist()):
+                    month = f"{key // 100:04d}-{key % 100:02d}"
+                    part = rows.filter(pc.equal(ym, key))
+                    path = self.landed_part(dataset, county, month, digest)
+                    rel = str(path.relative_to(self.root))
+                    sums[rel] = write_parquet(path, part, dictionary)
+                    parts.append(rel)
         qpart = None
         if quarantine.num_rows:
             path = self.quarantine_part(dataset, digest)

@@ -85,7 +85,7 @@ def test_duplicates_within_one_export_are_resolved(demo):
         n = con.execute(f"""
             SELECT count(*) FROM (
                 SELECT {key} AS k, regexp_extract(_file, '_(\\d{{8}})', 1) AS export, count(*) AS c
-                FROM read_parquet('{tmp}/lake/landed/{ds}/*/*.parquet') GROUP BY ALL HAVING c > 1)
+                FROM read_parquet('{tmp}/lake/landed/{ds}/*/*/*.parquet', hive_partitioning = false) GROUP BY ALL HAVING c > 1)
         """).fetchone()[0]
         assert n == kinds["dup_key_in_file"], ds
 

@@ -185,7 +185,7 @@ def test_landed_parts_hold_every_row_in_its_month(tmp_path):
     norm = normalise(con, "collection_stats", t, load_time=LOAD, source_file="f.csv", delivery=1, **RULES)
     lake = Lake(tmp_path / "lake")
     m = lake.land("ab" * 32, "collection_stats", norm.kept, norm.quarantine, {"delivery": 1})
-    assert sorted(m["landed_parts"]) == [f"landed/collection_stats/month={k}/part-{'ab' * 8}.parquet"
+    assert sorted(m["landed_parts"]) == [f"landed/collection_stats/county=510799/month={k}/part-{'ab' * 8}.parquet"
                                          for k in ("2023-12", "2024-02", "2024-03")]
     back = pa.concat_tables([pq.read_table(lake.root / p) for p in m["landed_parts"]]).sort_by("_row")
     assert back.equals(norm.kept.sort_by("_row"))

@@ -268,7 +268,7 @@ def test_published_parquet_is_hive_partitioned(loaded):
     assert parts and all(p.startswith("month=") for p in parts)
     n = duckdb.execute(f"SELECT count(*) FROM read_parquet('{root}/fact_event/*/*.parquet', hive_partitioning=true)").fetchone()[0]
     assert n == 5
-    landed = list((tmp / "lake" / "landed" / "events").glob("month=*/*.parquet"))
+    landed = list((tmp / "lake" / "landed" / "events").glob("county=*/month=*/*.parquet"))
     assert {p.parent.name for p in landed} == {"month=2024-03", "month=2025-03"}
 
 

@@ -47,7 +47,7 @@ class Loaded:
 
     def landed(self, ds: str, where: str = "TRUE") -> list[dict]:
         c = duckdb.connect()
-        rel = c.sql(f"SELECT * FROM read_parquet('{self.tmp}/lake/landed/{ds}/*/*.parquet', "
+        rel = c.sql(f"SELECT * FROM read_parquet('{self.tmp}/lake/landed/{ds}/*/*/*.parquet', "
                     f"hive_partitioning = false, union_by_name = true) WHERE {where} ORDER BY _file, _row")
         return [dict(zip(rel.columns, r)) for r in rel.fetchall()]
 

@@ -2,7 +2,7 @@
 
     python -m warehouse build --engine spark [--master local[*] | spark://host:7077] [--warehouse PATH]
 
-Spark reads the hive-partitioned Parquet lake (lake/landed/<dataset>/month=YYYY-MM/part-*.parquet), stages it
+Spark reads the hive-partitioned Parquet lake (lake/landed/<dataset>/county=…/month=YYYY-MM/part-*.parquet), stages it
 (the latest version of every key), and computes every dimension, fact and aggregate of warehouse/schema/*.sql —
 the same statements, transpiled to Spark SQL by warehouse/portable.py — writing each table as Parquet. The serving
 DuckDB file then gets, in order:
