@@ -168,3 +168,18 @@ def test_one_rate_formatter():
     for v in (0.857142, 1.0, 0.99951, 0.0004, 0, None, 1.0333, 0.10549):
         assert ui.pct(v) == fmt.pct(v)
     assert not hasattr(ui, "rate_cols")
+
+
+def test_the_staging_dedupe_rule_is_written_once():
+    """The latest version of every key (the latest updated_at, then the later delivery by its order, then the later
+    row) is build._rule_sql only: the Spark build runs it transpiled (spark_build._stage → portable.query_to_spark),
+    never a hand-kept copy. The normaliser's rank within one file (etl/normalize.py: no deliveries) is not it."""
+    rule = re.compile(r"updated_at\s+DESC[^;]{0,200}?\b_?(order|delivery)\b", re.I | re.S)
+    assert rule.search((ROOT / "warehouse" / "build.py").read_text(encoding="utf-8"))  # the check finds the rule
+    hits = [str(p.relative_to(ROOT)) for d in ("core", "etl", "warehouse", "dashboard", "pages", "perf")
+            for p in sorted((ROOT / d).rglob("*")) if p.suffix in (".py", ".sql")
+            and rule.search(p.read_text(encoding="utf-8"))]
+    assert hits == ["warehouse/build.py"], f"the staging rule written out in {hits}"
+    spark = (ROOT / "warehouse" / "spark_build.py").read_text(encoding="utf-8")
+    assert "duck._rule_sql(" in spark and "portable.query_to_spark(" in spark
+    assert not re.search(r"row_number\(\)|ANTI JOIN|SEMI JOIN", spark, re.I), "a dedupe written in spark_build.py"

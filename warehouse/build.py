@@ -58,25 +58,31 @@ def _delivery_order(lake: Lake) -> pa.Table:
 
 
 def _rule_sql(ds: Dataset, src: str) -> str:
-    """The staging rule, one definition for the full and the incremental build: of the rows of `src` (landed rows,
-    or a previous state's current records with the new deliveries' rows), the current version of every key —
-    the latest updated_at wins; ties: the later delivery by its order (delivery_order: by name, not by landing),
-    then the later row of that delivery. The result keeps `_delivery` (the staged state stores it: a delivery
-    inserted earlier in the order later shifts every rank, so ranks are looked up again at every merge).
+    """The staging rule, one definition for the full and the incremental build and for both engines (the Spark
+    build runs it transpiled by warehouse/portable.py): of the rows of `src` (landed rows, or a previous state's
+    current records with the new deliveries' rows), the current version of every key — the latest updated_at wins;
+    ties: the later delivery by its order (delivery_order: by name, not by landing), then the later row of that
+    delivery. The result keeps `_delivery` (the staged state stores it: a delivery inserted earlier in the order
+    later shifts every rank, so ranks are looked up again at every merge). Portable SQL (no QUALIFY, no
+    `* EXCLUDE`): the columns are listed; a key with an empty value never matches a duplicate (kept as it is).
 
-    Performance: most keys are delivered once, so only the keys delivered more than once go through the window."""
+    Performance: most keys are delivered once, so only the keys delivered more than once go through the window
+    (on Spark a small set, broadcast: the landed rows are never shuffled for the joins)."""
     key = ", ".join(_q(k) for k in ds.key)
     cols = ", ".join(_q(c) for c in empty_landed(ds).column_names)
     return f"""
         WITH src AS MATERIALIZED (SELECT {cols} FROM {src}),
-             dup AS (SELECT {key} FROM src GROUP BY ALL HAVING count(*) > 1)
-        SELECT * FROM src ANTI JOIN dup USING ({key})
+             dup AS (SELECT {key} FROM src GROUP BY {key} HAVING count(*) > 1)
+        SELECT {cols} FROM src ANTI JOIN dup USING ({key})
         UNION ALL
-        SELECT * EXCLUDE (_order) FROM (
-            SELECT d.*, coalesce(o._order, -1) AS _order
-            FROM (SELECT src.* FROM src SEMI JOIN dup USING ({key})) d LEFT JOIN delivery_order o USING (_delivery))
-        QUALIFY row_number() OVER (PARTITION BY {key}
-                                   ORDER BY updated_at DESC NULLS LAST, _order DESC, _delivery DESC, _row DESC) = 1"""
+        SELECT {cols} FROM (
+            SELECT d.*, row_number() OVER (
+                PARTITION BY {", ".join(f"d.{_q(k)}" for k in ds.key)}
+                ORDER BY d.updated_at DESC NULLS LAST, coalesce(o._order, -1) DESC, d._delivery DESC,
+                         d._row DESC) AS _rn
+            FROM (SELECT src.* FROM src SEMI JOIN dup USING ({key})) d
+            LEFT JOIN delivery_order o ON o._delivery = d._delivery) w
+        WHERE _rn = 1"""
 
 
 def _rule_contract() -> str:

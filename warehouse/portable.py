@@ -127,18 +127,42 @@ def _zero_based(tree: exp.Expression) -> exp.Expression:
     return tree.transform(repl)
 
 
+def _not_materialized(tree: exp.Expression) -> exp.Expression:
+    """`WITH x AS MATERIALIZED (…)` (a DuckDB hint: computed once; Spark has no such clause) → `WITH x AS (…)`."""
+    for cte in tree.find_all(exp.CTE):
+        cte.set("materialized", None)
+    return tree
+
+
 def to_spark(stmt: Statement, known: dict[str, _Macro] | None = None) -> str:
     """The Spark SQL of a table statement: its query (the rows of the table), transpiled."""
     where = f"{stmt.file} {stmt.name}"
     if stmt.kind not in ("table", "temp"):
         raise ValueError(f"{where}: only tables are transpiled ({stmt.kind})")
-    known = macros() if known is None else known
     try:
         tree = sqlglot.parse_one(stmt.sql, read="duckdb")
-        query = tree.expression
-        if not isinstance(query, exp.Query):
-            raise NotPortable(f"{where}: CREATE TABLE without a query")
-        query = _zero_based(_inline(query.copy(), known, where))
+    except sqlglot.errors.SqlglotError as exc:
+        raise NotPortable(f"{where}: does not transpile to Spark SQL: {exc}") from exc
+    if not isinstance(tree.expression, exp.Query):
+        raise NotPortable(f"{where}: CREATE TABLE without a query")
+    return _transpile(tree.expression, macros() if known is None else known, where)
+
+
+def query_to_spark(sql: str, where: str) -> str:
+    """The Spark SQL of a DuckDB query generated in Python (build._rule_sql, the staging rule), transpiled as the
+    schema's tables are (no macros to inline)."""
+    try:
+        query = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.SqlglotError as exc:
+        raise NotPortable(f"{where}: does not transpile to Spark SQL: {exc}") from exc
+    if not isinstance(query, exp.Query):
+        raise NotPortable(f"{where}: not a query")
+    return _transpile(query, {}, where)
+
+
+def _transpile(query: exp.Expression, known: dict[str, _Macro], where: str) -> str:
+    try:
+        query = _not_materialized(_zero_based(_inline(query.copy(), known, where)))
         sql = query.sql("spark", unsupported_level=ErrorLevel.RAISE)
         sqlglot.parse_one(sql, read="spark")  # the output must be Spark SQL sqlglot reads back
     except (sqlglot.errors.SqlglotError, ValueError) as exc:

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.config import Settings
-from core.spec import DATASETS
+from core.spec import DATASETS, Dataset
 from etl.lake import Lake
 from warehouse import build as duck
 from warehouse import db, portable
@@ -99,39 +99,26 @@ def stop_sessions() -> None:
         _SESSIONS.popitem()[1].stop()
 
 
+def _source(spark, ds: Dataset, files: list[str]):
+    """The rows of `files` (landed parts, or staged state files) with the contract's schema, given (no
+    footer-reading job to infer it); a column a part lacks reads as NULL, as DuckDB's union_by_name."""
+    ddl = ", ".join(f"`{f.name}` {_spark_type(f.type)}" for f in duck.empty_landed(ds).schema)
+    return spark.read.schema(ddl).parquet(*files) if files else spark.createDataFrame([], ddl)
+
+
 def _stage(spark, lake: Lake, work: Path, order: Path, timings: dict) -> dict[str, str]:
-    """stg_<dataset>: the latest version of every key, as in build._stage — the latest updated_at wins; ties: the
-    later delivery in the order of deliveries (etl.lake.order_key), then the later row of that delivery. Written as
-    Parquet; returns dataset → its folder."""
+    """stg_<dataset>: the latest version of every key by the one staging rule (build._rule_sql, transpiled by
+    warehouse/portable.py). Written as Parquet (with `_delivery`; the view stg_<dataset> without it, as the DuckDB
+    build's table); returns dataset → its folder."""
     spark.read.parquet(str(order)).createOrReplaceTempView("delivery_order")
     out = {}
     for ds in DATASETS.values():
         t = time.perf_counter()
-        schema = duck.empty_landed(ds).schema
-        files = lake.landed_files(ds.name)
-        ddl = ", ".join(f"`{f.name}` {_spark_type(f.type)}" for f in schema)
-        # the contract's schema, given (no footer-reading job to infer it); a column a part lacks reads as NULL,
-        # as DuckDB's union_by_name
-        src = spark.read.schema(ddl).parquet(*files) if files else spark.createDataFrame([], ddl)
-        src.createOrReplaceTempView("stg_src")
-        key = ", ".join(f"`{k}`" for k in ds.key)
-        cols = ", ".join(f"`{f.name}`" for f in schema if f.name != "_delivery")
-        # as build._stage: only the keys delivered more than once go through the window (a small set: broadcast,
-        # so the landed rows are never shuffled for the joins); a key with an empty value never matches (kept)
-        df = spark.sql(f"""
-            WITH dup AS (SELECT {key} FROM stg_src GROUP BY {key} HAVING count(*) > 1)
-            SELECT {cols} FROM stg_src LEFT ANTI JOIN dup USING ({key})
-            UNION ALL
-            SELECT {cols} FROM (
-                SELECT d.*, row_number() OVER (PARTITION BY {", ".join(f"d.`{k}`" for k in ds.key)}
-                    ORDER BY d.updated_at DESC NULLS LAST, coalesce(o._order, -1) DESC, d._delivery DESC,
-                             d._row DESC) AS _rn
-                FROM (SELECT * FROM stg_src LEFT SEMI JOIN dup USING ({key})) d
-                LEFT JOIN delivery_order o ON o._delivery = d._delivery)
-            WHERE _rn = 1""")
+        _source(spark, ds, lake.landed_files(ds.name)).createOrReplaceTempView("stg_src")
+        df = spark.sql(portable.query_to_spark(duck._rule_sql(ds, "stg_src"), f"staging rule of {ds.name}"))
         out[ds.name] = str(work / "stg" / ds.name)
         df.write.mode("overwrite").parquet(out[ds.name])
-        spark.read.parquet(out[ds.name]).createOrReplaceTempView(f"stg_{ds.name}")
+        spark.read.parquet(out[ds.name]).drop("_delivery").createOrReplaceTempView(f"stg_{ds.name}")
         timings[f"spark/stg_{ds.name}"] = time.perf_counter() - t
     return out
 
@@ -243,7 +230,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
             con.execute(f"DROP TABLE stg_{ds}")
             parts = _parts(staged[ds])
             rel = con.read_parquet(parts) if parts else con.from_arrow(duck.empty_landed(DATASETS[ds]))
-            rel.to_view(f"stg_{ds}")
+            rel.project("* EXCLUDE (_delivery)").to_view(f"stg_{ds}")
         con.execute("SET TimeZone = 'UTC'")  # the session time zone of Spark, should a value carry one
         for name, folder in tables.items():
             _load(con, name, folder)
