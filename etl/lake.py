@@ -31,7 +31,8 @@ Trino can read the same lake. A row's county is the first 6 digits of its own �
 core/spec.py: org_units and accounts their unit_code, events, key_person_reports and collection_stats their
 grid_code) — the rule warehouse/scoped.py tells a row's county by — read from the row alone, never looked up.
 A row without one (activity_log: only an account; event_flow: only an event; an empty or malformed code) is the
-county of the delivery's upload scope (an upload for one 乡镇), else `county=unknown`. The partition is the layout
+county of the delivery's upload scope (an upload for one 乡镇), else the deployment's own county in a county
+deployment (Lake.home_county: one county= partition there), else `county=unknown` (a city deployment). The partition is the layout
 only: every reader takes the parts a manifest lists (never a folder listing), so a lake landed before the county
 level (`landed/<dataset>/month=YYYY-MM/…`) keeps being read as it is — its parts stay where they are, deliveries
 landed since go to the county layout, a delivery landed again (set aside as damaged) is written in the new layout.
@@ -165,7 +166,8 @@ UNKNOWN_COUNTY = "unknown"  # the county= partition of rows whose county cannot 
 
 def county_of(ds, table: pa.Table, scope_code: str | None = None) -> pa.Array:
     """Each row's county partition (module docstring): the first 6 characters of its county_col when they are 6
-    digits; else the first 6 digits of `scope_code` (the delivery's upload scope, a 乡镇 code), else "unknown"."""
+    digits; else the first 6 digits of `scope_code` (the delivery's upload scope, a 乡镇 code, or the lake's
+    home_county), else "unknown"."""
     fallback = scope_code[:6] if scope_code and len(scope_code) >= 6 and scope_code[:6].isdigit() else UNKNOWN_COUNTY
     if ds.county_col is None or ds.county_col not in table.column_names:
         return pc.fill_null(pa.nulls(table.num_rows, pa.string()), fallback)
@@ -178,6 +180,14 @@ def county_of(ds, table: pa.Table, scope_code: str | None = None) -> pa.Array:
 @dataclass
 class Lake:
     root: Path
+    # the county= partition of rows that carry no county of their own (county_of): a county deployment's own
+    # county ([county] code; Lake.of(settings)), None in a city deployment (they land under county=unknown)
+    home_county: str | None = None
+
+    @classmethod
+    def of(cls, root, settings) -> Lake:
+        """The lake at `root` as the ETL of this deployment lands into it (home_county: see above)."""
+        return cls(root, settings.county.code if settings.deployment.level == "county" else None)
 
     def __post_init__(self):
         self.root = Path(self.root)
@@ -372,7 +382,7 @@ class Lake:
         parts, sums = [], {}
         dictionary = _dictionary_columns(ds, kept.column_names)
         if kept.num_rows:
-            counties = county_of(ds, kept, (manifest.get("scope") or {}).get("township_code"))
+            counties = county_of(ds, kept, (manifest.get("scope") or {}).get("township_code") or self.home_county)
             names = sorted(pc.unique(counties).to_pylist())
             for county in names:
                 rows = kept if len(names) == 1 else kept.filter(pc.equal(counties, county))

@@ -322,11 +322,11 @@ def _worker_init(threads: int, memory_limit: str) -> None:
     _WORKER_CON = connect_memory(threads, memory_limit)
 
 
-def _worker_land(lake_root: str, path: str, digest: str, delivery: int, load_time: dt.datetime,
+def _worker_land(lake_root: str, home_county: str | None, path: str, digest: str, delivery: int, load_time: dt.datetime,
                  rules: dict, run_id: str) -> tuple[str, object, object]:
     p = Path(path)
     try:
-        return "ok", _land_one(Lake(Path(lake_root)), p, display_name(p.name), digest, delivery, _WORKER_CON,
+        return "ok", _land_one(Lake(Path(lake_root), home_county), p, display_name(p.name), digest, delivery, _WORKER_CON,
                                load_time=load_time, rules=rules,
                                run_id=run_id), None
     except FileFailed as exc:
@@ -347,7 +347,7 @@ def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, work
 
     threads = max(1, settings.etl.duckdb_threads // workers)
     log(f"  并行导入: {workers} 个进程, {len(todo)} 个文件")
-    jobs = [(str(lake.root), str(p), digest, delivery + i, load_time, value_rules(settings),
+    jobs = [(str(lake.root), lake.home_county, str(p), digest, delivery + i, load_time, value_rules(settings),
              res.run_id) for i, (p, digest) in enumerate(todo)]
     # large files first keeps both processes busy to the end
     order = sorted(range(len(jobs)), key=lambda i: -todo[i][0].stat().st_size)
@@ -556,7 +556,7 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
     from etl import sources
     from warehouse.build import build_and_publish, stale  # the one call from the feeds up into the warehouse
 
-    lake = Lake(lake_dir or settings.paths.lake_dir)
+    lake = Lake.of(lake_dir or settings.paths.lake_dir, settings)
     warehouse_dir = Path(warehouse_dir or settings.paths.warehouse_dir)
     owner_only(lake.root, warehouse_dir)  # personal data: 0700 folders, 0600 files, whatever the umask
     started = _now()

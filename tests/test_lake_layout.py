@@ -99,3 +99,28 @@ def test_a_lake_in_the_old_layout_builds_the_same_warehouse(city, tmp_path):
     assert len(got["new"]) >= 25
     assert got["old"].keys() == got["new"].keys()
     assert [t for t in got["new"] if got["old"][t] != got["new"][t]] == []
+
+
+def test_a_county_deployments_lake_has_its_own_county_only(tmp_path):
+    """In a county deployment the rows that carry no code (activity: an account) land under the deployment's own
+    county (Lake.home_county), so its lake has one county= folder per dataset, none `unknown`."""
+    from support.county import MiniCounty
+
+    from core.config import Settings
+    from etl.pipeline import run
+
+    c = MiniCounty()
+    g = c.grid(c.village(c.township("文兴乡"), "文兴村"))
+    c.active(c.account(g), 2024, 3, 5)
+    c.event(g, dt.datetime(2024, 3, 1, 9), event_id="E1")
+    c.write(tmp_path / "drop")
+    settings = Settings().resolve(tmp_path)
+    assert settings.deployment.level == "county"
+    res = run(tmp_path / "drop", settings, warehouse_dir=tmp_path / "wh", lake_dir=tmp_path / "lake",
+              load_time=BUILT_AT, log=lambda m: None)
+    assert res.status == "ok", res.error
+    lake = Lake(tmp_path / "lake")
+    counties = {PART.fullmatch(rel)["county"] for m in lake.manifests() for rel in m["landed_parts"]}
+    datasets = {PART.fullmatch(rel)["ds"] for m in lake.manifests() for rel in m["landed_parts"]}
+    assert {"activity_log", "events", "accounts"} <= datasets
+    assert counties == {settings.county.code}, counties
