@@ -656,7 +656,7 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
             from warehouse import spark_build
 
             timings = spark_build.build(lake, tmp, settings, current_run=current_run, version=final.name,
-                                        built_at=built_at, master=master)
+                                        built_at=built_at, master=master, rebuild=rebuild, staging=staging)
         else:
             timings = build(lake, tmp, settings, current_run=current_run, version=final.name, built_at=built_at,
                             rebuild=rebuild, staging=staging)
