@@ -180,17 +180,12 @@ def _stage_dataset(spark, lake: Lake, ds: Dataset, pl: staged.Plan, writer: stag
     landed = pl.state["datasets"][ds.name]["landed_rows"] + _rows(new)
     if not new:
         return landed, set(prev)
-    key = ", ".join(duck._q(k) for k in ds.key)
-    # the months touched: those of the new rows, and those holding the current record of one of their keys (a
-    # state file of month=m holds the records whose month is m)
     _source(spark, ds, new).createOrReplaceTempView("stg_delivered")
-    touched = {r[0] for r in spark_sql(f"SELECT DISTINCT {month} FROM stg_delivered", "new months").collect()}
     old = [f for fs in prev.values() for f in fs]
     if old:
         _source(spark, ds, old).createOrReplaceTempView("stg_state")
-        touched |= {r[0] for r in spark_sql(
-            f"SELECT DISTINCT {month} FROM stg_state SEMI JOIN (SELECT DISTINCT {key} FROM stg_delivered) n "
-            f"USING ({key})", "months of the new keys").collect()}
+    touched = {r[0] for r in spark_sql(duck._touched_sql(ds, "stg_state" if old else None, "stg_delivered"),
+                                       "months touched").collect()}
     write([f for m in sorted(touched & set(prev)) for f in prev[m]] + new)
     return landed, set(prev) - touched
 
