@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 
 import duckdb
 import pandas as pd
@@ -21,8 +22,9 @@ from etl.pipeline import run
 from tests.support import county as mini
 from tests.support.aq_county import aq_county
 from tests.support.warning_county import build_county
-from warehouse import db, metrics
+from warehouse import db, metrics, staged
 from warehouse.__main__ import main
+from warehouse.build import build_and_publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # one JVM, one Spark build: about 2 minutes
 
@@ -73,9 +75,10 @@ def lake_and_builds(tmp_path_factory):
         res = run(root / drop, s, warehouse_dir=wh, lake_dir=lake, load_time=when, log=lambda m: None)
         assert res.status == "ok", res.error
     # both builds by the command line, of the lake the warehouse is bound to
-    assert main(["build", "--engine", "duckdb", "--warehouse", str(wh)]) == 0
+    # each from every landed part (--rebuild: the runs' builds left a staged state of every delivery)
+    assert main(["build", "--engine", "duckdb", "--rebuild", "--warehouse", str(wh)]) == 0
     duck = db.current_version(wh)
-    assert main(["build", "--engine", "spark", "--master", "local[2]", "--warehouse", str(wh)]) == 0
+    assert main(["build", "--engine", "spark", "--rebuild", "--master", "local[2]", "--warehouse", str(wh)]) == 0
     spark = db.current_version(wh)
     assert spark != duck
     yield {"root": root, "wh": wh, "lake": Lake(lake), "duck": duck, "spark": spark, "settings": s}
@@ -113,6 +116,10 @@ def test_the_lake_is_several_counties_with_versions_and_quarantine(both):
 
 
 def test_every_table_equals_duckdbs_except_all_both_ways(both):
+    _same_tables(both)
+
+
+def _same_tables(both) -> None:
     d, s = _tables(both, "d"), _tables(both, "s")
     assert set(d) == set(s)
     assert len(d) >= 30
@@ -163,3 +170,43 @@ def test_the_published_spark_version_answers_every_query_as_duckdbs(lake_and_bui
         con_s.close()
         con_d.close()
     assert json.loads((wh / "PUBLISHED.json").read_text(encoding="utf-8"))["version"] == lake_and_builds["spark"].name
+
+
+def test_a_spark_build_merges_a_new_delivery_into_the_staged_state(lake_and_builds, tmp_path):
+    """Spark stages incrementally from the same staged state as DuckDB (warehouse/staged.py): one more delivery (an
+    event closed, an activity row in a new month) on top of the state the Spark build above committed; the next
+    Spark build rewrites only the months it touches, and equals a DuckDB build from every landed part."""
+    root, wh, lake, s = (lake_and_builds[k] for k in ("root", "wh", "lake", "settings"))
+    c = _recode(mini.sample_county(), "510701", "A")
+    d = mini.MiniCounty()
+    d.rows = {k: [] for k in c.rows}
+    d.rows["events"].append(dict(c.rows["events"][4], status="已办结", closed_at="2024-04-02 10:00:00",
+                                 updated_at="2024-04-02 10:00:00"))
+    a = c.rows["activity_log"][1]
+    d.rows["activity_log"].append(dict(a, log_id=a["log_id"] + "N", op_time="2024-04-02 09:00:00"))
+    d.write(root / "drop3", date="20240403")
+    state = staged.state_dir(lake)
+    shutil.copytree(state, tmp_path / "state")
+    res = run(root / "drop3", s, warehouse_dir=wh, lake_dir=lake.root, load_time=dt.datetime(2024, 4, 3, 8),
+              log=lambda m: None)
+    assert res.status == "ok", res.error
+    # the state as the Spark build left it (as if the run had been killed after landing, before its build)
+    shutil.rmtree(state)
+    shutil.copytree(tmp_path / "state", state)
+    stats: dict = {}
+    spark = build_and_publish(lake, wh, s, stats=stats, engine="spark", master="local[2]")
+    st = stats["staging"]
+    assert st["mode"] == "incremental", st
+    assert 2 <= st["written"] <= 4 and st["linked"] > st["written"], st
+    full: dict = {}  # the same settings as the Spark build's (the warnings' figures hold its thresholds)
+    duck = build_and_publish(lake, wh, s, stats=full, rebuild=True)
+    assert full["staging"]["mode"] == "full"
+    con = duckdb.connect()
+    try:
+        con.execute("ATTACH $p AS d (READ_ONLY)", {"p": str(duck)})
+        con.execute("ATTACH $p AS s (READ_ONLY)", {"p": str(spark)})
+        _same_tables(con)
+        assert con.execute("SELECT status FROM s.fact_event WHERE event_id = $e",
+                           {"e": c.rows["events"][4]["event_id"]}).fetchone()[0] == "已办结"
+    finally:
+        con.close()

@@ -8,6 +8,7 @@
     python -m warehouse assessment (--quarter 2026-Q1 | --year 2026) [--format json|docx] [--out PATH] [--warehouse PATH]
     python -m warehouse activity-quality --month 2026-03 [--format json] [--out PATH] [--warehouse PATH]
     python -m warehouse build    [--engine duckdb|spark] [--master local[*]|spark://host:7077] [--warehouse PATH]
+                                 [--rebuild]
     python -m warehouse bench    …   (an alias: hands over to `python -m perf bench …`, warehouse/aliases.py)
 
 --warehouse takes a warehouse directory (with CURRENT, as `python -m etl run --warehouse` builds it) or a .duckdb
@@ -248,6 +249,7 @@ def _add_build(sub) -> None:
                    help="计算引擎: duckdb (默认, 单机) 或 spark (Apache Spark, warehouse/spark_build.py)")
     p.add_argument("--master", default="local[*]", help="Spark master: local[*] (默认, 本机) 或 spark://host:7077")
     p.add_argument("--warehouse", type=Path, help="数据仓库目录 (含 CURRENT; 默认取配置)")
+    p.add_argument("--rebuild", action="store_true", help="从全部入库数据重新整理 (不使用增量状态)")
     p.set_defaults(run=_run_build)
 
 
@@ -266,7 +268,8 @@ def _run_build(args, settings) -> int:
     t0 = time.perf_counter()
     try:
         with lake.lock(wh):
-            published = build_and_publish(lake, wh, settings, stats=stats, engine=args.engine, master=args.master)
+            published = build_and_publish(lake, wh, settings, stats=stats, engine=args.engine, master=args.master,
+                                          rebuild=args.rebuild)
     except (LakeError, Busy) as exc:
         raise UserError(str(exc)) from None
     steps = ", ".join(f"{k} {v:.2f}" for k, v in stats.get("build", {}).items() if "/" not in k)

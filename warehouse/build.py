@@ -221,15 +221,9 @@ def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged
             empty(stg)
             con.execute(f"ALTER TABLE {stg} DROP COLUMN _delivery")
         return landed, set(prev)
-    key = ", ".join(_q(k) for k in ds.key)
-    # the months touched: those of the new rows, and those holding the current record of one of their keys
-    touched = {r[0] for r in con.execute(f"SELECT DISTINCT {month} FROM {_PARQUET}", {"files": new}).fetchall()}
-    if old:
-        hit = con.execute(f"""
-            SELECT DISTINCT filename FROM read_parquet($old, hive_partitioning = false, filename = true)
-            SEMI JOIN (SELECT DISTINCT {key} FROM {_PARQUET}) n USING ({key})""", {"old": old, "files": new}).fetchall()
-        where = {f: m for m, fs in prev.items() for f in fs}
-        touched |= {where[r[0]] for r in hit}
+    state = "read_parquet($old, hive_partitioning = false, union_by_name = true)" if old else None
+    touched = {r[0] for r in con.execute(_touched_sql(ds, state, _PARQUET),
+                                         {"files": new, **({"old": old} if old else {})}).fetchall()}
     keep = set(prev) - touched
     merge = [f for m in sorted(touched & set(prev)) for f in prev[m]] + new
     con.execute(f"CREATE TEMP TABLE stg_new_{ds.name} AS {_rule_sql(ds, _PARQUET)}", {"files": merge})
@@ -242,6 +236,18 @@ def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged
     else:
         con.execute(f"CREATE TEMP VIEW {stg} AS SELECT * EXCLUDE (_delivery) FROM stg_new_{ds.name}")
     return landed, keep
+
+
+def _touched_sql(ds: Dataset, state: str | None, delivered: str) -> str:
+    """The staged months new rows touch, one definition for both engines (the Spark build runs it transpiled): the
+    months of the rows of `delivered`, and those holding the current record of one of their keys in `state` (a
+    staged state's records, each in the partition of its month; None: no state records)."""
+    month, key = _month_sql(ds), ", ".join(_q(k) for k in ds.key)
+    sql = f"SELECT DISTINCT {month} FROM {delivered}"
+    if state:
+        sql += (f" UNION SELECT DISTINCT {month} FROM {state} "
+                f"SEMI JOIN (SELECT DISTINCT {key} FROM {delivered}) n USING ({key})")
+    return sql
 
 
 def _drop_staging(con) -> None:
@@ -677,7 +683,7 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
             from warehouse import spark_build
 
             timings = spark_build.build(lake, tmp, settings, current_run=current_run, version=final.name,
-                                        built_at=built_at, master=master)
+                                        built_at=built_at, master=master, rebuild=rebuild, staging=staging)
         else:
             timings = build(lake, tmp, settings, current_run=current_run, version=final.name, built_at=built_at,
                             rebuild=rebuild, staging=staging)

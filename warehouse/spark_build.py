@@ -3,7 +3,8 @@
     python -m warehouse build --engine spark [--master local[*] | spark://host:7077] [--warehouse PATH]
 
 Spark reads the hive-partitioned Parquet lake (lake/landed/<dataset>/county=…/month=YYYY-MM/part-*.parquet), stages it
-(the latest version of every key), and computes every dimension, fact and aggregate of warehouse/schema/*.sql —
+(the latest version of every key: build._rule_sql, into the staged state of warehouse/staged.py, incremental as
+the DuckDB build), and computes every dimension, fact and aggregate of warehouse/schema/*.sql —
 the same statements, transpiled to Spark SQL by warehouse/portable.py — writing each table as Parquet. The serving
 DuckDB file then gets, in order:
 
@@ -36,7 +37,7 @@ from core.config import Settings
 from core.spec import DATASETS, Dataset
 from etl.lake import Lake
 from warehouse import build as duck
-from warehouse import db, portable
+from warehouse import db, portable, staged
 
 # the schema files whose tables DuckDB computes in a Spark build: the quality of the ETL bookkeeping, read from the
 # tables made in Python (etl_file, quarantine, q_resolution, stg_stats); small whatever the lake holds
@@ -106,21 +107,91 @@ def _source(spark, ds: Dataset, files: list[str]):
     return spark.read.schema(ddl).parquet(*files) if files else spark.createDataFrame([], ddl)
 
 
-def _stage(spark, lake: Lake, work: Path, order: Path, timings: dict) -> dict[str, str]:
+def _stage(spark, lake: Lake, order: Path, timings: dict, *, rebuild: bool = False,
+           info: dict | None = None) -> dict[str, list[str]]:
     """stg_<dataset>: the latest version of every key by the one staging rule (build._rule_sql, transpiled by
-    warehouse/portable.py). Written as Parquet (with `_delivery`; the view stg_<dataset> without it, as the DuckDB
-    build's table); returns dataset → its folder."""
+    warehouse/portable.py), staged as the DuckDB build stages (build._stage): from the same staged state
+    (warehouse/staged.py: the same plan, layout, contract and fallbacks), so either engine's build merges into the
+    state the other left. Incremental: of the state, only the months the new deliveries touch (those of the new
+    rows, and those holding the current record of one of their keys) are read, with the new deliveries' files,
+    and written anew; the others are linked. Anything else (`rebuild`, no state, a changed contract, …) stages from
+    every landed part. The view stg_<dataset> (without `_delivery`, as the DuckDB build's table) reads the new
+    generation; returns dataset → its files there. `info` receives how it staged (as build._stage)."""
     spark.read.parquet(str(order)).createOrReplaceTempView("delivery_order")
+    manifests = lake.manifests()
+    rule = duck._rule_contract()
+    pl = staged.plan(lake, manifests, rule, rebuild=rebuild)
+    try:
+        return _stage_all(spark, lake, pl, manifests, rule, timings, info)
+    except Exception as exc:  # noqa: BLE001 — a state file Spark cannot read after all (its footer was readable)
+        if pl.full:
+            raise
+        return _stage_all(spark, lake, staged.Plan(True, f"state unreadable: {type(exc).__name__}"), manifests,
+                          rule, timings, info)
+
+
+def _stage_all(spark, lake: Lake, pl: staged.Plan, manifests: list[dict], rule: str, timings: dict,
+               info: dict | None) -> dict[str, list[str]]:
+    writer = staged.Writer(lake, None if pl.full else pl.state)
+    info = info if info is not None else {}
+    info.update(mode="full" if pl.full else "incremental", reason=pl.reason, written=0, linked=0)
+    try:
+        for ds in DATASETS.values():
+            t = time.perf_counter()
+            landed, keep = _stage_dataset(spark, lake, ds, pl, writer)
+            for k, v in writer.dataset(ds.name, landed, keep=keep).items():
+                info[k] += v
+            timings[f"spark/stg_{ds.name}"] = time.perf_counter() - t
+        writer.commit(manifests, rule)
+    except BaseException:
+        writer.abandon()
+        raise
     out = {}
     for ds in DATASETS.values():
-        t = time.perf_counter()
-        _source(spark, ds, lake.landed_files(ds.name)).createOrReplaceTempView("stg_src")
-        df = spark.sql(portable.query_to_spark(duck._rule_sql(ds, "stg_src"), f"staging rule of {ds.name}"))
-        out[ds.name] = str(work / "stg" / ds.name)
-        df.write.mode("overwrite").parquet(out[ds.name])
-        spark.read.parquet(out[ds.name]).drop("_delivery").createOrReplaceTempView(f"stg_{ds.name}")
-        timings[f"spark/stg_{ds.name}"] = time.perf_counter() - t
+        out[ds.name] = writer.files(ds.name)
+        _source(spark, ds, out[ds.name]).drop("_delivery").createOrReplaceTempView(f"stg_{ds.name}")
     return out
+
+
+def _stage_dataset(spark, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged.Writer) -> tuple[int, set[str]]:
+    """The staged months of `ds` written into writer.scratch(ds) (as build._stage_dataset). Returns the landed
+    rows of the dataset and the months to link from the previous state."""
+    month = duck._month_sql(ds)
+
+    def spark_sql(sql: str, what: str):
+        return spark.sql(portable.query_to_spark(sql, f"{what} of {ds.name}"))
+
+    def write(files: list[str]) -> None:  # the rule over `files`, partitioned as the lake (month=YYYY-MM)
+        _source(spark, ds, files).createOrReplaceTempView("stg_src")
+        spark_sql(duck._rule_sql(ds, "stg_src"), "staging rule").createOrReplaceTempView("stg_out")
+        out = writer.scratch(ds.name)
+        (spark_sql(f"SELECT *, {month} AS _month FROM stg_out", "staged month")
+         .write.mode("overwrite").partitionBy("_month").option("compression", "zstd").parquet(str(out)))
+        for p in sorted(out.rglob("*")):  # Spark's markers and checksums: the state holds the parts only
+            if p.is_file() and (not p.name.endswith(".parquet") or p.name.startswith((".", "_"))):
+                p.unlink()
+
+    if pl.full:
+        files = lake.landed_files(ds.name)
+        write(files)
+        return _rows(files), set()
+    prev = writer.months_of(ds.name)
+    new = [str(lake.root / p) for m in pl.new.get(ds.name, []) for p in m["landed_parts"]]
+    landed = pl.state["datasets"][ds.name]["landed_rows"] + _rows(new)
+    if not new:
+        return landed, set(prev)
+    _source(spark, ds, new).createOrReplaceTempView("stg_delivered")
+    old = [f for fs in prev.values() for f in fs]
+    if old:
+        _source(spark, ds, old).createOrReplaceTempView("stg_state")
+    touched = {r[0] for r in spark_sql(duck._touched_sql(ds, "stg_state" if old else None, "stg_delivered"),
+                                       "months touched").collect()}
+    write([f for m in sorted(touched & set(prev)) for f in prev[m]] + new)
+    return landed, set(prev) - touched
+
+
+def _rows(files: list[str]) -> int:
+    return sum(pq.read_metadata(f).num_rows for f in files)
 
 
 def _spark_tables(spark, work: Path, plan, timings: dict) -> dict[str, str]:
@@ -180,8 +251,10 @@ def _stage_stats(con, lake: Lake, tolerance_hours: float, built_at: dt.datetime)
 
 
 def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | None = None, version: str = "",
-          built_at: dt.datetime | None = None, master: str = "local[*]") -> dict:
-    """Build a complete warehouse at `path` (which must not exist) with Spark. Returns timings per step."""
+          built_at: dt.datetime | None = None, master: str = "local[*]", rebuild: bool = False,
+          staging: dict | None = None) -> dict:
+    """Build a complete warehouse at `path` (which must not exist) with Spark. Returns timings per step.
+    `rebuild`: stage from every landed part, whatever the staged state; `staging` receives how it staged."""
     timings: dict[str, float] = {}
     built_at = built_at or dt.datetime.now().replace(microsecond=0)
     work = path.with_name(path.name + ".spark")  # removed with the build's leftovers (db.clean_building)
@@ -212,7 +285,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         t = time.perf_counter()
         for p in (work / "in").glob("cfg_*.parquet"):
             spark.read.parquet(str(p)).createOrReplaceTempView(p.stem)
-        staged = _stage(spark, lake, work, order, timings)
+        stg_files = _stage(spark, lake, order, timings, rebuild=rebuild, info=staging)
         timings["spark_staging"] = time.perf_counter() - t
         t = time.perf_counter()
         tables = _spark_tables(spark, work, plan, timings)
@@ -226,11 +299,10 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
             con.unregister(f"empty_{ds.name}")
         for f in on_spark:
             con.execute(f.read_text(encoding="utf-8"))
-        for ds in DATASETS:  # the staged rows, for the quality tables below
-            con.execute(f"DROP TABLE stg_{ds}")
-            parts = _parts(staged[ds])
-            rel = con.read_parquet(parts) if parts else con.from_arrow(duck.empty_landed(DATASETS[ds]))
-            rel.project("* EXCLUDE (_delivery)").to_view(f"stg_{ds}")
+        for ds, parts in stg_files.items():  # the staged rows, for the quality tables below (none: stays empty)
+            if parts:
+                con.execute(f"DROP TABLE stg_{ds}")
+                con.read_parquet(parts, union_by_name=True).project("* EXCLUDE (_delivery)").to_view(f"stg_{ds}")
         con.execute("SET TimeZone = 'UTC'")  # the session time zone of Spark, should a value carry one
         for name, folder in tables.items():
             _load(con, name, folder)
@@ -249,8 +321,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         t = time.perf_counter()
         duck._warnings(con, settings)
         timings["warnings"] = time.perf_counter() - t
-        for ds in DATASETS:
-            con.execute(f"DROP VIEW stg_{ds}")
+        duck._drop_staging(con)
         con.execute("CHECKPOINT")
     finally:
         con.close()

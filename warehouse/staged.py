@@ -177,5 +177,10 @@ class Writer:
             if p.is_dir() and p.name not in keep and not p.name.startswith("."):
                 shutil.rmtree(p, ignore_errors=True)
 
+    def files(self, ds: str) -> list[str]:
+        """After `commit`: every file of `ds` in the new generation (linked and written), absolute paths."""
+        return [str(self.root / self.name / ds / rel)
+                for m in sorted(self.datasets[ds]["months"]) for rel in sorted(self.datasets[ds]["months"][m])]
+
     def abandon(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
