@@ -3,7 +3,12 @@ after every delivery of a sequence — a new month, corrections of existing keys
 one already landed (its rank in the order of deliveries shifts the others), a record moving to another month, a
 quarantined row corrected — the published warehouse equals a full rebuild of the same lake, table by table,
 EXCEPT ALL both ways. A changed contract, a delivery set aside as damaged, a missing state file or a killed
-run's leftovers make the next run stage from every landed part (or are ignored), with the same result."""
+run's leftovers make the next run stage from every landed part (or are ignored), with the same result.
+
+The tables of such a run start as a copy of the previous version with only the changed months of the month-local
+tables replaced (warehouse.build.Reuse, `tables` mode "incremental"); the same comparison proves that the rest
+of every table is as a full build has it, and every doubt (dimensions, schema or settings changed, staging in
+full, the build record missing) builds in full."""
 from __future__ import annotations
 
 import datetime as dt
@@ -37,7 +42,7 @@ def _run(root: Path, drop: str) -> dict:
     res = run(root / drop, Settings().resolve(root), warehouse_dir=root / "wh", lake_dir=root / "lake",
               load_time=_load_time(), log=lambda m: None)
     assert res.status == "ok", res.error
-    return res.staging
+    return dict(res.staging, tables=res.tables)
 
 
 def _rebuilt(root: Path, tmp: Path) -> Path:
@@ -48,6 +53,7 @@ def _rebuilt(root: Path, tmp: Path) -> Path:
     stats: dict = {}
     build_and_publish(Lake(tmp / "lake"), tmp / "wh", Settings().resolve(tmp), stats=stats, rebuild=True)
     assert stats["staging"]["mode"] == "full"
+    assert (stats["tables"]["mode"], stats["tables"]["reason"]) == ("full", "rebuild")
     return db.current_version(tmp / "wh")
 
 
@@ -125,7 +131,9 @@ def county(tmp_path_factory):
         dict(ev[ids[0]], summary="二月更正"),
         dict(ev[ids[6]], reported_at="2024-05-06 09:00:00", updated_at="2024-05-06 09:00:00"),
     ], key_person_reports=[dict(c.rows["key_person_reports"][0], police_signed_at="2024-01-04 10:00:00",
-                                updated_at="2024-01-04 10:00:00")])
+                                updated_at="2024-01-04 10:00:00")], activity_log=[
+        dict(c.rows["activity_log"][1], op_time="2024-04-07 09:30:00", updated_at="2024-04-07 09:30:00"),
+        dict(c.rows["activity_log"][2], op_type="巡查", updated_at="2024-04-08 09:30:00")])
     d3.write(root / "d3", "20240215")
     info["d3"] = _run(root, "d3")
     # d4 (2024-05-20): a grid renamed and a new account (dimensions change under unchanged facts)
@@ -145,6 +153,13 @@ def test_each_delivery_merges_incrementally(county, step):
     assert info["d1"]["mode"] == "full" and info["d1"]["reason"] == "no state"
     assert info[step]["mode"] == "incremental", info[step]
     assert info[step]["linked"] > 0  # months the delivery did not touch are kept as they are
+    assert info["d1"]["tables"]["mode"] == "full" and info["d1"]["tables"]["reason"] == "no previous version"
+    tables = info[step]["tables"]
+    if step == "d4":  # a grid renamed, an account added: the activity's tables read both, all built again
+        assert tables["mode"] == "full" and tables["reason"] in ("dim_account changed", "dim_unit changed"), tables
+    else:  # the previous version's copy, with the months of the activity the delivery changed replaced
+        assert tables["mode"] == "incremental", tables
+        assert tables["months"] == {"d2": ["2024-01", "2024-04"], "d3": ["2024-01", "2024-04"]}[step], tables
 
 
 def test_incremental_equals_rebuild(county, tmp_path):

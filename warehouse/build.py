@@ -3,12 +3,17 @@
 Order: configuration tables → staging (latest version of every key, generated from the contract) →
 warehouse/schema/*.sql in name order (dims, facts, aggregates, quality) → meta → checkpoint, close → publish.
 The published facts are also exported as hive-partitioned Parquet under lake/published/<version>/.
+
+A daily run starts its new file as a copy of the previous version and replaces only the changed months of the
+month-local tables (MONTH_LOCAL); every other table is built again in full, by the same statements (`Reuse`).
 """
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -157,6 +162,7 @@ def _stage_all(con, lake: Lake, pl: staged.Plan, manifests: list[dict], rule: st
     try:
         for ds in DATASETS.values():
             landed, keep = _stage_dataset(con, lake, ds, pl, writer)
+            info.setdefault("kept", {})[ds.name] = sorted(keep)  # the months linked unchanged (Reuse)
             for k, v in writer.dataset(ds.name, landed, keep=keep).items():
                 info[k] += v
             stats.append(dataset_stats(con, ds, landed, tol))
@@ -505,16 +511,244 @@ def _warnings(con, settings: Settings) -> None:
     cur.unregister("warning_arrow")
     cur.close()
 
+# ------------------------------------------------------------------------------------------ the daily run's tables
+# Month-local tables: a month's rows depend only on the staged records of that month of MONTH_INPUT (the month of
+# their month column, as warehouse.staged partitions it) and on tables equal to the previous version's (checked at
+# every reuse: Reuse.deps). Value: the table's column whose month a row is of. tests/test_incremental.py proves
+# the set: every table of a reusing build equals a full rebuild's.
+MONTH_INPUT = "activity_log"
+MONTH_LOCAL = {"fact_activity": "op_time", "agg_account_day": "day", "agg_account_month": "month",
+               "agg_patrol_point": "day", "agg_aq_day": "day", "agg_aq_hour": "day"}
+REUSE_FORMAT = 1  # how a version is reused; a change makes the next build a full one
+_PREV = "_prev_"  # the previous version's other tables, set aside in the copy until compared or dropped
+_MONTHS = "_months_"  # a month-local table's recomputed months (TEMP)
+
+
+def build_inputs(settings: Settings) -> str:
+    """What a version's tables are built under besides the lake: the schema files, this module, the settings and
+    DuckDB's version. A version is reused only by a build under the same (recorded in PUBLISHED.json)."""
+    h = hashlib.sha256(f"{REUSE_FORMAT}\n{SCHEMA_VERSION}\n{duckdb.__version__}\n".encode())
+    for f in sorted(SCHEMA_DIR.glob("*.sql")):
+        h.update(f"{f.name}\n".encode() + f.read_bytes())
+    h.update(Path(__file__).read_bytes())
+    h.update(settings.model_dump_json().encode())
+    return h.hexdigest()
+
+
+def state_digest(state: dict | None) -> str | None:
+    """The identity of a staged state (its STATE.json: generation, deliveries, files with their sizes)."""
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest() if state else None
+
+
+class Reuse:
+    """A build that starts from a copy of the previous version (`previous`, its build record `record`:
+    {"inputs": build_inputs, "state": state_digest of the staged state it was built from}).
+
+    Used only when nothing can differ but the changed months: the previous version was built under the same
+    inputs from the staged state this build's staging merges from (so the months staging kept are the previous
+    version's months), the staging was incremental, and every table the month-local statements read (their
+    text names it; through TEMP tables, the tables those read) is equal to the previous version's, EXCEPT ALL
+    both ways. Then, at a month-local statement, only the changed months are computed — the same statement over
+    the month input restricted to them and the recomputed months of the month-local tables it reads — and
+    replaced (DELETE + INSERT); every other statement runs as written. Anything else: a full build, in the copy
+    (`fallback`: the month-local tables dropped first) or in a new file; `info` says which and why."""
+
+    def __init__(self, info: dict):
+        self.info = info
+        self.active = False
+        self.deps: set[str] = set()
+        self.months: list[str] = []
+
+    def problem(self, previous: Path | None, record: dict | None, inputs: str, state: dict | None,
+                rebuild: bool) -> str | None:
+        """Why the previous version cannot be reused (None: it can be tried)."""
+        if rebuild:
+            return "rebuild"
+        if previous is None:
+            return "no previous version"
+        if not record:
+            return "previous version's build not recorded"
+        if record.get("inputs") != inputs:
+            return "schema, settings or DuckDB changed"
+        if not state or record.get("state") != state_digest(state):
+            return "previous version not built from the staged state merged from"
+        return db.check_version(previous)
+
+    def start(self, con) -> None:
+        """In the copy: views and macros dropped, every table but the month-local ones renamed aside (_PREV)."""
+        main = "database_name = current_database() AND schema_name = 'main'"
+        tables = {r[0] for r in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE {main}").fetchall()}
+        if set(MONTH_LOCAL) - tables:
+            raise _NoReuse(f"previous version lacks {sorted(set(MONTH_LOCAL) - tables)}")
+        for (name,) in con.execute(f"SELECT view_name FROM duckdb_views() WHERE {main} AND NOT internal").fetchall():
+            con.execute(f"DROP VIEW main.{_q(name)}")
+        for name, kind in con.execute(f"""
+                SELECT DISTINCT function_name, function_type FROM duckdb_functions()
+                WHERE {main} AND function_type IN ('macro', 'table_macro') AND NOT internal""").fetchall():
+            con.execute(f"DROP MACRO {'TABLE ' if kind == 'table_macro' else ''}main.{_q(name)}")
+        for t in sorted(tables - set(MONTH_LOCAL)):
+            con.execute(f"ALTER TABLE main.{_q(t)} RENAME TO {_q(_PREV + t)}")
+        self.active = True
+
+    def staged(self, con, staging: dict, before: dict | None, after: dict | None) -> None:
+        """After staging: the months to replace (those staging did not keep, of the previous state and the new),
+        and the tables the month-local statements read (to be compared once built)."""
+        if staging.get("mode") != "incremental":
+            return self.fallback(con, f"staging {staging.get('mode')}: {staging.get('reason')}")
+        kept = set((staging.get("kept") or {}).get(MONTH_INPUT, []))
+        months = set()
+        for st in (before, after):
+            months |= set(((st or {}).get("datasets") or {}).get(MONTH_INPUT, {}).get("months", {}))
+        self.months = sorted(months - kept)
+        self.info["months"] = self.months
+        from warehouse import portable
+
+        stmts = [s for f in sorted(SCHEMA_DIR.glob("*.sql")) for s in portable.statements(f)]
+        names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM "
+                                           "duckdb_views() WHERE NOT internal").fetchall()}
+        names = {n for n in names if not n.startswith(_PREV)} | {s.name for s in stmts if s.kind != "macro"}
+        refs = {s.name: _names_in(_body(s), names - {s.name}) for s in stmts if s.kind in ("table", "temp")}
+        temp = {s.name for s in stmts if s.kind == "temp"}
+        deps: set[str] = set()
+        todo = list(MONTH_LOCAL)
+        while todo:
+            for r in refs.get(todo.pop(), ()):
+                if r in temp:
+                    todo.append(r)
+                elif r not in MONTH_LOCAL and r != f"stg_{MONTH_INPUT}":
+                    deps.add(r)
+        self.deps = deps
+        # the tables set aside that no month-local table reads: dropped now (their blocks free for the new ones)
+        prev = {r[0][len(_PREV):] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE "
+                                                       "starts_with(table_name, $p)", {"p": _PREV}).fetchall()}
+        if deps - prev:
+            return self.fallback(con, f"previous version lacks {sorted(deps - prev)}")
+        for t in sorted(prev - deps):
+            con.execute(f"DROP TABLE {_q(_PREV + t)}")
+
+    def run(self, con, s) -> None:
+        """One schema statement: as written, or for a month-local table its changed months replaced."""
+        if not self.active or s.kind != "table" or s.name not in MONTH_LOCAL:
+            con.execute(s.sql)
+            return
+        if self.deps is not None:  # at the first month-local statement: what it reads must be unchanged
+            self._compare(con)
+            if not self.active:
+                con.execute(s.sql)
+                return
+        if not self.months:  # no month changed: the previous version's rows stand
+            return
+        src = f"stg_{MONTH_INPUT}"
+        if _names_in(_body(s), {src}):
+            if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $t",
+                               {"t": _MONTHS + src}).fetchone()[0]:
+                ipred, iparams = _in_months(DATASETS[MONTH_INPUT].month_col, self.months)
+                con.execute(f"CREATE TEMP TABLE {_MONTHS}{src} AS SELECT * FROM {src} WHERE {ipred}", iparams)
+        body = re.sub(r"\b(" + "|".join([*MONTH_LOCAL, f"stg_{MONTH_INPUT}"]) + r")\b",
+                      lambda m: _MONTHS + m.group(1), _body(s))
+        con.execute(f"CREATE TEMP TABLE {_MONTHS}{s.name} AS {body}")
+        pred, params = _in_months(MONTH_LOCAL[s.name], self.months)
+        con.execute(f"DELETE FROM main.{s.name} WHERE {pred}", params)
+        con.execute(f"INSERT INTO main.{s.name} SELECT * FROM {_MONTHS}{s.name}")
+
+    def _compare(self, con) -> None:
+        deps, self.deps = self.deps, None
+        for t in sorted(deps):
+            try:
+                n = [con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()[0]
+                     for a, b in ((_q(t), _q(_PREV + t)), (_q(_PREV + t), _q(t)))]
+            except duckdb.Error as exc:  # not there yet, or of other columns
+                return self.fallback(con, f"{t} not comparable: {type(exc).__name__}")
+            if any(n):
+                return self.fallback(con, f"{t} changed")
+        self._drop_prev(con)
+        con.execute("CHECKPOINT")  # the previous version's other tables' blocks free for the new ones
+
+    def fallback(self, con, reason: str) -> None:
+        """A full build in the copy from here: the month-local tables dropped (before any was rebuilt)."""
+        self.info.update(mode="full", reason=reason)
+        self.active = False
+        self._drop_prev(con)
+        for t in MONTH_LOCAL:
+            con.execute(f"DROP TABLE IF EXISTS main.{_q(t)}")
+        con.execute("CHECKPOINT")
+
+    @staticmethod
+    def _drop_prev(con) -> None:
+        for (t,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, $p)",
+                                {"p": _PREV}).fetchall():
+            con.execute(f"DROP TABLE {_q(t)}")
+
+
+class _NoReuse(Exception):
+    """The copy of the previous version cannot be reused (a full build in a new file)."""
+
+
+def _body(s) -> str:
+    """The query of a CREATE [TEMP] TABLE … AS statement (warehouse.portable.Statement)."""
+    from warehouse import portable
+
+    return s.sql[portable._TABLE.match(s.sql).end():]
+
+
+def _names_in(sql: str, names: set[str]) -> set[str]:
+    words = set(re.findall(r"\w+", sql.lower()))
+    return {n for n in names if n.lower() in words}
+
+
+def _in_months(col: str, months: list[str]) -> tuple[str, dict]:
+    """A filter on `col` for rows of the months (YYYY-MM; 'none': no time), as ranges (zone maps prune them)."""
+    parts, params = [], {}
+    for i, m in enumerate(x for x in months if x != "none"):
+        y, mo = int(m[:4]), int(m[5:7])
+        params[f"lo{i}"], params[f"hi{i}"] = dt.date(y, mo, 1), dt.date(y + mo // 12, mo % 12 + 1, 1)
+        parts.append(f"({_q(col)} >= $lo{i} AND {_q(col)} < $hi{i})")
+    if "none" in months:
+        parts.append(f"{_q(col)} IS NULL")
+    return " OR ".join(parts) or "FALSE", params
+
+
 
 def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | None = None,
           version: str = "", built_at: dt.datetime | None = None, rebuild: bool = False,
-          staging: dict | None = None) -> dict:
+          staging: dict | None = None, previous: Path | None = None, previous_build: dict | None = None,
+          tables: dict | None = None) -> dict:
     """Build a complete warehouse at `path` (which must not exist). Returns timings per step. `rebuild`: stage
-    from every landed part, whatever the staged state (_stage); `staging`, when given, receives how it staged."""
+    from every landed part, whatever the staged state (_stage), and build every table in full; `staging`, when
+    given, receives how it staged. `previous`: the published version, `previous_build` its build record, which
+    the build starts from when it can (Reuse); `tables`, when given, receives how the tables were built (mode,
+    reason, the months replaced) and this version's build record ("record")."""
     timings = {}
     built_at = built_at or dt.datetime.now().replace(microsecond=0)
-    con = db.connect(path, read_only=False, threads=settings.etl.duckdb_threads,
-                     memory_limit=settings.etl.duckdb_memory_limit)
+    staging = staging if staging is not None else {}
+    info = tables if tables is not None else {}
+    inputs = build_inputs(settings)
+    before = staged.read_state(lake)
+    reuse = Reuse(info)
+    problem = reuse.problem(previous, previous_build, inputs, before, rebuild)
+    info.update(mode="full" if problem else "incremental", reason=problem or "incremental", months=[])
+    if not problem:
+        t = time.perf_counter()
+        try:
+            _copy_version(previous, path)
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            info.update(mode="full", reason=f"copy failed: {exc}")
+        timings["copy"] = time.perf_counter() - t
+
+    def connect():
+        return db.connect(path, read_only=False, threads=settings.etl.duckdb_threads,
+                          memory_limit=settings.etl.duckdb_memory_limit)
+    con = connect()
+    if info["mode"] == "incremental":
+        try:
+            reuse.start(con)
+        except (duckdb.Error, _NoReuse) as exc:  # the copy does not open as a version: a new file
+            con.close()
+            for p in path.parent.glob(path.name + "*"):
+                p.unlink(missing_ok=True)
+            info.update(mode="full", reason=f"previous version not reusable: {exc}")
+            con = connect()
     try:
         con.execute("SET preserve_insertion_order = true")
         t = time.perf_counter()
@@ -525,12 +759,24 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         _stage(con, lake, tolerance_hours=settings.etl.future_tolerance_hours, built_at=built_at, rebuild=rebuild,
                info=staging)
         timings["staging"] = time.perf_counter() - t
+        after = staged.read_state(lake)
+        info["record"] = {"inputs": inputs, "state": state_digest(after)}
+        if reuse.active:
+            t = time.perf_counter()
+            reuse.staged(con, staging, before, after)
+            timings["reuse"] = time.perf_counter() - t
         t = time.perf_counter()
         _quarantine_resolution(con)
         timings["q_resolution"] = time.perf_counter() - t
         for f in sorted(SCHEMA_DIR.glob("*.sql")):
             t = time.perf_counter()
-            con.execute(f.read_text(encoding="utf-8"))
+            if reuse.active:
+                from warehouse import portable
+
+                for s in portable.statements(f):
+                    reuse.run(con, s)
+            else:
+                con.execute(f.read_text(encoding="utf-8"))
             timings[f.stem] = time.perf_counter() - t
         _meta(con, settings, version or path.name, built_at)
         t = time.perf_counter()
@@ -543,6 +789,11 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
     finally:
         con.close()
     return timings
+
+
+def _copy_version(src: Path, dst: Path) -> None:
+    """The previous version's file copied to start the new one (it stays as it was: readers may hold it)."""
+    shutil.copyfile(src, dst)
 
 
 RUN_FINAL_COLUMNS = ("status", "finished_at", "duration_s", "published", "error")
@@ -633,17 +884,21 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
                       export: bool = True, stats: dict | None = None, rebuild: bool = False, engine: str = "duckdb",
                       master: str = "local[*]") -> Path:
     """Build, publish, export. `stats`, when given, receives the seconds per build step ("build"), how staging
-    went ("staging": full or incremental, why, state months written and linked) and the export's written and
-    linked month partitions ("export"). `rebuild`: stage from every landed part (never from the staged state).
+    went ("staging": full or incremental, why, state months written and linked), how the tables were built
+    ("tables": incremental — a copy of the previous version with the changed months of the month-local tables
+    replaced, Reuse — or full, why; the months replaced) and the export's written and linked month partitions
+    ("export"). `rebuild`: stage from every landed part (never from the staged state) and build every table.
     engine "spark": the tables are computed by Spark (warehouse/spark_build.py, `master` its master URL) into the
     same serving DuckDB file."""
     built_at = dt.datetime.now().replace(microsecond=0)
     db.clean_building(Path(warehouse_dir))  # leftovers of killed builds (we hold the warehouse's lock)
     try:  # the export of the version now published is the one the new export can link from
-        before = db.current_version(warehouse_dir).stem
+        previous = db.current_version(warehouse_dir)
+        before = previous.stem
     except db.NoWarehouse:
-        before = None
+        previous = before = None
     tmp, final = db.new_version_path(warehouse_dir, built_at)
+    tables: dict = {}
     try:
         staging: dict = {}
         if engine == "spark":
@@ -651,13 +906,23 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
 
             timings = spark_build.build(lake, tmp, settings, current_run=current_run, version=final.name,
                                         built_at=built_at, master=master)
+            tables = {"mode": "full", "reason": "spark"}
         else:
-            timings = build(lake, tmp, settings, current_run=current_run, version=final.name, built_at=built_at,
-                            rebuild=rebuild, staging=staging)
+            kw = dict(current_run=current_run, version=final.name, built_at=built_at, rebuild=rebuild)
+            try:
+                timings = build(lake, tmp, settings, staging=staging, previous=previous,
+                                previous_build=published_build(warehouse_dir, previous), tables=tables, **kw)
+            except duckdb.Error as exc:  # reusing the previous version failed (a damaged block): build in full
+                if tables.get("mode") != "incremental" or isinstance(exc, (duckdb.IOException,
+                                                                         duckdb.OutOfMemoryException)):
+                    raise
+                _remove_build(tmp)
+                staging, tables = {}, {}
+                timings = build(lake, tmp, settings, staging=staging, tables=tables, **kw)
+                tables["reason"] = f"reuse failed: {type(exc).__name__}"
         published = db.publish(warehouse_dir, tmp, final, keep=settings.paths.keep_versions)
     except BaseException as exc:  # a failed build (a full disk) leaves nothing behind: its file, WAL, spill folder
-        for p in tmp.parent.glob(tmp.name + "*"):
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        _remove_build(tmp)
         if isinstance(exc, (OSError, duckdb.IOException, duckdb.FatalException, duckdb.OutOfMemoryException)):
             raise db.WarehouseError(f"无法写入数据仓库 {tmp.parent}: {exc}") from exc
         raise
@@ -672,18 +937,42 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
                 shutil.rmtree(d, ignore_errors=True)
         if stats is not None:
             stats["export"] = counts
-    _mark_published(lake, warehouse_dir, published.name)  # after the export: a run killed in it exports again
+    record = tables.pop("record", None)
+    # after the export: a run killed in it exports again
+    _mark_published(lake, warehouse_dir, published.name, build=record)
     if stats is not None:
         stats["build"] = {k: round(v, 3) for k, v in timings.items()}
         stats["staging"] = staging
+        stats["tables"] = tables
     return published
 
 
-PUBLISHED_STATE = "PUBLISHED.json"  # in the warehouse directory: the version last published and what it holds
+def _remove_build(tmp: Path) -> None:
+    for p in tmp.parent.glob(tmp.name + "*"):
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
-def _mark_published(lake: Lake, warehouse_dir: Path, version: str) -> None:
-    write_json(Path(warehouse_dir) / PUBLISHED_STATE, {"version": version, "deliveries": lake.fingerprint()})
+# in the warehouse directory: the version last published, what it holds and how it was built (its build record:
+# what a next build may reuse it under, Reuse)
+PUBLISHED_STATE = "PUBLISHED.json"
+
+
+def _mark_published(lake: Lake, warehouse_dir: Path, version: str, build: dict | None = None) -> None:
+    st = {"version": version, "deliveries": lake.fingerprint()}
+    if build:
+        st["build"] = build
+    write_json(Path(warehouse_dir) / PUBLISHED_STATE, st)
+
+
+def published_build(warehouse_dir: Path, version: Path | None) -> dict | None:
+    """The build record of `version` (PUBLISHED.json's, when it names that version)."""
+    if version is None:
+        return None
+    try:
+        st = json.loads((Path(warehouse_dir) / PUBLISHED_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return st.get("build") if isinstance(st, dict) and st.get("version") == version.name else None
 
 
 def stale(lake: Lake, warehouse_dir: Path) -> bool:
