@@ -121,6 +121,7 @@ def county(tmp_path_factory):
     for d in range(1, 6):
         d2.op(acct, dt.datetime(2024, 4, d, 9), "巡查")
     d2.rows["activity_log"].append(dict(c.rows["activity_log"][0]))
+    d2.collection(grid, dt.date(2024, 4, 9), 290)  # a new day of collection statistics in April
     d2.write(root / "d2", "20240410")
     info["d2"] = _run(root, "d2")
     # d3 (named 2024-02-15, landed after d2: earlier in the order of deliveries): a version of ids[3] with the
@@ -159,7 +160,8 @@ def test_each_delivery_merges_incrementally(county, step):
         assert tables["mode"] == "full" and tables["reason"] in ("dim_account changed", "dim_unit changed"), tables
     else:  # the previous version's copy, with the months of the activity the delivery changed replaced
         assert tables["mode"] == "incremental", tables
-        assert tables["months"] == {"d2": ["2024-01", "2024-04"], "d3": ["2024-01", "2024-04"]}[step], tables
+        assert tables["months"] == {"d2": {"activity_log": ["2024-01", "2024-04"], "collection_stats": ["2024-04"]},
+                                    "d3": {"activity_log": ["2024-01", "2024-04"]}}[step], tables
 
 
 def test_incremental_equals_rebuild(county, tmp_path):

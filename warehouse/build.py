@@ -512,16 +512,17 @@ def _warnings(con, settings: Settings) -> None:
     cur.close()
 
 # ------------------------------------------------------------------------------------------ the daily run's tables
-# Month-local tables: a month's rows depend only on the staged records of that month of MONTH_INPUT (the month of
-# their month column, as warehouse.staged partitions it) and on tables equal to the previous version's (checked at
-# every reuse: Reuse.deps). Value: the table's column whose month a row is of. tests/test_incremental.py proves
-# the set: every table of a reusing build equals a full rebuild's.
-MONTH_INPUT = "activity_log"
-MONTH_LOCAL = {"fact_activity": "op_time", "agg_account_day": "day", "agg_account_month": "month",
-               "agg_patrol_point": "day", "agg_aq_day": "day", "agg_aq_hour": "day"}
+# Month-local tables: a month's rows depend only on the staged records of that month of one dataset (the month of
+# its month column, as warehouse.staged partitions it; here: of the table's column named) and on tables equal to
+# the previous version's (checked at every reuse: Reuse.staged). tests/test_incremental.py proves the set: every
+# table of a reusing build equals a full rebuild's.
+MONTH_LOCAL = {"fact_activity": ("activity_log", "op_time"), "agg_account_day": ("activity_log", "day"),
+               "agg_account_month": ("activity_log", "month"), "agg_patrol_point": ("activity_log", "day"),
+               "agg_aq_day": ("activity_log", "day"), "agg_aq_hour": ("activity_log", "day"),
+               "fact_collection": ("collection_stats", "stat_date")}
 REUSE_FORMAT = 1  # how a version is reused; a change makes the next build a full one
 _PREV = "_prev_"  # the previous version's other tables, set aside in the copy until compared or dropped
-_MONTHS = "_months_"  # a month-local table's recomputed months (TEMP)
+_MONTHS = "_months_"  # a month-local table's (or staging table's) changed months (TEMP)
 
 
 def build_inputs(settings: Settings) -> str:
@@ -556,8 +557,8 @@ class Reuse:
     def __init__(self, info: dict):
         self.info = info
         self.active = False
-        self.deps: set[str] = set()
-        self.months: list[str] = []
+        self.deps: set[str] | None = set()
+        self.months: dict[str, list[str]] = {}
 
     def problem(self, previous: Path | None, record: dict | None, inputs: str, state: dict | None,
                 rebuild: bool) -> str | None:
@@ -591,16 +592,19 @@ class Reuse:
         self.active = True
 
     def staged(self, con, staging: dict, before: dict | None, after: dict | None) -> None:
-        """After staging: the months to replace (those staging did not keep, of the previous state and the new),
-        and the tables the month-local statements read (to be compared once built)."""
+        """After staging: the months to replace per dataset (those staging did not keep, of the previous state and
+        the new), and the tables the month-local statements read, compared with the previous version's — any
+        difference, or a statement reading another dataset's months: a full build."""
         if staging.get("mode") != "incremental":
             return self.fallback(con, f"staging {staging.get('mode')}: {staging.get('reason')}")
-        kept = set((staging.get("kept") or {}).get(MONTH_INPUT, []))
-        months = set()
-        for st in (before, after):
-            months |= set(((st or {}).get("datasets") or {}).get(MONTH_INPUT, {}).get("months", {}))
-        self.months = sorted(months - kept)
-        self.info["months"] = self.months
+        inputs = {ds for ds, _ in MONTH_LOCAL.values()}
+        for ds in sorted(inputs):
+            kept = set((staging.get("kept") or {}).get(ds, []))
+            months = set()
+            for st in (before, after):
+                months |= set(((st or {}).get("datasets") or {}).get(ds, {}).get("months", {}))
+            self.months[ds] = sorted(months - kept)
+        self.info["months"] = {ds: m for ds, m in self.months.items() if m}
         from warehouse import portable
 
         stmts = [s for f in sorted(SCHEMA_DIR.glob("*.sql")) for s in portable.statements(f)]
@@ -609,45 +613,52 @@ class Reuse:
         names = {n for n in names if not n.startswith(_PREV)} | {s.name for s in stmts if s.kind != "macro"}
         refs = {s.name: _names_in(_body(s), names - {s.name}) for s in stmts if s.kind in ("table", "temp")}
         temp = {s.name for s in stmts if s.kind == "temp"}
+        month_of = {**{t: ds for t, (ds, _) in MONTH_LOCAL.items()}, **{f"stg_{ds}": ds for ds in inputs}}
         deps: set[str] = set()
-        todo = list(MONTH_LOCAL)
-        while todo:
-            for r in refs.get(todo.pop(), ()):
-                if r in temp:
-                    todo.append(r)
-                elif r not in MONTH_LOCAL and r != f"stg_{MONTH_INPUT}":
-                    deps.add(r)
-        self.deps = deps
-        # the tables set aside that no month-local table reads: dropped now (their blocks free for the new ones)
+        for t in MONTH_LOCAL:
+            todo = [t]
+            while todo:
+                for r in refs.get(todo.pop(), ()):
+                    if r in temp:
+                        todo.append(r)
+                    elif r in month_of:
+                        if month_of[r] != month_of[t]:
+                            return self.fallback(con, f"{t} reads {r}, of the months of another dataset")
+                    else:
+                        deps.add(r)
         prev = {r[0][len(_PREV):] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE "
                                                        "starts_with(table_name, $p)", {"p": _PREV}).fetchall()}
         if deps - prev:
             return self.fallback(con, f"previous version lacks {sorted(deps - prev)}")
+        # the tables set aside that no month-local table reads: dropped, their blocks free for the new tables
         for t in sorted(prev - deps):
             con.execute(f"DROP TABLE {_q(_PREV + t)}")
+        con.execute("CHECKPOINT")
+        self.deps = deps
 
     def run(self, con, s) -> None:
         """One schema statement: as written, or for a month-local table its changed months replaced."""
         if not self.active or s.kind != "table" or s.name not in MONTH_LOCAL:
             con.execute(s.sql)
             return
-        if self.deps is not None:  # at the first month-local statement: what it reads must be unchanged
+        if self.deps is not None:  # at the first month-local statement: what they read must be unchanged
             self._compare(con)
             if not self.active:
                 con.execute(s.sql)
                 return
-        if not self.months:  # no month changed: the previous version's rows stand
+        ds, col = MONTH_LOCAL[s.name]
+        months = self.months[ds]
+        if not months:  # no month of its dataset changed: the previous version's rows stand
             return
-        src = f"stg_{MONTH_INPUT}"
-        if _names_in(_body(s), {src}):
-            if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $t",
-                               {"t": _MONTHS + src}).fetchone()[0]:
-                ipred, iparams = _in_months(DATASETS[MONTH_INPUT].month_col, self.months)
-                con.execute(f"CREATE TEMP TABLE {_MONTHS}{src} AS SELECT * FROM {src} WHERE {ipred}", iparams)
-        body = re.sub(r"\b(" + "|".join([*MONTH_LOCAL, f"stg_{MONTH_INPUT}"]) + r")\b",
-                      lambda m: _MONTHS + m.group(1), _body(s))
+        src = f"stg_{ds}"
+        if _names_in(_body(s), {src}) and not con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = $t", {"t": _MONTHS + src}).fetchone()[0]:
+            pred, params = _in_months(DATASETS[ds].month_col, months)
+            con.execute(f"CREATE TEMP TABLE {_MONTHS}{src} AS SELECT * FROM {src} WHERE {pred}", params)
+        own = [t for t, (d, _) in MONTH_LOCAL.items() if d == ds] + [src]
+        body = re.sub(r"\b(" + "|".join(own) + r")\b", lambda m: _MONTHS + m.group(1), _body(s))
         con.execute(f"CREATE TEMP TABLE {_MONTHS}{s.name} AS {body}")
-        pred, params = _in_months(MONTH_LOCAL[s.name], self.months)
+        pred, params = _in_months(col, months)
         con.execute(f"DELETE FROM main.{s.name} WHERE {pred}", params)
         con.execute(f"INSERT INTO main.{s.name} SELECT * FROM {_MONTHS}{s.name}")
 
@@ -662,11 +673,10 @@ class Reuse:
             if any(n):
                 return self.fallback(con, f"{t} changed")
         self._drop_prev(con)
-        con.execute("CHECKPOINT")  # the previous version's other tables' blocks free for the new ones
 
     def fallback(self, con, reason: str) -> None:
         """A full build in the copy from here: the month-local tables dropped (before any was rebuilt)."""
-        self.info.update(mode="full", reason=reason)
+        self.info.update(mode="full", reason=reason, months={})
         self.active = False
         self._drop_prev(con)
         for t in MONTH_LOCAL:
@@ -726,7 +736,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
     before = staged.read_state(lake)
     reuse = Reuse(info)
     problem = reuse.problem(previous, previous_build, inputs, before, rebuild)
-    info.update(mode="full" if problem else "incremental", reason=problem or "incremental", months=[])
+    info.update(mode="full" if problem else "incremental", reason=problem or "incremental", months={})
     if not problem:
         t = time.perf_counter()
         try:
@@ -774,7 +784,10 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
                 from warehouse import portable
 
                 for s in portable.statements(f):
+                    ts = time.perf_counter()
                     reuse.run(con, s)
+                    if s.kind != "macro":
+                        timings[f"{f.stem}/{s.name}"] = time.perf_counter() - ts
             else:
                 con.execute(f.read_text(encoding="utf-8"))
             timings[f.stem] = time.perf_counter() - t
