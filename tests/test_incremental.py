@@ -182,19 +182,34 @@ def test_incremental_equals_rebuild(county, tmp_path):
 
 
 def test_step_by_step_equals_rebuild(tmp_path):
-    """After every run (not only the last), the published version equals a rebuild of the lake as it was."""
+    """After every run (not only the last), the published version equals a rebuild of the lake as it was: the
+    months of the activity and the collection statistics a run replaced in the previous version's copy, and the
+    months it kept."""
     root = tmp_path / "c"
     c = _first(sample_county())
     c.write(root / "d1", "20240101")
     _run(root, "d1")
     _same_as_rebuild(root, tmp_path / "r1")
-    ev = c.rows["events"]
-    _delivery(events=[dict(ev[2], status="已办结", closed_at="2024-03-09 10:00:00",
-                           updated_at="2024-03-09 10:00:00")]).write(root / "d2", "20240310")
-    assert _run(root, "d2")["mode"] == "incremental"
+    ev, logs = c.rows["events"], c.rows["activity_log"]
+    acct, grid = logs[0]["account_id"], ev[1]["grid_code"]
+    # d2: an event closed; March activity added, a January log corrected; a collection day added in March
+    d2 = _delivery(events=[dict(ev[2], status="已办结", closed_at="2024-03-09 10:00:00",
+                                updated_at="2024-03-09 10:00:00")],
+                   activity_log=[dict(logs[3], op_type="巡查", updated_at="2024-03-09 11:00:00")])
+    d2.op(acct, dt.datetime(2024, 3, 28, 9), "事件上报")
+    d2.collection(grid, dt.date(2024, 3, 28), 275)
+    d2.write(root / "d2", "20240310")
+    st = _run(root, "d2")
+    assert st["mode"] == "incremental" and st["tables"]["mode"] == "incremental", st
+    assert st["tables"]["months"] == {"activity_log": ["2024-01", "2024-03"], "collection_stats": ["2024-03"]}
     _same_as_rebuild(root, tmp_path / "r2")
-    _delivery(events=[dict(ev[2], status="办理中", updated_at="2024-03-09 10:00:00")]).write(root / "d3", "20240301")
-    assert _run(root, "d3")["mode"] == "incremental"  # named earlier: d2's version keeps winning the tie
+    # d3 (named earlier): the event's other version loses the tie; a January log moved to February (a new month)
+    _delivery(events=[dict(ev[2], status="办理中", updated_at="2024-03-09 10:00:00")],
+              activity_log=[dict(logs[4], op_time="2024-02-15 09:00:00", updated_at="2024-03-09 12:00:00")]
+              ).write(root / "d3", "20240301")
+    st = _run(root, "d3")
+    assert st["mode"] == "incremental" and st["tables"]["mode"] == "incremental", st
+    assert st["tables"]["months"] == {"activity_log": ["2024-01", "2024-02"]}
     _same_as_rebuild(root, tmp_path / "r3")
 
 
