@@ -23,7 +23,7 @@ from support.county import MiniCounty, sample_county
 from core.config import Settings
 from etl.lake import Lake
 from etl.pipeline import run
-from warehouse import db, staged
+from warehouse import build, db, staged
 from warehouse.build import build_and_publish
 
 # legitimately run-specific: the run log (the incremental build holds its own run as unfinished), the feeding
@@ -247,9 +247,14 @@ def test_contract_change_restages_everything(tmp_path, monkeypatch):
         root / "d2", "20240501")
     st = _run(root, "d2")
     assert (st["mode"], st["reason"]) == ("full", "contract changed")
+    assert st["tables"]["mode"] == "full" and st["tables"]["reason"] == "staging full: contract changed"
     _delivery(events=[dict(c.rows["events"][1], summary="再新", updated_at="2024-05-02 08:00:00")]).write(
         root / "d3", "20240502")
-    assert _run(root, "d3")["mode"] == "incremental"  # the new contract's state is used from then on
+    # the tables' own inputs changed (schema files, settings, DuckDB, this way of reusing): all built again
+    monkeypatch.setattr(build, "REUSE_FORMAT", build.REUSE_FORMAT + 1)
+    st = _run(root, "d3")
+    assert st["mode"] == "incremental"  # the new contract's state is used from then on
+    assert (st["tables"]["mode"], st["tables"]["reason"]) == ("full", "schema, settings or DuckDB changed")
     _same_as_rebuild(root, tmp_path / "r")
 
 
@@ -271,6 +276,7 @@ def test_removed_delivery_or_state_file_restages_everything(tmp_path):
               load_time=_load_time(), log=lambda m: None)
     assert res.status == "partial"  # the damaged delivery is listed as failed
     assert res.staging["mode"] == "full" and "removed" in res.staging["reason"], res.staging
+    assert res.tables["mode"] == "full" and res.tables["reason"].startswith("staging full"), res.tables
     _same_as_rebuild(root, tmp_path / "r1")
     con = db.open_published(root / "wh")
     assert con.execute("SELECT summary FROM fact_event WHERE event_id = $e", {"e": ev[0]["event_id"]}).fetchone()[0] \
@@ -322,6 +328,7 @@ def test_killed_state_write_leaves_the_previous_state(tmp_path, monkeypatch):
     (sd / ".g000099.tmp").mkdir()  # a half-written generation
     st = _run(root, "d2")
     assert st["mode"] == "incremental", st
+    assert st["tables"]["mode"] == "incremental", st  # the killed run published nothing: d1's version reused
     # the leftovers are gone: the new generation and the one it merged from (read by that build) remain
     assert sorted(p.name for p in sd.iterdir()) == [staged.STATE_FILE, json.loads(before)["generation"], json.loads(
         (sd / staged.STATE_FILE).read_text(encoding="utf-8"))["generation"]]
