@@ -226,6 +226,8 @@ def test_step_by_step_equals_rebuild(tmp_path):
     st = _run(root, "d2")
     assert st["mode"] == "incremental" and st["tables"]["mode"] == "incremental", st
     assert st["tables"]["months"] == {"activity_log": ["2024-01", "2024-03"], "collection_stats": ["2024-03"]}
+    # of the activity, only the days of the delivered logs: the corrected one's and the new one's
+    assert st["tables"]["days"] == {"activity_log": [logs[3]["op_time"][:10], "2024-03-28"]}, st["tables"]
     _same_as_rebuild(root, tmp_path / "r2")
     # d3 (named earlier): the event's other version loses the tie; a January log moved to February (a new month)
     _delivery(events=[dict(ev[2], status="办理中", updated_at="2024-03-09 10:00:00")],
@@ -234,6 +236,7 @@ def test_step_by_step_equals_rebuild(tmp_path):
     st = _run(root, "d3")
     assert st["mode"] == "incremental" and st["tables"]["mode"] == "incremental", st
     assert st["tables"]["months"] == {"activity_log": ["2024-01", "2024-02"]}
+    assert st["tables"]["days"] == {"activity_log": [logs[4]["op_time"][:10], "2024-02-15"]}, st["tables"]
     _same_as_rebuild(root, tmp_path / "r3")
 
 

@@ -512,14 +512,17 @@ def _warnings(con, settings: Settings) -> None:
     cur.close()
 
 # ------------------------------------------------------------------------------------------ the daily run's tables
-# Month-local tables: a month's rows depend only on the staged records of that month of one dataset (the month of
-# its month column, as warehouse.staged partitions it; here: of the table's column named) and on tables equal to
-# the previous version's (checked at every reuse: Reuse.staged). tests/test_incremental.py proves the set: every
-# table of a reusing build equals a full rebuild's.
-MONTH_LOCAL = {"fact_activity": ("activity_log", "op_time"), "agg_account_day": ("activity_log", "day"),
-               "agg_account_month": ("activity_log", "month"), "agg_patrol_point": ("activity_log", "day"),
-               "agg_aq_day": ("activity_log", "day"), "agg_aq_hour": ("activity_log", "day"),
-               "fact_collection": ("collection_stats", "stat_date")}
+# Month-local tables: (dataset, column, grain). A day's (grain "day") or a month's rows of the table — the day or
+# month of its column — depend only on the staged records of that day or month of the dataset (of its month
+# column, as warehouse.staged partitions it) and on tables equal to the previous version's (checked at every
+# reuse: Reuse.staged). tests/test_incremental.py proves the set: every table of a reusing build equals a full
+# rebuild's.
+MONTH_LOCAL = {"fact_activity": ("activity_log", "op_time", "day"), "agg_account_day": ("activity_log", "day", "day"),
+               "agg_account_month": ("activity_log", "month", "month"),
+               "agg_patrol_point": ("activity_log", "day", "day"), "agg_aq_day": ("activity_log", "day", "day"),
+               "agg_aq_hour": ("activity_log", "day", "day"),
+               "fact_collection": ("collection_stats", "stat_date", "month")}
+MAX_DAYS = 31  # more changed days of a dataset than this: its day tables replace whole months
 REUSE_FORMAT = 1  # how a version is reused; a change makes the next build a full one
 # a previous version with more of its blocks free (and more than 64, 16 MB) is not reused: the next is written
 # compactly (measured: 2–3 % free after daily runs at county scale, docs/performance.md)
@@ -562,6 +565,7 @@ class Reuse:
         self.active = False
         self.deps: set[str] | None = set()
         self.months: dict[str, list[str]] = {}
+        self.days: dict[str, list[dt.date] | None] = {}
 
     def problem(self, previous: Path | None, record: dict | None, inputs: str, state: dict | None,
                 rebuild: bool) -> str | None:
@@ -597,20 +601,26 @@ class Reuse:
             con.execute(f"ALTER TABLE main.{_q(t)} RENAME TO {_q(_PREV + t)}")
         self.active = True
 
-    def staged(self, con, staging: dict, before: dict | None, after: dict | None) -> None:
+    def staged(self, con, lake: Lake, staging: dict, before: dict | None, after: dict | None) -> None:
         """After staging: the months to replace per dataset (those staging did not keep, of the previous state and
-        the new), and the tables the month-local statements read, compared with the previous version's — any
-        difference, or a statement reading another dataset's months: a full build."""
+        the new) and, for a dataset with day tables, the days within them (_changed_days); the tables the
+        month-local statements read, compared with the previous version's — any difference, or a statement
+        reading another dataset's months or a coarser table of its own: a full build."""
         if staging.get("mode") != "incremental":
             return self.fallback(con, f"staging {staging.get('mode')}: {staging.get('reason')}")
-        inputs = {ds for ds, _ in MONTH_LOCAL.values()}
+        inputs = {ds for ds, _, _ in MONTH_LOCAL.values()}
         for ds in sorted(inputs):
             kept = set((staging.get("kept") or {}).get(ds, []))
             months = set()
             for st in (before, after):
                 months |= set(((st or {}).get("datasets") or {}).get(ds, {}).get("months", {}))
             self.months[ds] = sorted(months - kept)
+            if self.months[ds] and any(d == ds and g == "day" for d, _, g in MONTH_LOCAL.values()):
+                self.days[ds] = _changed_days(con, lake, ds, self.months[ds], before)
+                if self.days[ds] is not None:  # the months that can differ: those of the changed days
+                    self.months[ds] = sorted({f"{d:%Y-%m}" for d in self.days[ds]})
         self.info["months"] = {ds: m for ds, m in self.months.items() if m}
+        self.info["days"] = {ds: [str(d) for d in v] for ds, v in self.days.items() if v is not None}
         from warehouse import portable
 
         stmts = [s for f in sorted(SCHEMA_DIR.glob("*.sql")) for s in portable.statements(f)]
@@ -619,7 +629,7 @@ class Reuse:
         names = {n for n in names if not n.startswith(_PREV)} | {s.name for s in stmts if s.kind != "macro"}
         refs = {s.name: _names_in(_body(s), names - {s.name}) for s in stmts if s.kind in ("table", "temp")}
         temp = {s.name for s in stmts if s.kind == "temp"}
-        month_of = {**{t: ds for t, (ds, _) in MONTH_LOCAL.items()}, **{f"stg_{ds}": ds for ds in inputs}}
+        month_of = {**{t: ds for t, (ds, _, _) in MONTH_LOCAL.items()}, **{f"stg_{ds}": ds for ds in inputs}}
         deps: set[str] = set()
         for t in MONTH_LOCAL:
             todo = [t]
@@ -630,6 +640,8 @@ class Reuse:
                     elif r in month_of:
                         if month_of[r] != month_of[t]:
                             return self.fallback(con, f"{t} reads {r}, of the months of another dataset")
+                        if r in MONTH_LOCAL and (MONTH_LOCAL[r][2], MONTH_LOCAL[t][2]) == ("month", "day"):
+                            return self.fallback(con, f"{t} (by day) reads {r} (by month)")
                     else:
                         deps.add(r)
         prev = {r[0][len(_PREV):] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE "
@@ -652,21 +664,33 @@ class Reuse:
             if not self.active:
                 con.execute(s.sql)
                 return
-        ds, col = MONTH_LOCAL[s.name]
-        months = self.months[ds]
-        if not months:  # no month of its dataset changed: the previous version's rows stand
+        ds, col, grain = MONTH_LOCAL[s.name]
+        if not self.months[ds]:  # no month of its dataset changed: the previous version's rows stand
             return
-        src = f"stg_{ds}"
-        if _names_in(_body(s), {src}) and not con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE table_name = $t", {"t": _MONTHS + src}).fetchone()[0]:
-            pred, params = _in_months(DATASETS[ds].month_col, months)
-            con.execute(f"CREATE TEMP TABLE {_MONTHS}{src} AS SELECT * FROM {src} WHERE {pred}", params)
-        own = [t for t, (d, _) in MONTH_LOCAL.items() if d == ds] + [src]
-        body = re.sub(r"\b(" + "|".join(own) + r")\b", lambda m: _MONTHS + m.group(1), _body(s))
+        # what the statement reads of its dataset: the staged records of its days or months, the recomputed rows
+        # of the tables of its grain, the (replaced) rows of its months of a table by day
+        names = {}
+        for r in _names_in(_body(s), {f"stg_{ds}", *(t for t, v in MONTH_LOCAL.items() if v[0] == ds)}):
+            if r in MONTH_LOCAL and MONTH_LOCAL[r][2] == grain:
+                names[r] = _MONTHS + r
+                continue
+            names[r] = f"{_MONTHS}{grain}_{r}"
+            if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $t",
+                               {"t": names[r]}).fetchone()[0]:
+                pred, params = self._periods(DATASETS[ds].month_col if r == f"stg_{ds}" else MONTH_LOCAL[r][1],
+                                             ds, grain)
+                con.execute(f"CREATE TEMP TABLE {names[r]} AS SELECT * FROM {r} WHERE {pred}", params)
+        body = re.sub(r"\b(" + "|".join(names) + r")\b", lambda m: names[m.group(1)], _body(s)) if names \
+            else _body(s)
         con.execute(f"CREATE TEMP TABLE {_MONTHS}{s.name} AS {body}")
-        pred, params = _in_months(col, months)
+        pred, params = self._periods(col, ds, grain)
         con.execute(f"DELETE FROM main.{s.name} WHERE {pred}", params)
         con.execute(f"INSERT INTO main.{s.name} SELECT * FROM {_MONTHS}{s.name}")
+
+    def _periods(self, col: str, ds: str, grain: str) -> tuple[str, dict]:
+        """The filter on `col` for the changed days (grain "day", when known) or months of `ds`."""
+        days = self.days.get(ds)
+        return _in_days(col, days) if grain == "day" and days is not None else _in_months(col, self.months[ds])
 
     def _compare(self, con) -> None:
         deps, self.deps = self.deps, None
@@ -682,7 +706,7 @@ class Reuse:
 
     def fallback(self, con, reason: str) -> None:
         """A full build in the copy from here: the month-local tables dropped (before any was rebuilt)."""
-        self.info.update(mode="full", reason=reason, months={})
+        self.info.update(mode="full", reason=reason, months={}, days={})
         self.active = False
         self._drop_prev(con)
         for t in MONTH_LOCAL:
@@ -710,6 +734,42 @@ def _body(s) -> str:
 def _names_in(sql: str, names: set[str]) -> set[str]:
     words = set(re.findall(r"\w+", sql.lower()))
     return {n for n in names if n.lower() in words}
+
+
+def _changed_days(con, lake: Lake, ds: str, months: list[str], before: dict) -> list[dt.date] | None:
+    """The days (of the month column) of the records of `ds` that differ from the previous state `before`, within
+    its changed months: the days of the new deliveries' keys, before (the state's record) and now (stg_<ds>) — a
+    key's current record depends on its own versions only (_rule_sql), so no other record changed. None: a
+    record without a time among them, or more than MAX_DAYS days (whole months are replaced)."""
+    held = before.get("deliveries") or {}
+    new = [str(lake.root / p) for m in lake.manifests() if m["dataset"] == ds and m["sha256"] not in held
+           for p in m["landed_parts"]]
+    if not new:
+        return []
+    info = (before.get("datasets") or {}).get(ds) or {"months": {}}
+    root = staged.state_dir(lake) / before["generation"] / ds
+    old = [str(root / rel) for m in months for rel in sorted(info["months"].get(m, {}))]
+    d = DATASETS[ds]
+    key, mc = ", ".join(_q(k) for k in d.key), _q(d.month_col)
+    pred, params = _in_months(d.month_col, months)
+    con.execute(f"CREATE TEMP TABLE {_MONTHS}keys_{ds} AS SELECT DISTINCT {key} FROM {_PARQUET}", {"files": new})
+    q = f"SELECT DISTINCT CAST({mc} AS DATE) FROM stg_{ds} SEMI JOIN {_MONTHS}keys_{ds} USING ({key}) WHERE {pred}"
+    if old:
+        q += (f" UNION SELECT DISTINCT CAST({mc} AS DATE) FROM read_parquet($old, hive_partitioning = false, "
+              f"union_by_name = true) SEMI JOIN {_MONTHS}keys_{ds} USING ({key})")
+        params["old"] = old
+    days = [r[0] for r in con.execute(q, params).fetchall()]
+    con.execute(f"DROP TABLE {_MONTHS}keys_{ds}")
+    return None if None in days or len(days) > MAX_DAYS else sorted(days)
+
+
+def _in_days(col: str, days: list[dt.date]) -> tuple[str, dict]:
+    """A filter on `col` for rows of the days, as ranges (zone maps prune them)."""
+    parts, params = [], {}
+    for i, d in enumerate(days):
+        params[f"lo{i}"], params[f"hi{i}"] = d, d + dt.timedelta(days=1)
+        parts.append(f"({_q(col)} >= $lo{i} AND {_q(col)} < $hi{i})")
+    return " OR ".join(parts) or "FALSE", params
 
 
 def _in_months(col: str, months: list[str]) -> tuple[str, dict]:
@@ -779,7 +839,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         info["record"] = {"inputs": inputs, "state": state_digest(after)}
         if reuse.active:
             t = time.perf_counter()
-            reuse.staged(con, staging, before, after)
+            reuse.staged(con, lake, staging, before, after)
             timings["reuse"] = time.perf_counter() - t
         t = time.perf_counter()
         _quarantine_resolution(con)
@@ -969,7 +1029,7 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
     if export:
         pub_root = lake.root / "published"
         t = time.perf_counter()
-        replaced = ({t: tables["months"].get(ds, []) for t, (ds, _) in MONTH_LOCAL.items()}
+        replaced = ({t: tables["months"].get(ds, []) for t, (ds, _, _) in MONTH_LOCAL.items()}
                     if tables.get("mode") == "incremental" else None)  # the other months: as the previous version's
         counts = export_parquet(published, pub_root / published.stem, pub_root / before if before else None,
                                 replaced=replaced)
