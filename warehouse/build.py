@@ -532,12 +532,14 @@ _MONTHS = "_months_"  # a month-local table's (or staging table's) changed month
 
 
 def build_inputs(settings: Settings) -> str:
-    """What a version's tables are built under besides the lake: the schema files, this module, the settings and
-    DuckDB's version. A version is reused only by a build under the same (recorded in PUBLISHED.json)."""
+    """What a version's tables are built under besides the lake: the schema files, this module and the two it reuses
+    by (staged, portable), the settings and DuckDB's version. A version is reused only by a build under the same
+    (recorded in PUBLISHED.json)."""
     h = hashlib.sha256(f"{REUSE_FORMAT}\n{SCHEMA_VERSION}\n{duckdb.__version__}\n".encode())
     for f in sorted(SCHEMA_DIR.glob("*.sql")):
         h.update(f"{f.name}\n".encode() + f.read_bytes())
-    h.update(Path(__file__).read_bytes())
+    for f in (Path(__file__), Path(staged.__file__), Path(__file__).with_name("portable.py")):
+        h.update(f.read_bytes())
     h.update(settings.model_dump_json().encode())
     return h.hexdigest()
 
@@ -551,14 +553,15 @@ class Reuse:
     """A build that starts from a copy of the previous version (`previous`, its build record `record`:
     {"inputs": build_inputs, "state": state_digest of the staged state it was built from}).
 
-    Used only when nothing can differ but the changed months: the previous version was built under the same
-    inputs from the staged state this build's staging merges from (so the months staging kept are the previous
-    version's months), the staging was incremental, and every table the month-local statements read (their
-    text names it; through TEMP tables, the tables those read) is equal to the previous version's, EXCEPT ALL
-    both ways. Then, at a month-local statement, only the changed months are computed — the same statement over
-    the month input restricted to them and the recomputed months of the month-local tables it reads — and
-    replaced (DELETE + INSERT); every other statement runs as written. Anything else: a full build, in the copy
-    (`fallback`: the month-local tables dropped first) or in a new file; `info` says which and why."""
+    Used only when nothing can differ but the changed days or months: the previous version was built under the
+    same inputs from the staged state this build's staging merges from (so the months staging kept are the
+    previous version's months), the staging was incremental, and every table the month-local statements read
+    (their text names it; through TEMP tables, the tables those read) is equal to the previous version's, EXCEPT
+    ALL both ways. Then, at a month-local statement, only the changed days (grain "day") or months are computed —
+    the same statement over the staged records of them, the recomputed rows of the tables of its grain and the
+    rows of its months of a table by day — and replaced (DELETE + INSERT); every other statement runs as written.
+    Anything else: a full build, in the copy (`fallback`: the month-local tables dropped first) or in a new file;
+    `info` says which and why (mode, reason, months, days)."""
 
     def __init__(self, info: dict):
         self.info = info
@@ -744,8 +747,8 @@ def _changed_days(con, lake: Lake, ds: str, months: list[str], before: dict) -> 
     held = before.get("deliveries") or {}
     new = [str(lake.root / p) for m in lake.manifests() if m["dataset"] == ds and m["sha256"] not in held
            for p in m["landed_parts"]]
-    if not new:
-        return []
+    if not new:  # months merged without a new delivery of the dataset: not the case this is made for
+        return None
     info = (before.get("datasets") or {}).get(ds) or {"months": {}}
     root = staged.state_dir(lake) / before["generation"] / ds
     old = [str(root / rel) for m in months for rel in sorted(info["months"].get(m, {}))]
