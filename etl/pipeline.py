@@ -61,6 +61,7 @@ class RunResult:
     build_steps: dict[str, float] = field(default_factory=dict)  # seconds per build step, and the export
     export: dict[str, int] = field(default_factory=dict)  # month partitions of the Parquet export written, linked
     staging: dict = field(default_factory=dict)  # full or incremental (why), staged months written, linked
+    tables: dict = field(default_factory=dict)  # the tables: full or incremental (why), the months replaced
 
     def as_dict(self) -> dict:
         return dict(self.__dict__, rows_delivered=self.rows_delivered)
@@ -611,7 +612,7 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
                 published = build_and_publish(lake, warehouse_dir, settings, current_run=res.as_dict(), stats=stats,
                                               rebuild=rebuild)
                 res.build_steps, res.export = stats.get("build", {}), stats.get("export", {})
-                res.staging = stats.get("staging", {})
+                res.staging, res.tables = stats.get("staging", {}), stats.get("tables", {})
                 res.published = published.name
                 res.build_s = round(time.perf_counter() - tb, 2)
     except Busy as exc:

@@ -3,7 +3,12 @@ after every delivery of a sequence — a new month, corrections of existing keys
 one already landed (its rank in the order of deliveries shifts the others), a record moving to another month, a
 quarantined row corrected — the published warehouse equals a full rebuild of the same lake, table by table,
 EXCEPT ALL both ways. A changed contract, a delivery set aside as damaged, a missing state file or a killed
-run's leftovers make the next run stage from every landed part (or are ignored), with the same result."""
+run's leftovers make the next run stage from every landed part (or are ignored), with the same result.
+
+The tables of such a run start as a copy of the previous version with only the changed months of the month-local
+tables replaced (warehouse.build.Reuse, `tables` mode "incremental"); the same comparison proves that the rest
+of every table is as a full build has it, and every doubt (dimensions, schema or settings changed, staging in
+full, the build record missing) builds in full."""
 from __future__ import annotations
 
 import datetime as dt
@@ -18,7 +23,7 @@ from support.county import MiniCounty, sample_county
 from core.config import Settings
 from etl.lake import Lake
 from etl.pipeline import run
-from warehouse import db, staged
+from warehouse import build, db, staged
 from warehouse.build import build_and_publish
 
 # legitimately run-specific: the run log (the incremental build holds its own run as unfinished), the feeding
@@ -37,7 +42,7 @@ def _run(root: Path, drop: str) -> dict:
     res = run(root / drop, Settings().resolve(root), warehouse_dir=root / "wh", lake_dir=root / "lake",
               load_time=_load_time(), log=lambda m: None)
     assert res.status == "ok", res.error
-    return res.staging
+    return dict(res.staging, tables=res.tables)
 
 
 def _rebuilt(root: Path, tmp: Path) -> Path:
@@ -48,6 +53,7 @@ def _rebuilt(root: Path, tmp: Path) -> Path:
     stats: dict = {}
     build_and_publish(Lake(tmp / "lake"), tmp / "wh", Settings().resolve(tmp), stats=stats, rebuild=True)
     assert stats["staging"]["mode"] == "full"
+    assert (stats["tables"]["mode"], stats["tables"]["reason"]) == ("full", "rebuild")
     return db.current_version(tmp / "wh")
 
 
@@ -75,8 +81,32 @@ def _differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+def _export_differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
+    """The Parquet exports of two versions (lake/published/<version>), table by table, EXCEPT ALL both ways."""
+    con = db.connect(None)
+    out = {}
+    assert sorted(d.name for d in a.iterdir() if d.is_dir()) == sorted(d.name for d in b.iterdir() if d.is_dir())
+    for t in sorted(d.name for d in a.iterdir() if d.is_dir()):
+        files = {x: sorted(str(f) for f in (x / t).rglob("*.parquet")) for x in (a, b)}
+        if not files[a] and not files[b]:
+            continue
+        if not files[a] or not files[b]:
+            out[t] = (len(files[a]), len(files[b]))
+            continue
+        n = [con.execute("SELECT count(*) FROM (FROM read_parquet($x, hive_partitioning = true) EXCEPT ALL "
+                         "FROM read_parquet($y, hive_partitioning = true))", {"x": files[x], "y": files[y]}).fetchone()[0]
+             for x, y in ((a, b), (b, a))]
+        if any(n):
+            out[t] = tuple(n)
+    con.close()
+    return out
+
+
 def _same_as_rebuild(root: Path, tmp: Path) -> None:
-    assert _differences(db.current_version(root / "wh"), _rebuilt(root, tmp)) == {}
+    ours, rebuilt = db.current_version(root / "wh"), _rebuilt(root, tmp)
+    assert _differences(ours, rebuilt) == {}
+    assert _export_differences(root / "lake" / "published" / ours.stem,
+                               tmp / "lake" / "published" / rebuilt.stem) == {}
 
 
 def _delivery(**rows) -> MiniCounty:
@@ -115,6 +145,7 @@ def county(tmp_path_factory):
     for d in range(1, 6):
         d2.op(acct, dt.datetime(2024, 4, d, 9), "巡查")
     d2.rows["activity_log"].append(dict(c.rows["activity_log"][0]))
+    d2.collection(grid, dt.date(2024, 4, 9), 290)  # a new day of collection statistics in April
     d2.write(root / "d2", "20240410")
     info["d2"] = _run(root, "d2")
     # d3 (named 2024-02-15, landed after d2: earlier in the order of deliveries): a version of ids[3] with the
@@ -125,7 +156,9 @@ def county(tmp_path_factory):
         dict(ev[ids[0]], summary="二月更正"),
         dict(ev[ids[6]], reported_at="2024-05-06 09:00:00", updated_at="2024-05-06 09:00:00"),
     ], key_person_reports=[dict(c.rows["key_person_reports"][0], police_signed_at="2024-01-04 10:00:00",
-                                updated_at="2024-01-04 10:00:00")])
+                                updated_at="2024-01-04 10:00:00")], activity_log=[
+        dict(c.rows["activity_log"][1], op_time="2024-04-07 09:30:00", updated_at="2024-04-07 09:30:00"),
+        dict(c.rows["activity_log"][2], op_type="巡查", updated_at="2024-04-08 09:30:00")])
     d3.write(root / "d3", "20240215")
     info["d3"] = _run(root, "d3")
     # d4 (2024-05-20): a grid renamed and a new account (dimensions change under unchanged facts)
@@ -145,6 +178,14 @@ def test_each_delivery_merges_incrementally(county, step):
     assert info["d1"]["mode"] == "full" and info["d1"]["reason"] == "no state"
     assert info[step]["mode"] == "incremental", info[step]
     assert info[step]["linked"] > 0  # months the delivery did not touch are kept as they are
+    assert info["d1"]["tables"]["mode"] == "full" and info["d1"]["tables"]["reason"] == "no previous version"
+    tables = info[step]["tables"]
+    if step == "d4":  # a grid renamed, an account added: the activity's tables read both, all built again
+        assert tables["mode"] == "full" and tables["reason"] in ("dim_account changed", "dim_unit changed"), tables
+    else:  # the previous version's copy, with the months of the activity the delivery changed replaced
+        assert tables["mode"] == "incremental", tables
+        assert tables["months"] == {"d2": {"activity_log": ["2024-01", "2024-04"], "collection_stats": ["2024-04"]},
+                                    "d3": {"activity_log": ["2024-01", "2024-04"]}}[step], tables
 
 
 def test_incremental_equals_rebuild(county, tmp_path):
@@ -165,19 +206,37 @@ def test_incremental_equals_rebuild(county, tmp_path):
 
 
 def test_step_by_step_equals_rebuild(tmp_path):
-    """After every run (not only the last), the published version equals a rebuild of the lake as it was."""
+    """After every run (not only the last), the published version equals a rebuild of the lake as it was: the
+    months of the activity and the collection statistics a run replaced in the previous version's copy, and the
+    months it kept."""
     root = tmp_path / "c"
     c = _first(sample_county())
     c.write(root / "d1", "20240101")
     _run(root, "d1")
     _same_as_rebuild(root, tmp_path / "r1")
-    ev = c.rows["events"]
-    _delivery(events=[dict(ev[2], status="已办结", closed_at="2024-03-09 10:00:00",
-                           updated_at="2024-03-09 10:00:00")]).write(root / "d2", "20240310")
-    assert _run(root, "d2")["mode"] == "incremental"
+    ev, logs = c.rows["events"], c.rows["activity_log"]
+    acct, grid = logs[0]["account_id"], ev[1]["grid_code"]
+    # d2: an event closed; March activity added, a January log corrected; a collection day added in March
+    d2 = _delivery(events=[dict(ev[2], status="已办结", closed_at="2024-03-09 10:00:00",
+                                updated_at="2024-03-09 10:00:00")],
+                   activity_log=[dict(logs[3], op_type="巡查", updated_at="2024-03-09 11:00:00")])
+    d2.op(acct, dt.datetime(2024, 3, 28, 9), "事件上报")
+    d2.collection(grid, dt.date(2024, 3, 28), 275)
+    d2.write(root / "d2", "20240310")
+    st = _run(root, "d2")
+    assert st["mode"] == "incremental" and st["tables"]["mode"] == "incremental", st
+    assert st["tables"]["months"] == {"activity_log": ["2024-01", "2024-03"], "collection_stats": ["2024-03"]}
+    # of the activity, only the days of the delivered logs: the corrected one's and the new one's
+    assert st["tables"]["days"] == {"activity_log": [logs[3]["op_time"][:10], "2024-03-28"]}, st["tables"]
     _same_as_rebuild(root, tmp_path / "r2")
-    _delivery(events=[dict(ev[2], status="办理中", updated_at="2024-03-09 10:00:00")]).write(root / "d3", "20240301")
-    assert _run(root, "d3")["mode"] == "incremental"  # named earlier: d2's version keeps winning the tie
+    # d3 (named earlier): the event's other version loses the tie; a January log moved to February (a new month)
+    _delivery(events=[dict(ev[2], status="办理中", updated_at="2024-03-09 10:00:00")],
+              activity_log=[dict(logs[4], op_time="2024-02-15 09:00:00", updated_at="2024-03-09 12:00:00")]
+              ).write(root / "d3", "20240301")
+    st = _run(root, "d3")
+    assert st["mode"] == "incremental" and st["tables"]["mode"] == "incremental", st
+    assert st["tables"]["months"] == {"activity_log": ["2024-01", "2024-02"]}
+    assert st["tables"]["days"] == {"activity_log": [logs[4]["op_time"][:10], "2024-02-15"]}, st["tables"]
     _same_as_rebuild(root, tmp_path / "r3")
 
 
@@ -191,9 +250,14 @@ def test_contract_change_restages_everything(tmp_path, monkeypatch):
         root / "d2", "20240501")
     st = _run(root, "d2")
     assert (st["mode"], st["reason"]) == ("full", "contract changed")
+    assert st["tables"]["mode"] == "full" and st["tables"]["reason"] == "staging full: contract changed"
     _delivery(events=[dict(c.rows["events"][1], summary="再新", updated_at="2024-05-02 08:00:00")]).write(
         root / "d3", "20240502")
-    assert _run(root, "d3")["mode"] == "incremental"  # the new contract's state is used from then on
+    # the tables' own inputs changed (schema files, settings, DuckDB, this way of reusing): all built again
+    monkeypatch.setattr(build, "REUSE_FORMAT", build.REUSE_FORMAT + 1)
+    st = _run(root, "d3")
+    assert st["mode"] == "incremental"  # the new contract's state is used from then on
+    assert (st["tables"]["mode"], st["tables"]["reason"]) == ("full", "schema, settings or DuckDB changed")
     _same_as_rebuild(root, tmp_path / "r")
 
 
@@ -215,6 +279,7 @@ def test_removed_delivery_or_state_file_restages_everything(tmp_path):
               load_time=_load_time(), log=lambda m: None)
     assert res.status == "partial"  # the damaged delivery is listed as failed
     assert res.staging["mode"] == "full" and "removed" in res.staging["reason"], res.staging
+    assert res.tables["mode"] == "full" and res.tables["reason"].startswith("staging full"), res.tables
     _same_as_rebuild(root, tmp_path / "r1")
     con = db.open_published(root / "wh")
     assert con.execute("SELECT summary FROM fact_event WHERE event_id = $e", {"e": ev[0]["event_id"]}).fetchone()[0] \
@@ -266,6 +331,7 @@ def test_killed_state_write_leaves_the_previous_state(tmp_path, monkeypatch):
     (sd / ".g000099.tmp").mkdir()  # a half-written generation
     st = _run(root, "d2")
     assert st["mode"] == "incremental", st
+    assert st["tables"]["mode"] == "incremental", st  # the killed run published nothing: d1's version reused
     # the leftovers are gone: the new generation and the one it merged from (read by that build) remain
     assert sorted(p.name for p in sd.iterdir()) == [staged.STATE_FILE, json.loads(before)["generation"], json.loads(
         (sd / staged.STATE_FILE).read_text(encoding="utf-8"))["generation"]]
