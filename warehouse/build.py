@@ -1017,8 +1017,7 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
                 timings = build(lake, tmp, settings, staging=staging, previous=previous,
                                 previous_build=published_build(warehouse_dir, previous), tables=tables, **kw)
             except duckdb.Error as exc:  # reusing the previous version failed (a damaged block): build in full
-                if tables.get("mode") != "incremental" or isinstance(exc, (duckdb.IOException,
-                                                                         duckdb.OutOfMemoryException)):
+                if tables.get("mode") != "incremental" or isinstance(exc, duckdb.OutOfMemoryException):
                     raise
                 _remove_build(tmp)
                 staging, tables = {}, {}
