@@ -365,7 +365,8 @@ def phase_increment(wh: str, out: str) -> dict:
         raise RuntimeError(f"increment failed: {res.status} {res.error} files_new={res.files_new}")
     return {"day": str(day), "rows_in": rows, "seconds": round(total, 2),
             "landing_s": round(total - res.build_s, 2), "build_publish_s": res.build_s,
-            "build_steps_s": res.build_steps, "export": res.export, "peak_rss_mb": timing.peak_rss_mb()}
+            "build_steps_s": res.build_steps, "export": res.export, "tables": res.tables,
+            "peak_rss_mb": timing.peak_rss_mb()}
 
 
 def phase_lower_bound(data: str, out: str) -> dict:

@@ -17,6 +17,7 @@ import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 from support.county import MiniCounty, sample_county
 
@@ -258,6 +259,19 @@ def test_contract_change_restages_everything(tmp_path, monkeypatch):
     st = _run(root, "d3")
     assert st["mode"] == "incremental"  # the new contract's state is used from then on
     assert (st["tables"]["mode"], st["tables"]["reason"]) == ("full", "schema, settings or DuckDB changed")
+    # reusing fails half-way (a damaged block of the copy, say): the version is built again in full, in a new file
+    original = build.Reuse.run
+
+    def damaged(self, con, s):
+        if self.active and s.name == "agg_aq_day":
+            raise duckdb.IOException("simulated: a block of the copy unreadable")
+        original(self, con, s)
+
+    monkeypatch.setattr(build.Reuse, "run", damaged)
+    _delivery(activity_log=[dict(c.rows["activity_log"][5], op_type="巡查", updated_at="2024-05-03 08:00:00")]
+              ).write(root / "d4", "20240503")
+    st = _run(root, "d4")
+    assert (st["tables"]["mode"], st["tables"]["reason"]) == ("full", "reuse failed: IOException"), st["tables"]
     _same_as_rebuild(root, tmp_path / "r")
 
 

@@ -910,7 +910,7 @@ def _copy_version(src: Path, dst: Path) -> None:
     kernel (copy_file_range: where the file system shares extents — XFS, Btrfs — a reflink, nothing copied; on
     ext4 a copy, 0.2–0.4 s for a county's 175 MB, docs/performance.md)."""
     try:
-        with open(src, "rb") as i, open(dst, "wb") as o:
+        with open(src, "rb") as i, open(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as o:
             n = os.fstat(i.fileno()).st_size
             while n > 0:
                 k = os.copy_file_range(i.fileno(), o.fileno(), n)
@@ -919,6 +919,7 @@ def _copy_version(src: Path, dst: Path) -> None:
                 n -= k
     except (OSError, AttributeError):  # not supported here (another file system, an old kernel): a plain copy
         shutil.copyfile(src, dst)
+        os.chmod(dst, 0o600)  # personal data: owner-only, as every file of the warehouse
 
 
 RUN_FINAL_COLUMNS = ("status", "finished_at", "duration_s", "published", "error")
@@ -1048,8 +1049,7 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
                 timings = build(lake, tmp, settings, staging=staging, previous=previous,
                                 previous_build=published_build(warehouse_dir, previous), tables=tables, **kw)
             except duckdb.Error as exc:  # reusing the previous version failed (a damaged block): build in full
-                if tables.get("mode") != "incremental" or isinstance(exc, (duckdb.IOException,
-                                                                         duckdb.OutOfMemoryException)):
+                if tables.get("mode") != "incremental" or isinstance(exc, duckdb.OutOfMemoryException):
                     raise
                 _remove_build(tmp)
                 staging, tables = {}, {}
