@@ -10,7 +10,6 @@ by a real Streamlit server, driven by Debian's Chromium.
 """
 from __future__ import annotations
 
-import duckdb
 import pytest
 from support.city import COUNTIES
 from support.logins import PASSWORD, browser_login
@@ -18,7 +17,7 @@ from support.server import Server, require_chromium
 
 from core import config
 from dashboard.users import ADMIN, UserStore
-from warehouse import fmt, metrics
+from warehouse import db, fmt, metrics
 from warehouse.metrics import Period, Scope
 
 pytestmark = pytest.mark.browser
@@ -50,7 +49,9 @@ def server(city, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def con(city):
-    c = duckdb.connect(str(city.version()), read_only=True)
+    # the project's configuration (db.connect): the process may already hold the version open through the metrics
+    # layer (another module on this test worker), and DuckDB refuses a second configuration of one open file
+    c = db.connect(city.version(), read_only=True)
     yield c
     c.close()
 
