@@ -10,6 +10,8 @@ by a real Streamlit server, driven by Debian's Chromium.
 """
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from support.city import COUNTIES
 from support.logins import PASSWORD, browser_login
@@ -48,10 +50,12 @@ def server(city, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def con(city):
+def con(city, tmp_path_factory):
     # the project's configuration (db.connect): the process may already hold the version open through the metrics
     # layer (another module on this test worker), and DuckDB refuses a second configuration of one open file
-    c = db.connect(city.version(), read_only=True)
+    copy = tmp_path_factory.mktemp("city_version") / city.version().name  # a file of its own: no shared instance
+    shutil.copyfile(city.version(), copy)
+    c = db.connect(copy, read_only=True)
     yield c
     c.close()
 
