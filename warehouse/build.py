@@ -511,7 +511,8 @@ def built_schema(path: Path) -> str | None:
 
 def _meta(con, settings: Settings, version: str, built_at: dt.datetime) -> None:
     first, last = data_days(con, built_at)
-    meta = {"schema_version": str(SCHEMA_VERSION), "schema_hash": schema_hash(), "version": version, "built_at": built_at.isoformat(sep=" "),
+    meta = {"schema_version": str(SCHEMA_VERSION), "schema_hash": schema_hash(), "version": version,
+            "built_at": built_at.isoformat(sep=" "),
             "county_name": settings.county.name, "county_code": settings.county.code,
             "data_first_day": str(first) if first else "", "data_last_day": str(last) if last else ""}
     if settings.deployment.level == "city":  # a county deployment's meta is as it always was
@@ -567,9 +568,7 @@ def build_inputs(settings: Settings) -> str:
     """What a version's tables are built under besides the lake: the schema files, this module and the two it reuses
     by (staged, portable), the settings and DuckDB's version. A version is reused only by a build under the same
     (recorded in PUBLISHED.json)."""
-    h = hashlib.sha256(f"{REUSE_FORMAT}\n{SCHEMA_VERSION}\n{duckdb.__version__}\n".encode())
-    for f in sorted(SCHEMA_DIR.glob("*.sql")):
-        h.update(f"{f.name}\n".encode() + f.read_bytes())
+    h = hashlib.sha256(f"{REUSE_FORMAT}\n{SCHEMA_VERSION}\n{duckdb.__version__}\n{schema_hash()}\n".encode())
     for f in (Path(__file__), Path(staged.__file__), Path(__file__).with_name("portable.py")):
         h.update(f.read_bytes())
     h.update(settings.model_dump_json().encode())
