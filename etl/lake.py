@@ -161,20 +161,56 @@ def _dictionary_columns(ds, names: list[str]) -> list[str]:
     return [n for n in names if n not in unique]
 
 
-UNKNOWN_COUNTY = "unknown"  # the county= partition of rows whose county cannot be told from the row
+UNKNOWN_COUNTY = "unknown"  # the county= partition of rows whose county cannot be told
+# the datasets whose rows carry no 区划代码 (core/spec.py: county_col None), told by the record they refer to: the
+# column that names it and the dataset it is a key of (activity: its account; the event flow: its event)
+COUNTY_VIA = {"activity_log": ("account_id", "accounts"), "event_flow": ("event_id", "events")}
 
 
-def county_of(ds, table: pa.Table, scope_code: str | None = None) -> pa.Array:
+def _scope_county(scope_code: str | None) -> str | None:
+    return scope_code[:6] if scope_code and len(scope_code) >= 6 and scope_code[:6].isdigit() else None
+
+
+def county_of(ds, table: pa.Table, scope_code: str | None = None, lookup: pa.Table | None = None) -> pa.Array:
     """Each row's county partition (module docstring): the first 6 characters of its county_col when they are 6
     digits; else the first 6 digits of `scope_code` (the delivery's upload scope, a 乡镇 code, or the lake's
-    home_county), else "unknown"."""
-    fallback = scope_code[:6] if scope_code and len(scope_code) >= 6 and scope_code[:6].isdigit() else UNKNOWN_COUNTY
+    home_county); else, for a dataset of COUNTY_VIA, the county `lookup` (Lake.county_lookup: key, county) gives
+    the record the row refers to; else "unknown"."""
+    fallback = _scope_county(scope_code) or UNKNOWN_COUNTY
+    if ds.county_col is None and fallback == UNKNOWN_COUNTY and lookup is not None and lookup.num_rows:
+        ref = pc.cast(table.column(COUNTY_VIA[ds.name][0]), pa.string())
+        at = pc.index_in(ref, value_set=lookup.column("key"))  # a hash join, in the rows' order; null: not found
+        return pc.fill_null(pc.take(lookup.column("county"), at), UNKNOWN_COUNTY).combine_chunks()
     if ds.county_col is None or ds.county_col not in table.column_names:
         return pc.fill_null(pa.nulls(table.num_rows, pa.string()), fallback)
     col = pc.cast(table.column(ds.county_col), pa.string())
     county = pc.if_else(pc.match_substring_regex(col, r"^[0-9]{6}"), pc.utf8_slice_codeunits(col, 0, 6),
                        pa.scalar(None, pa.string()))
     return pc.fill_null(county, fallback).combine_chunks()
+
+
+def _county_lookup(ds, files: list[str], con=None) -> pa.Table | None:
+    """Lake.county_lookup: (key, county) of the landed rows `files` of `ds` (accounts or events)."""
+    if not files:
+        return None
+    import duckdb
+
+    key, code = ds.key[0], ds.county_col
+    own = con is None
+    con = duckdb.connect() if own else con
+    try:
+        t = con.sql(f'SELECT CAST("{key}" AS VARCHAR) AS key, CAST("{code}" AS VARCHAR) AS "{code}", updated_at '
+                    "FROM read_parquet($files, hive_partitioning = false, union_by_name = true)",
+                    params={"files": files}).to_arrow_table()
+    finally:
+        if own:
+            con.close()
+    county = county_of(ds, t)
+    t = pa.table({"key": t.column("key"), "county": county, "updated_at": t.column("updated_at")})
+    t = t.filter(pc.not_equal(t.column("county"), UNKNOWN_COUNTY))
+    t = t.take(pc.sort_indices(t, [("updated_at", "ascending")], null_placement="at_start"))
+    t = t.group_by("key", use_threads=False).aggregate([("county", "last")])  # ordered: the latest version's
+    return pa.table({"key": t.column("key").combine_chunks(), "county": t.column("county_last").combine_chunks()})
 
 
 @dataclass
@@ -191,6 +227,7 @@ class Lake:
 
     def __post_init__(self):
         self.root = Path(self.root)
+        self._lookups: dict[str, pa.Table | None] = {}  # county_lookup's, per dataset, until it lands again
 
     # ------------------------------------------------------------------ paths
     @property
@@ -375,14 +412,18 @@ class Lake:
         ms = self.manifests()
         return (max(m["delivery"] for m in ms) + 1) if ms else 1
 
-    def land(self, digest: str, dataset: str, kept: pa.Table, quarantine: pa.Table, manifest: dict) -> dict:
+    def land(self, digest: str, dataset: str, kept: pa.Table, quarantine: pa.Table, manifest: dict,
+             con=None) -> dict:
         """Write the parts of one delivery, then its manifest (the commit point). An OSError (a full disk) is raised
-        as it is, with its file name: etl.pipeline tells it from a fault of the delivered file."""
+        as it is, with its file name: etl.pipeline tells it from a fault of the delivered file. `con`: a DuckDB
+        connection for county_lookup (None: one of its own)."""
         ds = DATASETS[dataset]
         parts, sums = [], {}
         dictionary = _dictionary_columns(ds, kept.column_names)
         if kept.num_rows:
-            counties = county_of(ds, kept, (manifest.get("scope") or {}).get("township_code") or self.home_county)
+            scope = (manifest.get("scope") or {}).get("township_code") or self.home_county
+            via = COUNTY_VIA.get(dataset) if _scope_county(scope) is None else None
+            counties = county_of(ds, kept, scope, self.county_lookup(via[1], con) if via else None)
             names = sorted(pc.unique(counties).to_pylist())
             for county in names:
                 rows = kept if len(names) == 1 else kept.filter(pc.equal(counties, county))
@@ -403,7 +444,18 @@ class Lake:
             sums[qpart] = write_parquet(path, quarantine)
         manifest = dict(manifest, landed_parts=parts, quarantine_part=qpart, checksums=sums)
         write_json(self.manifest_dir / f"{digest}.json", manifest)
+        self._lookups.pop(dataset, None)
         return manifest
+
+    def county_lookup(self, dataset: str, con=None) -> pa.Table | None:
+        """The county of every key of `dataset` (accounts, events) landed so far — the deliveries of this run
+        landed before and those of earlier runs, read from the landed parts the manifests list — as a table
+        (key, county): county_of's rule over its county_col, the version with the latest updated_at among those
+        with a county. None when none is landed. Kept until this lake lands `dataset` again (one read per run:
+        etl.pipeline lands accounts and events before activity and the event flow)."""
+        if dataset not in self._lookups:
+            self._lookups[dataset] = _county_lookup(DATASETS[dataset], self.landed_files(dataset), con)
+        return self._lookups[dataset]
 
     def landed_files(self, dataset: str) -> list[str]:
         files = []

@@ -24,7 +24,7 @@ from core.config import Settings, owner_only
 from core.files import StorageError, sha256_file, write_json
 from etl import readers, source_profiles
 from etl import scope as upload_scope
-from etl.lake import Busy, Lake, LakeError
+from etl.lake import COUNTY_VIA, Busy, Lake, LakeError
 from etl.normalize import connect_memory, normalise
 
 Progress = Callable[[float, str], None]
@@ -190,7 +190,7 @@ def land_batch(lake: Lake, batch, delivery: int, con, *, load_time: dt.datetime,
         "landed_at": load_time.isoformat(sep=" "), "seconds": round(time.perf_counter() - t0, 3),
         "source": source,
     }
-    manifest = lake.land(batch.digest, batch.dataset, norm.kept, norm.quarantine, manifest)
+    manifest = lake.land(batch.digest, batch.dataset, norm.kept, norm.quarantine, manifest, con)
     manifest["_reasons"] = Counter(norm.quarantine.column("reason_kind").to_pylist())
     return manifest
 
@@ -282,6 +282,8 @@ def _land_drop(lake: Lake, source: Path, res: RunResult, con, reasons: Counter, 
             res.files_already_loaded += 1
         else:
             todo.append((p, digest))
+    if lake.home_county is None:  # a city: activity and the event flow after the accounts and events they name
+        todo.sort(key=lambda t: _wave(t[0]))
     delivery = lake.next_delivery()
     rules = value_rules(settings)
     workers = 1 if scope is not None else _workers_for(settings, todo)  # an upload: a few small files
@@ -306,6 +308,14 @@ def _land_drop(lake: Lake, source: Path, res: RunResult, con, reasons: Counter, 
     return []
 
 
+def _wave(path: Path) -> int:
+    """1 for a delivery whose rows are placed in the lake by the records of another dataset (etl.lake.COUNTY_VIA:
+    activity by its account, the event flow by its event), 0 for the rest: in a city deployment the files of wave 1
+    land after all of wave 0 of the run (in their order otherwise), so that those records are in the lake."""
+    parsed = readers.parse_file_name(display_name(path.name))
+    return 1 if parsed is not None and parsed[0] in COUNTY_VIA else 0
+
+
 def _workers_for(settings: Settings, todo: list[tuple[Path, str]]) -> int:
     """Land in parallel processes only when it pays: two or more files and at least `parallel_min_mb` of them
     (a process costs about half a second to start)."""
@@ -316,6 +326,7 @@ def _workers_for(settings: Settings, todo: list[tuple[Path, str]]) -> int:
 
 
 _WORKER_CON = None
+_WORKER_LAKE: Lake | None = None  # one per worker (one run's landing): its county_lookup is read once
 
 
 def _worker_init(threads: int, memory_limit: str) -> None:
@@ -325,9 +336,12 @@ def _worker_init(threads: int, memory_limit: str) -> None:
 
 def _worker_land(lake_root: str, home_county: str | None, path: str, digest: str, delivery: int, load_time: dt.datetime,
                  rules: dict, run_id: str) -> tuple[str, object, object]:
+    global _WORKER_LAKE
     p = Path(path)
+    if _WORKER_LAKE is None or (_WORKER_LAKE.root, _WORKER_LAKE.home_county) != (Path(lake_root), home_county):
+        _WORKER_LAKE = Lake(Path(lake_root), home_county)
     try:
-        return "ok", _land_one(Lake(Path(lake_root), home_county), p, display_name(p.name), digest, delivery, _WORKER_CON,
+        return "ok", _land_one(_WORKER_LAKE, p, display_name(p.name), digest, delivery, _WORKER_CON,
                                load_time=load_time, rules=rules,
                                run_id=run_id), None
     except FileFailed as exc:
@@ -341,7 +355,8 @@ def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, work
                    log: Callable[[str], None]) -> list[str]:
     """Land the files in `workers` processes, each with its own DuckDB. Delivery numbers are given in file order
     before the work starts (a file that cannot be read leaves a gap: only their order matters); every delivery
-    still commits by writing its own manifest last, so a run killed half-way keeps what it finished."""
+    still commits by writing its own manifest last, so a run killed half-way keeps what it finished. In a city
+    deployment the files land in two waves (_wave): activity and the event flow once every other file has."""
     from concurrent.futures import as_completed
 
     from etl import procs
@@ -350,18 +365,24 @@ def _land_parallel(lake: Lake, todo: list[tuple[Path, str]], delivery: int, work
     log(f"  并行导入: {workers} 个进程, {len(todo)} 个文件")
     jobs = [(str(lake.root), lake.home_county, str(p), digest, delivery + i, load_time, value_rules(settings),
              res.run_id) for i, (p, digest) in enumerate(todo)]
-    # large files first keeps both processes busy to the end
-    order = sorted(range(len(jobs)), key=lambda i: -todo[i][0].stat().st_size)
+    waves: list[list[int]] = [list(range(len(jobs)))]
+    if lake.home_county is None:
+        waves = [w for w in ([i for i in waves[0] if _wave(todo[i][0]) == k] for k in (0, 1)) if w]
     results: dict[int, tuple[str, object]] = {}
+    done = 0
     with procs.pool(workers, _worker_init, (threads, settings.etl.duckdb_memory_limit)) as ex:
-        futures = dict(zip(procs.submit_all(ex, _worker_land, [jobs[i] for i in order]), order))
-        for done, fut in enumerate(as_completed(futures)):
-            i = futures[fut]
-            try:
-                results[i] = fut.result()
-            except Exception as exc:  # noqa: BLE001 — a worker that died (memory, a crash in a library)
-                results[i] = ("failed", f"导入进程异常退出 ({type(exc).__name__}), 下次导入时重试", None)
-            progress(0.8 * (done + 1) / len(jobs), f"导入 {display_name(todo[i][0].name)}")
+        for wave in waves:
+            # large files first keeps both processes busy to the end
+            order = sorted(wave, key=lambda i: -todo[i][0].stat().st_size)
+            futures = dict(zip(procs.submit_all(ex, _worker_land, [jobs[i] for i in order]), order))
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    results[i] = fut.result()
+                except Exception as exc:  # noqa: BLE001 — a worker that died (memory, a crash in a library)
+                    results[i] = ("failed", f"导入进程异常退出 ({type(exc).__name__}), 下次导入时重试", None)
+                done += 1
+                progress(0.8 * done / len(jobs), f"导入 {display_name(todo[i][0].name)}")
     for i, (p, _) in enumerate(todo):  # counted in file order, as a sequential run would
         kind, value, rows = results[i]
         shown = display_name(p.name)
@@ -540,7 +561,7 @@ def land_file(lake: Lake, path: Path, digest: str, delivery: int, con, *, load_t
     if scope is not None:
         manifest["scope"] = {"township_code": scope.township_code, "township_name": scope.township_name,
                              "out_of_scope": p.out_of_scope}
-    manifest = lake.land(digest, dataset, p.kept, p.quarantine, manifest)
+    manifest = lake.land(digest, dataset, p.kept, p.quarantine, manifest, con)
     manifest["_reasons"] = Counter(p.quarantine.column("reason_kind").to_pylist())
     return manifest
 
