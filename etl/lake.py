@@ -208,7 +208,7 @@ def _county_lookup(ds, files: list[str], con=None) -> pa.Table | None:
     county = county_of(ds, t)
     t = pa.table({"key": t.column("key"), "county": county, "updated_at": t.column("updated_at")})
     t = t.filter(pc.not_equal(t.column("county"), UNKNOWN_COUNTY))
-    t = t.take(pc.sort_indices(t, [("updated_at", "ascending")], null_placement="at_start"))
+    t = t.sort_by([("updated_at", "ascending", "at_start")])
     t = t.group_by("key", use_threads=False).aggregate([("county", "last")])  # ordered: the latest version's
     return pa.table({"key": t.column("key").combine_chunks(), "county": t.column("county_last").combine_chunks()})
 

@@ -1,7 +1,8 @@
 """The lake's layout (etl/lake.py): landed parts under landed/<dataset>/county=<区划代码>/month=YYYY-MM/, a row's
-county the first 6 digits of its own code (county=unknown for the rows that carry none), and a lake landed before
-the county level (landed/<dataset>/month=YYYY-MM/) still read as it is — alone or mixed with new parts — into the
-same warehouse. Reuses the session's city (tests/support/city.py): no ETL run of its own, two small builds."""
+county the first 6 digits of its own code — activity and the event flow that of their account or event, looked up
+(county=unknown only for a row whose account or event is not landed) — and a lake landed before the county level
+(landed/<dataset>/month=YYYY-MM/) still read as it is — alone or mixed with new parts — into the same warehouse.
+Reuses the session's city (tests/support/city.py), two small builds; and two tiny ETL runs of a city of its own."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 from support.city import COUNTIES
 
 from core.spec import DATASETS
-from etl.lake import UNKNOWN_COUNTY, Lake, write_parquet
+from etl.lake import COUNTY_VIA, UNKNOWN_COUNTY, Lake, write_parquet
 from warehouse import db
 from warehouse.build import build
 
@@ -25,8 +26,19 @@ PART = re.compile(r"landed/(?P<ds>\w+)/county=(?P<county>\w+)/month=(?P<month>\d
 BUILT_AT = dt.datetime(2024, 4, 1, 8)
 
 
+def _owners(lake: Lake) -> dict[str, dict[str, str]]:
+    """{dataset of COUNTY_VIA: {account_id or event_id: the county of its landed rows}} (the test's small lakes)."""
+    out = {}
+    for name, (_, src) in COUNTY_VIA.items():
+        ds = DATASETS[src]
+        rows = [r for f in lake.landed_files(src) for r in pq.read_table(f).to_pylist()]
+        out[name] = {r[ds.key[0]]: r[ds.county_col][:6] for r in sorted(rows, key=lambda r: r["updated_at"])}
+    return out
+
+
 def test_a_city_lake_lands_rows_by_county_and_month(city):
     lake = Lake(city.root / "lake")
+    owners = _owners(lake)
     seen = defaultdict(set)
     for m in lake.manifests():
         for rel in m["landed_parts"]:
@@ -37,14 +49,73 @@ def test_a_city_lake_lands_rows_by_county_and_month(city):
             t = pq.read_table(lake.root / rel)
             months = {f"{v:%Y-%m}" for v in t.column(ds.month_col).to_pylist()}
             assert months == {hit["month"]}, rel
-            if ds.county_col is None:
-                assert county == UNKNOWN_COUNTY, rel
+            if ds.county_col is None:  # activity: the county of its account
+                ref = t.column(COUNTY_VIA[ds.name][0]).to_pylist()
+                assert {owners[ds.name][v] for v in ref} == {county}, rel
             else:
                 assert {v[:6] for v in t.column(ds.county_col).to_pylist()} == {county}, rel
     codes = {c for c, _ in COUNTIES}
     assert {"org_units", "accounts", "activity_log", "events"} <= seen.keys()  # (the small city has no event flow)
     for name in seen:
-        assert seen[name] == ({UNKNOWN_COUNTY} if DATASETS[name].county_col is None else codes), name
+        assert seen[name] == codes, name
+
+
+def _parts(lake: Lake, dataset: str) -> dict[str, set]:
+    """county → the keys (the first key column) of `dataset` landed under it."""
+    out = defaultdict(set)
+    for m in lake.manifests():
+        for rel in m["landed_parts"] if m["dataset"] == dataset else ():
+            out[PART.fullmatch(rel)["county"]] |= set(pq.read_table(lake.root / rel).column(DATASETS[dataset].key[0])
+                                                       .to_pylist())
+    return dict(out)
+
+
+def test_city_activity_and_event_flow_land_under_the_county_of_their_account_or_event(tmp_path):
+    """A city deployment: activity lands under its account's county, the event flow under its event's — accounts
+    and events of the same run (delivered in files dated after the activity's, in worker processes too) and of
+    earlier runs; a row whose account or event is landed nowhere under county=unknown. A record landed under
+    unknown and delivered again under its county is one record in the warehouse."""
+    from support.city import city_settings
+    from support.county import MiniCounty
+
+    from etl.pipeline import run
+
+    a, b = MiniCounty(code="510799", id_prefix="A"), MiniCounty(code="510798", id_prefix="B", name="东岭县")
+    ga, gb = (c.grid(c.village(c.township("文兴乡"), "文兴村")) for c in (a, b))
+    a.op(a.account(ga), dt.datetime(2024, 3, 2, 9), log_id="AL-1")
+    a.op("NOBODY", dt.datetime(2024, 3, 2, 10), log_id="AL-2")  # an account of no county
+    e_b = b.event(gb, dt.datetime(2024, 3, 1, 9))
+    for seq, ev, action in ((1, e_b, "上报"), (2, e_b, "受理"), (1, "E-NONE", "上报")):
+        b.rows["event_flow"].append({"event_id": ev, "seq": seq, "action": action, "action_time": "2024-03-01 10:00:00"})
+    acc_b = b.account(gb)
+    b.op(acc_b, dt.datetime(2024, 3, 3, 9), log_id="BL-1")
+    later = MiniCounty(code="510798")  # the second run: b's account (not in the first), the same operation again
+    later.rows = {"accounts": b.rows.pop("accounts"), "activity_log": []}
+    later.op(acc_b, dt.datetime(2024, 3, 3, 9), log_id="BL-1", terminal="APP")
+
+    def deliver(drop: Path, c: MiniCounty, suffix: str) -> None:
+        for f in c.write(drop, date="20240302", suffix=suffix):  # activity and the flow dated before the rest
+            if f.name.startswith(tuple(COUNTY_VIA)):
+                f.rename(f.with_name(f.name.replace("20240302", "20240301")))
+
+    deliver(tmp_path / "d1", a, "_a")
+    deliver(tmp_path / "d1", b, "_b")
+    deliver(tmp_path / "d2", later, "_b2")
+    s = city_settings(tmp_path)
+    lake = Lake(tmp_path / "lake")
+    for drop, workers in (("d1", 1), ("d2", 2)):  # the second run in two worker processes
+        s.etl = s.etl.model_copy(update={"workers": workers, "parallel_min_mb": 0})
+        res = run(tmp_path / drop, s, warehouse_dir=tmp_path / "wh", lake_dir=lake.root, load_time=BUILT_AT,
+                  log=lambda m: None)
+        assert res.status == "ok", res.error
+        assert res.landing_workers == workers
+    assert _parts(lake, "activity_log") == {"510799": {"AL-1"}, UNKNOWN_COUNTY: {"AL-2", "BL-1"}, "510798": {"BL-1"}}
+    assert _parts(lake, "event_flow") == {"510798": {e_b}, UNKNOWN_COUNTY: {"E-NONE"}}
+    con = db.open_published(tmp_path / "wh")
+    try:
+        assert con.execute("SELECT terminal FROM fact_activity WHERE log_id = 'BL-1'").fetchall() == [("APP",)]
+    finally:
+        con.close()
 
 
 def _to_old_layout(lake: Lake, keep_county: str) -> int:
