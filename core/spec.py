@@ -32,7 +32,7 @@ class Dataset:
     month_col: str  # the time column whose month partitions landed Parquet
     # the 区划代码 column whose first 6 digits are a row's county (the county= partition of landed Parquet, as
     # warehouse/scoped.py tells a row's county); None: the rows carry no code (activity: an account; the event flow:
-    # an event) and land under county=unknown (etl.lake.county_of)
+    # an event) and land under the county of that account or event (etl.lake.COUNTY_VIA, county_of)
     county_col: str | None = None
     # updated_at falls back to this column (or the end of this date) when empty
     updated_fallback: str | None = None

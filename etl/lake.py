@@ -29,10 +29,15 @@ comes from the delivery itself, never from when it landed: `order_key` (the date
 Parquet is plain (hive-style `county=`/`month=` partitions, ZSTD, standard types) so that Spark or
 Trino can read the same lake. A row's county is the first 6 digits of its own 区划代码 (the dataset's county_col,
 core/spec.py: org_units and accounts their unit_code, events, key_person_reports and collection_stats their
-grid_code) — the rule warehouse/scoped.py tells a row's county by — read from the row alone, never looked up.
-A row without one (activity_log: only an account; event_flow: only an event; an empty or malformed code) is the
-county of the delivery's upload scope (an upload for one 乡镇), else the deployment's own county in a county
-deployment (Lake.home_county: one county= partition there), else `county=unknown` (a city deployment). The partition is the layout
+grid_code) — the rule warehouse/scoped.py tells a row's county by — read from the row. A row without one
+(activity_log: only an account; event_flow: only an event; an empty or malformed code) is the county of the
+delivery's upload scope (an upload for one 乡镇), else the deployment's own county in a county deployment
+(Lake.home_county: one county= partition there, nothing looked up). In a city deployment activity and the event
+flow take the county of the account or event they name (COUNTY_VIA), looked up in the accounts and events landed
+so far (Lake.county_lookup: this run's — etl.pipeline lands them first — and earlier runs'), joined to the rows in
+Arrow; a row whose account or event is landed nowhere, and any other row without a code, is `county=unknown`.
+A delivery's partitions are fixed when it lands (a record landed under unknown stays there; delivered again after
+its account, that delivery lands under the county). The partition is the layout
 only: every reader takes the parts a manifest lists (never a folder listing), so a lake landed before the county
 level (`landed/<dataset>/month=YYYY-MM/…`) keeps being read as it is — its parts stay where they are, deliveries
 landed since go to the county layout, a delivery landed again (set aside as damaged) is written in the new layout.
@@ -217,7 +222,7 @@ def _county_lookup(ds, files: list[str], con=None) -> pa.Table | None:
 class Lake:
     root: Path
     # the county= partition of rows that carry no county of their own (county_of): a county deployment's own
-    # county ([county] code; Lake.of(settings)), None in a city deployment (they land under county=unknown)
+    # county ([county] code; Lake.of(settings)), None in a city deployment (looked up: county_lookup)
     home_county: str | None = None
 
     @classmethod

@@ -370,8 +370,8 @@ def table(res: dict) -> str:
             f"倍数 {_f(p['scale_factor'], 1)}, 全部 {_f(p['province_rows'])} 行", "",
             "| 项目 | 数值 | 算法 |", "|---|---|---|",
             f"| 分区 | {p['partitions']['count']} (县 × 月) | {PROVINCE['counties']} × {PROVINCE['months']}, "
-            f"hive 分区 county=…/month=… (数据湖即按此分区, 县取自区划代码前 6 位; 无代码的操作日志、事件流转: "
-            f"county=unknown) |"]
+            f"hive 分区 county=…/month=… (数据湖即按此分区, 县取自区划代码前 6 位; 操作日志、事件流转取其账号、事件"
+            f"所属的县; 账号、事件均未入库的才为 county=unknown) |"]
     if "province_landed_gb" in p:
         out.append(f"| 全省入库 Parquet | {_f(p['province_landed_gb'], 1)} GB, 每分区 {_f(p['mb_per_partition'], 1)} MB "
                    f"| 实测入库字节 × 倍数 ÷ 分区数 |")
