@@ -205,6 +205,8 @@ def run(counties: list[int], months: int = 1, *, engines: tuple[str, ...] = ENGI
         if n != counties[-1]:
             shutil.rmtree(wh, ignore_errors=True)
         res["scales"][str(n)] = sc
+        if out:  # a long run stopped half-way keeps the scales it measured
+            _write(res, Path(out))
     if loadtest:
         big = work / f"wh-{counties[-1]}"
         log(f"[sidebyside] load test: {users} websocket users × {rounds} rounds on {counties[-1]} counties")
@@ -216,10 +218,14 @@ def run(counties: list[int], months: int = 1, *, engines: tuple[str, ...] = ENGI
     res["finished_at"] = dt.datetime.now().isoformat(timespec="seconds")
     res["machine"]["loadavg_end"] = timing.loadavg()
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(res, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        _write(res, Path(out))
     say(table(res))
     return res
+
+
+def _write(res: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------------------ figures
