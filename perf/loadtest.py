@@ -60,7 +60,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(wh: Path, root: Path, wall_refresh: float, cpus: set[int] | None = None
+def start_server(wh: Path, root: Path, wall_refresh: float, cpus: set[int] | None = None, level: str = "county"
                  ) -> tuple[subprocess.Popen, str, str, str]:
     """The server with its own config and user store: (process, url, admin password, display token); on the
     cores `cpus` only when given (set before it starts, so every thread of it stays there)."""
@@ -68,7 +68,8 @@ def start_server(wh: Path, root: Path, wall_refresh: float, cpus: set[int] | Non
     cfg.write_text(f'[paths]\ndata_dir = "{root}"\ndrop_dir = "{root}/drop"\nlake_dir = "{wh}/lake"\n'
                    f'warehouse_dir = "{wh}"\n[demo]\nauto = false\n'
                    f'[dashboard]\nrefresh_seconds = {wall_refresh}\nstale_hours = 100000\n'
-                   f'[auth]\nstore = "{root}/auth/users.db"\nmax_failures = 1000\n', encoding="utf-8")
+                   f'[auth]\nstore = "{root}/auth/users.db"\nmax_failures = 1000\n'
+                   f'[deployment]\nlevel = "{level}"\n', encoding="utf-8")
     env = dict(os.environ, GRIDWATCH_CONFIG=str(cfg))
     password = "Bench-" + secrets.token_hex(8)
     code = ("from dashboard.users import UserStore\nfrom core.config import load_settings\n"
@@ -341,7 +342,7 @@ def split_cores(pin: bool) -> tuple[set[int] | None, set[int] | None]:
 
 
 def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: float = 5,
-        user_nice: int = 10, clients: str = "websocket", pin: bool = False) -> dict:
+        user_nice: int = 10, clients: str = "websocket", pin: bool = False, level: str = "county") -> dict:
     import duckdb
     import streamlit
 
@@ -351,7 +352,7 @@ def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: float = 
     root = Path(tempfile.mkdtemp(prefix="gridwatch-load-"))
     server_cpus, client_cpus = split_cores(pin)
     before = os.sched_getaffinity(0) if client_cpus else None
-    proc, url, password, token = start_server(Path(wh).resolve(), root, wall_refresh, server_cpus)
+    proc, url, password, token = start_server(Path(wh).resolve(), root, wall_refresh, server_cpus, level)
     try:
         if client_cpus:  # this process, and what it starts from now on (the browsers, playwright's driver)
             os.sched_setaffinity(0, client_cpus)

@@ -134,11 +134,11 @@ def phase_compare(a: str, b: str) -> dict:
     return {"tables": len(names), "differing": differing}
 
 
-def phase_loadtest(wh: str, users: int, rounds: int, wall_refresh: float) -> dict:
+def phase_loadtest(wh: str, users: int, rounds: int, wall_refresh: float, level: str = "county") -> dict:
     from perf import loadtest
 
     return loadtest.run(Path(wh), sessions=users, rounds=rounds, wall_refresh=wall_refresh, clients="websocket",
-                        pin=True)
+                        pin=True, level=level)
 
 
 def _subset(data: Path, n: int, work: Path) -> Path:
@@ -180,6 +180,10 @@ def run(counties: list[int], months: int = 1, *, engines: tuple[str, ...] = ENGI
         res["generate"] = {"note": f"reused {data}"}
     for n in counties:
         log(f"[sidebyside] {n} counties")
+        # several counties are a city deployment (a prefecture's lake: activity placed by its accounts' counties,
+        # the 全市 tables); one county is a county deployment. Every phase of the scale runs in a fresh process
+        # that reads this configuration.
+        os.environ["GRIDWATCH_CONFIG"] = str(_config(work, "city" if n > 1 else "county"))
         drop, wh = _subset(Path(data), n, work), work / f"wh-{n}"
         sc: dict = {}
         sc["ingest"] = _in_process(bench.phase_ingest_ours, str(drop), str(wh))
@@ -210,7 +214,8 @@ def run(counties: list[int], months: int = 1, *, engines: tuple[str, ...] = ENGI
     if loadtest:
         big = work / f"wh-{counties[-1]}"
         log(f"[sidebyside] load test: {users} websocket users × {rounds} rounds on {counties[-1]} counties")
-        res["loadtest"] = _in_process(phase_loadtest, str(big), users, rounds, wall_refresh)
+        res["loadtest"] = _in_process(phase_loadtest, str(big), users, rounds, wall_refresh,
+                                      "city" if counties[-1] > 1 else "county")
         res["loadtest"]["counties"] = counties[-1]
         log(f"[sidebyside]   {res['loadtest']['busy_s']:.0f} s busy")
     res["growth"] = growth(res)
@@ -221,6 +226,13 @@ def run(counties: list[int], months: int = 1, *, engines: tuple[str, ...] = ENGI
         _write(res, Path(out))
     say(table(res))
     return res
+
+
+def _config(work: Path, level: str) -> Path:
+    """A configuration of the defaults but the deployment level (what a county or a prefecture would run)."""
+    p = work / f"config-{level}.toml"
+    p.write_text(f'[deployment]\nlevel = "{level}"\n', encoding="utf-8")
+    return p
 
 
 def _write(res: dict, out: Path) -> None:
