@@ -412,3 +412,17 @@ def test_a_countys_freshness_is_its_own_rows_of_the_lake(city, tmp_path):
         assert total == {c: int(whole[c].sum()) for c in total}  # every row of this lake is of a county
     finally:
         con.close()
+
+
+def test_a_version_without_the_freshness_per_county_shows_a_county_none(city, tmp_path):
+    """A version built before freshness was kept per county (until the next run builds it again): a county's
+    connection still opens, with no freshness rather than the city's."""
+    copy = tmp_path / "wh-20240401T000000-abcdef.duckdb"
+    shutil.copy(city.version(), copy)
+    con = duckdb.connect(str(copy))
+    con.execute("DROP TABLE dq_county_freshness")
+    con.execute("DROP TABLE dq_county_delivery")
+    con.close()
+    cur = scoped.county_connection(copy, "510798").cursor()
+    assert cur.execute("SELECT count(*) FROM dataset_freshness").fetchone() == (0,)
+    assert cur.execute("SELECT count(*) FROM dim_county").fetchone() == (1,)

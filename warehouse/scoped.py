@@ -238,8 +238,11 @@ def _make(version_file: Path, county_code: str | None) -> duckdb.DuckDBPyConnect
                                      ELSE value END AS value
                 FROM wh.main.meta""")
         else:
-            for t in ("dq_flag", "dataset_freshness"):
-                con.execute(_table_statement(t))
+            con.execute(_table_statement("dq_flag"))
+            if "dq_county_freshness" in tables:
+                con.execute(_table_statement("dataset_freshness"))
+            else:  # a version built before freshness was kept per county (rebuilt by the next run): none shown
+                con.execute("CREATE TABLE dataset_freshness AS SELECT * FROM wh.main.dataset_freshness WHERE FALSE")
             unknown_codes(con, dict(DATASET_TABLES))
             # meta: the version's, naming the county and its own data days
             built_at = con.execute("SELECT try_cast(value AS TIMESTAMP) FROM wh.main.meta "
