@@ -183,14 +183,7 @@ def q(name: str, scope: Scope, *, keyed: bool = False, **params):
         raise db.NoWarehouse("尚未发布数据仓库")
     key = _params_key(name, params)
     df = _cached(path.name, name, scope, key)
-    if scope.county_code is not None and name in CITY_COLUMNS:  # the city's rows, not the county's: no file names
-        df = df.assign(**{c: None for c in CITY_COLUMNS[name] if c in df.columns})
     return (df, (path.name, name, scope, key)) if keyed else df
-
-
-# Queries whose rows stay the city's on a county's connection (warehouse/scoped.py: dataset_freshness is not kept
-# per county), and their columns that could name another county (its delivered file): blank for a county scope.
-CITY_COLUMNS = {"quality/freshness": ("last_file",)}
 
 
 def _params_key(name: str, params: dict) -> tuple:

@@ -26,9 +26,9 @@ def test_the_plan_holds_every_table_of_the_duckdb_build():
             "fact_event", "fact_event_flow", "fact_kp_report", "fact_kp_signoff", "fact_collection",
             "agg_account_day", "agg_account_month", "agg_event", "agg_kp_signoff", "agg_kp_report",
             "agg_collection_month", "agg_collection_asof", "agg_patrol_point", "agg_aq_day", "agg_aq_hour",
-            "dq_flag", "dataset_freshness", "dq_quarantine"} <= tables
-    assert [s.name for s, _ in plan if s.kind == "temp"] == ["aq_grid_edge"]
-    assert [s.name for s, _ in plan if s.kind == "drop"] == ["aq_grid_edge"]
+            "dq_flag", "dataset_freshness", "dq_quarantine", "dq_county_freshness", "dq_county_delivery"} <= tables
+    assert [s.name for s, _ in plan if s.kind == "temp"] == ["dq_county_record", "aq_grid_edge"]
+    assert [s.name for s, _ in plan if s.kind == "drop"] == ["dq_county_record", "aq_grid_edge"]
     assert set(spark_build.DUCKDB_SIDE) <= {p.name for p in portable.schema_files()}
 
 

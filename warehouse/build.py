@@ -24,7 +24,7 @@ import pyarrow as pa
 from core.config import Settings
 from core.files import write_json
 from core.spec import DATASETS, EVENT_CATEGORIES, KP_CATEGORIES, KP_OFFICES, OFFICE_KINDS, Dataset
-from etl.lake import Lake, order_key
+from etl.lake import UNKNOWN_COUNTY, Lake, order_key
 from warehouse import db, staged
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
@@ -103,7 +103,7 @@ _PARQUET = "read_parquet($files, hive_partitioning = false, union_by_name = true
 
 def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetime | None = None,
            rebuild: bool = False, info: dict | None = None) -> None:
-    """stg_<dataset> (TEMP): the current version of every key (_rule_sql), and stg_stats.
+    """stg_<dataset> (TEMP): the current version of every key (_rule_sql); the quality bookkeeping (bookkeeping).
 
     Incremental (warehouse/staged.py): the previous build's staged state is kept as month-partitioned Parquet;
     when the lake holds the state's deliveries and more, only the new deliveries' rows are merged, with the
@@ -112,12 +112,7 @@ def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetim
     order. Months not touched are read back as they are. Anything else (no state, `rebuild`, a changed contract,
     a delivery removed or set aside, a state file missing or unreadable) stages from every landed part. Either way
     the new state is written."""
-    # freshness: a record's updated_at counts only up to its delivery's landing time + the tolerance of the
-    # normaliser's future_time flag (a row of a file with no manifest: the build time); later ones are future-dated
-    # (a wrong clock), counted apart, so that they never make a stale feed look fresh
-    tol = {"tol_us": int(round(tolerance_hours * 3600e6)), "now": built_at or dt.datetime.now()}
-    con.execute("CREATE TEMP TABLE file_limit AS SELECT file, max(landed_at) + to_microseconds($tol_us) AS lim "
-                "FROM etl_file GROUP BY ALL", {"tol_us": tol["tol_us"]})
+    bookkeeping(con, lake, tolerance_hours, built_at or dt.datetime.now())
     con.register("order_arrow", _delivery_order(lake))
     con.execute("CREATE TEMP TABLE delivery_order AS SELECT * FROM order_arrow")
     con.unregister("order_arrow")
@@ -125,43 +120,60 @@ def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetim
     rule = _rule_contract()
     pl = staged.plan(lake, manifests, rule, rebuild=rebuild)
     try:
-        stats = _stage_all(con, lake, pl, manifests, rule, tol, info)
+        _stage_all(con, lake, pl, manifests, rule, info)
     except duckdb.Error as exc:  # a state file that cannot be read after all (its footer was readable)
         if pl.full:
             raise
         _drop_staging(con)
-        stats = _stage_all(con, lake, staged.Plan(True, f"state unreadable: {type(exc).__name__}"), manifests, rule,
-                           tol, info)
-    write_stats(con, stats)
+        _stage_all(con, lake, staged.Plan(True, f"state unreadable: {type(exc).__name__}"), manifests, rule, info)
     unknown_codes(con)
 
 
-def dataset_stats(con, ds: Dataset, landed: int, tol: dict) -> dict:
-    """One row of stg_stats: the dataset's landed rows, its current records (stg_<dataset>), the newest updated_at
-    no later than its file's landing + the tolerance (file_limit), and the future-dated ones."""
-    records, max_upd, future, max_future = con.execute(f"""
-        SELECT count(*), max(updated_at) FILTER (NOT future), count(*) FILTER (future),
-               max(updated_at) FILTER (future)
-        FROM (SELECT s.updated_at, s.updated_at > coalesce(f.lim, $now + to_microseconds($tol_us)) AS future
-              FROM stg_{ds.name} s LEFT JOIN file_limit f ON f.file = s._file)""", tol).fetchall()[0]
-    return {"dataset": ds.name, "title": ds.title, "landed_rows": int(landed), "records": records,
-            "max_updated_at": max_upd, "future_rows": future, "max_future_updated_at": max_future}
+_COUNTY_PART = re.compile(r"(?:^|/)county=([^/]+)/")
 
 
-def write_stats(con, stats: list[dict]) -> None:
-    """stg_stats from the rows of dataset_stats."""
-    con.register("stats_arrow", pa.Table.from_pylist(stats, schema=pa.schema([
-        ("dataset", pa.string()), ("title", pa.string()), ("landed_rows", pa.int64()), ("records", pa.int64()),
-        ("max_updated_at", pa.timestamp("us")), ("future_rows", pa.int64()),
-        ("max_future_updated_at", pa.timestamp("us"))])))
-    con.execute("CREATE TEMP TABLE stg_stats AS SELECT * FROM stats_arrow")
-    con.unregister("stats_arrow")
+def bookkeeping(con, lake: Lake, tolerance_hours: float, built_at: dt.datetime) -> None:
+    """The TEMP tables the quality statements (40_quality.sql) read besides the staged records, one definition for
+    both engines' builds:
+
+    - file_limit (file, lim): a delivered file's landing + the tolerance of the normaliser's future_time flag; a
+      record's updated_at counts as freshness only up to it (later: future-dated, a wrong clock, counted apart, so
+      that it never makes a stale feed look fresh); build_limit (lim): the limit of a record of a file with no
+      manifest (the build time + the tolerance);
+    - stg_landed (dataset, delivery, county_code, landed_rows): every delivery's landed rows per county partition
+      of the lake (etl/lake.py: county=<code>; NULL for county=unknown and the layout before counties) — of the
+      manifest when all its parts are of one partition, else of the parts' Parquet footers."""
+    tol_us = int(round(tolerance_hours * 3600e6))
+    con.execute("CREATE TEMP TABLE file_limit AS SELECT file, max(landed_at) + to_microseconds($tol_us) AS lim "
+                "FROM etl_file GROUP BY ALL", {"tol_us": tol_us})
+    con.execute("CREATE TEMP TABLE build_limit AS SELECT CAST($now AS TIMESTAMP) + to_microseconds($tol_us) AS lim",
+                {"now": built_at, "tol_us": tol_us})
+    rows, split = [], {}
+    for m in lake.manifests():
+        counties = {}
+        for p in m["landed_parts"]:
+            c = _COUNTY_PART.search(p)
+            counties.setdefault(None if c is None or c.group(1) == UNKNOWN_COUNTY else c.group(1), []).append(p)
+        if len(counties) == 1:
+            rows.append((m["dataset"], m["delivery"], next(iter(counties)), m["rows_landed"]))
+        for county, parts in (counties.items() if len(counties) > 1 else ()):
+            for p in parts:
+                split[str(lake.root / p)] = (m["dataset"], m["delivery"], county)
+    if split:  # a delivery of rows of several counties: each part's rows from its footer
+        for f, n in con.execute("SELECT file_name, num_rows FROM parquet_file_metadata($f)",
+                                {"f": list(split)}).fetchall():
+            rows.append((*split[f], n))
+    con.register("landed_arrow", pa.table({
+        "dataset": pa.array([r[0] for r in rows], pa.string()), "delivery": pa.array([r[1] for r in rows], pa.int64()),
+        "county_code": pa.array([r[2] for r in rows], pa.string()),
+        "landed_rows": pa.array([r[3] for r in rows], pa.int64())}))
+    con.execute("CREATE TEMP TABLE stg_landed AS SELECT dataset, delivery, county_code, "
+                "CAST(sum(landed_rows) AS BIGINT) AS landed_rows FROM landed_arrow GROUP BY ALL")
+    con.unregister("landed_arrow")
 
 
-def _stage_all(con, lake: Lake, pl: staged.Plan, manifests: list[dict], rule: str, tol: dict,
-               info: dict | None) -> list[dict]:
-    """Every dataset's stg_<dataset> by the plan, the new state committed; returns the staging stats."""
-    stats = []
+def _stage_all(con, lake: Lake, pl: staged.Plan, manifests: list[dict], rule: str, info: dict | None) -> None:
+    """Every dataset's stg_<dataset> by the plan, the new state committed."""
     writer = staged.Writer(lake, None if pl.full else pl.state)
     info = info if info is not None else {}
     info.update(mode="full" if pl.full else "incremental", reason=pl.reason, written=0, linked=0)
@@ -171,12 +183,10 @@ def _stage_all(con, lake: Lake, pl: staged.Plan, manifests: list[dict], rule: st
             info.setdefault("kept", {})[ds.name] = sorted(keep)  # the months linked unchanged (Reuse)
             for k, v in writer.dataset(ds.name, landed, keep=keep).items():
                 info[k] += v
-            stats.append(dataset_stats(con, ds, landed, tol))
         writer.commit(manifests, rule)
     except BaseException:
         writer.abandon()
         raise
-    return stats
 
 
 def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged.Writer) -> tuple[int, set[str]]:
@@ -384,6 +394,9 @@ def _config_tables(con, settings: Settings) -> None:
     con.execute("CREATE TABLE cfg_event_category (category VARCHAR, category_order INTEGER)")
     for i, cat in enumerate(EVENT_CATEGORIES, 1):
         con.execute("INSERT INTO cfg_event_category VALUES ($1, $2)", [cat, i])
+    con.execute("CREATE TABLE cfg_dataset (dataset VARCHAR, title VARCHAR)")  # the contract's datasets
+    for ds in DATASETS.values():
+        con.execute("INSERT INTO cfg_dataset VALUES ($1, $2)", [ds.name, ds.title])
     con.execute("CREATE TABLE cfg_office_kind (office_kind VARCHAR, kind_order INTEGER)")
     for i, kind in enumerate(OFFICE_KINDS.values(), 1):
         con.execute("INSERT INTO cfg_office_kind VALUES ($1, $2)", [kind, i])

@@ -12,8 +12,9 @@ connection of their own:
                          the small ones (MATERIALIZED: units, accounts, offices, …) copied as tables instead
       m_* macros         the persistent macros of warehouse/schema/*.sql, created again here from those files (the
                          same text), so that their unqualified table names read these views
-      meta, dq_flag, dq_unknown_code   computed for the county (COMPUTED), dq_flag by its statement of
-                         40_quality.sql, dq_unknown_code by warehouse.build.unknown_codes
+      meta, dq_flag, dataset_freshness, dq_unknown_code   computed for the county (COMPUTED), dq_flag and
+                         dataset_freshness by their statements of 40_quality.sql, dq_unknown_code by
+                         warehouse.build.unknown_codes
 
 The same machinery gives the city with its COUNTIES AS THE UNITS (county_connection(version, None),
 Scope(by_county=True)): CITY_VIEWS rewrite the reporting units to one per county, so every query gives a row per
@@ -29,8 +30,9 @@ the event flow by its event; quarantined rows by the 乡镇 dq_quarantine finds 
 A row whose county cannot be told (an unknown grid code of no county, an operation of an unknown account, a
 quarantined row without a 乡镇, a file that failed as a whole) is in the city's figures only.
 City operations are not a county's: its ETL runs (etl_run) and feeding sources (source_health) show no rows.
-dataset_freshness stays the city's (a dataset's landed rows are not kept per county; README "地市部署").
-meta names the county (county_name, county_code) and its own first and last data days.
+dataset_freshness is the county's: its statement of 40_quality.sql run over the county's rows of
+dq_county_freshness and dq_county_delivery (per county: its records, landed rows, quarantined rows, deliveries;
+README "地市部署"). meta names the county (county_name, county_code) and its own first and last data days.
 
 One connection per (version file, county) per process, kept (a published version never changes); queries run on a
 cursor of it each (metrics.query), never on the connection itself, never one cursor for two sessions.
@@ -85,8 +87,9 @@ COUNTY_FILTERS: dict[str, str | None] = {
     "etl_file_issue": "file IN (SELECT file FROM etl_file)",
     "etl_run": "FALSE",
     "source_health": "FALSE",
-    "dataset_freshness": None,
-    "cfg_split": None, "cfg_kp_office": None, "cfg_kp_category": None, "cfg_event_category": None,
+    "dq_county_freshness": f"county_code = {_C}",
+    "dq_county_delivery": f"county_code = {_C}",
+    "cfg_split": None, "cfg_dataset": None, "cfg_kp_office": None, "cfg_kp_category": None, "cfg_event_category": None,
     "cfg_office_kind": None, "cfg_county": None,
 }
 # their sort_order counted again within the county (1, 2, … in the city's order), as the county's own build has it
@@ -95,9 +98,9 @@ RENUMBERED = ("dim_county", "dim_reporting_unit")
 # key-person reports: thousands of rows; read by nearly every query): planned and joined as tables, filtered once
 MATERIALIZED = ("dim_county", "dim_reporting_unit", "dim_unit", "dim_account", "dim_office", "map_code",
                 "agg_kp_report", "agg_kp_signoff", "cfg_split", "cfg_kp_office", "cfg_kp_category",
-                "cfg_event_category", "cfg_office_kind", "cfg_county")
+                "cfg_event_category", "cfg_office_kind", "cfg_county", "cfg_dataset")
 # computed for the county when the connection is made (not views of the version's tables)
-COMPUTED = ("meta", "dq_flag", "dq_unknown_code")
+COMPUTED = ("meta", "dq_flag", "dataset_freshness", "dq_unknown_code")
 # the tables whose _file names the delivered files a county's rows came from
 _FILE_TABLES = ("dim_unit", "dim_account", "fact_activity", "fact_event", "fact_event_flow", "fact_kp_report",
                 "fact_collection")
@@ -223,7 +226,7 @@ def _make(version_file: Path, county_code: str | None) -> duckdb.DuckDBPyConnect
         for q in macro_statements():
             con.execute(q)
         if county_code is None:
-            for t in ("dq_flag", "dq_unknown_code"):
+            for t in ("dq_flag", "dataset_freshness", "dq_unknown_code"):
                 con.execute(f"CREATE VIEW {t} AS SELECT * FROM wh.main.{t}")
             # meta names the city (county_name / county_code: the area the figures are of)
             con.execute("""
@@ -236,6 +239,10 @@ def _make(version_file: Path, county_code: str | None) -> duckdb.DuckDBPyConnect
                 FROM wh.main.meta""")
         else:
             con.execute(_table_statement("dq_flag"))
+            if "dq_county_freshness" in tables:
+                con.execute(_table_statement("dataset_freshness"))
+            else:  # a version built before freshness was kept per county (rebuilt by the next run): none shown
+                con.execute("CREATE TABLE dataset_freshness AS SELECT * FROM wh.main.dataset_freshness WHERE FALSE")
             unknown_codes(con, dict(DATASET_TABLES))
             # meta: the version's, naming the county and its own data days
             built_at = con.execute("SELECT try_cast(value AS TIMESTAMP) FROM wh.main.meta "

@@ -13,9 +13,10 @@ DuckDB file then gets, in order:
 2. every schema file run over EMPTY staging tables: the macros the app calls (DuckDB-only) and every table, empty,
    with exactly the column types of the DuckDB build; Spark's Parquet is then loaded into them, cast to those
    types (a table of the serving file is the same table whichever engine computed its rows);
-3. the quality tables over ETL bookkeeping (40_quality.sql: dq_flag, dataset_freshness, dq_quarantine) with the
-   staging statistics, the unknown codes and the quarantine resolution (build.unknown_codes,
-   build._quarantine_resolution), run by DuckDB over Spark's staged Parquet;
+3. the quality tables over ETL bookkeeping (40_quality.sql: dq_flag, dq_quarantine, the freshness per county and
+   dataset_freshness) with the bookkeeping (build.bookkeeping: landed rows per county, future limits), the unknown
+   codes and the quarantine resolution (build.unknown_codes, build._quarantine_resolution), run by DuckDB over
+   Spark's staged Parquet;
 4. meta and the warnings of the publish (build._meta, build._warnings), CHECKPOINT — and build_and_publish
    publishes it with the same CURRENT switch, so the app and the metrics layer do not change.
 
@@ -40,7 +41,8 @@ from warehouse import build as duck
 from warehouse import db, portable, staged
 
 # the schema files whose tables DuckDB computes in a Spark build: the quality of the ETL bookkeeping, read from the
-# tables made in Python (etl_file, quarantine, q_resolution, stg_stats); small whatever the lake holds
+# tables made in Python (etl_file, quarantine, q_resolution, the bookkeeping of build.bookkeeping); small whatever
+# the lake holds
 DUCKDB_SIDE = ("40_quality.sql",)
 
 _SESSIONS: dict[str, object] = {}
@@ -235,21 +237,6 @@ def _load(con, name: str, folder: str) -> None:
         con.execute(f'INSERT INTO "{name}" SELECT {sel} FROM read_parquet($f)', {"f": files})
 
 
-def _stage_stats(con, lake: Lake, tolerance_hours: float, built_at: dt.datetime) -> None:
-    """stg_stats (and file_limit), as build._stage makes them: per dataset the landed rows, the current records,
-    the newest updated_at no later than its delivery's landing + the tolerance, and the future-dated ones."""
-    tol = {"tol_us": int(round(tolerance_hours * 3600e6)), "now": built_at}
-    con.execute("CREATE TEMP TABLE file_limit AS SELECT file, max(landed_at) + to_microseconds($tol_us) AS lim "
-                "FROM etl_file GROUP BY ALL", {"tol_us": tol["tol_us"]})
-    stats = []
-    for ds in DATASETS.values():
-        files = lake.landed_files(ds.name)
-        landed = con.execute("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata($files)",
-                             {"files": files}).fetchall()[0][0] if files else 0
-        stats.append(duck.dataset_stats(con, ds, landed, tol))
-    duck.write_stats(con, stats)
-
-
 def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | None = None, version: str = "",
           built_at: dt.datetime | None = None, master: str = "local[*]", rebuild: bool = False,
           staging: dict | None = None) -> dict:
@@ -310,7 +297,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         timings["load_duckdb"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        _stage_stats(con, lake, settings.etl.future_tolerance_hours, built_at)
+        duck.bookkeeping(con, lake, settings.etl.future_tolerance_hours, built_at)
         duck.unknown_codes(con)
         duck._quarantine_resolution(con)
         for f in files:
