@@ -423,7 +423,7 @@ class Lake:
         as it is, with its file name: etl.pipeline tells it from a fault of the delivered file. `con`: a DuckDB
         connection for county_lookup (None: one of its own)."""
         ds = DATASETS[dataset]
-        parts, sums = [], {}
+        parts, sums, part_rows = [], {}, {}
         dictionary = _dictionary_columns(ds, kept.column_names)
         if kept.num_rows:
             scope = (manifest.get("scope") or {}).get("township_code") or self.home_county
@@ -442,12 +442,13 @@ class Lake:
                     rel = str(path.relative_to(self.root))
                     sums[rel] = write_parquet(path, part, dictionary)
                     parts.append(rel)
+                    part_rows[rel] = part.num_rows  # a build's landed rows per county (warehouse.build.bookkeeping)
         qpart = None
         if quarantine.num_rows:
             path = self.quarantine_part(dataset, digest)
             qpart = str(path.relative_to(self.root))
             sums[qpart] = write_parquet(path, quarantine)
-        manifest = dict(manifest, landed_parts=parts, quarantine_part=qpart, checksums=sums)
+        manifest = dict(manifest, landed_parts=parts, part_rows=part_rows, quarantine_part=qpart, checksums=sums)
         write_json(self.manifest_dir / f"{digest}.json", manifest)
         self._lookups.pop(dataset, None)
         return manifest

@@ -142,7 +142,8 @@ def bookkeeping(con, lake: Lake, tolerance_hours: float, built_at: dt.datetime) 
       manifest (the build time + the tolerance);
     - stg_landed (dataset, delivery, county_code, landed_rows): every delivery's landed rows per county partition
       of the lake (etl/lake.py: county=<code>; NULL for county=unknown and the layout before counties) — of the
-      manifest when all its parts are of one partition, else of the parts' Parquet footers."""
+      manifest when all its parts are of one partition, else of its part_rows (recorded at landing; the parts'
+      Parquet footers for a delivery landed before)."""
     tol_us = int(round(tolerance_hours * 3600e6))
     con.execute("CREATE TEMP TABLE file_limit AS SELECT file, max(landed_at) + to_microseconds($tol_us) AS lim "
                 "FROM etl_file GROUP BY ALL", {"tol_us": tol_us})
@@ -158,8 +159,11 @@ def bookkeeping(con, lake: Lake, tolerance_hours: float, built_at: dt.datetime) 
             rows.append((m["dataset"], m["delivery"], next(iter(counties)), m["rows_landed"]))
         for county, parts in (counties.items() if len(counties) > 1 else ()):
             for p in parts:
-                split[str(lake.root / p)] = (m["dataset"], m["delivery"], county)
-    if split:  # a delivery of rows of several counties: each part's rows from its footer
+                if p in (m.get("part_rows") or {}):  # recorded at landing
+                    rows.append((m["dataset"], m["delivery"], county, m["part_rows"][p]))
+                else:
+                    split[str(lake.root / p)] = (m["dataset"], m["delivery"], county)
+    if split:  # a delivery of rows of several counties landed before part_rows: each part's rows from its footer
         for f, n in con.execute("SELECT file_name, num_rows FROM parquet_file_metadata($f)",
                                 {"f": list(split)}).fetchall():
             rows.append((*split[f], n))
