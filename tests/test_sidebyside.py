@@ -48,6 +48,9 @@ def test_a_tiny_side_by_side_run_reports_every_section_as_its_json(tmp_path):
     for s in (s1, s2):
         assert s["daily_after"]["rows_in"] > 0 and s["daily_before"]["seconds"] > 0
         assert s["daily_before"]["version"] != s["build"]["duckdb"]["version"]
+        # the day's tables replaced in a copy of the previous version (never a full build measured as "after")
+        assert s["daily_after"]["tables"]["mode"] == "incremental", s["daily_after"]["tables"]
+    assert "| 之后: 表的构建 (incremental: 只替换变动的日/月) | incremental | incremental |" in text
     assert (f"| 之后: 增量运行, 构建+发布 (秒) | {s1['daily_after']['build_publish_s']:,.2f} | "
             f"{s2['daily_after']['build_publish_s']:,.2f} |") in text
     r = [round(s["ingest"]["rows_per_s"] / s["lower_bound"]["rows_per_s"], 2) for s in (s1, s2)]
