@@ -278,6 +278,32 @@ def test_incremental_staging_is_one_scan_per_dataset(tmp_path, monkeypatch):
     _same_as_rebuild(root, tmp_path / "r")
 
 
+def test_a_changed_memory_limit_keeps_the_run_incremental(tmp_path):
+    """How fast a build runs (its memory limit, threads, landing workers) is no input of its tables: the next run
+    still replaces only the day's rows; a setting of a figure (the future-time tolerance) builds every table."""
+    root = tmp_path / "c"
+    c = _first(sample_county())
+    c.write(root / "d1", "20240101")
+    _run(root, "d1")
+    logs = c.rows["activity_log"]
+
+    def day(name: str, n: int, **etl) -> dict:
+        d = _delivery()
+        d.op(logs[0]["account_id"], dt.datetime(2024, 3, n, 9), "巡查")
+        d.write(root / name, f"202403{n:02d}")
+        s = Settings().resolve(root)
+        s.etl = s.etl.model_copy(update=etl)
+        res = run(root / name, s, warehouse_dir=root / "wh", lake_dir=root / "lake", load_time=_load_time(),
+                  log=lambda m: None)
+        assert res.status == "ok", res.error
+        return res.tables
+
+    t = day("d2", 20, duckdb_memory_limit="1GB", duckdb_threads=1, workers=1)
+    assert t["mode"] == "incremental", t
+    t = day("d3", 21, duckdb_memory_limit="1GB", duckdb_threads=1, workers=1, future_tolerance_hours=48)
+    assert (t["mode"], t["reason"]) == ("full", "schema, settings or DuckDB changed"), t
+
+
 def test_contract_change_restages_everything(tmp_path, monkeypatch):
     root = tmp_path / "c"
     c = _first(sample_county())

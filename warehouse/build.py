@@ -609,8 +609,18 @@ def build_inputs(settings: Settings) -> str:
     h = hashlib.sha256(f"{REUSE_FORMAT}\n{SCHEMA_VERSION}\n{duckdb.__version__}\n{schema_hash()}\n".encode())
     for f in (Path(__file__), Path(staged.__file__), Path(__file__).with_name("portable.py")):
         h.update(f.read_bytes())
-    h.update(settings.model_dump_json().encode())
+    kept = settings.model_dump(mode="json")
+    for section, keys in NOT_INPUTS.items():
+        for k in keys:
+            kept.get(section, {}).pop(k, None)
+    h.update(json.dumps(kept, sort_keys=True, ensure_ascii=False).encode())
     return h.hexdigest()
+
+
+# settings that change how fast or where a build runs, never a table's rows: a change of them keeps the previous
+# version reusable (lowering the memory limit after a run out of memory must not make the next run a full build)
+NOT_INPUTS = {"etl": ("duckdb_memory_limit", "duckdb_threads", "workers", "parallel_min_mb"),
+              "paths": ("keep_versions",)}
 
 
 def state_digest(state: dict | None) -> str | None:
