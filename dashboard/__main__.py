@@ -30,7 +30,17 @@ import sys
 from pathlib import Path
 
 from core.config import load_settings
-from dashboard.users import DEPARTMENT, TOWNSHIP, StoreError, UserStore, canonical_role, check_county, printable
+from dashboard.users import (
+    DEPARTMENT,
+    TOWNSHIP,
+    StoreError,
+    UserStore,
+    canonical_role,
+    check_county,
+    printable,
+    role_label,
+    scope_label,
+)
 
 # argparse's own words (usage, section titles, errors) in Chinese: argparse looks them up through its module-level
 # `_` (gettext) at the moment it prints them.
@@ -206,10 +216,10 @@ def users_main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "list":
             for u in store.users():
-                scope = u.township_name or u.office_name or u.county_name or u.county_code or (
-                    "全市" if s.deployment.level == "city" else "全县")
+                city = s.deployment.level == "city"
+                scope = scope_label(u.township_name, u.office_name, u.county_name, u.county_code, city)
                 how = "+".join(x for x, on in (("密码", u.has_password), ("OIDC", u.oidc)) if on)
-                print(f"{u.username}\t{u.role}\t{scope}\t{how}\t{'停用' if u.disabled else '正常'}\t"
+                print(f"{u.username}\t{role_label(u.role, u.county_code, city)}\t{scope}\t{how}\t{'停用' if u.disabled else '正常'}\t"
                       f"最近登录 {u.last_login_at or '—'}")
         elif args.cmd == "add":
             role = canonical_role(args.role)
@@ -229,7 +239,8 @@ def users_main(argv: list[str] | None = None) -> int:
             u = store.add_user(args.username, role, password=pw, actor=actor, display_name=args.display_name,
                                township_code=town_code, township_name=town_name, office_name=office, oidc=args.oidc,
                                county_code=county[0], county_name=county[1], city=city)
-            print(f"已添加 {u.username} ({u.role} · {u.township_name or u.office_name or u.county_name or '全县'})")
+            print(f"已添加 {u.username} ({role_label(u.role, u.county_code, city)} · "
+                  f"{scope_label(u.township_name, u.office_name, u.county_name, u.county_code, city)})")
         elif args.cmd in ("disable", "enable"):
             store.set_disabled(args.username, args.cmd == "disable", actor=actor)
             print(f"{args.username}: {'已停用' if args.cmd == 'disable' else '已启用'}")

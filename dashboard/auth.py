@@ -68,7 +68,6 @@ _RANK = {"none": 0, "masked": 1, "full": 2}
 # A city deployment ([deployment] level = "city"): a 县级管理员 / 县领导 without a county in its user record sees the
 # whole city and is shown as 市级管理员 / 市领导 (same pages plus the 全市 page "city"); with a county_code it sees
 # only that county (every query bound to Scope(county_code=…)), exactly like the county's own deployment.
-CITY_ADMIN, CITY_LEADER = "市级管理员", "市领导"
 CITY_PAGES = ("city",)
 COUNTY_MISSING = ("本账号 (部门用户) 尚未设置所属县 (区), 因此不能查看任何县的数据。"
                   "请联系管理员为本账号设置所属县 (区)。")
@@ -99,9 +98,7 @@ class Identity:
 
     @property
     def role_label(self) -> str:
-        if self.city_level:
-            return CITY_ADMIN if self.role == ADMIN else CITY_LEADER
-        return self.role
+        return users.role_label(self.role, None, True) if self.city_level else self.role
 
     @property
     def pages(self) -> tuple[str, ...]:

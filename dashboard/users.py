@@ -49,6 +49,21 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from core.spec import DEPT_ROLES
 
 ADMIN, LEADER, TOWNSHIP, DEPARTMENT, DISPLAY = "县级管理员", "县领导", "乡镇用户", "部门用户", "大屏"
+# a city deployment: a 县级管理员 / 县领导 with no county sees the whole city and is shown as 市级管理员 / 市领导
+CITY_ADMIN, CITY_LEADER = "市级管理员", "市领导"
+
+
+def role_label(role: str, county_code: str | None, city: bool) -> str:
+    """The role as a person is told it: 市级管理员 / 市领导 for a county role with no county in a city deployment."""
+    if city and role in (ADMIN, LEADER) and county_code is None:
+        return CITY_ADMIN if role == ADMIN else CITY_LEADER
+    return role
+
+
+def scope_label(township: str | None, office: str | None, county_name: str | None, county_code: str | None,
+                city: bool) -> str:
+    """What a user record sees, as a person is told it: its 乡镇, office or county, else 全市 / 全县."""
+    return township or office or county_name or county_code or ("全市" if city else "全县")
 ROLES = (ADMIN, LEADER, TOWNSHIP, DEPARTMENT)
 ROLE_ALIASES = {"admin": ADMIN, "leader": LEADER, "township": TOWNSHIP, "department": DEPARTMENT, "dept": DEPARTMENT}
 OFFICE_KINDS = DEPT_ROLES  # core.spec: the one source of the office kinds
@@ -567,7 +582,7 @@ class UserStore:
                 raise StoreError(f"用户 {username} 已存在") from None
             if role == ADMIN:
                 con.execute("INSERT OR IGNORE INTO meta VALUES ('setup_done', ?)", (t,))
-            scope = township_name or township_code or office_name or county_name or county_code or "全县"
+            scope = scope_label(township_name or township_code, office_name, county_name, county_code, city)
             self._audit(con, actor, "user_add", username, f"{role} · {scope}" + (" · OIDC" if oidc else ""))
             return self._user(con.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone())
 

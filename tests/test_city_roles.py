@@ -124,3 +124,21 @@ def test_the_app_shows_a_department_user_without_county_no_page(city, tmp_path, 
         assert [t.value for t in at.title] == ["示例市网格化服务管理督导平台"]  # no page of the role
     finally:
         config.settings.cache_clear()
+
+
+@pytest.mark.parametrize("level, told", [("city", ("市级管理员", "全市")), ("county", ("县级管理员", "全县"))])
+def test_the_users_command_names_a_city_user_as_the_app_does(tmp_path, monkeypatch, capsys, level, told):
+    """`python -m dashboard users add/list` tell a county role with no county as the app shows it: 市级管理员 · 全市 in
+    a city deployment, 县级管理员 · 全县 in a county's."""
+    import io
+
+    from dashboard.__main__ import users_main
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[deployment]\nlevel = "{level}"\n[paths]\ndata_dir = "{tmp_path}"\n'
+                   f'warehouse_dir = "{tmp_path}/wh"\n', encoding="utf-8")
+    monkeypatch.setattr("sys.stdin", io.StringIO(PW + "\n"))
+    assert users_main(["--config", str(cfg), "add", "boss", "--role", "admin", "--password-stdin"]) == 0
+    assert f"已添加 boss ({told[0]} · {told[1]})" in capsys.readouterr().out
+    assert users_main(["--config", str(cfg), "list"]) == 0
+    assert capsys.readouterr().out.startswith(f"boss\t{told[0]}\t{told[1]}\t")
