@@ -11,16 +11,22 @@ RUN_STATUS = {"ok": "成功", "partial": "部分失败", "failed": "失败", "bu
 
 
 
-session.require_page("quality")  # 县级管理员 only: quarantine and files are not attributable to one 乡镇
+ident = session.require_page("quality")  # 县级管理员 only: quarantine and files are not attributable to one 乡镇
 scope = session.scope()
+# a county-scoped administrator of a city deployment: the imports (runs, whole-file failures, a run's quarantine
+# count) are the city's, not attributable to one county — its figures below are its county's only
+county_only = ident.scope.county_code is not None
 st.title("数据质量")
 meta = data.meta()
 st.caption(f"数据仓库版本 {meta.get('version', '')} · 发布于 {meta.get('built_at', '')} · "
            f"数据覆盖 {meta.get('data_first_day', '')} 至 {meta.get('data_last_day', '')}")
 
 live = lake_state(ui.settings().paths.lake_dir)  # the lake's import state, read only (dashboard.quality)
-failures, quarantined = live.failures, live.quarantined
-if live.error:
+failures, quarantined = ([], []) if county_only else (live.failures, live.quarantined)
+if county_only:
+    st.caption(f"导入运行、整份失败的文件和数据源由全市统一管理 (市级管理员查看); 以下记录数、隔离记录与新鲜度只计"
+               f"{scope.label}。")
+elif live.error:
     st.warning(f"无法读取数据湖的导入状态: {live.error}", icon="⚠️")
 if failures:
     st.error(f"{live.failure_summary}, 尚未解决。每次导入都会重试; 修正或移除这些文件 (批次) "
@@ -47,13 +53,16 @@ last = runs.iloc[0] if len(runs) else None
 c = st.columns(4)
 # tiles hold figures; the last run's status is a word beside it (a delta is only ever a change)
 last_at = None if last is None else (last["finished_at"] if pd.notna(last["finished_at"]) else last["started_at"])
+if county_only:  # no run is the county's: the latest landing of its rows
+    last_at = fresh["last_landed_at"].max() if len(fresh) else None
 ui.metric("最近一次导入", "—" if last_at is None or pd.isna(last_at) else f"{last_at:%m-%d %H:%M}", where=c[0])
 if last is not None:
     colour = {"ok": ":green", "partial": ":orange"}.get(last["status"], ":red")
     c[0].markdown(colour + f"[{RUN_STATUS.get(last['status'], last['status'])}]")
 ui.metric("当前记录数", int(fresh["records"].sum()), where=c[1])
 ui.metric("隔离行数", int(fresh["quarantined"].sum()), where=c[2])
-ui.metric("未解决的导入失败 / 忽略的文件", f"{len(failures):,} / {len(ignored):,}", where=c[3])
+ui.metric("未解决的导入失败 / 忽略的文件", f"{'—' if county_only else f'{len(failures):,}'} / {len(ignored):,}",
+          where=c[3])
 
 if len(ignored):
     st.info("以下文件不是交付文件, 已忽略 (最近一次导入):")
@@ -78,7 +87,8 @@ def show_source_health() -> None:
     ui.frame(health)
 
 
-show_source_health()
+if not county_only:  # the feeding sources are the city's
+    show_source_health()
 
 st.subheader("各数据集新鲜度")
 limit = ui.now() - dt.timedelta(hours=ui.settings().dashboard.stale_hours)
@@ -128,12 +138,15 @@ if len(flags):
     ui.frame(flags.rename(columns={"n": "记录数"})[["数据集", "说明", "记录数"]])
 
 st.subheader("导入记录")
-ui.frame(runs.assign(status=runs["status"].map(lambda v: RUN_STATUS.get(v, v)))
-             .rename(columns={"run_id": "批次", "status": "状态", "started_at": "开始", "duration_s": "用时(秒)",
-                              "files_new": "新文件", "files_failed": "失败", "rows_in": "读入", "rows_landed": "入库",
-                              "rows_quarantined": "隔离", "published": "发布版本", "error": "错误"})
-             [["批次", "状态", "开始", "用时(秒)", "新文件", "失败", "读入", "入库", "隔离", "发布版本", "错误"]],
-         max_rows=15)
+if county_only:
+    st.caption("导入运行由全市统一管理, 不属于某一个县; 本县的交付见下方「交付文件」。")
+else:
+    ui.frame(runs.assign(status=runs["status"].map(lambda v: RUN_STATUS.get(v, v)))
+                 .rename(columns={"run_id": "批次", "status": "状态", "started_at": "开始", "duration_s": "用时(秒)",
+                                  "files_new": "新文件", "files_failed": "失败", "rows_in": "读入", "rows_landed": "入库",
+                                  "rows_quarantined": "隔离", "published": "发布版本", "error": "错误"})
+                 [["批次", "状态", "开始", "用时(秒)", "新文件", "失败", "读入", "入库", "隔离", "发布版本", "错误"]],
+             max_rows=15)
 files = data.q("quality/files", scope, limit=500)
 with st.expander(f"交付文件 ({len(files)})"):
     ui.frame(files, max_rows=15)

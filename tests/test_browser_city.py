@@ -125,6 +125,10 @@ def test_city_ranking_equals_the_metrics_layer(server, browser, con):
     head = metrics.query(con, "overview/headline", Scope(by_county=True, personal="none"), **PRM).iloc[0]
     assert _tile(page, "网格员账号活跃度") == fmt.pct(head["activity_rate"])
     assert _tile(page, "事件办结率") == fmt.pct(head["completion_rate"])
+    page.goto(f"{server}/quality", wait_until="domcontentloaded", timeout=60_000)  # the city's imports: its own
+    _heading(page, "数据质量")
+    text = page.inner_text("body")
+    assert "数据源状态" in text and "只计" not in text and page.get_by_text("批次", exact=True).count(), text[:2000]
     ctx.close()
 
 
@@ -182,6 +186,16 @@ def test_county_user_sees_only_its_county(server, browser, con):
         assert not page.locator('[data-testid="stException"]').count(), path
         texts[path] = page.inner_text("body")
     assert "全市总览" not in texts["city"]
+    # 数据质量: the city's imports (runs, a run's quarantine count over every county, the sources) are not shown to
+    # a county's administrator; its tiles are its county's
+    q = texts["quality"]
+    assert "只计东岭县" in q and "行被隔离" not in q and "数据源状态" not in q, q[:2000]
+    page.goto(f"{server}/quality", wait_until="domcontentloaded", timeout=60_000)
+    _heading(page, "数据质量")
+    fresh = metrics.query(con, "quality/freshness", Scope(county_code=DONGLING, personal="masked"))
+    assert _tile(page, "隔离行数") == fmt.count(int(fresh["quarantined"].sum()))
+    assert _tile(page, "当前记录数") == fmt.count(int(fresh["records"].sum()))
+    assert _tile(page, "最近一次导入") == f"{fresh['last_landed_at'].max():%m-%d %H:%M}"
     ws = b"".join(frames).replace(b"county=510797", b"")  # the address asked for (echoed): no data of that county
     for path, text in texts.items():
         for name in OTHERS:

@@ -418,7 +418,7 @@ def recent_quarantine(lake: Lake | Path, known: dict[str, dict] | None = None) -
             if m.get("rows_quarantined"):
                 by_run.setdefault(m.get("run_id"), []).append(m.get("file"))
         for q in out:
-            q["files"] = sorted(by_run.get(q["run_id"], []))
+            q["files"] = sorted(set(by_run.get(q["run_id"], [])))  # a city's counties deliver files of one name
     out.sort(key=lambda q: (q["when"] or dt.datetime.min), reverse=True)
     return out
 
