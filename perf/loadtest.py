@@ -82,7 +82,7 @@ def start_server(wh: Path, root: Path, wall_refresh: float, cpus: set[int] | Non
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=ROOT, env=env, stdout=open(root / "server.log", "wb"), stderr=subprocess.STDOUT,
                             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -366,12 +366,34 @@ def run(wh: Path, *, sessions: int = 10, rounds: int = 2, wall_refresh: float = 
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        # an exception a page raised is redacted on the client's screen: its traceback from the server's log
+        res["server_errors"] = _tracebacks(root / "server.log")
         shutil.rmtree(root, ignore_errors=True)
     res["cpus"] = {"server": sorted(server_cpus) if server_cpus else "all",
                    "clients": sorted(client_cpus) if client_cpus else "all"}
     res["machine"] = {"cores": timing.cores(), "streamlit": streamlit.__version__, "duckdb": duckdb.__version__,
                       "loadavg_start": load_start, "loadavg_end": timing.loadavg()}
     return res
+
+
+def _tracebacks(log: Path, most: int = 5) -> list[str]:
+    """The first `most` tracebacks of the server's log (each up to its exception line)."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    out, cur = [], None
+    for line in lines:
+        if line.startswith("Traceback (most recent call last)"):
+            cur = [line]
+        elif cur is not None:
+            cur.append(line)
+            if line and not line.startswith((" ", "\t")) and not line.startswith("During handling"):
+                out.append("\n".join(cur[-12:]))
+                cur = None
+                if len(out) >= most:
+                    break
+    return out
 
 
 def report(r: dict) -> str:
@@ -401,6 +423,7 @@ def report(r: dict) -> str:
                      + (f"; the clients' process {r['driver_cpu_s_while_busy']:.1f} s"
                         if r.get("driver_cpu_s_while_busy") is not None else ""))
     lines += [f"verdict: {v}" for v in r["verdict"]] + [f"error: {e}" for e in r["errors"]]
+    lines += [f"server traceback:\n{t}" for t in r.get("server_errors") or []]
     return "\n".join(lines)
 
 
@@ -419,13 +442,15 @@ def add_parser(sub) -> None:
     p.add_argument("--wall-refresh", type=float, default=5, help="the wall's refresh_seconds for the test")
     p.add_argument("--user-nice", type=int, default=10,
                    help="niceness of the users' browser (0: the same CPU priority as the server and the wall)")
+    p.add_argument("--level", choices=("county", "city"), default="county",
+                   help="the deployment level of the warehouse (city: a prefecture's, the users 市级)")
     p.add_argument("--out", type=Path, help="write every figure as JSON here")
     p.set_defaults(run=_cli)
 
 
 def _cli(a) -> int:
     r = run(a.warehouse, sessions=a.sessions, rounds=a.rounds, wall_refresh=a.wall_refresh,
-            user_nice=a.user_nice, clients=a.clients, pin=a.pin)
+            user_nice=a.user_nice, clients=a.clients, pin=a.pin, level=a.level)
     if a.out:
         a.out.write_text(json.dumps(r, ensure_ascii=False, indent=1), encoding="utf-8")
     print(report(r))

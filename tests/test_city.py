@@ -160,6 +160,33 @@ def test_the_county_connection_is_cached_and_refuses_to_cross(city):
     assert cur.execute("SELECT count(*) FROM agg_event WHERE left(grid_code, 6) <> '510798'").fetchone() == (0,)
 
 
+def test_county_queries_from_many_sessions_share_one_connection(city):
+    """The app's sessions run their queries on threads of one process, on one cached connection to the version: a
+    county's query finds its county connection without ever executing on that shared connection (DuckDB refuses
+    a second call on a busy connection: the load test's 市级 users drilling into counties hit it)."""
+    import threading
+
+    con = db.open_published(city.wh)
+    errors: list[str] = []
+    counts: list[int] = []
+
+    def session(code: str | None) -> None:
+        for _ in range(60):
+            try:
+                scope = Scope(by_county=True) if code is None else Scope(county_code=code)
+                counts.append(len(metrics.query(con, "city/counties", scope)))
+            except Exception as exc:  # noqa: BLE001 — every failure is reported
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=session, args=(c,)) for c in ["510798", "510797", None, "510798", None, "510799"]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    con.close()
+    assert errors == [] and len(counts) == 6 * 60, errors[:3]
+
+
 def test_a_table_the_scope_does_not_know_is_refused(city, tmp_path):
     """Fail closed: a version holding a table that COUNTY_FILTERS does not list gets no county connection."""
     copy = tmp_path / "wh-20240401T000000-abcdef.duckdb"

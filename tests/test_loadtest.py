@@ -231,3 +231,17 @@ def test_the_old_command_path_hands_over_to_perf(tmp_path):
     r = subprocess.run([sys.executable, "-m", "warehouse.loadtest", "--sessions", "2"], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--warehouse" in r.stderr
+
+
+def test_the_servers_tracebacks_are_kept_for_the_report(tmp_path):
+    """A page's exception is redacted on the client's screen: the load test keeps the server log's tracebacks."""
+    from perf import loadtest
+
+    log = tmp_path / "server.log"
+    log.write_text("started\nTraceback (most recent call last):\n  File \"x.py\", line 1, in f\n    g()\n"
+                   "During handling of the above exception, another exception occurred:\n"
+                   "ValueError: boom\nmore\nTraceback (most recent call last):\n  File \"y.py\"\nKeyError: 'k'\n",
+                   encoding="utf-8")
+    got = loadtest._tracebacks(log)
+    assert len(got) == 2 and got[0].endswith("ValueError: boom") and got[1].endswith("KeyError: 'k'")
+    assert loadtest._tracebacks(tmp_path / "missing.log") == []

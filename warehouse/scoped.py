@@ -296,16 +296,23 @@ def county_connection(version_file: str | Path, county_code: str | None) -> duck
 def scope_of(con: duckdb.DuckDBPyConnection) -> str | None:
     """The county a connection (or cursor) is scoped to (CITY: the counties-as-units connection), None for a
     connection to a whole version."""
+    cur = con.cursor()  # never the connection itself: other sessions' threads run queries on it at the same time
     try:
-        row = con.execute(f"SELECT county_code FROM memory.main.{SCOPE_TABLE}").fetchone()
+        row = cur.execute(f"SELECT county_code FROM memory.main.{SCOPE_TABLE}").fetchone()
     except duckdb.Error:
         return None
+    finally:
+        cur.close()
     return row[0] if row else None
 
 
 def version_file(con: duckdb.DuckDBPyConnection) -> Path | None:
     """The version file a whole-version connection reads (None: not a file, e.g. a test's in-memory database)."""
-    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    cur = con.cursor()  # as scope_of: a cursor of its own
+    try:
+        row = cur.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    finally:
+        cur.close()
     return Path(row[0]) if row and row[0] else None
 
 
