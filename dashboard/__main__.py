@@ -219,8 +219,8 @@ def users_main(argv: list[str] | None = None) -> int:
                 city = s.deployment.level == "city"
                 scope = scope_label(u.township_name, u.office_name, u.county_name, u.county_code, city)
                 how = "+".join(x for x, on in (("密码", u.has_password), ("OIDC", u.oidc)) if on)
-                print(f"{u.username}\t{role_label(u.role, u.county_code, city)}\t{scope}\t{how}\t{'停用' if u.disabled else '正常'}\t"
-                      f"最近登录 {u.last_login_at or '—'}")
+                print(f"{u.username}\t{role_label(u.role, u.county_code, city)}\t{scope}\t{how}\t"
+                      f"{'停用' if u.disabled else '正常'}\t最近登录 {u.last_login_at or '—'}")
         elif args.cmd == "add":
             role = canonical_role(args.role)
             city = s.deployment.level == "city"

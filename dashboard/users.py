@@ -64,6 +64,8 @@ def scope_label(township: str | None, office: str | None, county_name: str | Non
                 city: bool) -> str:
     """What a user record sees, as a person is told it: its 乡镇, office or county, else 全市 / 全县."""
     return township or office or county_name or county_code or ("全市" if city else "全县")
+
+
 ROLES = (ADMIN, LEADER, TOWNSHIP, DEPARTMENT)
 ROLE_ALIASES = {"admin": ADMIN, "leader": LEADER, "township": TOWNSHIP, "department": DEPARTMENT, "dept": DEPARTMENT}
 OFFICE_KINDS = DEPT_ROLES  # core.spec: the one source of the office kinds
