@@ -32,6 +32,14 @@ def scope() -> Scope:
     if own.county_code is not None:
         return Scope(county_code=own.county_code, personal="none", label=own.label)
     return auth.CITY_DISPLAY_SCOPE
+
+
+def words(scope: Scope) -> tuple[str, str]:
+    """(the area, the unit the wall's lists name) as the wall writes them: 全市 / 县 (区) for the city with its
+    counties as the units, else 全县 / 乡镇 (a county's wall, a county user's own)."""
+    return ("全市", "县 (区)") if scope.by_county else ("全县", "乡镇")
+
+
 WEEKDAYS = "一二三四五六日"
 
 

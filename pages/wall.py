@@ -52,8 +52,8 @@ def overview_panel(p, prm, width: float) -> None:
         map_h = int((wall.inner_height(map_frame) - legend_h - 12) * scale)
         map_w = int(wall.inner_width(wm) * scale)
         with st.container(key="wall-frame-map", height=int(map_frame * scale), border=False):
-            _html(f'<div class="wall-h">全县地图 · {ui.esc(label)}<span>乡镇按{ui.esc(label)}着色 · 事件按网格汇总'
-                  f'</span></div>')
+            _html(f'<div class="wall-h">{wall.words(W)[0]}地图 · {ui.esc(label)}<span>乡镇按{ui.esc(label)}着色 · '
+                  f'事件按网格汇总</span></div>')
             st.pydeck_chart(wall.map_deck(units, pts, figure, map_w, map_h, int(20 * scale)), height=map_h,
                             key="map")
             _html(wall.legend_html(maps.legend(units[0], figure)))
@@ -91,7 +91,7 @@ def recent_feed(p, prm, height: float) -> None:
     rows = [[t.strftime("%m-%d %H:%M"), c, u, s, v or "—"] for t, c, u, s, v in
             zip(view["reported_at"], view["category"], view["ru_short_name"].fillna("—"), view["status"],
                 view["supervision"])]
-    _html(wall.frame("最新事件", wall.table(["时间", "类别", "乡镇", "状态", "督办"], rows, set(), row, scale),
+    _html(wall.frame("最新事件", wall.table(["时间", "类别", wall.words(W)[1], "状态", "督办"], rows, set(), row, scale),
                      height, scale))
 
 

@@ -129,6 +129,12 @@ def test_city_ranking_equals_the_metrics_layer(server, browser, con):
     _heading(page, "数据质量")
     text = page.inner_text("body")
     assert "数据源状态" in text and "只计" not in text and page.get_by_text("批次", exact=True).count(), text[:2000]
+    page.goto(f"{server}/wall", wait_until="domcontentloaded", timeout=60_000)  # the wall: the city's counties
+    page.wait_for_selector(".wall-h", timeout=60_000)
+    _settle(page)
+    text = page.inner_text("body")
+    assert "全市地图" in text and "全县地图" not in text, text[:1500]
+    assert page.locator(".wall-frame:has-text('最新事件') th", has_text="县 (区)").count() == 1, text[:1500]
     ctx.close()
 
 
@@ -186,6 +192,7 @@ def test_county_user_sees_only_its_county(server, browser, con):
         assert not page.locator('[data-testid="stException"]').count(), path
         texts[path] = page.inner_text("body")
     assert "全市总览" not in texts["city"]
+    assert "全县地图" in texts["wall"] and "全市地图" not in texts["wall"]  # its own county's wall
     # 数据质量: the city's imports (runs, a run's quarantine count over every county, the sources) are not shown to
     # a county's administrator; its tiles are its county's
     q = texts["quality"]
