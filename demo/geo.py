@@ -145,8 +145,14 @@ def geojson_gcj02(geom_wgs84) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-def layout(rng: np.random.Generator, towns: list[dict]) -> dict:
-    """Boundaries for a county of len(towns) 乡镇, all in WGS84.
+def county_offset_km(county_index: int) -> tuple[float, float]:
+    """Where demo county `county_index` of a demo city lies (km east, north of 示例县, county 0): side by side, four
+    to a row, so that the city's map shows its counties apart (each outline is about 60 × 50 km)."""
+    return 70.0 * (county_index % 4), -60.0 * (county_index // 4)
+
+
+def layout(rng: np.random.Generator, towns: list[dict], offset_km: tuple[float, float] = (0.0, 0.0)) -> dict:
+    """Boundaries for a county of len(towns) 乡镇, all in WGS84, its centre `offset_km` from (LON0, LAT0).
 
     towns[i]: {"urban_km": radius of the seat's built-up area, "compass": True to split it into 4 社区 named
     east/west/south/north, "comm_grids": [grids per 社区], "vill_grids": [grids per 村]}.
@@ -154,6 +160,11 @@ def layout(rng: np.random.Generator, towns: list[dict]) -> dict:
     Returns {"county": geom, "towns": [{"geom", "seat": (lon, lat), "comms": [{"geom", "grids": [geom]}],
     "vills": [...]}]}.
     """
+    dx, dy = offset_km
+
+    def wgs(g):  # the county's km plane, moved by the offset, in WGS84
+        return to_wgs84(shapely.transform(g, lambda xy: xy + np.array([dx, dy])) if (dx or dy) else g)
+
     county = outline(rng)
     tcells, tpts = partition(county, len(towns), rng, iters=8)
     i0 = int(np.argmin(np.hypot(tpts[:, 0], tpts[:, 1])))
@@ -178,11 +189,11 @@ def layout(rng: np.random.Generator, towns: list[dict]) -> dict:
         else:
             ccells, _ = partition(urban, n_c, rng, iters=4)
         vcells, _ = partition(rural, n_v, rng, iters=5)
-        town = {"geom": to_wgs84(poly), "seat": tuple(float(v) for v in km_to_lonlat(seat.x, seat.y)),
+        town = {"geom": wgs(poly), "seat": tuple(float(v) for v in km_to_lonlat(seat.x + dx, seat.y + dy)),
                 "comms": [], "vills": []}
         for key, cs, ng in (("comms", ccells, spec["comm_grids"]), ("vills", vcells, spec["vill_grids"])):
             for cell, g in zip(cs, ng):
                 gcells, _ = partition(cell, g, rng, iters=4)
-                town[key].append({"geom": to_wgs84(cell), "grids": [to_wgs84(x) for x in gcells]})
+                town[key].append({"geom": wgs(cell), "grids": [wgs(x) for x in gcells]})
         out.append(town)
-    return {"county": to_wgs84(county), "towns": out}
+    return {"county": wgs(county), "towns": out}

@@ -67,7 +67,7 @@ class UnitsMixin:
             if 1 <= p["vill_grids"][j] + step <= 5:
                 p["vill_grids"][j] += step
                 total += step
-        geo = demo_geo.layout(rng, plan)
+        geo = demo_geo.layout(rng, plan, demo_geo.county_offset_km(self.county_index))
 
         self.units: list[dict] = []
         self.grids: list[int] = []  # unit indexes of grids
