@@ -462,10 +462,13 @@ def map_deck(units: tuple[pd.DataFrame, tuple], points: tuple[pd.DataFrame, tupl
     return _map_deck(units[1], points[1], figure, width_px, height_px, label_size, units[0], points[0])
 
 
-def source_alerts() -> list[str]:
+def source_alerts(scope: Scope | None = None) -> list[str]:
     """Short alerts for the freshness line, the most urgent first: unresolved import failures (a count per kind:
     "3 个文件导入失败"), failed sources, stale datasets, quiet sources, quarantined rows of the latest deliveries.
-    Counts and source names only: never a row's content."""
+    Counts and source names only: never a row's content. The wall of one county of a city deployment (`scope`
+    with its county): its stale datasets only — the imports and sources are the city's (the 数据质量 page alike)."""
+    if scope is not None and scope.county_code is not None:
+        return _stale_alert()
     # live, from the lake's state (a failed pull or an all-failed run publishes nothing: the warehouse cannot say it)
     try:
         health = sources.health(settings(), default_drop=True)
@@ -477,12 +480,18 @@ def source_alerts() -> list[str]:
         health, failed, quarantined = [], "", 0
     alerts = [failed] if failed else []
     alerts += [f"数据源「{h['name']}」导入失败" for h in health if h["status"] == "failed"]
-    stale = ui.stale_datasets()
-    if len(stale):  # the figures on the screen are old: before the rows a delivery set aside
-        names = "、".join(ui.DATASET_TITLES.get(d, d) for d in stale["dataset"][:2])
-        alerts.append(f"数据超时未更新: {names}" + (f"等 {len(stale)} 类" if len(stale) > 2 else ""))
+    alerts += _stale_alert()  # the figures on the screen are old: before the rows a delivery set aside
     alerts += [f"数据源「{h['name']}」超过 {h['quiet_hours']:g} 小时无新数据" for h in health
                if h["status"] == "quiet" and h["configured"]]  # the default drop: the stale datasets say it
     if quarantined:
         alerts.append(f"最近导入隔离 {quarantined:,} 行")
     return alerts
+
+
+def _stale_alert() -> list[str]:
+    """The stale datasets of the caller's scope, as one alert ([] when none)."""
+    stale = ui.stale_datasets()
+    if not len(stale):
+        return []
+    names = "、".join(ui.DATASET_TITLES.get(d, d) for d in stale["dataset"][:2])
+    return [f"数据超时未更新: {names}" + (f"等 {len(stale)} 类" if len(stale) > 2 else "")]

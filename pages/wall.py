@@ -153,7 +153,7 @@ def body() -> None:
     fixed = qp.get("panel")
     rotate = cfg.rotate_seconds > 0 and fixed is None
     panel = int(fixed) % 2 if fixed is not None else ((tick * interval // cfg.rotate_seconds) % 2 if rotate else 0)
-    wall.header(wall.area_name(W), p, meta.get("built_at", ""), wall.source_alerts(), scale,
+    wall.header(wall.area_name(W), p, meta.get("built_at", ""), wall.source_alerts(W), scale,
                 budget=120 if both else 48)  # first: the title band needs no query
     day = warn.data_day()
     wprm = warn.rule_params(day) if day else None

@@ -212,6 +212,12 @@ def test_quarantined_rows_of_the_latest_delivery_warn(county):
     at = _page("quality.py")
     assert any("1 行被隔离" in w.value and "events_20240105.json" in w.value for w in at.warning)
     assert "最近导入隔离 1 行" in _wall_line(_page("wall.py"))
+    # the wall of one county of a city deployment: the imports are the city's, its line names none of them
+    from dashboard import wall as wall_ui
+    from warehouse.metrics import Scope
+
+    assert "最近导入隔离 1 行" in wall_ui.source_alerts()
+    assert not [a for a in wall_ui.source_alerts(Scope(county_code="510799")) if "隔离" in a or "导入失败" in a]
     _run(county)  # nothing new: the warning stays
     assert sources.recent_quarantine(lake)
     clean = [dict(r, event_id=f"C{i}") for i, r in enumerate(_events(county)[:2])]
