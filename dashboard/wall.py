@@ -34,12 +34,6 @@ def scope() -> Scope:
     return auth.CITY_DISPLAY_SCOPE
 
 
-def words(scope: Scope) -> tuple[str, str]:
-    """(the area, the unit the wall's lists name) as the wall writes them: 全市 / 县 (区) for the city with its
-    counties as the units, else 全县 / 乡镇 (a county's wall, a county user's own)."""
-    return ("全市", "县 (区)") if scope.by_county else ("全县", "乡镇")
-
-
 WEEKDAYS = "一二三四五六日"
 
 
@@ -61,6 +55,12 @@ def params(p: Period, as_of: dt.datetime) -> dict:
         prev = Period(prev.kind, prev.start, min(prev.end, prev.start + (day_end - p.start)))
         p = Period(p.kind, p.start, day_end)
     return {**p.params(), **prev.params("prev_"), "cutoff": None, "as_of": as_of}
+
+
+def words(scope: Scope) -> tuple[str, str]:
+    """(the area, the unit the wall's lists name) as the wall writes them: 全市 / 县 (区) for the city with its
+    counties as the units, else 全县 / 乡镇 (a county's wall, a county user's own)."""
+    return ("全市", "县 (区)") if scope.by_county else ("全县", "乡镇")
 
 
 def area_name(w: Scope) -> str:
