@@ -193,6 +193,29 @@ def test_rebuild_checks_the_full_sha256(loaded):
     assert _rows(tmp / "wh") == clean
 
 
+def test_a_published_versions_checksum_finds_a_changed_byte(loaded):
+    """The sum beside a version (XXH3-128 since the daily run's sha256 took 0.1 s of it; an older version's sha256
+    is still checked) tells a changed byte that the size and opening the file do not."""
+    from core.files import sha256_file
+
+    tmp, _ = loaded
+    v = db.current_version(tmp / "wh")
+    side = v.with_name(v.name + db.SUM_SUFFIX)
+    rec = json.loads(side.read_text(encoding="utf-8"))
+    assert set(rec) == {"bytes", "xxh3_128"} and rec["bytes"] == v.stat().st_size
+    assert db.check_version(v, full=True) is None
+    old_sum = sha256_file(v)
+    data = bytearray(v.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    v.write_bytes(bytes(data))
+    assert db.check_version(v) is None  # size and meta as before
+    assert db.check_version(v, full=True) == f"{v.name} 校验和不符"
+    side.write_text(json.dumps({"bytes": len(data), "sha256": old_sum}), encoding="utf-8")  # published before
+    assert db.check_version(v, full=True) == f"{v.name} 校验和不符"
+    side.write_text(json.dumps({"bytes": len(data), "sha256": sha256_file(v)}), encoding="utf-8")
+    assert db.check_version(v, full=True) is None
+
+
 def _two_versions(tmp: Path) -> tuple[Path, Path]:
     _county().write(tmp / "drop")
     _run(tmp)

@@ -210,17 +210,25 @@ def test_incremental_equals_rebuild(county, tmp_path):
 def test_step_by_step_equals_rebuild(tmp_path):
     """After every run (not only the last), the published version equals a rebuild of the lake as it was: the
     months of the activity and the collection statistics a run replaced in the previous version's copy, and the
-    months it kept."""
+    months it kept, the events a run replaced in the events' tables (KEY_LOCAL) and the tables it kept as they
+    were (their inputs unchanged)."""
     root = tmp_path / "c"
     c = _first(sample_county())
+    c.rows["event_flow"] = [{"event_id": e["event_id"], "seq": 1, "action": "上报", "action_time": e["reported_at"]}
+                            for e in c.rows["events"][:4]]
     c.write(root / "d1", "20240101")
     _run(root, "d1")
     _same_as_rebuild(root, tmp_path / "r1")
     ev, logs = c.rows["events"], c.rows["activity_log"]
     acct, grid = logs[0]["account_id"], ev[1]["grid_code"]
-    # d2: an event closed; March activity added, a January log corrected; a collection day added in March
+    # d2: an event closed; another one accepted (its flow: agg_event's accepted_at); March activity added, a January
+    # log corrected; a collection day added in March
     d2 = _delivery(events=[dict(ev[2], status="已办结", closed_at="2024-03-09 10:00:00",
                                 updated_at="2024-03-09 10:00:00")],
+                   event_flow=[{"event_id": ev[3]["event_id"], "seq": 2, "action": "受理",
+                                "action_time": "2024-03-09 09:00:00"},
+                               {"event_id": ev[1]["event_id"], "seq": 1, "action": "上报",
+                                "action_time": ev[1]["reported_at"], "note": "补录"}],
                    activity_log=[dict(logs[3], op_type="巡查", updated_at="2024-03-09 11:00:00")])
     d2.op(acct, dt.datetime(2024, 3, 28, 9), "事件上报")
     d2.collection(grid, dt.date(2024, 3, 28), 275)
@@ -228,16 +236,28 @@ def test_step_by_step_equals_rebuild(tmp_path):
     st = _run(root, "d2")
     assert st["mode"] == "incremental" and st["tables"]["mode"] == "incremental", st
     assert st["tables"]["months"] == {"activity_log": ["2024-01", "2024-03"], "collection_stats": ["2024-03"]}
+    # the events' tables: the rows of the three events the delivery's records and flow are of replaced
+    assert st["tables"]["keys"] == {"event_id": 3}, st["tables"]
+    # map_code read the delivered events and is built again, equal: the tables of its inputs are the previous
+    # version's, kept; the collection statistics' monthly tables are built again (a day of them was delivered)
+    kept = ["dim_county", "dim_reporting_unit", "dim_unit", "dim_account", "dim_office", "fact_kp_report",
+            "fact_kp_signoff", "agg_kp_signoff", "agg_kp_report"]
+    assert st["tables"]["kept"] == kept, st["tables"]
     # of the activity, only the days of the delivered logs: the corrected one's and the new one's
     assert st["tables"]["days"] == {"activity_log": [logs[3]["op_time"][:10], "2024-03-28"]}, st["tables"]
     _same_as_rebuild(root, tmp_path / "r2")
     # d3 (named earlier): the event's other version loses the tie; a January log moved to February (a new month)
+    # and a key person's report signed by the police (its tables built again, differing: theirs too)
     _delivery(events=[dict(ev[2], status="办理中", updated_at="2024-03-09 10:00:00")],
-              activity_log=[dict(logs[4], op_time="2024-02-15 09:00:00", updated_at="2024-03-09 12:00:00")]
-              ).write(root / "d3", "20240301")
+              activity_log=[dict(logs[4], op_time="2024-02-15 09:00:00", updated_at="2024-03-09 12:00:00")],
+              key_person_reports=[dict(c.rows["key_person_reports"][0], police_signed_at="2024-03-09 10:00:00",
+                                       updated_at="2024-03-09 10:00:00")]).write(root / "d3", "20240301")
     st = _run(root, "d3")
     assert st["mode"] == "incremental" and st["tables"]["mode"] == "incremental", st
     assert st["tables"]["months"] == {"activity_log": ["2024-01", "2024-02"]}
+    assert st["tables"]["keys"] == {"event_id": 1}, st["tables"]
+    assert st["tables"]["kept"] == ["dim_county", "dim_reporting_unit", "dim_unit", "dim_account",
+                                    "agg_collection_month", "agg_collection_asof"], st["tables"]
     assert st["tables"]["days"] == {"activity_log": [logs[4]["op_time"][:10], "2024-02-15"]}, st["tables"]
     _same_as_rebuild(root, tmp_path / "r3")
 

@@ -4,8 +4,9 @@ Order: configuration tables → staging (latest version of every key, generated 
 warehouse/schema/*.sql in name order (dims, facts, aggregates, quality) → meta → checkpoint, close → publish.
 The published facts are also exported as hive-partitioned Parquet under lake/published/<version>/.
 
-A daily run starts its new file as a copy of the previous version and replaces only the changed months of the
-month-local tables (MONTH_LOCAL); every other table is built again in full, by the same statements (`Reuse`).
+A daily run starts its new file as a copy of the previous version and replaces only the changed days or months of
+the month-local tables (MONTH_LOCAL) and the changed events of the key-local ones (KEY_LOCAL); every other table is
+built again in full, by the same statements (`Reuse`).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from core.config import Settings
 from core.files import write_json
 from core.spec import DATASETS, EVENT_CATEGORIES, KP_CATEGORIES, KP_OFFICES, OFFICE_KINDS, Dataset
 from etl.lake import UNKNOWN_COUNTY, Lake, order_key
-from warehouse import db, staged
+from warehouse import db, staged, statements
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 SCHEMA_VERSION = 1
@@ -393,13 +394,24 @@ def unknown_codes(con, tables: dict[str, str] | None = None) -> None:
     table holding each dataset's current records (default its staging table; warehouse/scoped.py: a county's)."""
     tables = tables or {ds: f"stg_{ds}" for ds in DATASETS}
     have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns()").fetchall())
-    parts = [f"SELECT '{ds.name}' AS dataset, '{c.name}' AS column_name, '{c.header}' AS header, "
-             f"CAST({_q(c.name)} AS VARCHAR) AS code, count(*) AS n FROM {tables[ds.name]} "
-             f"WHERE list_contains(_flags, 'unknown_code:{c.name}') GROUP BY ALL"
-             for ds in DATASETS.values() for c in ds.columns if c.type == "code" and c.codes
-             and (tables[ds.name], c.name) in have]
-    con.execute("CREATE TABLE dq_unknown_code AS SELECT * FROM (" + " UNION ALL ".join(parts) + ") "
-                "ORDER BY dataset, column_name, n DESC, code")
+    ctes, parts = [], []
+    for ds in DATASETS.values():
+        cols = [c for c in ds.columns if c.type == "code" and c.codes and (tables[ds.name], c.name) in have]
+        if not cols:
+            continue
+        # performance: one scan of the dataset's records for all its code columns, keeping the flagged ones (a
+        # list's length is cheaper to test than its values: most records have no flag)
+        ctes.append(f"u_{ds.name} AS MATERIALIZED (SELECT {', '.join(_q(c.name) for c in cols)}, _flags "
+                    f"FROM {tables[ds.name]} WHERE len(_flags) > 0)")
+        parts += [f"SELECT '{ds.name}' AS dataset, '{c.name}' AS column_name, '{c.header}' AS header, "
+                  f"CAST({_q(c.name)} AS VARCHAR) AS code, count(*) AS n FROM u_{ds.name} "
+                  f"WHERE list_contains(_flags, 'unknown_code:{c.name}') GROUP BY ALL" for c in cols]
+    if not parts:
+        con.execute("CREATE TABLE dq_unknown_code (dataset VARCHAR, column_name VARCHAR, header VARCHAR, "
+                    "code VARCHAR, n BIGINT)")
+        return
+    con.execute(f"CREATE TABLE dq_unknown_code AS WITH {', '.join(ctes)} SELECT * FROM ("
+                + " UNION ALL ".join(parts) + ") ORDER BY dataset, column_name, n DESC, code")
 
 
 def _config_tables(con, settings: Settings) -> None:
@@ -593,6 +605,17 @@ MONTH_LOCAL = {"fact_activity": ("activity_log", "op_time", "day"), "agg_account
                "agg_patrol_point": ("activity_log", "day", "day"), "agg_aq_day": ("activity_log", "day", "day"),
                "agg_aq_hour": ("activity_log", "day", "day"),
                "fact_collection": ("collection_stats", "stat_date", "month")}
+# Key-local tables: (datasets, key). A row of the table depends only on the staged records of its key in those
+# datasets (an event's record and its flow), on the rows of its key of the key-local tables before it, and on
+# tables equal to the previous version's (checked at every reuse, as for MONTH_LOCAL). A daily run recomputes the
+# rows of the keys its new deliveries of those datasets hold and replaces them (DELETE + INSERT): the other keys'
+# current records did not change (the staging rule picks a key's record from its own versions only).
+# tests/test_incremental.py proves the set, as MONTH_LOCAL's.
+KEY_LOCAL = {"fact_event": (("events", "event_flow"), "event_id"),
+             "fact_event_flow": (("events", "event_flow"), "event_id"),
+             "agg_event": (("events", "event_flow"), "event_id")}
+REUSED = {**MONTH_LOCAL, **KEY_LOCAL}  # the tables a reusing build keeps in the copy of the previous version
+COMPARE_MAX_ROWS = 200_000  # a table others read, of at most this many rows: compared once built (Reuse)
 MAX_DAYS = 31  # more changed days of a dataset than this: its day tables replace whole months
 REUSE_FORMAT = 1  # how a version is reused; a change makes the next build a full one
 # a previous version with more of its blocks free (and more than 64, 16 MB) is not reused: the next is written
@@ -600,14 +623,15 @@ REUSE_FORMAT = 1  # how a version is reused; a change makes the next build a ful
 MAX_FREE_SHARE = 0.25
 _PREV = "_prev_"  # the previous version's other tables, set aside in the copy until compared or dropped
 _MONTHS = "_months_"  # a month-local table's (or staging table's) changed months (TEMP)
+_KEYS = "_keys_"  # the changed keys of the key-local tables, a key-local table's (or staging table's) rows of them
 
 
 def build_inputs(settings: Settings) -> str:
     """What a version's tables are built under besides the lake: the schema files, this module and the two it reuses
-    by (staged, portable), the settings and DuckDB's version. A version is reused only by a build under the same
+    by (staged, statements, portable), the settings and DuckDB's version. A version is reused only by a build under the same
     (recorded in PUBLISHED.json)."""
     h = hashlib.sha256(f"{REUSE_FORMAT}\n{SCHEMA_VERSION}\n{duckdb.__version__}\n{schema_hash()}\n".encode())
-    for f in (Path(__file__), Path(staged.__file__), Path(__file__).with_name("portable.py")):
+    for f in (Path(__file__), Path(staged.__file__), Path(statements.__file__), Path(__file__).with_name("portable.py")):
         h.update(f.read_bytes())
     kept = settings.model_dump(mode="json")
     for section, keys in NOT_INPUTS.items():
@@ -639,8 +663,16 @@ class Reuse:
     ALL both ways. Then, at a month-local statement, only the changed days (grain "day") or months are computed —
     the same statement over the staged records of them, the recomputed rows of the tables of its grain and the
     rows of its months of a table by day — and replaced (DELETE + INSERT); every other statement runs as written.
-    Anything else: a full build, in the copy (`fallback`: the month-local tables dropped first) or in a new file;
-    `info` says which and why (mode, reason, months, days)."""
+    A table none of whose inputs changed is the previous version's, kept as it is: its inputs are the staged
+    records of datasets without a new delivery, configuration tables (cfg_*: of the settings, a build input) and
+    tables of the schema that are unchanged — kept, or built again and equal to the previous version's (the small
+    ones that others read are compared, EXCEPT ALL both ways, COMPARE_MAX_ROWS). Any other name a statement (or a
+    macro it calls) mentions — the ETL's tables, the build's bookkeeping — counts as changed.
+    Key-local tables (KEY_LOCAL) likewise: only the rows of the keys the new deliveries hold are computed (the
+    same statement over the staged records of those keys and the recomputed rows of the key-local tables before
+    it) and replaced; a new row without a key: those tables built again in full.
+    Anything else: a full build, in the copy (`fallback`: the reused tables dropped first) or in a new file;
+    `info` says which and why (mode, reason, months, days, keys)."""
 
     def __init__(self, info: dict):
         self.info = info
@@ -648,6 +680,11 @@ class Reuse:
         self.deps: set[str] | None = set()
         self.months: dict[str, list[str]] = {}
         self.days: dict[str, list[dt.date] | None] = {}
+        self.keys: int | None = None  # how many keys changed (None: the key-local tables built in full)
+        self.same: set[str] = set()  # names whose rows are the previous version's (inputs, or compared)
+        self.inputs: dict[str, set[str]] = {}  # a table statement's inputs (the names it and its macros read)
+        self.compare: set[str] = set()  # tables compared with the previous version's once built
+        self.kept: list[str] = []  # tables kept as the previous version's (their inputs unchanged)
 
     def problem(self, previous: Path | None, record: dict | None, inputs: str, state: dict | None,
                 rebuild: bool) -> str | None:
@@ -668,8 +705,8 @@ class Reuse:
         """In the copy: views and macros dropped, every table but the month-local ones renamed aside (_PREV)."""
         main = "database_name = current_database() AND schema_name = 'main'"
         tables = {r[0] for r in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE {main}").fetchall()}
-        if set(MONTH_LOCAL) - tables:
-            raise _NoReuse(f"previous version lacks {sorted(set(MONTH_LOCAL) - tables)}")
+        if set(REUSED) - tables:
+            raise _NoReuse(f"previous version lacks {sorted(set(REUSED) - tables)}")
         total, free = con.execute("SELECT total_blocks, free_blocks FROM pragma_database_size()").fetchone()
         if free > max(MAX_FREE_SHARE * total, 64):  # the copies' free blocks grew: a new file, written compactly
             raise _NoReuse(f"{free} of {total} blocks free")
@@ -679,7 +716,7 @@ class Reuse:
                 SELECT DISTINCT function_name, function_type FROM duckdb_functions()
                 WHERE {main} AND function_type IN ('macro', 'table_macro') AND NOT internal""").fetchall():
             con.execute(f"DROP MACRO {'TABLE ' if kind == 'table_macro' else ''}main.{_q(name)}")
-        for t in sorted(tables - set(MONTH_LOCAL)):
+        for t in sorted(tables - set(REUSED)):
             con.execute(f"ALTER TABLE main.{_q(t)} RENAME TO {_q(_PREV + t)}")
         self.active = True
 
@@ -703,22 +740,29 @@ class Reuse:
                     self.months[ds] = sorted({f"{d:%Y-%m}" for d in self.days[ds]})
         self.info["months"] = {ds: m for ds, m in self.months.items() if m}
         self.info["days"] = {ds: [str(d) for d in v] for ds, v in self.days.items() if v is not None}
-        from warehouse import portable
-
-        stmts = [s for f in sorted(SCHEMA_DIR.glob("*.sql")) for s in portable.statements(f)]
+        self.keys = _changed_keys(con, lake, before)
+        self.info["keys"] = {"event_id": "all" if self.keys is None else self.keys}
+        stmts = [s for f in sorted(SCHEMA_DIR.glob("*.sql")) for s in statements.statements(f)]
         names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM "
                                            "duckdb_views() WHERE NOT internal").fetchall()}
         names = {n for n in names if not n.startswith(_PREV)} | {s.name for s in stmts if s.kind != "macro"}
-        refs = {s.name: _names_in(_body(s), names - {s.name}) for s in stmts if s.kind in ("table", "temp")}
+        refs = {s.name: _names_in(s.body(), names - {s.name}) for s in stmts if s.kind in ("table", "temp")}
         temp = {s.name for s in stmts if s.kind == "temp"}
+        prev = {r[0][len(_PREV):] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE "
+                                                       "starts_with(table_name, $p)", {"p": _PREV}).fetchall()}
+        self.inputs = _inputs(stmts, refs, names)
         month_of = {**{t: ds for t, (ds, _, _) in MONTH_LOCAL.items()}, **{f"stg_{ds}": ds for ds in inputs}}
         deps: set[str] = set()
-        for t in MONTH_LOCAL:
+        for t in REUSED:
             todo = [t]
             while todo:
                 for r in refs.get(todo.pop(), ()):
                     if r in temp:
                         todo.append(r)
+                    elif t in KEY_LOCAL and (r in KEY_LOCAL or r in {f"stg_{d}" for d in KEY_LOCAL[t][0]}):
+                        continue  # its rows of the changed keys (run)
+                    elif t in KEY_LOCAL and (r in month_of or r.startswith("stg_")):
+                        return self.fallback(con, f"{t} reads {r}, not of its key")
                     elif r in month_of:
                         if month_of[r] != month_of[t]:
                             return self.fallback(con, f"{t} reads {r}, of the months of another dataset")
@@ -726,33 +770,58 @@ class Reuse:
                             return self.fallback(con, f"{t} (by day) reads {r} (by month)")
                     else:
                         deps.add(r)
-        prev = {r[0][len(_PREV):] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE "
-                                                       "starts_with(table_name, $p)", {"p": _PREV}).fetchall()}
         if deps - prev:
             return self.fallback(con, f"previous version lacks {sorted(deps - prev)}")
-        # the tables set aside that no month-local table reads: dropped, their blocks free for the new tables
-        for t in sorted(prev - deps):
+        new = _new_datasets(lake, before)
+        self.same = {f"stg_{ds}" for ds in DATASETS if ds not in new} | {n for n in names if n.startswith("cfg_")}
+        self.same |= {t for t, (ds, _, _) in MONTH_LOCAL.items() if not self.months.get(ds)}
+        if self.keys == 0:
+            self.same |= set(KEY_LOCAL)
+        rows = dict(con.execute("SELECT table_name[length($p) + 1:], estimated_size FROM duckdb_tables() "
+                                "WHERE starts_with(table_name, $p)", {"p": _PREV}).fetchall())
+        # the tables that may be kept: those whose inputs may all turn out unchanged (the small ones compared)
+        small = {t for t in prev if rows.get(t, 0) <= COMPARE_MAX_ROWS}
+        may = set(self.same)
+        for st in stmts:
+            if st.kind in ("table", "temp") and st.name not in REUSED and self.inputs[st.name] <= may | small:
+                may.add(st.name)
+        # compared once built: what the reused tables read, and the small tables a table that may be kept reads
+        self.compare = deps | {r for st in stmts if st.kind in ("table", "temp") and st.name in may
+                               for r in self.inputs[st.name] & small}
+        # the tables set aside that cannot be kept or compared: dropped, their blocks free for the new tables
+        for t in sorted(prev - may - self.compare):
             con.execute(f"DROP TABLE {_q(_PREV + t)}")
         con.execute("CHECKPOINT")
         self.deps = deps
 
     def run(self, con, s) -> None:
-        """One schema statement: as written, or for a month-local table its changed months replaced."""
-        if not self.active or s.kind != "table" or s.name not in MONTH_LOCAL:
+        """One schema statement: as written, or for a month-local table its changed months replaced, for a
+        key-local one its changed keys, one whose inputs did not change kept."""
+        if not self.active or s.kind == "macro" or s.kind == "drop":
             con.execute(s.sql)
             return
-        if self.deps is not None:  # at the first month-local statement: what they read must be unchanged
-            self._compare(con)
-            if not self.active:
+        if s.kind == "temp":
+            con.execute(s.sql)
+            if self.inputs[s.name] <= self.same:
+                self.same.add(s.name)
+            return
+        if s.name not in REUSED:
+            return self._run_other(con, s)
+        if self.deps is not None:  # at the first reused table's statement: what they read must be unchanged
+            deps, self.deps = self.deps, None
+            if deps - self.same:
+                self.fallback(con, f"{sorted(deps - self.same)[0]} changed")
                 con.execute(s.sql)
                 return
+        if s.name in KEY_LOCAL:
+            return self._run_keys(con, s)
         ds, col, grain = MONTH_LOCAL[s.name]
         if not self.months[ds]:  # no month of its dataset changed: the previous version's rows stand
             return
         # what the statement reads of its dataset: the staged records of its days or months, the recomputed rows
         # of the tables of its grain, the (replaced) rows of its months of a table by day
         names = {}
-        for r in _names_in(_body(s), {f"stg_{ds}", *(t for t, v in MONTH_LOCAL.items() if v[0] == ds)}):
+        for r in _names_in(s.body(), {f"stg_{ds}", *(t for t, v in MONTH_LOCAL.items() if v[0] == ds)}):
             if r in MONTH_LOCAL and MONTH_LOCAL[r][2] == grain:
                 names[r] = _MONTHS + r
                 continue
@@ -762,36 +831,76 @@ class Reuse:
                 pred, params = self._periods(DATASETS[ds].month_col if r == f"stg_{ds}" else MONTH_LOCAL[r][1],
                                              ds, grain)
                 con.execute(f"CREATE TEMP TABLE {names[r]} AS SELECT * FROM {r} WHERE {pred}", params)
-        body = re.sub(r"\b(" + "|".join(names) + r")\b", lambda m: names[m.group(1)], _body(s)) if names \
-            else _body(s)
+        body = re.sub(r"\b(" + "|".join(names) + r")\b", lambda m: names[m.group(1)], s.body()) if names \
+            else s.body()
         con.execute(f"CREATE TEMP TABLE {_MONTHS}{s.name} AS {body}")
         pred, params = self._periods(col, ds, grain)
         con.execute(f"DELETE FROM main.{s.name} WHERE {pred}", params)
         con.execute(f"INSERT INTO main.{s.name} SELECT * FROM {_MONTHS}{s.name}")
+
+    def _run_other(self, con, s) -> None:
+        """A table neither month- nor key-local: kept when its inputs did not change, else built as written (and,
+        when others read it, compared with the previous version's: equal, it counts as unchanged)."""
+        prev = _q(_PREV + s.name)
+        exists = bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $t",
+                                  {"t": _PREV + s.name}).fetchone()[0])
+        if exists and self.inputs[s.name] <= self.same:
+            con.execute(f"ALTER TABLE {prev} RENAME TO {_q(s.name)}")
+            self.same.add(s.name)
+            self.kept.append(s.name)
+            self.info["kept"] = self.kept
+            return
+        con.execute(s.sql)
+        if exists and s.name in self.compare:
+            try:
+                n = [con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()[0]
+                     for a, b in ((_q(s.name), prev), (prev, _q(s.name)))]
+            except duckdb.Error:  # of other columns
+                n = [1]
+            if not any(n):
+                self.same.add(s.name)
+        if exists:
+            con.execute(f"DROP TABLE {prev}")
+
+    def _run_keys(self, con, s) -> None:
+        """A key-local statement: the rows of the changed keys computed (its staged records and key-local tables
+        restricted to them) and replaced; every key changed (None): the table built again as written."""
+        datasets, key = KEY_LOCAL[s.name]
+        if self.keys is None:
+            con.execute(f"DROP TABLE main.{_q(s.name)}")
+            con.execute(s.sql)
+            return
+        if not self.keys:  # no new record of its datasets: the previous version's rows stand
+            return
+        names = {}
+        for r in _names_in(s.body(), {*(f"stg_{d}" for d in datasets), *KEY_LOCAL}):
+            names[r] = _KEYS + r  # a key-local table before it: its recomputed rows (made by its own statement)
+            if r not in KEY_LOCAL and not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $t",
+                                                      {"t": names[r]}).fetchone()[0]:
+                con.execute(f"CREATE TEMP TABLE {names[r]} AS SELECT * FROM {r} SEMI JOIN {_KEYS}{key} USING ({key})")
+        body = re.sub(r"\b(" + "|".join(names) + r")\b", lambda m: names[m.group(1)], s.body()) if names \
+            else s.body()
+        con.execute(f"CREATE TEMP TABLE {_KEYS}{s.name} AS {body}")
+        con.execute(f"DELETE FROM main.{_q(s.name)} WHERE {key} IN (SELECT {key} FROM {_KEYS}{key})")
+        con.execute(f"INSERT INTO main.{_q(s.name)} SELECT * FROM {_KEYS}{s.name}")
 
     def _periods(self, col: str, ds: str, grain: str) -> tuple[str, dict]:
         """The filter on `col` for the changed days (grain "day", when known) or months of `ds`."""
         days = self.days.get(ds)
         return _in_days(col, days) if grain == "day" and days is not None else _in_months(col, self.months[ds])
 
-    def _compare(self, con) -> None:
-        deps, self.deps = self.deps, None
-        for t in sorted(deps):
-            try:
-                n = [con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()[0]
-                     for a, b in ((_q(t), _q(_PREV + t)), (_q(_PREV + t), _q(t)))]
-            except duckdb.Error as exc:  # not there yet, or of other columns
-                return self.fallback(con, f"{t} not comparable: {type(exc).__name__}")
-            if any(n):
-                return self.fallback(con, f"{t} changed")
+    def finish(self, con) -> None:
+        """After the schema statements: nothing of the previous version left aside."""
         self._drop_prev(con)
 
     def fallback(self, con, reason: str) -> None:
-        """A full build in the copy from here: the month-local tables dropped (before any was rebuilt)."""
+        """A full build in the copy from here: the reused tables dropped (before any was rebuilt)."""
         self.info.update(mode="full", reason=reason, months={}, days={})
+        self.info.pop("keys", None)
+        self.info.pop("kept", None)
         self.active = False
         self._drop_prev(con)
-        for t in MONTH_LOCAL:
+        for t in REUSED:
             con.execute(f"DROP TABLE IF EXISTS main.{_q(t)}")
         con.execute("CHECKPOINT")
 
@@ -804,13 +913,6 @@ class Reuse:
 
 class _NoReuse(Exception):
     """The copy of the previous version cannot be reused (a full build in a new file)."""
-
-
-def _body(s) -> str:
-    """The query of a CREATE [TEMP] TABLE … AS statement (warehouse.portable.Statement)."""
-    from warehouse import portable
-
-    return s.sql[portable._TABLE.match(s.sql).end():]
 
 
 def _names_in(sql: str, names: set[str]) -> set[str]:
@@ -843,6 +945,48 @@ def _changed_days(con, lake: Lake, ds: str, months: list[str], before: dict) -> 
     days = [r[0] for r in con.execute(q, params).fetchall()]
     con.execute(f"DROP TABLE {_MONTHS}keys_{ds}")
     return None if None in days or len(days) > MAX_DAYS else sorted(days)
+
+
+def _new_datasets(lake: Lake, before: dict) -> set[str]:
+    """The datasets with a delivery the previous state `before` does not hold."""
+    held = before.get("deliveries") or {}
+    return {m["dataset"] for m in lake.manifests() if m["sha256"] not in held}
+
+
+def _inputs(stmts, refs: dict[str, set[str]], names: set[str]) -> dict[str, set[str]]:
+    """Every table statement's inputs: the names its query mentions (refs) and those of the macros it calls
+    (and they call)."""
+    macros = {s.name for s in stmts if s.kind == "macro"}
+    macro_refs = {s.name: _names_in(s.sql, (names | macros) - {s.name}) for s in stmts if s.kind == "macro"}
+    out = {}
+    for s in stmts:
+        if s.kind not in ("table", "temp"):
+            continue
+        used, todo = set(), list(_names_in(s.body(), macros))
+        while todo:
+            m = todo.pop()
+            if m not in used:
+                used.add(m)
+                todo += list(macro_refs[m] & macros)
+        out[s.name] = refs[s.name] | {r for m in used for r in macro_refs[m] if r not in macros}
+    return out
+
+
+def _changed_keys(con, lake: Lake, before: dict) -> int | None:
+    """The keys of the key-local tables (KEY_LOCAL) whose records can differ from the previous state `before`:
+    those of the new deliveries' rows of their datasets, in the TEMP table _keys_<key>. Returns how many; None: a
+    new row without a key (its record is kept beside the others, never matched: the tables are built in full)."""
+    datasets = {d for ds, _ in KEY_LOCAL.values() for d in ds}
+    (key,) = {k for _, k in KEY_LOCAL.values()}
+    held = before.get("deliveries") or {}
+    new = [str(lake.root / p) for m in lake.manifests() if m["dataset"] in datasets and m["sha256"] not in held
+           for p in m["landed_parts"]]
+    if not new:
+        con.execute(f"CREATE TEMP TABLE {_KEYS}{key} ({key} VARCHAR)")
+        return 0
+    con.execute(f"CREATE TEMP TABLE {_KEYS}{key} AS SELECT DISTINCT {key} FROM {_PARQUET}", {"files": new})
+    n, nulls = con.execute(f"SELECT count(*), count(*) FILTER ({key} IS NULL) FROM {_KEYS}{key}").fetchone()
+    return None if nulls else n
 
 
 def _in_days(col: str, days: list[dt.date]) -> tuple[str, dict]:
@@ -929,16 +1073,16 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         for f in sorted(SCHEMA_DIR.glob("*.sql")):
             t = time.perf_counter()
             if reuse.active:
-                from warehouse import portable
-
-                for s in portable.statements(f):
+                for s in statements.statements(f):
                     ts = time.perf_counter()
                     reuse.run(con, s)
                     if s.kind != "macro":
-                        timings[f"{f.stem}/{s.name}"] = time.perf_counter() - ts
+                        timings[f"{f.stem}/{'drop ' if s.kind == 'drop' else ''}{s.name}"] = time.perf_counter() - ts
             else:
                 con.execute(f.read_text(encoding="utf-8"))
             timings[f.stem] = time.perf_counter() - t
+        if reuse.active:
+            reuse.finish(con)
         _meta(con, settings, version or path.name, built_at)
         t = time.perf_counter()
         _warnings(con, settings)

@@ -98,16 +98,28 @@ def _size_problem(path: Path) -> str | None:
     return None
 
 
+def xxh3_file(path: Path, chunk: int = 1 << 20) -> str:
+    """The XXH3-128 checksum of a file (a version's, recorded beside it at publishing)."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as fh:
+        while b := fh.read(chunk):
+            h.update(b)
+    return h.hexdigest()
+
+
 def check_version(path: Path, full: bool = False) -> str | None:
     """None when the version file is whole (size as recorded at publishing, opens read-only, has `meta`; with
-    `full` also its sha256); else what is wrong. Opens its own connection: not for a process that holds the file
+    `full` also its checksum: XXH3-128, or the sha256 of a version published before); else what is wrong. Opens its own connection: not for a process that holds the file
     open with another configuration (the app probes through its cached connection instead)."""
     problem = _size_problem(Path(path))
     if problem:
         return problem
     if full:
-        rec = _recorded(Path(path))
-        if rec and rec.get("sha256") and sha256_file(Path(path)) != rec["sha256"]:
+        rec = _recorded(Path(path)) or {}
+        if (rec.get("xxh3_128") and xxh3_file(Path(path)) != rec["xxh3_128"]) \
+                or (rec.get("sha256") and sha256_file(Path(path)) != rec["sha256"]):  # a version published before
             return f"{Path(path).name} 校验和不符"
     try:
         con = connect(path, read_only=True)
@@ -194,7 +206,8 @@ def publish(warehouse_dir: Path, built: Path, final: Path, keep: int = 3) -> Pat
         os.fsync(fh.fileno())
     side = final.with_name(final.name + SUM_SUFFIX)
     side_tmp = side.with_name(f".building-{side.name}")
-    side_tmp.write_text(json.dumps({"bytes": built.stat().st_size, "sha256": sha256_file(built)}), encoding="utf-8")
+    # performance: XXH3-128 (0.03 s for a county's 170 MB; sha256 took 0.1 s of every daily run)
+    side_tmp.write_text(json.dumps({"bytes": built.stat().st_size, "xxh3_128": xxh3_file(built)}), encoding="utf-8")
     os.replace(side_tmp, side)  # the sum first: a version never appears without it
     os.replace(built, final)
     _fsync_dir(final.parent)

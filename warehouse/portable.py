@@ -2,7 +2,7 @@
 (warehouse/spark_build.py) runs the same statements transpiled to Spark SQL by sqlglot at build time — never a
 second hand-kept copy.
 
-A schema file is split into statements (DuckDB's own splitter). Each one is:
+A schema file is split into statements (DuckDB's own splitter, warehouse/statements.py). Each one is:
 
 - `macro`: CREATE [TEMP] MACRO — DuckDB-only: the serving DuckDB creates it (the app calls the macros at query
   time). A scalar macro that a table uses is inlined into that table's Spark SQL (its body, with the arguments
@@ -22,58 +22,15 @@ shifted to Spark's 0-based subscript (sqlglot shifts literal subscripts only).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-SCHEMA_DIR = Path(__file__).parent / "schema"
-
-_MACRO = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?MACRO\s+(\w+)", re.I)
-_TABLE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(TEMP\s+|TEMPORARY\s+)?TABLE\s+(\w+)\s+AS\b", re.I)
-_DROP = re.compile(r"^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\w+)\s*;?\s*$", re.I)
-_COMMENT_LINE = re.compile(r"^\s*--[^\n]*$\n?", re.M)
-
-
-class NotPortable(Exception):
-    """A schema statement that does not transpile to Spark SQL (names the file and the table)."""
-
-
-@dataclass(frozen=True)
-class Statement:
-    file: str  # the schema file's name
-    kind: str  # macro | table | temp | drop
-    name: str
-    sql: str  # the DuckDB statement as written
-
-
-def _strip_comments(sql: str) -> str:
-    """Without its whole-line comments (those around and between the statements)."""
-    return _COMMENT_LINE.sub("", sql)
-
-
-def statements(path: Path) -> list[Statement]:
-    """The statements of one schema file, in order."""
-    out = []
-    for st in duckdb.extract_statements(path.read_text(encoding="utf-8")):
-        sql = _strip_comments(st.query).strip().rstrip(";")
-        if m := _MACRO.match(sql):
-            out.append(Statement(path.name, "macro", m.group(1).lower(), sql))
-        elif m := _TABLE.match(sql):
-            out.append(Statement(path.name, "temp" if m.group(1) else "table", m.group(2).lower(), sql))
-        elif m := _DROP.match(sql):
-            out.append(Statement(path.name, "drop", m.group(1).lower(), sql))
-        else:
-            raise NotPortable(f"{path.name}: not a CREATE TABLE … AS, CREATE MACRO or DROP TABLE: {sql[:80]!r}")
-    return out
-
-
-def schema_files() -> list[Path]:
-    return sorted(SCHEMA_DIR.glob("*.sql"))
+# the schema files' statements: warehouse/statements.py (no sqlglot), re-exported here
+from warehouse.statements import SCHEMA_DIR, NotPortable, Statement, schema_files, statements  # noqa: F401
 
 
 @dataclass(frozen=True)
