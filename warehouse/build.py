@@ -621,7 +621,7 @@ REUSE_FORMAT = 1  # how a version is reused; a change makes the next build a ful
 # a previous version with more of its blocks free (and more than 64, 16 MB) is not reused: the next is written
 # compactly (measured: 2–3 % free after daily runs at county scale, docs/performance.md)
 MAX_FREE_SHARE = 0.25
-_PREV = "_prev_"  # the previous version's other tables, set aside in the copy until compared or dropped
+_NEW = "_new_"  # a table built again, before it is compared with the previous version's (TEMP)
 _MONTHS = "_months_"  # a month-local table's (or staging table's) changed months (TEMP)
 _KEYS = "_keys_"  # the changed keys of the key-local tables, a key-local table's (or staging table's) rows of them
 
@@ -685,6 +685,7 @@ class Reuse:
         self.inputs: dict[str, set[str]] = {}  # a table statement's inputs (the names it and its macros read)
         self.compare: set[str] = set()  # tables compared with the previous version's once built
         self.kept: list[str] = []  # tables kept as the previous version's (their inputs unchanged)
+        self.pending: set[str] = set()  # the previous version's tables of the schema whose statement is to come
 
     def problem(self, previous: Path | None, record: dict | None, inputs: str, state: dict | None,
                 rebuild: bool) -> str | None:
@@ -702,7 +703,12 @@ class Reuse:
         return db.check_version(previous)
 
     def start(self, con) -> None:
-        """In the copy: views and macros dropped, every table but the month-local ones renamed aside (_PREV)."""
+        """In the copy: views and macros dropped, and the tables the build creates outside the schema files (the
+        configuration, the ETL's, meta …); the schema's tables stay in place until their statement (`run`).
+
+        Performance: no table is renamed (a checkpoint after renaming tables rewrote them: 0.05 s at county
+        scale), and a table built again is dropped before its blocks are needed (staged: drops, then a
+        checkpoint)."""
         main = "database_name = current_database() AND schema_name = 'main'"
         tables = {r[0] for r in con.execute(f"SELECT table_name FROM duckdb_tables() WHERE {main}").fetchall()}
         if set(REUSED) - tables:
@@ -716,8 +722,10 @@ class Reuse:
                 SELECT DISTINCT function_name, function_type FROM duckdb_functions()
                 WHERE {main} AND function_type IN ('macro', 'table_macro') AND NOT internal""").fetchall():
             con.execute(f"DROP MACRO {'TABLE ' if kind == 'table_macro' else ''}main.{_q(name)}")
-        for t in sorted(tables - set(REUSED)):
-            con.execute(f"ALTER TABLE main.{_q(t)} RENAME TO {_q(_PREV + t)}")
+        schema = {st.name for st in _schema_statements() if st.kind == "table"}
+        for t in sorted(tables - set(REUSED) - schema):
+            con.execute(f"DROP TABLE main.{_q(t)}")
+        self.pending = (tables & schema) - set(REUSED)
         self.active = True
 
     def staged(self, con, lake: Lake, staging: dict, before: dict | None, after: dict | None) -> None:
@@ -742,14 +750,12 @@ class Reuse:
         self.info["days"] = {ds: [str(d) for d in v] for ds, v in self.days.items() if v is not None}
         self.keys = _changed_keys(con, lake, before)
         self.info["keys"] = {"event_id": "all" if self.keys is None else self.keys}
-        stmts = [s for f in sorted(SCHEMA_DIR.glob("*.sql")) for s in statements.statements(f)]
+        stmts = _schema_statements()
         names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM "
                                            "duckdb_views() WHERE NOT internal").fetchall()}
-        names = {n for n in names if not n.startswith(_PREV)} | {s.name for s in stmts if s.kind != "macro"}
+        names |= {s.name for s in stmts if s.kind != "macro"}
         refs = {s.name: _names_in(s.body(), names - {s.name}) for s in stmts if s.kind in ("table", "temp")}
         temp = {s.name for s in stmts if s.kind == "temp"}
-        prev = {r[0][len(_PREV):] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE "
-                                                       "starts_with(table_name, $p)", {"p": _PREV}).fetchall()}
         self.inputs = _inputs(stmts, refs, names)
         month_of = {**{t: ds for t, (ds, _, _) in MONTH_LOCAL.items()}, **{f"stg_{ds}": ds for ds in inputs}}
         deps: set[str] = set()
@@ -770,15 +776,16 @@ class Reuse:
                             return self.fallback(con, f"{t} (by day) reads {r} (by month)")
                     else:
                         deps.add(r)
-        if deps - prev:
-            return self.fallback(con, f"previous version lacks {sorted(deps - prev)}")
         new = _new_datasets(lake, before)
         self.same = {f"stg_{ds}" for ds in DATASETS if ds not in new} | {n for n in names if n.startswith("cfg_")}
         self.same |= {t for t, (ds, _, _) in MONTH_LOCAL.items() if not self.months.get(ds)}
         if self.keys == 0:
             self.same |= set(KEY_LOCAL)
-        rows = dict(con.execute("SELECT table_name[length($p) + 1:], estimated_size FROM duckdb_tables() "
-                                "WHERE starts_with(table_name, $p)", {"p": _PREV}).fetchall())
+        if deps - self.pending - self.same:  # neither kept by construction nor comparable
+            return self.fallback(con, f"previous version lacks {sorted(deps - self.pending - self.same)}")
+        prev = self.pending
+        rows = dict(con.execute("SELECT table_name, estimated_size FROM duckdb_tables() WHERE database_name = "
+                                "current_database() AND schema_name = 'main'").fetchall())
         # the tables that may be kept: those whose inputs may all turn out unchanged (the small ones compared)
         small = {t for t in prev if rows.get(t, 0) <= COMPARE_MAX_ROWS}
         may = set(self.same)
@@ -788,9 +795,10 @@ class Reuse:
         # compared once built: what the reused tables read, and the small tables a table that may be kept reads
         self.compare = deps | {r for st in stmts if st.kind in ("table", "temp") and st.name in may
                                for r in self.inputs[st.name] & small}
-        # the tables set aside that cannot be kept or compared: dropped, their blocks free for the new tables
+        # the previous version's tables that cannot be kept or compared: dropped, their blocks free for the new
         for t in sorted(prev - may - self.compare):
-            con.execute(f"DROP TABLE {_q(_PREV + t)}")
+            con.execute(f"DROP TABLE main.{_q(t)}")
+        self.pending = prev & (may | self.compare)
         con.execute("CHECKPOINT")
         self.deps = deps
 
@@ -841,26 +849,33 @@ class Reuse:
     def _run_other(self, con, s) -> None:
         """A table neither month- nor key-local: kept when its inputs did not change, else built as written (and,
         when others read it, compared with the previous version's: equal, it counts as unchanged)."""
-        prev = _q(_PREV + s.name)
-        exists = bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $t",
-                                  {"t": _PREV + s.name}).fetchone()[0])
-        if exists and self.inputs[s.name] <= self.same:
-            con.execute(f"ALTER TABLE {prev} RENAME TO {_q(s.name)}")
+        if s.name not in self.pending:  # no previous version of it left (dropped: it is built again)
+            con.execute(s.sql)
+            return
+        self.pending.discard(s.name)
+        old = f"main.{_q(s.name)}"
+        if self.inputs[s.name] <= self.same:
             self.same.add(s.name)
             self.kept.append(s.name)
             self.info["kept"] = self.kept
             return
-        con.execute(s.sql)
-        if exists and s.name in self.compare:
-            try:
-                n = [con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()[0]
-                     for a, b in ((_q(s.name), prev), (prev, _q(s.name)))]
-            except duckdb.Error:  # of other columns
-                n = [1]
-            if not any(n):
-                self.same.add(s.name)
-        if exists:
-            con.execute(f"DROP TABLE {prev}")
+        if s.name not in self.compare:
+            con.execute(f"DROP TABLE {old}")
+            con.execute(s.sql)
+            return
+        new = _q(_NEW + s.name)  # built (TEMP) and compared: equal, the previous version's stays
+        con.execute(f"CREATE TEMP TABLE {new} AS {s.body()}")
+        try:
+            n = [con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()[0]
+                 for a, b in ((old, new), (new, old))]
+        except duckdb.Error:  # of other columns
+            n = [1]
+        if any(n):
+            con.execute(f"DROP TABLE {old}")
+            con.execute(f"CREATE TABLE {old} AS SELECT * FROM {new}")
+        else:
+            self.same.add(s.name)
+        con.execute(f"DROP TABLE {new}")
 
     def _run_keys(self, con, s) -> None:
         """A key-local statement: the rows of the changed keys computed (its staged records and key-local tables
@@ -890,8 +905,8 @@ class Reuse:
         return _in_days(col, days) if grain == "day" and days is not None else _in_months(col, self.months[ds])
 
     def finish(self, con) -> None:
-        """After the schema statements: nothing of the previous version left aside."""
-        self._drop_prev(con)
+        """After the schema statements: no table of the previous version left that no statement made."""
+        self._drop_pending(con)
 
     def fallback(self, con, reason: str) -> None:
         """A full build in the copy from here: the reused tables dropped (before any was rebuilt)."""
@@ -899,16 +914,15 @@ class Reuse:
         self.info.pop("keys", None)
         self.info.pop("kept", None)
         self.active = False
-        self._drop_prev(con)
+        self._drop_pending(con)
         for t in REUSED:
             con.execute(f"DROP TABLE IF EXISTS main.{_q(t)}")
         con.execute("CHECKPOINT")
 
-    @staticmethod
-    def _drop_prev(con) -> None:
-        for (t,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, $p)",
-                                {"p": _PREV}).fetchall():
-            con.execute(f"DROP TABLE {_q(t)}")
+    def _drop_pending(self, con) -> None:
+        for t in sorted(self.pending):
+            con.execute(f"DROP TABLE IF EXISTS main.{_q(t)}")
+        self.pending = set()
 
 
 class _NoReuse(Exception):
@@ -951,6 +965,10 @@ def _new_datasets(lake: Lake, before: dict) -> set[str]:
     """The datasets with a delivery the previous state `before` does not hold."""
     held = before.get("deliveries") or {}
     return {m["dataset"] for m in lake.manifests() if m["sha256"] not in held}
+
+
+def _schema_statements():
+    return [s for f in sorted(SCHEMA_DIR.glob("*.sql")) for s in statements.statements(f)]
 
 
 def _inputs(stmts, refs: dict[str, set[str]], names: set[str]) -> dict[str, set[str]]:
