@@ -481,5 +481,6 @@ class Lake:
         if not self.runs_dir.exists():
             return []
         out = [json.loads(p.read_text(encoding="utf-8")) for p in self.runs_dir.glob("*.json")]
-        out.sort(key=lambda r: (r["started_at"], r["run_id"]))
+        # started_at is to the second: runs of one second by their start in ns (a record before it: 0), then id
+        out.sort(key=lambda r: (r["started_at"], r.get("started_ns") or 0, r["run_id"]))
         return out

@@ -36,6 +36,9 @@ class RunResult:
     status: str = "running"  # ok | partial (some files/batches failed, the rest landed) | failed | busy
     source: str = ""
     started_at: str = ""
+    # the start in nanoseconds: orders runs that started within the same second (started_at is to the second; the
+    # latest run is the one whose failed files the 数据质量 page lists)
+    started_ns: int = 0
     finished_at: str = ""
     duration_s: float = 0.0
     files_new: int = 0
@@ -586,7 +589,7 @@ def run(source: str | Path, settings: Settings, *, warehouse_dir: Path | None = 
     shown = sources.redact(source)
     cfg = sources.configured_for(settings, str(source))
     res = RunResult(run_id=f"{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}", source=shown,
-                    started_at=started.isoformat(sep=" "), source_kind=kind,
+                    started_at=started.isoformat(sep=" "), started_ns=time.time_ns(), source_kind=kind,
                     source_name=source_name or (cfg.name if cfg else shown))
     t0 = time.perf_counter()
     progress = progress or (lambda f, m: None)

@@ -262,6 +262,24 @@ def test_step_by_step_equals_rebuild(tmp_path):
     _same_as_rebuild(root, tmp_path / "r3")
 
 
+def test_a_file_delivered_again_under_its_name_counts_its_months_again(tmp_path):
+    """A file's records count as fresh up to its limit (its latest landing + the tolerance, file_limit): a file of
+    the same name delivered again moves the limit of every record from it, in months the delivery did not touch —
+    agg_activity_file kept each row's limit, and those months are replaced too (whole months, not days)."""
+    root = tmp_path / "c"
+    c = _first(sample_county())
+    c.write(root / "d1", "20240101")
+    _run(root, "d1")
+    logs = c.rows["activity_log"]
+    _delivery(activity_log=[dict(logs[0], op_type="巡查", updated_at="2024-05-01 08:00:00")]).write(
+        root / "d2", "20240101")  # activity_log_20240101.json again, one log corrected
+    st = _run(root, "d2")
+    assert st["mode"] == "incremental" and st["tables"]["mode"] == "incremental", st
+    assert st["tables"]["months"] == {"activity_log": sorted({r["op_time"][:7] for r in logs})}, st["tables"]
+    assert "activity_log" not in st["tables"]["days"]
+    _same_as_rebuild(root, tmp_path / "r")
+
+
 def test_incremental_staging_is_one_scan_per_dataset(tmp_path, monkeypatch):
     """After an incremental staging each stg_<dataset> the facts sort is one scan of the new generation's Parquet
     (the months merged and those linked): a merged table UNION ALL the linked months' Parquet made the facts'

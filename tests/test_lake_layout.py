@@ -210,3 +210,17 @@ def test_a_county_deployments_lake_has_its_own_county_only(tmp_path):
     datasets = {PART.fullmatch(rel)["ds"] for m in lake.manifests() for rel in m["landed_parts"]}
     assert {"activity_log", "events", "accounts"} <= datasets
     assert counties == {settings.county.code}, counties
+
+
+def test_runs_of_one_second_are_in_the_order_they_started(tmp_path):
+    """started_at is to the second: two runs of one second are ordered by their start in ns (the latest run is
+    the one whose failed files the 数据质量 page lists; a random run id decided it, and a build could name the
+    other run's files), a record written before started_ns by its id."""
+    lake = Lake(tmp_path / "lake")
+    lake.runs_dir.mkdir(parents=True)
+    for run_id, ns in (("20240601T090000-ffffff", 1), ("20240601T090000-000000", 2), ("20240601T085959-aaaaaa", 0)):
+        started = "2024-06-01 08:59:59" if ns == 0 else "2024-06-01 09:00:00"
+        (lake.runs_dir / f"{run_id}.json").write_text(json.dumps(
+            {"run_id": run_id, "started_at": started, **({"started_ns": ns} if ns else {})}), encoding="utf-8")
+    assert [r["run_id"] for r in lake.runs()] == ["20240601T085959-aaaaaa", "20240601T090000-ffffff",
+                                                  "20240601T090000-000000"]

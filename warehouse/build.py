@@ -492,7 +492,7 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
         "detail": json.dumps({k: r.get(k) for k in ("quarantine_by_reason", "rows_by_dataset")}, ensure_ascii=False),
         "final": r["final"],
     } for r in runs], schema=run_schema))
-    con.execute("CREATE TABLE etl_run AS SELECT * FROM runs_arrow ORDER BY started_at")
+    con.execute("CREATE TABLE etl_run AS SELECT * FROM runs_arrow")  # in the order of lake.runs(), this run last
     con.unregister("runs_arrow")
 
     latest = runs[-1] if runs else {}
@@ -604,7 +604,11 @@ MONTH_LOCAL = {"fact_activity": ("activity_log", "op_time", "day"), "agg_account
                "agg_account_month": ("activity_log", "month", "month"),
                "agg_patrol_point": ("activity_log", "day", "day"), "agg_aq_day": ("activity_log", "day", "day"),
                "agg_aq_hour": ("activity_log", "day", "day"),
-               "fact_collection": ("collection_stats", "stat_date", "month")}
+               "fact_collection": ("collection_stats", "stat_date", "month"),
+               "agg_activity_file": ("activity_log", "month", "month")}
+# month-local tables that also read the files' limits (build.bookkeeping: file_limit, build_limit), keeping the one
+# each row was counted under in its `lim`: a month with a row whose limit changed is replaced too (_stale_months)
+LIMITED = {"agg_activity_file": ("file_limit", "build_limit")}
 # Key-local tables: (datasets, key). A row of the table depends only on the staged records of its key in those
 # datasets (an event's record and its flow), on the rows of its key of the key-local tables before it, and on
 # tables equal to the previous version's (checked at every reuse, as for MONTH_LOCAL). A daily run recomputes the
@@ -746,6 +750,11 @@ class Reuse:
                 self.days[ds] = _changed_days(con, lake, ds, self.months[ds], before)
                 if self.days[ds] is not None:  # the months that can differ: those of the changed days
                     self.months[ds] = sorted({f"{d:%Y-%m}" for d in self.days[ds]})
+        for t, (ds, _, _) in MONTH_LOCAL.items():
+            stale = _stale_months(con, t) if t in LIMITED else set()
+            if stale - set(self.months[ds]):  # whole months of the dataset replaced: theirs, and the changed ones
+                self.months[ds] = sorted(set(self.months[ds]) | stale)
+                self.days[ds] = None
         self.info["months"] = {ds: m for ds, m in self.months.items() if m}
         self.info["days"] = {ds: [str(d) for d in v] for ds, v in self.days.items() if v is not None}
         self.keys = _changed_keys(con, lake, before)
@@ -769,6 +778,8 @@ class Reuse:
                         continue  # its rows of the changed keys (run)
                     elif t in KEY_LOCAL and (r in month_of or r.startswith("stg_")):
                         return self.fallback(con, f"{t} reads {r}, not of its key")
+                    elif r in LIMITED.get(t, ()):
+                        continue  # the limits its rows were counted under: checked (_stale_months)
                     elif r in month_of:
                         if month_of[r] != month_of[t]:
                             return self.fallback(con, f"{t} reads {r}, of the months of another dataset")
@@ -959,6 +970,15 @@ def _changed_days(con, lake: Lake, ds: str, months: list[str], before: dict) -> 
     days = [r[0] for r in con.execute(q, params).fetchall()]
     con.execute(f"DROP TABLE {_MONTHS}keys_{ds}")
     return None if None in days or len(days) > MAX_DAYS else sorted(days)
+
+
+def _stale_months(con, table: str) -> set[str]:
+    """The months (YYYY-MM; 'none') of the previous version's rows of a LIMITED table whose limit is not the one
+    its file has now (file_limit, else build_limit — which changes every build: a file without a manifest)."""
+    return {r[0] for r in con.execute(f"""
+        SELECT DISTINCT coalesce(strftime(x.month, '%Y-%m'), 'none') FROM main.{_q(table)} x
+        LEFT JOIN file_limit f ON f.file = x._file
+        WHERE x.lim IS DISTINCT FROM coalesce(f.lim, (SELECT lim FROM build_limit))""").fetchall()}
 
 
 def _new_datasets(lake: Lake, before: dict) -> set[str]:

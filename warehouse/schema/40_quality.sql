@@ -45,6 +45,24 @@ LEFT JOIN q_resolution r USING (delivery, source_row)
 LEFT JOIN stg_org_units tw ON tw.unit_code = t.township_code AND tw.level = '乡镇'
 ORDER BY t.delivery, t.source_row;
 
+-- The activity's current records per month, account and delivered file, counted as dq_county_record counts them
+-- (below): how many, the newest updated_at no later than the file's limit (`lim`: file_limit, for a file without a
+-- manifest build_limit) and the ones dated later. A month-local table (warehouse/build.py MONTH_LOCAL: a daily run
+-- recomputes the months it changed, and those of rows whose limit is no longer the one they were counted under —
+-- a file of the same name delivered again): the activity is most of the records, read once per month, not per run.
+CREATE TABLE agg_activity_file AS
+WITH l AS (
+    SELECT CAST(date_trunc('month', l.op_time) AS DATE) AS month, l.account_id, l._file, l.updated_at,
+           coalesce(f.lim, (SELECT lim FROM build_limit)) AS lim
+    FROM stg_activity_log l LEFT JOIN file_limit f ON f.file = l._file
+)
+SELECT month, account_id, _file, lim, count(*) AS records,
+       max(updated_at) FILTER (NOT (updated_at > lim)) AS max_updated_at,
+       count(*) FILTER (updated_at > lim) AS future_rows,
+       max(updated_at) FILTER (updated_at > lim) AS max_future_updated_at
+FROM l GROUP BY ALL
+ORDER BY month, _file, account_id;
+
 -- Freshness per county (a city deployment holds several; warehouse/scoped.py computes dataset_freshness of one
 -- county from these rows of it). Every current record with its county — the rule warehouse/scoped.py scopes the
 -- records by: the first 6 digits of its unit or grid code (区划代码), activity by its account's county, an event's
@@ -60,9 +78,6 @@ WITH r AS (
     UNION ALL
     SELECT 'accounts', CASE WHEN length(unit_code) >= 6 THEN left(unit_code, 6) END, updated_at, _file
     FROM stg_accounts
-    UNION ALL
-    SELECT 'activity_log', a.county_code, l.updated_at, l._file
-    FROM stg_activity_log l LEFT JOIN dim_account a ON a.account_id = l.account_id
     UNION ALL
     SELECT 'events', CASE WHEN length(grid_code) >= 6 THEN left(grid_code, 6) END, updated_at, _file FROM stg_events
     UNION ALL
@@ -81,7 +96,12 @@ WITH r AS (
 )
 SELECT dataset, county_code, file, count(*) AS records, max(updated_at) FILTER (NOT future) AS max_updated_at,
        count(*) FILTER (future) AS future_rows, max(updated_at) FILTER (future) AS max_future_updated_at
-FROM t GROUP BY ALL;
+FROM t GROUP BY ALL
+UNION ALL  -- the activity, by its account's county: from its counts per month, account and file
+SELECT 'activity_log', a.county_code, x._file, CAST(sum(x.records) AS BIGINT), max(x.max_updated_at),
+       CAST(sum(x.future_rows) AS BIGINT), max(x.max_future_updated_at)
+FROM agg_activity_file x LEFT JOIN dim_account a ON a.account_id = x.account_id
+GROUP BY ALL;
 
 -- Per dataset and county (NULL: of no county, in the city's figures only): its current records (dq_county_record),
 -- its landed rows, its quarantined rows (by their 乡镇, dq_quarantine). A row's landed county is its part's
