@@ -260,6 +260,26 @@ def test_step_by_step_equals_rebuild(tmp_path):
                                     "agg_collection_month", "agg_collection_asof"], st["tables"]
     assert st["tables"]["days"] == {"activity_log": [logs[4]["op_time"][:10], "2024-02-15"]}, st["tables"]
     _same_as_rebuild(root, tmp_path / "r3")
+    # d4: an account delivered without its id, quarantined; d5: it again with its id (resolved by its content);
+    # d6, only events: the accounts' resolution is the previous version's (carried over), as a rebuild has it
+    unit = c.rows["accounts"][0]["unit_code"]
+    new_acct = {"person_name": "李四光", "phone": "13900000000", "unit_code": unit, "role": "网格员",
+                "status": "启用", "opened_at": "2024-03-01 00:00:00", "updated_at": "2024-03-10 08:00:00"}
+    _delivery(accounts=[dict(new_acct, account_id=None)]).write(root / "d4", "20240311")
+    _run(root, "d4")
+    _delivery(accounts=[dict(new_acct, account_id="U80001")]).write(root / "d5", "20240312")
+    _run(root, "d5")
+    _same_as_rebuild(root, tmp_path / "r5")
+    _delivery(events=[dict(ev[3], summary="再一版", updated_at="2024-03-13 08:00:00")]).write(root / "d6", "20240313")
+    st = _run(root, "d6")
+    assert st["tables"]["mode"] == "incremental" and "accounts" in st["tables"]["carried"], st["tables"]
+    assert "events" not in st["tables"]["carried"], st["tables"]
+    con = db.open_published(root / "wh")
+    resolved = con.execute("SELECT matched_by FROM dq_quarantine WHERE dataset = 'accounts' "
+                           "AND corrected_file IS NOT NULL").fetchall()
+    con.close()
+    assert resolved == [("content",)]
+    _same_as_rebuild(root, tmp_path / "r6")
 
 
 def test_a_file_delivered_again_under_its_name_counts_its_months_again(tmp_path):
@@ -295,7 +315,7 @@ def test_incremental_staging_is_one_scan_per_dataset(tmp_path, monkeypatch):
     plans: dict[str, list[str]] = {}
     resolve = build._quarantine_resolution
 
-    def spy(con):  # right after staging, before the facts are built from stg_<dataset>
+    def spy(con, *a):  # right after staging, before the facts are built from stg_<dataset>
         for ds in ("activity_log", "events", "accounts"):
             col = DATASETS[ds].key[0]
             plan = json.loads(con.execute(f"EXPLAIN (FORMAT json) SELECT * FROM stg_{ds} ORDER BY {col}").fetchall()[0][1])
@@ -305,7 +325,7 @@ def test_incremental_staging_is_one_scan_per_dataset(tmp_path, monkeypatch):
                 ops.append(op["name"])
                 todo += op.get("children", [])
             plans[ds] = sorted(ops)
-        resolve(con)
+        resolve(con, *a)
 
     monkeypatch.setattr(build, "_quarantine_resolution", spy)
     st = _run(root, "d2")

@@ -322,7 +322,7 @@ def _delivered(col) -> str:
     return f"TRY_CAST({_text(col)} AS {_CAST[col.type]})" if col.type in _CAST else _text(col)
 
 
-def _quarantine_resolution(con) -> None:
+def _quarantine_resolution(con, carried: set[str] = frozenset()) -> None:
     """q_resolution: the quarantined rows that a later delivery corrected — (delivery, source_row) of the entry,
     the correcting file and its delivery. The correcting delivery is later in the order of deliveries and landed
     after the entry's (a correction comes after the quarantine was seen: another part of the same export, landed
@@ -336,11 +336,17 @@ def _quarantine_resolution(con) -> None:
       delivered (compared as the column's type; coordinates and decimals left out, the normaliser converts
       them), with at least three such values in common — a corrected re-send of the row with its key filled in.
       A row the reader could not split into values (`_line`) is never matched: it stays open.
+
+    `carried` (a daily build, Reuse.staged): datasets whose entries' resolution is the previous version's (TEMP
+    q_resolution_prev) — no new delivery of them and no new delivery under a file name of theirs, so neither their
+    records, their entries nor their files' order and landing changed.
     """
     con.execute("CREATE TEMP TABLE file_order AS SELECT file, max(delivery_order) AS ord, max(landed_at) AS landed "
                 "FROM etl_file GROUP BY ALL")
     parts = []
     for ds in DATASETS.values():
+        if ds.name in carried:
+            continue
         keys = [ds.col(k) for k in ds.key]
         on_key = " AND ".join(f"s.{_q(k.name)} = {_delivered(k)}" for k in keys)
         parts.append(f"""
@@ -376,14 +382,15 @@ def _quarantine_resolution(con) -> None:
     # quarantined row with every record of its anchor (a county's activity: 20 s under some plans)
     con.execute("""CREATE TEMP TABLE q_late_file AS SELECT file AS _file FROM file_order
                    WHERE landed > (SELECT min(f.landed_at) FROM etl_file f SEMI JOIN quarantine q USING (delivery))""")
-    con.execute(f"""
-        CREATE TEMP TABLE q_resolution AS
+    prev = ("SELECT delivery, source_row, corrected_file, corrected_delivery, corrected_at, matched_by "
+            "FROM q_resolution_prev")
+    con.execute("CREATE TEMP TABLE q_resolution AS " + (f"""
         SELECT m.delivery, m.source_row, arg_min(m.corrected_file, m.corrected_order) AS corrected_file,
                arg_min(f.delivery, m.corrected_order) AS corrected_delivery,
                arg_min(f.landed_at, m.corrected_order) AS corrected_at, max(m.matched_by) AS matched_by
         FROM ({" UNION ALL ".join(parts)}) m
         JOIN etl_file f ON f.file = m.corrected_file AND f.delivery_order = m.corrected_order
-        GROUP BY ALL""")
+        GROUP BY ALL""" if parts else prev) + (f" UNION ALL {prev}" if carried and parts else ""))
     con.execute("DROP TABLE file_order")
     con.execute("DROP TABLE q_late_file")
 
@@ -690,6 +697,7 @@ class Reuse:
         self.compare: set[str] = set()  # tables compared with the previous version's once built
         self.kept: list[str] = []  # tables kept as the previous version's (their inputs unchanged)
         self.pending: set[str] = set()  # the previous version's tables of the schema whose statement is to come
+        self.carried: set[str] = set()  # datasets whose quarantine resolution is the previous version's
 
     def problem(self, previous: Path | None, record: dict | None, inputs: str, state: dict | None,
                 rebuild: bool) -> str | None:
@@ -788,6 +796,7 @@ class Reuse:
                     else:
                         deps.add(r)
         new = _new_datasets(lake, before)
+        self._carry_resolution(con, lake, before)
         self.same = {f"stg_{ds}" for ds in DATASETS if ds not in new} | {n for n in names if n.startswith("cfg_")}
         self.same |= {t for t, (ds, _, _) in MONTH_LOCAL.items() if not self.months.get(ds)}
         if self.keys == 0:
@@ -812,6 +821,23 @@ class Reuse:
         self.pending = prev & (may | self.compare)
         con.execute("CHECKPOINT")
         self.deps = deps
+
+    def _carry_resolution(self, con, lake: Lake, before: dict) -> None:
+        """The datasets whose quarantine resolution is carried over (_quarantine_resolution): no new delivery of
+        them, none under the name of a file of theirs (a workbook of several datasets); their resolved entries of
+        the previous version's dq_quarantine, kept as q_resolution_prev (TEMP) before it is dropped."""
+        held = before.get("deliveries") or {}
+        mans = lake.manifests()
+        names = {m["file"] for m in mans if m["sha256"] not in held}
+        self.carried = set(DATASETS) - {m["dataset"] for m in mans if m["file"] in names}
+        if "dq_quarantine" not in self.pending:
+            self.carried = set()
+            return
+        con.execute("""CREATE TEMP TABLE q_resolution_prev AS
+            SELECT delivery, source_row, corrected_file, corrected_delivery, corrected_at, matched_by
+            FROM main.dq_quarantine WHERE corrected_file IS NOT NULL AND list_contains($carried, dataset)""",
+                    {"carried": sorted(self.carried)})
+        self.info["carried"] = sorted(self.carried)
 
     def run(self, con, s) -> None:
         """One schema statement: as written, or for a month-local table its changed months replaced, for a
@@ -924,6 +950,8 @@ class Reuse:
         self.info.update(mode="full", reason=reason, months={}, days={})
         self.info.pop("keys", None)
         self.info.pop("kept", None)
+        self.info.pop("carried", None)
+        self.carried = set()
         self.active = False
         self._drop_pending(con)
         for t in REUSED:
@@ -1106,7 +1134,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
             reuse.staged(con, lake, staging, before, after)
             timings["reuse"] = time.perf_counter() - t
         t = time.perf_counter()
-        _quarantine_resolution(con)
+        _quarantine_resolution(con, reuse.carried if reuse.active else set())
         timings["q_resolution"] = time.perf_counter() - t
         for f in sorted(SCHEMA_DIR.glob("*.sql")):
             t = time.perf_counter()
