@@ -219,8 +219,8 @@ def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged
     """stg_<ds>, its written months in writer.scratch(ds). Returns the landed rows of the dataset (all its landed
     parts) and the months to link from the previous state.
 
-    Performance: in an incremental build only the merged months are a table (stg_new_<ds>); the months not
-    touched are read from the state's Parquet where the build reads them (a view, never copied first)."""
+    Performance: in an incremental build only the merged months are a table (stg_new_<ds>), written as the new
+    generation's months; stg_<ds> is then one view of the new generation's files (_stage_views)."""
     stg, month = f"stg_{ds.name}", _month_sql(ds)
 
     def write(table: str) -> None:  # the staged months written, partitioned as the lake (month=YYYY-MM)
@@ -254,11 +254,8 @@ def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged
     old = [f for fs in prev.values() for f in fs]
     new = [str(lake.root / p) for m in pl.new.get(ds.name, []) for p in m["landed_parts"]]
     landed = pl.state["datasets"][ds.name]["landed_rows"] + (_parquet_rows(con, new) if new else 0)
-    if not new:
-        if old:
-            con.read_parquet(old, union_by_name=True).create_view(f"stg_rest_{ds.name}")
-            con.execute(f"CREATE TEMP VIEW {stg} AS SELECT * EXCLUDE (_delivery) FROM stg_rest_{ds.name}")
-        else:
+    if not new:  # its months linked; stg_<ds>: _stage_views, over the new generation
+        if not old:
             empty(stg)
             con.execute(f"ALTER TABLE {stg} DROP COLUMN _delivery")
         return landed, set(prev)
@@ -268,14 +265,7 @@ def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged
     keep = set(prev) - touched
     merge = [f for m in sorted(touched & set(prev)) for f in prev[m]] + new
     con.execute(f"CREATE TEMP TABLE stg_new_{ds.name} AS {_rule_sql(ds, _PARQUET)}", {"files": merge})
-    write(f"stg_new_{ds.name}")
-    rest = [f for m in sorted(keep) for f in prev[m]]
-    if rest:
-        con.read_parquet(rest, union_by_name=True).create_view(f"stg_rest_{ds.name}")
-        con.execute(f"CREATE TEMP VIEW {stg} AS SELECT * EXCLUDE (_delivery) FROM stg_new_{ds.name} "
-                    f"UNION ALL SELECT * EXCLUDE (_delivery) FROM stg_rest_{ds.name}")
-    else:
-        con.execute(f"CREATE TEMP VIEW {stg} AS SELECT * EXCLUDE (_delivery) FROM stg_new_{ds.name}")
+    write(f"stg_new_{ds.name}")  # stg_<ds>: _stage_views, over the new generation (the months merged and kept)
     return landed, keep
 
 
@@ -698,6 +688,7 @@ class Reuse:
         self.kept: list[str] = []  # tables kept as the previous version's (their inputs unchanged)
         self.pending: set[str] = set()  # the previous version's tables of the schema whose statement is to come
         self.carried: set[str] = set()  # datasets whose quarantine resolution is the previous version's
+        self.macros: set[str] = set()  # the previous version's macros, kept in the copy
 
     def problem(self, previous: Path | None, record: dict | None, inputs: str, state: dict | None,
                 rebuild: bool) -> str | None:
@@ -730,14 +721,16 @@ class Reuse:
             raise _NoReuse(f"{free} of {total} blocks free")
         for (name,) in con.execute(f"SELECT view_name FROM duckdb_views() WHERE {main} AND NOT internal").fetchall():
             con.execute(f"DROP VIEW main.{_q(name)}")
-        for name, kind in con.execute(f"""
-                SELECT DISTINCT function_name, function_type FROM duckdb_functions()
-                WHERE {main} AND function_type IN ('macro', 'table_macro') AND NOT internal""").fetchall():
-            con.execute(f"DROP MACRO {'TABLE ' if kind == 'table_macro' else ''}main.{_q(name)}")
+        # the macros stay: the previous version was built by the same schema files (build_inputs), its macros are
+        # the ones their statements make (run skips those)
+        macros = {r[0] for r in con.execute(f"""
+                SELECT DISTINCT function_name FROM duckdb_functions()
+                WHERE {main} AND function_type IN ('macro', 'table_macro') AND NOT internal""").fetchall()}
         schema = {st.name for st in _schema_statements() if st.kind == "table"}
         for t in sorted(tables - set(REUSED) - schema):
             con.execute(f"DROP TABLE main.{_q(t)}")
         self.pending = (tables & schema) - set(REUSED)
+        self.macros = macros  # last: a start that failed keeps none (its build is in a new file)
         self.active = True
 
     def staged(self, con, lake: Lake, staging: dict, before: dict | None, after: dict | None) -> None:
@@ -842,6 +835,8 @@ class Reuse:
     def run(self, con, s) -> None:
         """One schema statement: as written, or for a month-local table its changed months replaced, for a
         key-local one its changed keys, one whose inputs did not change kept."""
+        if s.kind == "macro" and s.name in self.macros:  # kept in the copy (also after a fallback)
+            return
         if not self.active or s.kind == "macro" or s.kind == "drop":
             con.execute(s.sql)
             return
@@ -1138,7 +1133,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         timings["q_resolution"] = time.perf_counter() - t
         for f in sorted(SCHEMA_DIR.glob("*.sql")):
             t = time.perf_counter()
-            if reuse.active:
+            if reuse.active or reuse.macros:  # after a fallback too: the macros kept are not made again
                 for s in statements.statements(f):
                     ts = time.perf_counter()
                     reuse.run(con, s)
