@@ -437,7 +437,11 @@ def _config_tables(con, settings: Settings) -> None:
 
 
 def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | None = None,
-                built_at: dt.datetime | None = None, version: str | None = None) -> None:
+                built_at: dt.datetime | None = None, version: str | None = None, *,
+                quarantine_kept: bool = False) -> None:
+    """The ETL's tables (etl_file, etl_run, etl_file_issue, source_health, quarantine). `quarantine_kept`: the
+    previous version's quarantine table is in the copy (Reuse.start) — only the rows of deliveries it lacks are
+    added (a delivery's quarantine part never changes), those of deliveries no longer in the lake removed."""
     mans = lake.manifests()
     rank = dict(zip(*_delivery_order(lake).to_pydict().values()))
     files = pa.Table.from_pylist([{
@@ -516,9 +520,19 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
     con.unregister("health_arrow")
 
     qfiles = lake.quarantine_files()
-    if qfiles:
-        con.execute("CREATE TABLE quarantine AS SELECT dataset, source_file, source_row, reason, reason_kind, raw, _delivery AS delivery "
-                    "FROM read_parquet($f, hive_partitioning = false, union_by_name = true) ORDER BY delivery, source_row", {"f": qfiles})
+    cols = "dataset, source_file, source_row, reason, reason_kind, raw, _delivery AS delivery"
+    parquet = "read_parquet($f, hive_partitioning = false, union_by_name = true)"
+    if quarantine_kept:
+        parts = {m["delivery"]: str(lake.root / m["quarantine_part"]) for m in mans if m.get("quarantine_part")}
+        have = {r[0] for r in con.execute("SELECT DISTINCT delivery FROM quarantine").fetchall()}
+        if have - set(parts):
+            con.execute("DELETE FROM quarantine WHERE list_contains($d, delivery)", {"d": sorted(have - set(parts))})
+        if set(parts) - have:  # later deliveries: after the rows there, in the table's order
+            con.execute(f"INSERT INTO quarantine SELECT {cols} FROM {parquet} ORDER BY delivery, source_row",
+                        {"f": [parts[d] for d in sorted(set(parts) - have)]})
+    elif qfiles:
+        con.execute(f"CREATE TABLE quarantine AS SELECT {cols} FROM {parquet} ORDER BY delivery, source_row",
+                    {"f": qfiles})
     else:
         con.execute("CREATE TABLE quarantine (dataset VARCHAR, source_file VARCHAR, source_row BIGINT, "
                     "reason VARCHAR, reason_kind VARCHAR, raw VARCHAR, delivery BIGINT)")
@@ -689,6 +703,7 @@ class Reuse:
         self.pending: set[str] = set()  # the previous version's tables of the schema whose statement is to come
         self.carried: set[str] = set()  # datasets whose quarantine resolution is the previous version's
         self.macros: set[str] = set()  # the previous version's macros, kept in the copy
+        self.quarantine = False  # the previous version's quarantine table kept in the copy
 
     def problem(self, previous: Path | None, record: dict | None, inputs: str, state: dict | None,
                 rebuild: bool) -> str | None:
@@ -727,8 +742,9 @@ class Reuse:
                 SELECT DISTINCT function_name FROM duckdb_functions()
                 WHERE {main} AND function_type IN ('macro', 'table_macro') AND NOT internal""").fetchall()}
         schema = {st.name for st in _schema_statements() if st.kind == "table"}
-        for t in sorted(tables - set(REUSED) - schema):
+        for t in sorted(tables - set(REUSED) - schema - {"quarantine"}):
             con.execute(f"DROP TABLE main.{_q(t)}")
+        self.quarantine = "quarantine" in tables  # kept: _etl_tables adds the new deliveries' rows
         self.pending = (tables & schema) - set(REUSED)
         self.macros = macros  # last: a start that failed keeps none (its build is in a new file)
         self.active = True
@@ -1116,7 +1132,8 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         con.execute("SET preserve_insertion_order = true")
         t = time.perf_counter()
         _config_tables(con, settings)
-        _etl_tables(con, lake, current_run, settings, built_at, version or path.name)
+        _etl_tables(con, lake, current_run, settings, built_at, version or path.name,
+                    quarantine_kept=reuse.active and reuse.quarantine)
         timings["etl_tables"] = time.perf_counter() - t
         t = time.perf_counter()
         _stage(con, lake, tolerance_hours=settings.etl.future_tolerance_hours, built_at=built_at, rebuild=rebuild,
