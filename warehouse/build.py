@@ -704,6 +704,7 @@ class Reuse:
         self.carried: set[str] = set()  # datasets whose quarantine resolution is the previous version's
         self.macros: set[str] = set()  # the previous version's macros, kept in the copy
         self.quarantine = False  # the previous version's quarantine table kept in the copy
+        self.key_months: dict[str, list[str]] = {}  # an exported key-local table's months of the changed rows
 
     def problem(self, previous: Path | None, record: dict | None, inputs: str, state: dict | None,
                 rebuild: bool) -> str | None:
@@ -944,6 +945,11 @@ class Reuse:
         body = re.sub(r"\b(" + "|".join(names) + r")\b", lambda m: names[m.group(1)], s.body()) if names \
             else s.body()
         con.execute(f"CREATE TEMP TABLE {_KEYS}{s.name} AS {body}")
+        if PUBLISHED_PARQUET.get(s.name):  # the months of its export that can differ: of the rows replaced
+            ym = f"coalesce(strftime({_q(PUBLISHED_PARQUET[s.name])}, '%Y-%m'), 'none')"
+            self.key_months[s.name] = sorted(r[0] for r in con.execute(
+                f"SELECT DISTINCT {ym} FROM main.{_q(s.name)} WHERE {key} IN (SELECT {key} FROM {_KEYS}{key}) "
+                f"UNION SELECT DISTINCT {ym} FROM {_KEYS}{s.name}").fetchall())
         con.execute(f"DELETE FROM main.{_q(s.name)} WHERE {key} IN (SELECT {key} FROM {_KEYS}{key})")
         con.execute(f"INSERT INTO main.{_q(s.name)} SELECT * FROM {_KEYS}{s.name}")
 
@@ -953,8 +959,20 @@ class Reuse:
         return _in_days(col, days) if grain == "day" and days is not None else _in_months(col, self.months[ds])
 
     def finish(self, con) -> None:
-        """After the schema statements: no table of the previous version left that no statement made."""
+        """After the schema statements: no table of the previous version left that no statement made; per
+        exported table, the months of its export that can differ from the previous version's (info["replaced"],
+        export_parquet): a month-local table's changed months, a key-local one's months of the changed rows, none
+        for a table kept or built equal."""
         self._drop_pending(con)
+        replaced = {}
+        for t in PUBLISHED_PARQUET:
+            if t in MONTH_LOCAL:
+                replaced[t] = self.months.get(MONTH_LOCAL[t][0], [])
+            elif t in self.key_months:
+                replaced[t] = self.key_months[t]
+            elif t in self.same:
+                replaced[t] = []
+        self.info["replaced"] = replaced
 
     def fallback(self, con, reason: str) -> None:
         """A full build in the copy from here: the reused tables dropped (before any was rebuilt)."""
@@ -962,6 +980,7 @@ class Reuse:
         self.info.pop("keys", None)
         self.info.pop("kept", None)
         self.info.pop("carried", None)
+        self.info.pop("replaced", None)
         self.carried = set()
         self.active = False
         self._drop_pending(con)
@@ -1227,8 +1246,9 @@ def export_parquet(version_file: Path, out_dir: Path, previous: Path | None = No
     fingerprint equals the one in the `previous` export is hard-linked from there instead of written again, so a
     daily load rewrites only the months it touched. `replaced`: per table, the only months that can differ from
     the version `previous` is the export of ('none': the rows without a time; Reuse: the months it replaced) —
-    the other months' fingerprints are taken from there, not computed again. Returns {"written": n, "linked": n}
-    month partitions."""
+    the other months' fingerprints are taken from there, not computed again; a table without months that is in
+    `replaced` (with no month: Reuse kept it, or built it equal) is linked from there. Returns {"written": n,
+    "linked": n} month partitions."""
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -1241,8 +1261,13 @@ def export_parquet(version_file: Path, out_dir: Path, previous: Path | None = No
     try:
         for table, month_col in PUBLISHED_PARQUET.items():
             if not month_col:
-                (tmp / table).mkdir()
-                con.table(table).to_parquet(str(tmp / table / "part-0.parquet"), compression="zstd")
+                same = previous is not None and replaced is not None and replaced.get(table) == [] \
+                    and (previous / table / "part-0.parquet").is_file()
+                if same:
+                    _link_tree(previous / table, tmp / table)
+                else:
+                    (tmp / table).mkdir()
+                    con.table(table).to_parquet(str(tmp / table / "part-0.parquet"), compression="zstd")
                 continue
             ym = f"strftime({_q(month_col)}, '%Y-%m')"
             # a NULL month is written every time (never linked); a table with its own `month` column (a date)
@@ -1333,8 +1358,8 @@ def build_and_publish(lake: Lake, warehouse_dir: Path, settings: Settings, *, cu
     if export:
         pub_root = lake.root / "published"
         t = time.perf_counter()
-        replaced = ({t: tables["months"].get(ds, []) for t, (ds, _, _) in MONTH_LOCAL.items()}
-                    if tables.get("mode") == "incremental" else None)  # the other months: as the previous version's
+        # the months that can differ from the previous version's (Reuse.finish); the others: its export's
+        replaced = tables.get("replaced") if tables.get("mode") == "incremental" else None
         counts = export_parquet(published, pub_root / published.stem, pub_root / before if before else None,
                                 replaced=replaced)
         timings["export_parquet"] = time.perf_counter() - t
