@@ -471,3 +471,13 @@ def test_killed_state_write_leaves_the_previous_state(tmp_path, monkeypatch):
     assert sorted(p.name for p in sd.iterdir()) == [staged.STATE_FILE, json.loads(before)["generation"], json.loads(
         (sd / staged.STATE_FILE).read_text(encoding="utf-8"))["generation"]]
     _same_as_rebuild(root, tmp_path / "r")
+
+
+def test_the_configuration_tables_a_daily_build_keeps_are_all_of_them(tmp_path):
+    """A daily build keeps the configuration tables in the copy (build.CONFIG_TABLES): a cfg_ table _config_tables
+    made and the list forgot would be dropped, and the version would lack it."""
+    con = db.connect(None)
+    build._config_tables(con, Settings())
+    made = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    con.close()
+    assert made == set(build.CONFIG_TABLES)

@@ -411,6 +411,10 @@ def unknown_codes(con, tables: dict[str, str] | None = None) -> None:
                 + " UNION ALL ".join(parts) + ") ORDER BY dataset, column_name, n DESC, code")
 
 
+CONFIG_TABLES = ("cfg_county", "cfg_split", "cfg_kp_office", "cfg_kp_category", "cfg_event_category", "cfg_dataset",
+                 "cfg_office_kind")  # _config_tables: of the settings and core/spec.py (both build inputs)
+
+
 def _config_tables(con, settings: Settings) -> None:
     # the configured county's name: the fallback of dim_county for a county without a 县 row in org_units
     con.execute("CREATE TABLE cfg_county (county_code VARCHAR, county_name VARCHAR)")
@@ -643,10 +647,13 @@ _KEYS = "_keys_"  # the changed keys of the key-local tables, a key-local table'
 
 def build_inputs(settings: Settings) -> str:
     """What a version's tables are built under besides the lake: the schema files, this module and the two it reuses
-    by (staged, statements, portable), the settings and DuckDB's version. A version is reused only by a build under the same
+    by (staged, statements, portable), the contract and vocabulary (core/spec.py: the configuration tables), the settings and DuckDB's version. A version is reused only by a build under the same
     (recorded in PUBLISHED.json)."""
     h = hashlib.sha256(f"{REUSE_FORMAT}\n{SCHEMA_VERSION}\n{duckdb.__version__}\n{schema_hash()}\n".encode())
-    for f in (Path(__file__), Path(staged.__file__), Path(statements.__file__), Path(__file__).with_name("portable.py")):
+    import core.spec
+
+    for f in (Path(__file__), Path(staged.__file__), Path(statements.__file__), Path(__file__).with_name("portable.py"),
+              Path(core.spec.__file__)):
         h.update(f.read_bytes())
     kept = settings.model_dump(mode="json")
     for section, keys in NOT_INPUTS.items():
@@ -704,6 +711,7 @@ class Reuse:
         self.carried: set[str] = set()  # datasets whose quarantine resolution is the previous version's
         self.macros: set[str] = set()  # the previous version's macros, kept in the copy
         self.quarantine = False  # the previous version's quarantine table kept in the copy
+        self.config = False  # the previous version's configuration tables kept in the copy
         self.key_months: dict[str, list[str]] = {}  # an exported key-local table's months of the changed rows
 
     def problem(self, previous: Path | None, record: dict | None, inputs: str, state: dict | None,
@@ -743,7 +751,10 @@ class Reuse:
                 SELECT DISTINCT function_name FROM duckdb_functions()
                 WHERE {main} AND function_type IN ('macro', 'table_macro') AND NOT internal""").fetchall()}
         schema = {st.name for st in _schema_statements() if st.kind == "table"}
-        for t in sorted(tables - set(REUSED) - schema - {"quarantine"}):
+        # kept in place: the quarantine (_etl_tables adds the new deliveries' rows) and the configuration tables (of
+        # the settings and the spec, build inputs: the same as the previous version's)
+        self.config = set(CONFIG_TABLES) <= tables
+        for t in sorted(tables - set(REUSED) - schema - {"quarantine"} - (set(CONFIG_TABLES) if self.config else set())):
             con.execute(f"DROP TABLE main.{_q(t)}")
         self.quarantine = "quarantine" in tables  # kept: _etl_tables adds the new deliveries' rows
         self.pending = (tables & schema) - set(REUSED)
@@ -1150,7 +1161,8 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
     try:
         con.execute("SET preserve_insertion_order = true")
         t = time.perf_counter()
-        _config_tables(con, settings)
+        if not (reuse.active and reuse.config):
+            _config_tables(con, settings)
         _etl_tables(con, lake, current_run, settings, built_at, version or path.name,
                     quarantine_kept=reuse.active and reuse.quarantine)
         timings["etl_tables"] = time.perf_counter() - t
