@@ -694,7 +694,7 @@ class Reuse:
     same statement over the staged records of those keys and the recomputed rows of the key-local tables before
     it) and replaced; a new row without a key: those tables built again in full.
     Anything else: a full build, in the copy (`fallback`: the reused tables dropped first) or in a new file;
-    `info` says which and why (mode, reason, months, days, keys)."""
+    `info` says which and why (mode, reason, months, days, keys, kept, carried, replaced)."""
 
     def __init__(self, info: dict):
         self.info = info
@@ -730,8 +730,9 @@ class Reuse:
         return db.check_version(previous)
 
     def start(self, con) -> None:
-        """In the copy: views and macros dropped, and the tables the build creates outside the schema files (the
-        configuration, the ETL's, meta …); the schema's tables stay in place until their statement (`run`).
+        """In the copy: views dropped, and the tables the build creates outside the schema files (the ETL's, meta,
+        warning …) but the configuration and the quarantine; the macros and the schema's tables stay, each table in
+        place until its statement (`run`).
 
         Performance: no table is renamed (a checkpoint after renaming tables rewrote them: 0.05 s at county
         scale), and a table built again is dropped before its blocks are needed (staged: drops, then a
@@ -791,7 +792,8 @@ class Reuse:
         stmts = _schema_statements()
         names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM "
                                            "duckdb_views() WHERE NOT internal").fetchall()}
-        names |= {s.name for s in stmts if s.kind != "macro"}
+        # and the tables made after staging that a statement may read (build._quarantine_resolution): never unchanged
+        names |= {s.name for s in stmts if s.kind != "macro"} | {"q_resolution"}
         refs = {s.name: _names_in(s.body(), names - {s.name}) for s in stmts if s.kind in ("table", "temp")}
         temp = {s.name for s in stmts if s.kind == "temp"}
         self.inputs = _inputs(stmts, refs, names)
