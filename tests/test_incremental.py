@@ -216,9 +216,11 @@ def test_step_by_step_equals_rebuild(tmp_path):
     c = _first(sample_county())
     c.rows["event_flow"] = [{"event_id": e["event_id"], "seq": 1, "action": "上报", "action_time": e["reported_at"]}
                             for e in c.rows["events"][:4]]
+    c.account(c.rows["accounts"][0]["unit_code"], role="临时工", account_id="U70001")  # a role not in the code list
     c.write(root / "d1", "20240101")
     _run(root, "d1")
     _same_as_rebuild(root, tmp_path / "r1")
+    unknown = [("accounts", "role", "临时工", 1)]
     ev, logs = c.rows["events"], c.rows["activity_log"]
     acct, grid = logs[0]["account_id"], ev[1]["grid_code"]
     # d2: an event closed; another one accepted (its flow: agg_event's accepted_at); March activity added, a January
@@ -243,6 +245,9 @@ def test_step_by_step_equals_rebuild(tmp_path):
     kept = ["dim_county", "dim_reporting_unit", "dim_unit", "dim_account", "dim_office", "fact_kp_report",
             "fact_kp_signoff", "agg_kp_signoff", "agg_kp_report"]
     assert st["tables"]["kept"] == kept, st["tables"]
+    con = db.open_published(root / "wh")  # no account delivered: the accounts' unknown codes carried over
+    assert con.execute("SELECT dataset, column_name, code, n FROM dq_unknown_code").fetchall() == unknown
+    con.close()
     # of the activity, only the days of the delivered logs: the corrected one's and the new one's
     assert st["tables"]["days"] == {"activity_log": [logs[3]["op_time"][:10], "2024-03-28"]}, st["tables"]
     _same_as_rebuild(root, tmp_path / "r2")

@@ -103,7 +103,7 @@ _PARQUET = "read_parquet($files, hive_partitioning = false, union_by_name = true
 
 
 def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetime | None = None,
-           rebuild: bool = False, info: dict | None = None) -> None:
+           rebuild: bool = False, info: dict | None = None, unknown_kept: bool = False) -> None:
     """stg_<dataset> (TEMP): the current version of every key (_rule_sql); the quality bookkeeping (bookkeeping).
 
     Incremental (warehouse/staged.py): the previous build's staged state is kept as month-partitioned Parquet;
@@ -127,7 +127,12 @@ def _stage(con, lake: Lake, *, tolerance_hours: float = 24, built_at: dt.datetim
             raise
         _drop_staging(con)
         _stage_all(con, lake, staged.Plan(True, f"state unreadable: {type(exc).__name__}"), manifests, rule, info)
-    unknown_codes(con)
+    info = info if info is not None else {}
+    # unknown_kept (Reuse.start): the previous version's dq_unknown_code is in the copy — after an incremental
+    # staging, the rows of the datasets without a new delivery stay (their records are the previous state's)
+    carried = ({ds for ds in DATASETS if not pl.new.get(ds)} if unknown_kept and info.get("mode") == "incremental"
+               else set())
+    unknown_codes(con, carried=carried, kept=unknown_kept)
 
 
 _COUNTY_PART = re.compile(r"(?:^|/)county=([^/]+)/")
@@ -385,16 +390,26 @@ def _quarantine_resolution(con, carried: set[str] = frozenset()) -> None:
     con.execute("DROP TABLE q_late_file")
 
 
-def unknown_codes(con, tables: dict[str, str] | None = None) -> None:
+def unknown_codes(con, tables: dict[str, str] | None = None, *, carried: set[str] = frozenset(),
+                  kept: bool = False) -> None:
     """dq_unknown_code: per dataset and code column, each delivered value not in the contract's code list (flag
     unknown_code:<column>) and how many current records hold it — the 数据质量 page names them. `tables`: the
-    table holding each dataset's current records (default its staging table; warehouse/scoped.py: a county's)."""
+    table holding each dataset's current records (default its staging table; warehouse/scoped.py: a county's).
+    `kept`: a previous version's dq_unknown_code is there (a daily build's copy); its rows of the `carried`
+    datasets (no new delivery: the same records) stay, the others' are counted again."""
     tables = tables or {ds: f"stg_{ds}" for ds in DATASETS}
+    prev = None
+    if kept:
+        if carried:
+            con.execute("CREATE TEMP TABLE dq_unknown_code_prev AS SELECT * FROM main.dq_unknown_code "
+                        "WHERE list_contains($c, dataset)", {"c": sorted(carried)})
+            prev = "SELECT * FROM dq_unknown_code_prev"
+        con.execute("DROP TABLE main.dq_unknown_code")
     have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns()").fetchall())
     ctes, parts = [], []
     for ds in DATASETS.values():
         cols = [c for c in ds.columns if c.type == "code" and c.codes and (tables[ds.name], c.name) in have]
-        if not cols:
+        if not cols or ds.name in carried:
             continue
         # performance: one scan of the dataset's records for all its code columns, keeping the flagged ones (a
         # list's length is cheaper to test than its values: most records have no flag)
@@ -403,11 +418,13 @@ def unknown_codes(con, tables: dict[str, str] | None = None) -> None:
         parts += [f"SELECT '{ds.name}' AS dataset, '{c.name}' AS column_name, '{c.header}' AS header, "
                   f"CAST({_q(c.name)} AS VARCHAR) AS code, count(*) AS n FROM u_{ds.name} "
                   f"WHERE list_contains(_flags, 'unknown_code:{c.name}') GROUP BY ALL" for c in cols]
+    if prev:
+        parts.append(prev)
     if not parts:
         con.execute("CREATE TABLE dq_unknown_code (dataset VARCHAR, column_name VARCHAR, header VARCHAR, "
                     "code VARCHAR, n BIGINT)")
         return
-    con.execute(f"CREATE TABLE dq_unknown_code AS WITH {', '.join(ctes)} SELECT * FROM ("
+    con.execute(f"CREATE TABLE dq_unknown_code AS {'WITH ' + ', '.join(ctes) if ctes else ''} SELECT * FROM ("
                 + " UNION ALL ".join(parts) + ") ORDER BY dataset, column_name, n DESC, code")
 
 
@@ -712,6 +729,7 @@ class Reuse:
         self.macros: set[str] = set()  # the previous version's macros, kept in the copy
         self.quarantine = False  # the previous version's quarantine table kept in the copy
         self.config = False  # the previous version's configuration tables kept in the copy
+        self.unknown = False  # the previous version's dq_unknown_code kept in the copy
         self.key_months: dict[str, list[str]] = {}  # an exported key-local table's months of the changed rows
 
     def problem(self, previous: Path | None, record: dict | None, inputs: str, state: dict | None,
@@ -755,8 +773,10 @@ class Reuse:
         # kept in place: the quarantine (_etl_tables adds the new deliveries' rows) and the configuration tables (of
         # the settings and the spec, build inputs: the same as the previous version's)
         self.config = set(CONFIG_TABLES) <= tables
-        for t in sorted(tables - set(REUSED) - schema - {"quarantine"} - (set(CONFIG_TABLES) if self.config else set())):
+        for t in sorted(tables - set(REUSED) - schema - {"quarantine", "dq_unknown_code"}
+                        - (set(CONFIG_TABLES) if self.config else set())):
             con.execute(f"DROP TABLE main.{_q(t)}")
+        self.unknown = "dq_unknown_code" in tables  # kept: build.unknown_codes counts the new deliveries' again
         self.quarantine = "quarantine" in tables  # kept: _etl_tables adds the new deliveries' rows
         self.pending = (tables & schema) - set(REUSED)
         self.macros = macros  # last: a start that failed keeps none (its build is in a new file)
@@ -1170,6 +1190,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         timings["etl_tables"] = time.perf_counter() - t
         t = time.perf_counter()
         _stage(con, lake, tolerance_hours=settings.etl.future_tolerance_hours, built_at=built_at, rebuild=rebuild,
+               unknown_kept=reuse.active and reuse.unknown,
                info=staging)
         timings["staging"] = time.perf_counter() - t
         after = staged.read_state(lake)
