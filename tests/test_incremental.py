@@ -290,7 +290,7 @@ def test_step_by_step_equals_rebuild(tmp_path):
 def test_a_file_delivered_again_under_its_name_counts_its_months_again(tmp_path):
     """A file's records count as fresh up to its limit (its latest landing + the tolerance, file_limit): a file of
     the same name delivered again moves the limit of every record from it, in months the delivery did not touch —
-    agg_activity_file kept each row's limit, and those months are replaced too (whole months, not days)."""
+    dq_activity_file kept each row's limit, and those months are replaced too (whole months, not days)."""
     root = tmp_path / "c"
     c = _first(sample_county())
     c.write(root / "d1", "20240101")

@@ -637,10 +637,10 @@ MONTH_LOCAL = {"fact_activity": ("activity_log", "op_time", "day"), "agg_account
                "agg_patrol_point": ("activity_log", "day", "day"), "agg_aq_day": ("activity_log", "day", "day"),
                "agg_aq_hour": ("activity_log", "day", "day"),
                "fact_collection": ("collection_stats", "stat_date", "month"),
-               "agg_activity_file": ("activity_log", "month", "month")}
+               "dq_activity_file": ("activity_log", "month", "month")}
 # month-local tables that also read the files' limits (build.bookkeeping: file_limit, build_limit), keeping the one
 # each row was counted under in its `lim`: a month with a row whose limit changed is replaced too (_stale_months)
-LIMITED = {"agg_activity_file": ("file_limit", "build_limit")}
+LIMITED = {"dq_activity_file": ("file_limit", "build_limit")}
 # Key-local tables: (datasets, key). A row of the table depends only on the staged records of its key in those
 # datasets (an event's record and its flow), on the rows of its key of the key-local tables before it, and on
 # tables equal to the previous version's (checked at every reuse, as for MONTH_LOCAL). A daily run recomputes the

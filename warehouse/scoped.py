@@ -74,7 +74,7 @@ COUNTY_FILTERS: dict[str, str | None] = {
     "agg_aq_day": _BY_ACCOUNT,
     "agg_aq_hour": _BY_ACCOUNT,
     "agg_patrol_point": _BY_ACCOUNT,
-    "agg_activity_file": _BY_ACCOUNT,
+    "dq_activity_file": _BY_ACCOUNT,
     "agg_event": _BY_GRID,
     "agg_kp_report": _BY_GRID,
     "agg_kp_signoff": _BY_GRID,

@@ -50,7 +50,7 @@ ORDER BY t.delivery, t.source_row;
 -- manifest build_limit) and the ones dated later. A month-local table (warehouse/build.py MONTH_LOCAL: a daily run
 -- recomputes the months it changed, and those of rows whose limit is no longer the one they were counted under —
 -- a file of the same name delivered again): the activity is most of the records, read once per month, not per run.
-CREATE TABLE agg_activity_file AS
+CREATE TABLE dq_activity_file AS
 WITH l AS (
     SELECT CAST(date_trunc('month', l.op_time) AS DATE) AS month, l.account_id, l._file, l.updated_at,
            coalesce(f.lim, (SELECT lim FROM build_limit)) AS lim
@@ -100,7 +100,7 @@ FROM t GROUP BY ALL
 UNION ALL  -- the activity, by its account's county: from its counts per month, account and file
 SELECT 'activity_log', a.county_code, x._file, CAST(sum(x.records) AS BIGINT), max(x.max_updated_at),
        CAST(sum(x.future_rows) AS BIGINT), max(x.max_future_updated_at)
-FROM agg_activity_file x LEFT JOIN dim_account a ON a.account_id = x.account_id
+FROM dq_activity_file x LEFT JOIN dim_account a ON a.account_id = x.account_id
 GROUP BY ALL;
 
 -- Per dataset and county (NULL: of no county, in the city's figures only): its current records (dq_county_record),
