@@ -111,8 +111,9 @@ def xxh3_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def check_version(path: Path, full: bool = False) -> str | None:
     """None when the version file is whole (size as recorded at publishing, opens read-only, has `meta`; with
-    `full` also its checksum: XXH3-128, or the sha256 of a version published before); else what is wrong. Opens its own connection: not for a process that holds the file
-    open with another configuration (the app probes through its cached connection instead)."""
+    `full` also its checksum: XXH3-128, or the sha256 of a version published before); else what is wrong. Opens
+    its own connection: not for a process that holds the file open with another configuration (the app probes
+    through its cached connection instead)."""
     problem = _size_problem(Path(path))
     if problem:
         return problem
