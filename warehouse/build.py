@@ -838,7 +838,7 @@ class Reuse:
                             return self.fallback(con, f"{t} (by day) reads {r} (by month)")
                     else:
                         deps.add(r)
-        new = _new_datasets(lake, before)
+        new = {m["dataset"] for m in _new_manifests(lake, before)}
         self._carry_resolution(con, lake, before)
         self.same = {f"stg_{ds}" for ds in DATASETS if ds not in new} | {n for n in names if n.startswith("cfg_")}
         self.same |= {t for t, (ds, _, _) in MONTH_LOCAL.items() if not self.months.get(ds)}
@@ -869,10 +869,8 @@ class Reuse:
         """The datasets whose quarantine resolution is carried over (_quarantine_resolution): no new delivery of
         them, none under the name of a file of theirs (a workbook of several datasets); their resolved entries of
         the previous version's dq_quarantine, kept as q_resolution_prev (TEMP) before it is dropped."""
-        held = before.get("deliveries") or {}
-        mans = lake.manifests()
-        names = {m["file"] for m in mans if m["sha256"] not in held}
-        self.carried = set(DATASETS) - {m["dataset"] for m in mans if m["file"] in names}
+        names = {m["file"] for m in _new_manifests(lake, before)}
+        self.carried = set(DATASETS) - {m["dataset"] for m in lake.manifests() if m["file"] in names}
         if "dq_quarantine" not in self.pending:
             self.carried = set()
             return
@@ -916,8 +914,7 @@ class Reuse:
                 names[r] = _MONTHS + r
                 continue
             names[r] = f"{_MONTHS}{grain}_{r}"
-            if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $t",
-                               {"t": names[r]}).fetchone()[0]:
+            if not _table_exists(con, names[r]):
                 pred, params = self._periods(DATASETS[ds].month_col if r == f"stg_{ds}" else MONTH_LOCAL[r][1],
                                              ds, grain)
                 con.execute(f"CREATE TEMP TABLE {names[r]} AS SELECT * FROM {r} WHERE {pred}", params)
@@ -972,8 +969,7 @@ class Reuse:
         names = {}
         for r in _names_in(s.body(), {*(f"stg_{d}" for d in datasets), *KEY_LOCAL}):
             names[r] = _KEYS + r  # a key-local table before it: its recomputed rows (made by its own statement)
-            if r not in KEY_LOCAL and not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $t",
-                                                      {"t": names[r]}).fetchone()[0]:
+            if r not in KEY_LOCAL and not _table_exists(con, names[r]):
                 con.execute(f"CREATE TEMP TABLE {names[r]} AS SELECT * FROM {r} SEMI JOIN {_KEYS}{key} USING ({key})")
         body = re.sub(r"\b(" + "|".join(names) + r")\b", lambda m: names[m.group(1)], s.body()) if names \
             else s.body()
@@ -1041,9 +1037,7 @@ def _changed_days(con, lake: Lake, ds: str, months: list[str], before: dict) -> 
     its changed months: the days of the new deliveries' keys, before (the state's record) and now (stg_<ds>) — a
     key's current record depends on its own versions only (_rule_sql), so no other record changed. None: a
     record without a time among them, or more than MAX_DAYS days (whole months are replaced)."""
-    held = before.get("deliveries") or {}
-    new = [str(lake.root / p) for m in lake.manifests() if m["dataset"] == ds and m["sha256"] not in held
-           for p in m["landed_parts"]]
+    new = [str(lake.root / p) for m in _new_manifests(lake, before) if m["dataset"] == ds for p in m["landed_parts"]]
     if not new:  # months merged without a new delivery of the dataset: not the case this is made for
         return None
     info = (before.get("datasets") or {}).get(ds) or {"months": {}}
@@ -1072,10 +1066,14 @@ def _stale_months(con, table: str) -> set[str]:
         WHERE x.lim IS DISTINCT FROM coalesce(f.lim, (SELECT lim FROM build_limit))""").fetchall()}
 
 
-def _new_datasets(lake: Lake, before: dict) -> set[str]:
-    """The datasets with a delivery the previous state `before` does not hold."""
+def _table_exists(con, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $t", {"t": name}).fetchone()[0])
+
+
+def _new_manifests(lake: Lake, before: dict) -> list[dict]:
+    """The manifests of the deliveries the previous state `before` does not hold (the daily run's new ones)."""
     held = before.get("deliveries") or {}
-    return {m["dataset"] for m in lake.manifests() if m["sha256"] not in held}
+    return [m for m in lake.manifests() if m["sha256"] not in held]
 
 
 def _schema_statements():
@@ -1107,8 +1105,7 @@ def _changed_keys(con, lake: Lake, before: dict) -> int | None:
     new row without a key (its record is kept beside the others, never matched: the tables are built in full)."""
     datasets = {d for ds, _ in KEY_LOCAL.values() for d in ds}
     (key,) = {k for _, k in KEY_LOCAL.values()}
-    held = before.get("deliveries") or {}
-    new = [str(lake.root / p) for m in lake.manifests() if m["dataset"] in datasets and m["sha256"] not in held
+    new = [str(lake.root / p) for m in _new_manifests(lake, before) if m["dataset"] in datasets
            for p in m["landed_parts"]]
     if not new:
         con.execute(f"CREATE TEMP TABLE {_KEYS}{key} ({key} VARCHAR)")

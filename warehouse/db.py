@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from core.files import StorageError, sha256_file
+from core.files import StorageError, sha256_file, xxh3_file
 
 POINTER = "CURRENT"
 VERSIONS = "versions"
@@ -96,17 +96,6 @@ def _size_problem(path: Path) -> str | None:
     if rec and rec.get("bytes") is not None and rec["bytes"] != size:
         return f"{path.name} 大小不符 ({size} 字节, 应为 {rec['bytes']})"
     return None
-
-
-def xxh3_file(path: Path, chunk: int = 1 << 20) -> str:
-    """The XXH3-128 checksum of a file (a version's, recorded beside it at publishing)."""
-    import xxhash
-
-    h = xxhash.xxh3_128()
-    with open(path, "rb") as fh:
-        while b := fh.read(chunk):
-            h.update(b)
-    return h.hexdigest()
 
 
 def check_version(path: Path, full: bool = False) -> str | None:
