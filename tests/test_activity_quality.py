@@ -160,3 +160,29 @@ def test_cli_json(county):
     bad = subprocess.run([sys.executable, "-m", "warehouse", "activity-quality", "--month", "2024-3x",
                           "--warehouse", str(wh)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
+
+
+def test_the_days_fix_is_the_most_frequent_position_and_a_tie_the_smallest():
+    """agg_aq_day's position fix, the statement of the schema run on a few hand-made operations: the most frequent
+    position of the day's 手持终端/APP operations; between equally frequent ones the smallest (as text); operations
+    of another terminal or without a position are not fixes."""
+    import duckdb
+
+    from warehouse import statements
+
+    stmts = {s.name: s for f in sorted(statements.SCHEMA_DIR.glob("*.sql")) for s in statements.statements(f)}
+    con = duckdb.connect()
+    con.execute(stmts["m_substantive_op"].sql)
+    con.execute("CREATE TABLE fact_activity (account_id VARCHAR, op_date DATE, op_time TIMESTAMP, op_type VARCHAR, "
+                "terminal VARCHAR, lon DOUBLE, lat DOUBLE)")
+    rows = []
+    for day, fixes in (("2024-03-01", [(104.2, 30.1)] * 2 + [(104.1, 30.9)] * 2 + [(99.5, 30.0)]),  # a tie
+                       ("2024-03-02", [(104.3, 30.0)] * 3 + [(104.1, 30.0)] * 2)):  # the most frequent, not the least
+        rows += [("A", day, f"{day} 09:00:00", "巡查", "APP", x, y) for x, y in fixes]
+        rows += [("A", day, f"{day} 10:00:00", "巡查", "PC", 100.0, 30.0)] * 4  # not a handheld terminal
+        rows += [("A", day, f"{day} 11:00:00", "登录", "手持终端", None, None)]
+    con.executemany("INSERT INTO fact_activity VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(stmts["agg_aq_day"].sql)
+    got = con.execute("SELECT CAST(day AS VARCHAR), fix, n_fixes, n_ops, n_substantive FROM agg_aq_day "
+                      "ORDER BY day").fetchall()
+    assert got == [("2024-03-01", "104.1,30.9", 5, 10, 9), ("2024-03-02", "104.3,30.0", 5, 10, 9)]

@@ -26,7 +26,7 @@ from core.config import Settings
 from core.files import write_json
 from core.spec import DATASETS, EVENT_CATEGORIES, KP_CATEGORIES, KP_OFFICES, OFFICE_KINDS, Dataset
 from etl.lake import UNKNOWN_COUNTY, Lake, order_key
-from warehouse import db, staged, statements
+from warehouse import db, parquet, staged, statements
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 SCHEMA_VERSION = 1
@@ -229,14 +229,10 @@ def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged
     stg, month = f"stg_{ds.name}", _month_sql(ds)
 
     def write(table: str) -> None:  # the staged months written, partitioned as the lake (month=YYYY-MM)
-        # performance: in any row order (the rule does not depend on it): 40 % less time for a county's activity
-        keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-        con.execute("SET preserve_insertion_order = false")
-        try:
-            con.sql(f"SELECT *, {month} AS _month FROM {table}").to_parquet(
-                str(writer.scratch(ds.name)), compression="zstd", partition_by=["_month"])
-        finally:
-            con.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
+        # performance: with the build's preserve_insertion_order = true (a county's activity: 1.0 s; false makes
+        # DuckDB's Arrow stream slower here, 1.7 s)
+        parquet.write_partitioned(con.sql(f"SELECT *, {month} AS _month FROM {table}"), writer.scratch(ds.name),
+                                  "_month")
 
     def empty(name: str) -> None:
         con.register(f"empty_{ds.name}", empty_landed(ds))
@@ -1319,7 +1315,7 @@ def export_parquet(version_file: Path, out_dir: Path, previous: Path | None = No
                 cols = "* EXCLUDE (month)" if month_col == "month" else "*"
                 where, params = _in_months(month_col, [m or "none" for m in changed])
                 rel = con.sql(f"SELECT {cols}, {ym} AS month FROM {_q(table)} WHERE {where}", params=params)
-                rel.to_parquet(str(tmp / table), compression="zstd", partition_by=["month"])
+                parquet.write_partitioned(rel, tmp / table, "month", keep_order=True)
             (tmp / table).mkdir(exist_ok=True)
             for m in sorted(same):
                 _link_tree(previous / table / f"month={m}", tmp / table / f"month={m}")

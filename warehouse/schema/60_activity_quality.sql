@@ -61,21 +61,23 @@ WITH fx AS (  -- the day's position fixes of a handheld / APP terminal, to 6 dec
       AND lon IS NOT NULL AND lat IS NOT NULL
     GROUP BY ALL
 ),
-best AS (  -- the most frequent one; a tie goes to the smallest (the same on every channel and every run)
-    SELECT account_id, op_date, fix, n_fixes
-    FROM (SELECT account_id, op_date, fix, CAST(sum(c) OVER (PARTITION BY account_id, op_date) AS BIGINT) AS n_fixes,
-                 row_number() OVER (PARTITION BY account_id, op_date ORDER BY c DESC, fix) AS fix_rank
-          FROM fx) r
-    WHERE fix_rank = 1
+best AS (  -- the most frequent one; a tie goes to the smallest (the same on every channel and every run): the
+           -- least of (−count, fix) — an aggregate, not a window over every fix (a county's day table 1.5 → 0.9 s)
+    SELECT account_id, op_date, min({'nc': -c, 'fix': fix})['fix'] AS fix, CAST(sum(c) AS BIGINT) AS n_fixes
+    FROM fx
+    GROUP BY ALL
+),
+d AS (
+    SELECT account_id, op_date, count(*) AS n_ops, count(*) FILTER (m_substantive_op(op_type)) AS n_substantive,
+           min(op_time) AS first_op, max(op_time) AS last_op
+    FROM fact_activity
+    WHERE account_id IS NOT NULL AND op_date IS NOT NULL
+    GROUP BY ALL
 )
-SELECT a.account_id, a.op_date AS day, count(*) AS n_ops,
-       count(*) FILTER (m_substantive_op(a.op_type)) AS n_substantive,
-       min(a.op_time) AS first_op, max(a.op_time) AS last_op, b.fix, coalesce(b.n_fixes, 0) AS n_fixes
-FROM fact_activity a
-LEFT JOIN best b ON b.account_id = a.account_id AND b.op_date = a.op_date
-WHERE a.account_id IS NOT NULL AND a.op_date IS NOT NULL
-GROUP BY a.account_id, a.op_date, b.fix, b.n_fixes
-ORDER BY day, a.account_id;
+SELECT d.account_id, d.op_date AS day, d.n_ops, d.n_substantive, d.first_op, d.last_op, b.fix,
+       coalesce(b.n_fixes, 0) AS n_fixes
+FROM d LEFT JOIN best b ON b.account_id = d.account_id AND b.op_date = d.op_date
+ORDER BY day, d.account_id;
 
 -- One row per account, day and hour with operations (the hour × day pattern; night batches): operations, 巡查 and
 -- the first and last 巡查 of the hour.
