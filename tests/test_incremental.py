@@ -190,26 +190,6 @@ def test_each_delivery_merges_incrementally(county, step):
                                     "d3": {"activity_log": ["2024-01", "2024-04"]}}[step], tables
 
 
-def test_a_month_of_rows_none_superseded_is_its_files_linked(county):
-    """A staged month whose rows are all the rows of its source files is those files, hard-linked (Writer.link):
-    the full build's months without a key delivered twice are the landed parts themselves; April is d2's part
-    (new operations) and then also d3's (a log moved to April from January): nothing in April superseded. January
-    is written (d2 re-sent one of its logs, d3 moved and corrected two). The tables equal a rebuild's
-    (test_incremental_equals_rebuild, test_step_by_step_equals_rebuild)."""
-    root, info = county
-    assert info["d1"]["adopted"] > 0 and info["d2"]["adopted"] >= 1, info
-    lake = Lake(root / "lake")
-    months = staged.Writer(lake, staged.read_state(lake)).months_of
-
-    def inodes(files):
-        return {Path(f).stat().st_ino for f in files}
-    landed = inodes(lake.landed_files("activity_log"))
-    assert len(months("activity_log")["2024-04"]) == 2 and inodes(months("activity_log")["2024-04"]) <= landed
-    assert not inodes(months("activity_log")["2024-01"]) & landed
-    accounts = [f for fs in months("accounts").values() for f in fs]
-    assert inodes(accounts) & inodes(lake.landed_files("accounts"))  # d1's accounts: its parts
-
-
 def test_incremental_equals_rebuild(county, tmp_path):
     root, _ = county
     _same_as_rebuild(root, tmp_path / "rebuilt")

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from core.config import Settings
 from core.files import write_json
@@ -187,7 +186,7 @@ def _stage_all(con, lake: Lake, pl: staged.Plan, manifests: list[dict], rule: st
     """Every dataset's stg_<dataset> by the plan, the new state committed."""
     writer = staged.Writer(lake, None if pl.full else pl.state)
     info = info if info is not None else {}
-    info.update(mode="full" if pl.full else "incremental", reason=pl.reason, **dict.fromkeys(staged.COUNTS, 0))
+    info.update(mode="full" if pl.full else "incremental", reason=pl.reason, written=0, linked=0)
     try:
         for ds in DATASETS.values():
             landed, keep = _stage_dataset(con, lake, ds, pl, writer)
@@ -229,23 +228,11 @@ def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged
     generation's months; stg_<ds> is then one view of the new generation's files (_stage_views)."""
     stg, month = f"stg_{ds.name}", _month_sql(ds)
 
-    def write(table: str, sources: list[str]) -> None:
-        """The staged months of `table` (staged from the files `sources`) into the new generation, partitioned as
-        the lake (month=YYYY-MM). A month whose staged rows are all the rows of its source files (nothing in them
-        superseded, nothing delivered twice: as many rows staged as they hold — the staged rows of a month are
-        some of its files' rows) is hard-linked from them instead of written: the state is then the landed parts
-        themselves (a county's full build: the activity's 3.8 M rows 1.1 s → 0; a day's new activity rows: its
-        part and the month's state files linked)."""
-        linked = _linkable_months(con, table, month, sources)
-        for m, files in linked.items():
-            writer.link(ds.name, m, files)
-        rest = con.sql(f"SELECT *, {month} AS _month FROM {table}")
-        if linked:
-            rest = con.sql(f"SELECT * FROM (SELECT *, {month} AS _month FROM {table}) "
-                           "WHERE NOT list_contains($m, _month)", params={"m": sorted(linked)})
+    def write(table: str) -> None:  # the staged months written, partitioned as the lake (month=YYYY-MM)
         # performance: with the build's preserve_insertion_order = true (a county's activity: 1.0 s; false makes
         # DuckDB's Arrow stream slower here, 1.7 s)
-        parquet.write_partitioned(rest, writer.scratch(ds.name), "_month")
+        parquet.write_partitioned(con.sql(f"SELECT *, {month} AS _month FROM {table}"), writer.scratch(ds.name),
+                                  "_month")
 
     def empty(name: str) -> None:
         con.register(f"empty_{ds.name}", empty_landed(ds))
@@ -261,7 +248,7 @@ def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged
             con.execute(f"CREATE TEMP TABLE {stg} AS {_rule_sql(ds, _PARQUET)}", {"files": files})
         else:
             empty(stg)
-        write(stg, files)
+        write(stg)
         con.execute(f"ALTER TABLE {stg} DROP COLUMN _delivery")
         return (_parquet_rows(con, files) if files else 0), set()
     prev = writer.months_of(ds.name)
@@ -279,36 +266,8 @@ def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged
     keep = set(prev) - touched
     merge = [f for m in sorted(touched & set(prev)) for f in prev[m]] + new
     con.execute(f"CREATE TEMP TABLE stg_new_{ds.name} AS {_rule_sql(ds, _PARQUET)}", {"files": merge})
-    write(f"stg_new_{ds.name}", merge)  # stg_<ds>: _stage_views, over the new generation (the months merged and kept)
+    write(f"stg_new_{ds.name}")  # stg_<ds>: _stage_views, over the new generation (the months merged and kept)
     return landed, keep
-
-
-_MONTH_PART = re.compile(r"(?:^|/)month=([^/]+)/[^/]+$")
-
-
-def _linkable_months(con, table: str, month: str, sources: list[str]) -> dict[str, list[str]]:
-    """month → its source files, for the months of `table` that hold exactly the rows of their source files (the
-    lake's parts and the staged state's files are one month each, named by their folder month=YYYY-MM): as many
-    rows, and every file of the staged columns in their order (a part landed under an older contract is
-    written again)."""
-    by_month: dict[str, list[str]] = {}
-    for f in sources:
-        m = _MONTH_PART.search(f.replace(os.sep, "/"))
-        by_month.setdefault(m.group(1) if m else "", []).append(f)
-    by_month.pop("", None)
-    if not by_month:
-        return {}
-    files = [f for fs in by_month.values() for f in fs]
-    rows = dict(con.execute("SELECT file_name, num_rows FROM parquet_file_metadata($f)", {"f": files}).fetchall())
-    staged = dict(con.execute(f"SELECT {month}, count(*) FROM {table} GROUP BY ALL").fetchall())
-    cols = con.table(table).columns
-    return {m: fs for m, fs in by_month.items()
-            if all(f in rows for f in fs) and staged.get(m) == sum(rows[f] for f in fs)
-            and all(_columns(f) == cols for f in fs)}
-
-
-def _columns(path: str) -> list[str]:
-    return pq.read_schema(path).names
 
 
 def _touched_sql(ds: Dataset, state: str | None, delivered: str) -> str:

@@ -136,7 +136,7 @@ def _stage_all(spark, lake: Lake, pl: staged.Plan, manifests: list[dict], rule: 
                info: dict | None) -> dict[str, list[str]]:
     writer = staged.Writer(lake, None if pl.full else pl.state)
     info = info if info is not None else {}
-    info.update(mode="full" if pl.full else "incremental", reason=pl.reason, **dict.fromkeys(staged.COUNTS, 0))
+    info.update(mode="full" if pl.full else "incremental", reason=pl.reason, written=0, linked=0)
     try:
         for ds in DATASETS.values():
             t = time.perf_counter()

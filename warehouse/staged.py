@@ -102,9 +102,6 @@ def plan(lake: Lake, manifests: list[dict], rule_sql: str, *, rebuild: bool = Fa
     return Plan(False, "incremental", st, new)
 
 
-COUNTS = ("written", "linked", "adopted")  # the months Writer.dataset reports, per kind
-
-
 class Writer:
     """One new generation, written beside the current one and committed by `commit` (rename, STATE.json, removal
     of older generations). `previous`: the state merged from (None: a full restage)."""
@@ -120,7 +117,6 @@ class Writer:
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
         self.datasets: dict[str, dict] = {}
-        self.adopted: dict[str, set[str]] = {}  # ds → the months `link` made of their source files
 
     def months_of(self, ds: str) -> dict[str, list[str]]:
         """month → the previous generation's files of `ds`, absolute paths."""
@@ -132,22 +128,9 @@ class Writer:
         """A folder for a partitioned COPY of `ds`'s written months (month=<m>/…), taken in by `dataset`."""
         return self.tmp / f"_copy_{ds}"
 
-    def link(self, ds: str, month: str, files: list[str]) -> None:
-        """Month `month` of `ds` is exactly the rows of `files` (landed parts, or the previous generation's files
-        with new parts): hard-linked into scratch(ds), taken in by `dataset` as a written month."""
-        d = self.scratch(ds) / f"_month={month}"
-        d.mkdir(parents=True)
-        self.adopted.setdefault(ds, set()).add(month)
-        for i, f in enumerate(files):
-            try:
-                os.link(f, d / f"link-{i:06d}.parquet")
-            except OSError:  # another file system, or links not supported
-                shutil.copy2(f, d / f"link-{i:06d}.parquet")
-
     def dataset(self, ds: str, landed_rows: int, *, keep: set[str]) -> dict:
         """Record `ds` in the new generation: the months of `keep` hard-linked from the previous generation, and
-        every month partition written (or linked by `link`) into scratch(ds). Returns {"written": n, "linked": n,
-        "adopted": n} months (adopted: made of their source files by `link`, also counted as written)."""
+        every month partition written into scratch(ds). Returns {"written": n, "linked": n} months."""
         out = self.tmp / ds
         out.mkdir()
         months: dict[str, dict[str, int]] = {}
@@ -178,7 +161,7 @@ class Writer:
                 written += 1
             shutil.rmtree(scratch)
         self.datasets[ds] = {"landed_rows": landed_rows, "months": months}
-        return {"written": written, "linked": len(keep), "adopted": len(self.adopted.get(ds, ()))}
+        return {"written": written, "linked": len(keep)}
 
     def commit(self, manifests: list[dict], rule_sql: str) -> None:
         final = self.root / self.name
