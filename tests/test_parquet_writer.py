@@ -1,5 +1,5 @@
-"""warehouse/parquet.py: the month-partitioned Parquet of the staged state and the published export, written by
-pyarrow from DuckDB's Arrow stream, reads back as DuckDB's own partitioned COPY of the same rows — the same
+"""warehouse/parquet.py: the month-partitioned Parquet of the published export, written by pyarrow from DuckDB's
+Arrow stream, reads back as DuckDB's own partitioned COPY of the same rows — the same
 partitions (a NULL month as DuckDB names it), rows, column types and row order."""
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _read(con, root):
 def test_partitions_rows_types_and_order_are_duckdbs(tmp_path):
     con = duckdb.connect()
     ours, theirs = tmp_path / "ours", tmp_path / "duckdb"
-    parquet.write_partitioned(con.sql(ROWS), ours, "month", keep_order=True)
+    parquet.write_partitioned(con.sql(ROWS), ours, "month")
     con.sql(ROWS).to_parquet(str(theirs), partition_by=["month"])
     assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
     assert "month=__HIVE_DEFAULT_PARTITION__" in {p.name for p in ours.iterdir()}
@@ -36,7 +36,7 @@ def test_partitions_rows_types_and_order_are_duckdbs(tmp_path):
     for x, y in ((a, b), (b, a)):
         assert x.except_(y).aggregate("count(*)").fetchall() == [(0,)]
     assert a.aggregate("count(*)").fetchall() == [(300000,)]
-    # keep_order: within a month's file the rows in the relation's order (the facts' time order)
+    # within a month's file the rows in the relation's order (the facts' time order)
     for d in ours.iterdir():
         n = [r[0] for r in con.execute(f"SELECT n FROM read_parquet('{d}/*.parquet')").fetchall()]
         assert n == sorted(n), d.name

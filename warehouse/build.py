@@ -229,10 +229,17 @@ def _stage_dataset(con, lake: Lake, ds: Dataset, pl: staged.Plan, writer: staged
     stg, month = f"stg_{ds.name}", _month_sql(ds)
 
     def write(table: str) -> None:  # the staged months written, partitioned as the lake (month=YYYY-MM)
-        # performance: with the build's preserve_insertion_order = true (a county's activity: 1.0 s; false makes
-        # DuckDB's Arrow stream slower here, 1.7 s)
-        parquet.write_partitioned(con.sql(f"SELECT *, {month} AS _month FROM {table}"), writer.scratch(ds.name),
-                                  "_month")
+        # performance: in any row order (the rule does not depend on it): 40 % less time for a county's activity.
+        # DuckDB's own writer, not warehouse/parquet.py's: the rows come in no order of months, and pyarrow's
+        # writer either holds a row group of every month (+0.9 GB at a county) or writes 4× the row groups, which
+        # every daily run then reads (a county's day +0.06 s)
+        keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+        con.execute("SET preserve_insertion_order = false")
+        try:
+            con.sql(f"SELECT *, {month} AS _month FROM {table}").to_parquet(
+                str(writer.scratch(ds.name)), compression="zstd", partition_by=["_month"])
+        finally:
+            con.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
 
     def empty(name: str) -> None:
         con.register(f"empty_{ds.name}", empty_landed(ds))
@@ -1315,7 +1322,7 @@ def export_parquet(version_file: Path, out_dir: Path, previous: Path | None = No
                 cols = "* EXCLUDE (month)" if month_col == "month" else "*"
                 where, params = _in_months(month_col, [m or "none" for m in changed])
                 rel = con.sql(f"SELECT {cols}, {ym} AS month FROM {_q(table)} WHERE {where}", params=params)
-                parquet.write_partitioned(rel, tmp / table, "month", keep_order=True)
+                parquet.write_partitioned(rel, tmp / table, "month")
             (tmp / table).mkdir(exist_ok=True)
             for m in sorted(same):
                 _link_tree(previous / table / f"month={m}", tmp / table / f"month={m}")

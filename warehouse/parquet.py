@@ -1,19 +1,20 @@
-"""Month-partitioned Parquet written from a DuckDB relation: the staged state (warehouse/staged.py) and the
-published export (build.export_parquet) — one writer for both.
+"""Month-partitioned Parquet written from a DuckDB relation whose rows come in the order of their months: the
+published export of the facts (build.export_parquet; each fact is sorted by its time).
 
 The rows stream out of DuckDB as Arrow record batches and pyarrow's dataset writer splits them into hive
 partitions (`<column>=<value>/data_<i>.parquet`, the partition column not in the files; a NULL value is
-`__HIVE_DEFAULT_PARTITION__`, as DuckDB's own `partition_by` names it), ZSTD-compressed.
+`__HIVE_DEFAULT_PARTITION__`, as DuckDB's own `partition_by` names it), ZSTD-compressed, each file's rows in the
+relation's order (readers skip row groups by the time).
 
-Performance (a county's 3.8 M activity rows, 2 cores): DuckDB's `COPY … (PARTITION_BY)` 1.9 s, this writer 0.9 s.
-Every column is dictionary-encoded until its dictionary passes DICTIONARY_PAGE_LIMIT, then written plain: the
-near-unique columns (ids, times, coordinates) give up after a thousand values instead of building a dictionary
-of a million, which costs more than the rest of the write and makes the file larger, not smaller (the county's
-export: 1 MB limit 111 MB, 64 KB 93 MB, 16 KB 91 MB, 4 KB 94 MB; DuckDB's writer 86 MB).
+Performance (a county's 3.8 M activity rows, 2 cores): DuckDB's `COPY … (PARTITION_BY)` 1.9 s, this writer 0.9 s;
+the county's whole export 2.7 → 1.5 s, a prefecture's 23.6 → 15.2 s. Every column is dictionary-encoded until its
+dictionary passes DICTIONARY_PAGE_LIMIT, then written plain: the near-unique columns (ids, times, coordinates)
+give up after a thousand values instead of building a dictionary of a million, which costs more than the rest of
+the write and makes the file larger, not smaller (the county's export: 1 MB limit 111 MB, 64 KB 93 MB, 16 KB
+91 MB, 4 KB 94 MB; DuckDB's writer 86 MB).
 
-Memory: rows in no order (the staged state) are written as they come, without waiting for a full row group of
-each month — waiting held up to a row group per month (15 × 122,880 activity rows: +0.9 GB at a county); rows in
-order (the facts, by their month) fill one month's row groups at a time.
+Not for rows in no order of months (the staged state, warehouse/build.py `_stage_dataset`): the writer then holds
+a row group of every month at once (+0.9 GB at a county) or, told not to wait, writes four times the row groups.
 """
 from __future__ import annotations
 
@@ -30,10 +31,9 @@ _SAME = {"BOOLEAN", "INTEGER", "BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "VARCHAR
 _AS_DUCKDB_WROTE = {"HUGEINT": "DOUBLE"}
 
 
-def write_partitioned(rel, out_dir: Path, column: str, *, keep_order: bool = False) -> None:
-    """Write the rows of the DuckDB relation `rel` under `out_dir`, partitioned by its `column`. `keep_order`:
-    each file's rows in the relation's order (the facts are sorted by their time: readers skip row groups by it);
-    the staged state needs no order."""
+def write_partitioned(rel, out_dir: Path, column: str) -> None:
+    """Write the rows of the DuckDB relation `rel` under `out_dir`, partitioned by its `column`, each file's rows in
+    the relation's order."""
     cols = []
     for name, typ in zip(rel.columns, (str(t) for t in rel.types)):
         q = '"' + name.replace('"', '""') + '"'
@@ -45,8 +45,8 @@ def write_partitioned(rel, out_dir: Path, column: str, *, keep_order: bool = Fal
             raise TypeError(f"write_partitioned: column {name} of type {typ} has no checked Parquet form")
     fmt = pds.ParquetFileFormat()
     pds.write_dataset(
-        rel.project(", ".join(cols)).arrow(), str(out_dir), format="parquet", partitioning=[column], partitioning_flavor="hive",
-        basename_template="data_{i}.parquet", existing_data_behavior="overwrite_or_ignore",
-        preserve_order=keep_order, min_rows_per_group=ROW_GROUP if keep_order else 0, max_rows_per_group=ROW_GROUP,
+        rel.project(", ".join(cols)).arrow(), str(out_dir), format="parquet", partitioning=[column],
+        partitioning_flavor="hive", basename_template="data_{i}.parquet", existing_data_behavior="overwrite_or_ignore",
+        preserve_order=True, min_rows_per_group=ROW_GROUP, max_rows_per_group=ROW_GROUP,
         file_options=fmt.make_write_options(compression="zstd", use_dictionary=True,
                                             dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT))
