@@ -224,3 +224,22 @@ def test_runs_of_one_second_are_in_the_order_they_started(tmp_path):
             {"run_id": run_id, "started_at": started, **({"started_ns": ns} if ns else {})}), encoding="utf-8")
     assert [r["run_id"] for r in lake.runs()] == ["20240601T085959-aaaaaa", "20240601T090000-ffffff",
                                                   "20240601T090000-000000"]
+
+
+def test_the_quality_page_lists_runs_of_one_second_latest_first(tmp_path):
+    """quality/runs (the 数据质量 page's run list) in the order the runs started, newest first — also for runs of
+    one second (started_at is to the second; etl_run holds them in lake.runs() order)."""
+    from core.config import Settings
+    from warehouse import build, metrics
+
+    lake = Lake(tmp_path / "lake")
+    lake.runs_dir.mkdir(parents=True)
+    for run_id, ns in (("20240601T090000-ffffff", 1), ("20240601T090000-000000", 2), ("20240601T085959-aaaaaa", 0)):
+        started = "2024-06-01 08:59:59" if ns == 0 else "2024-06-01 09:00:00"
+        (lake.runs_dir / f"{run_id}.json").write_text(json.dumps(
+            {"run_id": run_id, "started_at": started, "status": "ok", **({"started_ns": ns} if ns else {})}),
+            encoding="utf-8")
+    con = db.connect(None, read_only=False)
+    build._etl_tables(con, lake, None, Settings(), dt.datetime(2024, 6, 1, 10), "v")
+    runs = metrics.query(con, "quality/runs", metrics.COUNTY, limit=10)
+    assert list(runs["run_id"]) == ["20240601T090000-000000", "20240601T090000-ffffff", "20240601T085959-aaaaaa"]

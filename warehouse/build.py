@@ -504,7 +504,7 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
         ("files_new", pa.int64()), ("files_already_loaded", pa.int64()), ("files_failed", pa.int64()),
         ("files_ignored", pa.int64()), ("rows_in", pa.int64()), ("rows_landed", pa.int64()),
         ("rows_quarantined", pa.int64()), ("published", pa.string()), ("error", pa.string()),
-        ("detail", pa.string()), ("final", pa.bool_())])
+        ("detail", pa.string()), ("final", pa.bool_()), ("run_seq", pa.int64())])
     ts = lambda v: dt.datetime.fromisoformat(v) if v else None  # noqa: E731
     con.register("runs_arrow", pa.Table.from_pylist([{
         "run_id": r["run_id"], "source": r.get("source"), "status": r.get("status"),
@@ -515,8 +515,8 @@ def _etl_tables(con, lake: Lake, current_run: dict | None, settings: Settings | 
         "rows_landed": r.get("rows_landed", 0), "rows_quarantined": r.get("rows_quarantined", 0),
         "published": r.get("published"), "error": r.get("error"),
         "detail": json.dumps({k: r.get(k) for k in ("quarantine_by_reason", "rows_by_dataset")}, ensure_ascii=False),
-        "final": r["final"],
-    } for r in runs], schema=run_schema))
+        "final": r["final"], "run_seq": i,  # the order the runs started (started_at is to the second)
+    } for i, r in enumerate(runs)], schema=run_schema))
     con.execute("CREATE TABLE etl_run AS SELECT * FROM runs_arrow")  # in the order of lake.runs(), this run last
     con.unregister("runs_arrow")
 
