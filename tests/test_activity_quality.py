@@ -170,7 +170,7 @@ def test_the_days_fix_is_the_most_frequent_position_and_a_tie_the_smallest():
 
     from warehouse import statements
 
-    stmts = {s.name: s for f in sorted(statements.SCHEMA_DIR.glob("*.sql")) for s in statements.statements(f)}
+    stmts = {s.name: s for f in statements.schema_files() for s in statements.statements(f)}
     con = duckdb.connect()
     con.execute(stmts["m_substantive_op"].sql)
     con.execute("CREATE TABLE fact_activity (account_id VARCHAR, op_date DATE, op_time TIMESTAMP, op_type VARCHAR, "

@@ -28,7 +28,6 @@ from core.spec import DATASETS, EVENT_CATEGORIES, KP_CATEGORIES, KP_OFFICES, OFF
 from etl.lake import UNKNOWN_COUNTY, Lake, order_key
 from warehouse import db, parquet, staged, statements
 
-SCHEMA_DIR = Path(__file__).parent / "schema"
 SCHEMA_VERSION = 1
 
 _ARROW_TYPES = {"str": pa.string(), "code": pa.string(), "int": pa.int64(), "float": pa.float64(),
@@ -96,7 +95,12 @@ def _rule_contract() -> str:
 
 def _month_sql(ds: Dataset) -> str:
     """A staged record's month partition (as the lake's: the month of the dataset's month column)."""
-    return f"coalesce(strftime({_q(ds.month_col)}, '%Y-%m'), 'none')"
+    return _month_of(_q(ds.month_col))
+
+
+def _month_of(expr: str) -> str:
+    """The month label (YYYY-MM; 'none' without a time) of a time or date: staged partitions, replaced months."""
+    return f"coalesce(strftime({expr}, '%Y-%m'), 'none')"
 
 
 _PARQUET = "read_parquet($files, hive_partitioning = false, union_by_name = true)"
@@ -579,7 +583,7 @@ def schema_hash() -> str:
     by other schema files (an upgrade that added a macro or changed a table) is stale, and the next ETL run builds
     it again (stale), instead of the app querying a file without the macros its queries now call."""
     h = hashlib.sha256()
-    for f in sorted(SCHEMA_DIR.glob("*.sql")):
+    for f in statements.schema_files():
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
@@ -978,7 +982,7 @@ class Reuse:
             else s.body()
         con.execute(f"CREATE TEMP TABLE {_KEYS}{s.name} AS {body}")
         if PUBLISHED_PARQUET.get(s.name):  # the months of its export that can differ: of the rows replaced
-            ym = f"coalesce(strftime({_q(PUBLISHED_PARQUET[s.name])}, '%Y-%m'), 'none')"
+            ym = _month_of(_q(PUBLISHED_PARQUET[s.name]))
             self.key_months[s.name] = sorted(r[0] for r in con.execute(
                 f"SELECT DISTINCT {ym} FROM main.{_q(s.name)} WHERE {key} IN (SELECT {key} FROM {_KEYS}{key}) "
                 f"UNION SELECT DISTINCT {ym} FROM {_KEYS}{s.name}").fetchall())
@@ -1064,7 +1068,7 @@ def _stale_months(con, table: str) -> set[str]:
     """The months (YYYY-MM; 'none') of the previous version's rows of a LIMITED table whose limit is not the one
     its file has now (file_limit, else build_limit — which changes every build: a file without a manifest)."""
     return {r[0] for r in con.execute(f"""
-        SELECT DISTINCT coalesce(strftime(x.month, '%Y-%m'), 'none') FROM main.{_q(table)} x
+        SELECT DISTINCT {_month_of("x.month")} FROM main.{_q(table)} x
         LEFT JOIN file_limit f ON f.file = x._file
         WHERE x.lim IS DISTINCT FROM coalesce(f.lim, (SELECT lim FROM build_limit))""").fetchall()}
 
@@ -1080,7 +1084,7 @@ def _new_manifests(lake: Lake, before: dict) -> list[dict]:
 
 
 def _schema_statements():
-    return [s for f in sorted(SCHEMA_DIR.glob("*.sql")) for s in statements.statements(f)]
+    return [s for f in statements.schema_files() for s in statements.statements(f)]
 
 
 def _inputs(stmts, refs: dict[str, set[str]], names: set[str]) -> dict[str, set[str]]:
@@ -1202,7 +1206,7 @@ def build(lake: Lake, path: Path, settings: Settings, *, current_run: dict | Non
         t = time.perf_counter()
         _quarantine_resolution(con, reuse.carried if reuse.active else set())
         timings["q_resolution"] = time.perf_counter() - t
-        for f in sorted(SCHEMA_DIR.glob("*.sql")):
+        for f in statements.schema_files():
             t = time.perf_counter()
             if reuse.active or reuse.macros:  # after a fallback too: the macros kept are not made again
                 for s in statements.statements(f):

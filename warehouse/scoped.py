@@ -46,9 +46,8 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import db
+from warehouse import db, statements
 
-SCHEMA_DIR = Path(__file__).parent / "schema"
 SCOPE_TABLE = "gw_scope"
 CITY = "city"  # gw_scope.county_code of the city connection (counties as units)
 _C = f"(SELECT county_code FROM {SCOPE_TABLE})"
@@ -122,7 +121,7 @@ def _schema_statements() -> tuple[str, ...]:
     con = db.connect(None)
     try:
         out = []
-        for f in sorted(SCHEMA_DIR.glob("*.sql")):
+        for f in statements.schema_files():
             out += [s.query for s in con.extract_statements(f.read_text(encoding="utf-8"))]
         return tuple(out)
     finally:
@@ -141,7 +140,7 @@ def _table_statement(table: str) -> str:
     for q in _schema_statements():
         if pat.match(_LEAD_COMMENTS.sub("", q)):
             return q
-    raise ScopeTableError(f"{table}: no definition in {SCHEMA_DIR}")
+    raise ScopeTableError(f"{table}: no definition in {statements.SCHEMA_DIR}")
 
 
 # ---------------------------------------------------------------------------------------------------- 全市: counties as units
