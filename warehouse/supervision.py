@@ -42,9 +42,12 @@ CREATE TABLE IF NOT EXISTS ack (
 CREATE TABLE IF NOT EXISTS supervision_order (
     id INTEGER PRIMARY KEY AUTOINCREMENT, warning_key TEXT, rule TEXT, unit_kind TEXT, unit_code TEXT,
     unit_name TEXT, ru_code TEXT, township_code TEXT, reason TEXT, as_of TEXT NOT NULL, issued_at TEXT NOT NULL,
-    deadline TEXT NOT NULL, issued_by TEXT NOT NULL, items TEXT NOT NULL
+    deadline TEXT NOT NULL, issued_by TEXT NOT NULL, items TEXT NOT NULL, county_code TEXT
 );
 """
+# added after the first release: a store created before it gains the column (NULL: the order's county follows
+# from its unit's code, an office's order of that time is the whole deployment's)
+_MIGRATIONS = (("supervision_order", "county_code", "ALTER TABLE supervision_order ADD COLUMN county_code TEXT"),)
 _LOCK = threading.Lock()
 
 
@@ -64,6 +67,9 @@ class Order:
     deadline: dt.datetime
     issued_by: str
     items: list[dict] = field(default_factory=list)
+    # the county the order belongs to in a city deployment (6 digits): the issuer's county, else its unit's;
+    # None: an office's order issued for the whole city
+    county_code: str | None = None
 
     @property
     def number(self) -> str:
@@ -84,6 +90,9 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(_SCHEMA)
+            for table, column, ddl in _MIGRATIONS:
+                if column not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(ddl)
 
     @staticmethod
     def from_settings(s: Settings | None = None) -> Store:
@@ -119,13 +128,15 @@ class Store:
         issued = (issued or dt.datetime.now()).replace(microsecond=0)
         deadline = issued + dt.timedelta(days=s.warnings.answer_days)
         items = order_items(con, w, as_of, scope, settings=s, run=run)
+        county = scope.county_code or _county_of(w.ru_code)
         with _LOCK, self._db() as db:
             cur = db.execute(
                 "INSERT INTO supervision_order (warning_key, rule, unit_kind, unit_code, unit_name, ru_code, "
-                "township_code, reason, as_of, issued_at, deadline, issued_by, items) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "township_code, reason, as_of, issued_at, deadline, issued_by, items, county_code) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (w.key, w.rule, w.unit_kind, w.unit_code, w.unit, w.ru_code, w.township_code, w.reason,
                  f"{as_of:%Y-%m-%d}", issued.isoformat(sep=" "), deadline.isoformat(sep=" "), user,
-                 json.dumps(items, ensure_ascii=False)))
+                 json.dumps(items, ensure_ascii=False), county))
             oid = cur.lastrowid
         return self.order(oid)
 
@@ -137,9 +148,12 @@ class Store:
         return _order(r)
 
     def orders(self, scope: Scope = COUNTY) -> list[Order]:
-        """Every order `scope` may see (a 乡镇's own units' and offices', a 部门用户's office's), newest first."""
+        """Every order `scope` may see (a county-scoped user's: its county's; a 乡镇's own units' and offices', a
+        部门用户's office's), newest first."""
         with self._db() as db:
             rows = [_order(r) for r in db.execute("SELECT * FROM supervision_order ORDER BY id DESC")]
+        if scope.county_code is not None:
+            rows = [o for o in rows if o.county_code == scope.county_code]
         if scope.township_code is not None:
             rows = [o for o in rows if o.township_code == scope.township_code]
         if scope.office_name is not None:
@@ -151,7 +165,12 @@ def _order(r: sqlite3.Row) -> Order:
     return Order(r["id"], r["warning_key"], r["rule"], r["unit_kind"], r["unit_code"], r["unit_name"], r["ru_code"],
                  r["township_code"], r["reason"], dt.date.fromisoformat(r["as_of"]),
                  dt.datetime.fromisoformat(r["issued_at"]), dt.datetime.fromisoformat(r["deadline"]),
-                 r["issued_by"], json.loads(r["items"]))
+                 r["issued_by"], json.loads(r["items"]), r["county_code"] or _county_of(r["ru_code"]))
+
+
+def _county_of(ru_code: str | None) -> str | None:
+    """The county of a reporting unit's code (its first 6 digits: the 县级 统计用区划代码)."""
+    return ru_code[:6] if ru_code and len(ru_code) >= 6 else None
 
 
 def _runner(con, scope: Scope, settings: Settings | None, run):
