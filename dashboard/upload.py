@@ -10,8 +10,8 @@ folder of their own and etl.pipeline.run loads it — the same lock, manifest, b
 `python -m etl run` — with a progress bar; the app reads the new CURRENT version on its next query
 (dashboard/data.py), other sessions keep working on the previous one meanwhile.
 
-A 乡镇用户's upload is limited to their 乡镇 (etl/scope.py): rows of another 乡镇 are shown in the preview and
-quarantined with the reason. A file that is no delivery or cannot be read is shown with its reason and never
+A 乡镇用户's upload is limited to their 乡镇, a city deployment's county-scoped user's to their county
+(etl/scope.py): rows of another 乡镇 / county are shown in the preview and quarantined with the reason. A file that is no delivery or cannot be read is shown with its reason and never
 reaches the pipeline. Every file loaded is written to the audit log (action `upload`: who, file name, sha256,
 dataset, rows landed / quarantined, the run's status); the run log records the upload as source `网页上传`.
 """
@@ -37,10 +37,13 @@ STATE = "_gw_upload"  # session state: {"dir": folder, "files": {name: sha256}, 
 
 
 def upload_scope(ident: auth.Identity) -> UploadScope | None:
-    """The 乡镇 the caller's uploads are limited to (None: the county administrator, unlimited)."""
-    if ident.scope.township_code is None:
-        return None
-    return UploadScope(ident.scope.township_code, ident.scope.label)
+    """The 乡镇 the caller's uploads are limited to; in a city deployment a county-scoped user's: the county
+    (None: the administrator of the whole deployment, unlimited)."""
+    if ident.scope.township_code is not None:
+        return UploadScope(ident.scope.township_code, ident.scope.label)
+    if ident.scope.county_code is not None:
+        return UploadScope(ident.scope.county_code, ident.scope.label)
+    return None
 
 
 def _root() -> Path:

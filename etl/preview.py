@@ -23,7 +23,7 @@ from etl import readers, source_profiles
 from etl.lake import Lake
 from etl.normalize import connect_memory
 from etl.pipeline import FileFailed, _failure_reason, current_units, display_name, prepare_file, value_rules
-from etl.scope import REASON_KIND, UploadScope
+from etl.scope import REASON_KINDS, UploadScope
 
 PROFILE_CONTRACT = "数据交付规范 (文件名 {数据集}_{YYYYMMDD})"
 NOT_A_DELIVERY = ("不是可识别的交付文件: 文件名应为 {数据集}_{YYYYMMDD}[_说明].{xlsx|csv|json|jsonl}, "
@@ -129,7 +129,7 @@ def _one(path: Path, con, lake: Lake, seen: dict[str, str], *, load_time: dt.dat
     fp.flags = Counter(x for f in flags for x in (f or [])).most_common()
     fp.rows_quarantined = p.quarantine.num_rows
     kinds = p.quarantine.column("reason_kind").to_pylist()
-    fp.rows_out_of_scope = sum(1 for k in kinds if k == REASON_KIND)
+    fp.rows_out_of_scope = sum(1 for k in kinds if k in REASON_KINDS)
     fp.reasons = Counter(kinds).most_common()
     fp.sample = [{"row": r, "reason": why} for r, why in zip(p.quarantine.column("source_row").to_pylist()[:MAX_SAMPLE],
                                                             p.quarantine.column("reason").to_pylist()[:MAX_SAMPLE])]

@@ -1,4 +1,6 @@
-"""The 乡镇 an upload is limited to: a 乡镇用户 may deliver rows of their own 乡镇 only.
+"""The 乡镇 an upload is limited to: a 乡镇用户 may deliver rows of their own 乡镇 only; in a city deployment a
+county-scoped user (县级管理员 of one county) rows of their own county only (a 6-digit code: the same rule on the
+code's first 6 digits, the reason `不属于本县 (东岭县): …`).
 
 One rule for the preview and the landing (etl/preview.py, etl.pipeline.land_file), so that what the preview says
 is what lands. A row's 乡镇 follows from its code the same way the warehouse derives it (warehouse/schema/10_dims.sql:
@@ -26,9 +28,12 @@ import pyarrow.compute as pc
 from core.spec import DATASETS
 
 TOWNSHIP_DIGITS = 9
+COUNTY_DIGITS = 6
 SCOPE_COLUMN = {"events": "grid_code", "key_person_reports": "grid_code", "collection_stats": "grid_code",
                 "accounts": "unit_code", "org_units": "unit_code"}
 REASON_KIND = "不属于本乡镇"
+COUNTY_REASON_KIND = "不属于本县"
+REASON_KINDS = (REASON_KIND, COUNTY_REASON_KIND)
 
 
 class ScopeRefused(Exception):
@@ -37,13 +42,22 @@ class ScopeRefused(Exception):
 
 @dataclass(frozen=True)
 class UploadScope:
-    """The 乡镇 an upload is limited to (code: 9 digits; name: as the reason shows it)."""
+    """The 乡镇 (code: 9 digits) or, in a city deployment, the county (6 digits) an upload is limited to; name: as
+    the reason shows it."""
     township_code: str
     township_name: str = ""
 
     @property
     def label(self) -> str:
         return self.township_name or self.township_code
+
+    @property
+    def digits(self) -> int:
+        return COUNTY_DIGITS if len(self.township_code) == COUNTY_DIGITS else TOWNSHIP_DIGITS
+
+    @property
+    def reason_kind(self) -> str:
+        return COUNTY_REASON_KIND if self.digits == COUNTY_DIGITS else REASON_KIND
 
     @classmethod
     def of(cls, value: UploadScope | dict | None) -> UploadScope | None:
@@ -56,8 +70,9 @@ def check_dataset(dataset: str, scope: UploadScope | None) -> None:
     """Raise ScopeRefused when a limited upload delivers a dataset whose rows name no 乡镇."""
     if scope is not None and dataset not in SCOPE_COLUMN:
         title = DATASETS[dataset].title
-        raise ScopeRefused(f"乡镇用户不能上传「{title}」: 其中的记录不含网格或单位代码, 无法核对是否属于"
-                           f"{scope.label}; 请由县级管理员上传")
+        who, admin = ("县级用户", "市级管理员") if scope.digits == COUNTY_DIGITS else ("乡镇用户", "县级管理员")
+        raise ScopeRefused(f"{who}不能上传「{title}」: 其中的记录不含网格或单位代码, 无法核对是否属于"
+                           f"{scope.label}; 请由{admin}上传")
 
 
 def out_of_scope(dataset: str, kept: pa.Table, scope: UploadScope | None) -> np.ndarray:
@@ -66,7 +81,7 @@ def out_of_scope(dataset: str, kept: pa.Table, scope: UploadScope | None) -> np.
         return np.zeros(kept.num_rows, dtype=bool)
     check_dataset(dataset, scope)
     codes = pc.fill_null(kept.column(SCOPE_COLUMN[dataset]).cast(pa.string()), "")
-    prefix = pc.utf8_slice_codeunits(codes, 0, TOWNSHIP_DIGITS)
+    prefix = pc.utf8_slice_codeunits(codes, 0, scope.digits)
     inside = pc.and_(pc.equal(prefix, scope.township_code),
                      pc.greater_equal(pc.utf8_length(codes), TOWNSHIP_DIGITS))
     return ~np.asarray(inside.to_numpy(zero_copy_only=False), dtype=bool)
@@ -93,12 +108,12 @@ def apply(dataset: str, raw: pa.Table, kept: pa.Table, quarantine: pa.Table, sco
         i = where.get(r)
         raws.append(json.dumps({c.name: (raw_cols[c.name][i] if i is not None and c.name in raw_cols else None)
                                 for c in ds.columns}, ensure_ascii=False))
-        reasons.append(f"{REASON_KIND} ({scope.label}): {header} {code or '(空)'}")
+        reasons.append(f"{scope.reason_kind} ({scope.label}): {header} {code or '(空)'}")
     n = len(rows)
     add = pa.table({
         "dataset": pa.array([dataset] * n, pa.string()), "source_file": pa.array([source_file] * n, pa.string()),
         "source_row": pa.array(rows, pa.int64()), "reason": pa.array(reasons, pa.string()),
-        "reason_kind": pa.array([REASON_KIND] * n, pa.string()), "raw": pa.array(raws, pa.string()),
+        "reason_kind": pa.array([scope.reason_kind] * n, pa.string()), "raw": pa.array(raws, pa.string()),
         "_delivery": pa.array([delivery] * n, pa.int64())})
     if quarantine.schema.names == add.schema.names:
         add = add.cast(quarantine.schema)

@@ -99,3 +99,32 @@ def test_preview_of_a_provincial_template(tmp_path):
     assert (fp.rows_in, fp.rows_land, fp.rows_quarantined) == (2, 1, 1)
     [bad] = fp.sample
     assert bad["row"] == 7 and "第一网格" in bad["reason"] and c.grids[0] in bad["reason"], bad
+
+
+def test_a_county_users_upload_in_a_city_is_limited_to_its_county(tmp_path, monkeypatch):
+    """A city deployment's county-scoped user (县级管理员 of 东岭县) may deliver its county's rows only: another
+    county's are quarantined with the reason 不属于本县, rows without a code are refused as for a 乡镇用户."""
+    from dashboard import auth, upload
+    from etl.scope import COUNTY_REASON_KIND, UploadScope
+    from warehouse.metrics import Scope
+
+    ident = auth.Identity("dl", "东岭", auth.ADMIN, Scope(county_code="510798", label="东岭县"), "password")
+    scope = upload.upload_scope(ident)
+    assert scope == UploadScope("510798", "东岭县")
+    whole = auth.Identity("admin", "管理员", auth.ADMIN, Scope(), "password")
+    assert upload.upload_scope(whole) is None
+
+    s = Settings().resolve(tmp_path)
+    f = tmp_path / "events_20240402.csv"
+    _events(f, [_ev("EV1", "510798001001001"), _ev("EV2", "510799001001001"), _ev("EV3", "5107980")])
+    [fp] = preview([f], s, ru_scope=scope, load_time=LOAD, lake=Lake(tmp_path / "lake"))
+    assert fp.error is None and (fp.rows_land, fp.rows_out_of_scope) == (1, 2)
+    assert sorted(r["reason"] for r in fp.sample) == [f"{COUNTY_REASON_KIND} (东岭县): 所属网格 5107980",
+                                                      f"{COUNTY_REASON_KIND} (东岭县): 所属网格 510799001001001"]
+
+    flow = tmp_path / "event_flow_20240402.csv"
+    fds = DATASETS["event_flow"]
+    flow.write_text(",".join(c.header for c in fds.columns) + "\nE1,1,上报,,,a1,2024-04-02 09:00:00,,\n",
+                    encoding="utf-8")
+    [refused] = preview([flow], s, ru_scope=scope, load_time=LOAD, lake=Lake(tmp_path / "lake"))
+    assert refused.error.startswith("县级用户不能上传「事件流转」") and "市级管理员" in refused.error
