@@ -19,7 +19,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from core.config import settings
-from dashboard import auth
+from dashboard import auth, session
 from warehouse import db, metrics
 from warehouse.metrics import Scope
 
@@ -222,18 +222,27 @@ def prefetch(calls: list[tuple[str, Scope, dict]]) -> None:
 
 
 def meta() -> dict[str, str]:
+    """The warehouse's facts (data dates, …) of the county the page looks at (session.county_scope: a 市级 user's
+    chosen county's own data date, as its users see it)."""
     ident = auth.require()
-    s = dataclasses.replace(ident.scope, personal="none")
+    s = dataclasses.replace(session.county_scope(ident), personal="none")
     return dict(q("quality/meta", s).itertuples(index=False, name=None))
+
+
+def _unmasked_scope(ident: auth.Identity) -> Scope:
+    """The scope of a full record or export: the view's (a 市级 user's chosen county, or the 全市 view), so that it
+    holds the rows the masked table on the page showed, never more; personal data in full."""
+    auth.unmask_scope(ident)  # refuses a role that may not unmask
+    return dataclasses.replace(session.scope(), personal="full")
 
 
 def unmasked_record(name: str, params: dict, key_col: str, key_value: str, reason: str) -> pd.DataFrame:
     """One record of a query with its personal data in full, for a role that may unmask, after the reason has been
     written to the audit log. Never cached (st.cache_data would keep it for other sessions' lookups)."""
     ident = auth.require()
-    full = auth.unmask_scope(ident)
+    full = _unmasked_scope(ident)
     allow(auth.authorize(name, dataclasses.replace(full, personal=ident.scope.personal)), name)
-    auth.audit("unmask", f"{name} · {key_col}={key_value}", ident.scope.label, reason)
+    auth.audit("unmask", f"{name} · {key_col}={key_value}", full.label, reason)
     con, _ = connection()
     df = metrics.query(con, name, full, **params)
     return df[df[key_col].astype(str) == str(key_value)]
@@ -242,9 +251,9 @@ def unmasked_record(name: str, params: dict, key_col: str, key_value: str, reaso
 def unmasked_table(name: str, params: dict, table: str, reason: str) -> pd.DataFrame:
     """A whole table in full for an export asked for by a role that may unmask (audited, not cached)."""
     ident = auth.require()
-    full = auth.unmask_scope(ident)
+    full = _unmasked_scope(ident)
     allow(auth.authorize(name, dataclasses.replace(full, personal=ident.scope.personal)), name)
     con, _ = connection()
     df = metrics.query(con, name, full, **params)
-    auth.audit("export_full", table, f"{len(df)} 行 · {name} · {ident.scope.label}", reason)
+    auth.audit("export_full", table, f"{len(df)} 行 · {name} · {full.label}", reason)
     return df

@@ -68,6 +68,12 @@ def scope() -> Scope:
     return dataclasses.replace(ident.scope, county_code=code, label=counties(ident)[code])
 
 
+def county_scope(ident: auth.Identity) -> Scope:
+    """The county a page looks at: a 市级 user's county chosen in the sidebar (its figures exactly as that county's
+    own users see them), else the caller's own scope (a county user's; a 市级 user's whole city, not by county)."""
+    return scope() if chosen_county(ident) else ident.scope
+
+
 def require_page(page: str) -> auth.Identity:
     """Stop a page the caller's role may not use (the navigation does not offer it either)."""
     return auth.require_page(page)

@@ -14,7 +14,7 @@ from functools import partial
 import pandas as pd
 
 from core.config import settings
-from dashboard import auth, data
+from dashboard import auth, data, session
 from warehouse import supervision, warnings
 from warehouse.metrics import Scope
 from warehouse.supervision_docx import file_name, render_order_docx
@@ -71,12 +71,18 @@ def acknowledge(w: warnings.Warning, note: str = "") -> None:
     auth.audit("warning_ack", w.key, w.reason, note)
 
 
+def view_scope(ident: auth.Identity) -> Scope:
+    """The scope of the page's warnings and 督办单 (session.county_scope): a 市级 user's chosen county's warnings and
+    orders, issued in its name; else the caller's own."""
+    return session.county_scope(ident)
+
+
 def issue(w: warnings.Warning, as_of: dt.date) -> supervision.Order:
     ident = auth.require()
     if not can_act(ident):
         raise auth.ScopeError("only the 县级管理员 issues 督办单")
-    o = store().issue(None, w, ident.name, ident.scope, as_of=as_of, settings=settings(),
-                      run=partial(_run, ident.scope))
+    scope = view_scope(ident)
+    o = store().issue(None, w, ident.name, scope, as_of=as_of, settings=settings(), run=partial(_run, scope))
     auth.audit("supervision_order", f"{o.number} · {w.key}", f"{w.unit} · {len(o.items)} 项 · 期限 "
                f"{o.deadline:%Y-%m-%d %H:%M}")
     return o
@@ -92,5 +98,15 @@ def orders(scope: Scope) -> list[supervision.OrderStatus]:
 
 
 def order_docx(o: supervision.Order) -> bytes:
-    s = settings()
-    return render_order_docx(o, s.county.name)
+    """The 督办单 as a Word document, headed by its issuer's area: the county (in a city deployment the order's own
+    county, or the city for an order of the whole city)."""
+    return render_order_docx(o, order_area(o))
+
+
+def order_area(o: supervision.Order) -> str:
+    if not auth.city_deployment():
+        return settings().county.name
+    if o.county_code is None:
+        return settings().city.name
+    df = data.q("city/counties", Scope(county_code=o.county_code, personal="none"))  # the caller sees its orders' county
+    return dict(zip(df["county_code"], df["county_name"])).get(o.county_code, o.county_code)

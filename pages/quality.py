@@ -13,9 +13,10 @@ RUN_STATUS = {"ok": "成功", "partial": "部分失败", "failed": "失败", "bu
 
 ident = session.require_page("quality")  # 县级管理员 only: quarantine and files are not attributable to one 乡镇
 scope = session.scope()
-# a county-scoped administrator of a city deployment: the imports (runs, whole-file failures, a run's quarantine
-# count) are the city's, not attributable to one county — its figures below are its county's only
-county_only = ident.scope.county_code is not None
+# one county of a city deployment (a county-scoped administrator's, or the county a 市级管理员 chose): the imports
+# (runs, whole-file failures, a run's quarantine count) are the city's, not attributable to one county — the
+# figures below are the county's only
+county_only = scope.county_code is not None
 st.title("数据质量")
 meta = data.meta()
 st.caption(f"数据仓库版本 {meta.get('version', '')} · 发布于 {meta.get('built_at', '')} · "
@@ -24,7 +25,8 @@ st.caption(f"数据仓库版本 {meta.get('version', '')} · 发布于 {meta.get
 live = lake_state(ui.settings().paths.lake_dir)  # the lake's import state, read only (dashboard.quality)
 failures, quarantined = ([], []) if county_only else (live.failures, live.quarantined)
 if county_only:
-    st.caption(f"导入运行、整份失败的文件和数据源由全市统一管理 (市级管理员查看); 以下记录数、隔离记录与新鲜度只计"
+    where = "在侧栏「县 (区)」选择全市查看" if ident.city_level else "市级管理员查看"
+    st.caption(f"导入运行、整份失败的文件和数据源由全市统一管理 ({where}); 以下记录数、隔离记录与新鲜度只计"
                f"{scope.label}。")
 elif live.error:
     st.warning(f"无法读取数据湖的导入状态: {live.error}", icon="⚠️")

@@ -20,7 +20,8 @@ st.caption(f"所选日期 (默认 {day:%Y-%m-%d}, 数据最新日期) 仍在持�
            f"连续 {w_cfg.silent_days} 天未上报事件)。")
 as_of = st.date_input("截至日期", value=day, max_value=day, key="_w_asof",
                       help="按该日 24 时以前的数据计算 (默认: 数据最新日期)") or day
-ws = wd.warnings_now(ident.scope, as_of)
+scope = wd.view_scope(ident)  # a 市级 user's chosen county, else the caller's own scope
+ws = wd.warnings_now(scope, as_of)
 acks = wd.store().acks()
 c1, c2, c3 = st.columns(3)
 levels = c1.multiselect("级别", list(wd.LEVELS), default=list(wd.LEVELS), key="_w_levels")
@@ -59,7 +60,7 @@ if wd.can_act(ident) and shown:
             st.caption("数据源类预警由县级管理员核查数据接入, 不下发督办单。")
 
 st.subheader("督办单")
-states = wd.orders(ident.scope)
+states = wd.orders(scope)
 if not states:
     st.info("尚未下发督办单。")
 else:
