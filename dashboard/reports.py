@@ -17,9 +17,10 @@ _TTL = settings().dashboard.cache_ttl_seconds
 
 
 @st.cache_data(ttl=_TTL, max_entries=24, show_spinner="正在生成通报…")
-def bulletin_files(version: str, period_key: str, scope: Scope) -> dict:
+def bulletin_files(version: str, period_key: str, scope: Scope, as_of=None) -> dict:
+    """as_of: a running month's time of measurement (ui.PageContext.prm's period_asof), None for a past one."""
     con, _ = data.connection()
-    b = bulletin.compute(con, Period.parse(period_key), scope)
+    b = bulletin.compute(con, Period.parse(period_key), scope, as_of=as_of)
     return {"md": bulletin.render_md(b), "json": bulletin.render_json(b), "docx": render_docx(b),
             "xlsx": render_xlsx(b), "title": b.title, "page_md": page_md(b),
             "names": {ext: b.file_name(ext, "附表" if ext == "xlsx" else "") for ext in ("docx", "xlsx", "pdf", "md",
@@ -51,9 +52,9 @@ def review_page_md(r: review.Review) -> str:
 
 
 @st.cache_data(ttl=_TTL, max_entries=24, show_spinner="正在生成周报…")
-def review_files(version: str, period_key: str, scope: Scope) -> dict:
+def review_files(version: str, period_key: str, scope: Scope, as_of=None) -> dict:
     con, _ = data.connection()
-    r = review.compute(con, Period.parse(period_key), scope)
+    r = review.compute(con, Period.parse(period_key), scope, as_of=as_of)
     return {"md": review.render_md(r), "json": review.render_json(r), "obj": r, "page_md": review_page_md(r),
             "docx": render_review_docx(r), "names": {ext: review.file_name(r, ext) for ext in ("docx", "pdf", "md")}}
 

@@ -25,7 +25,7 @@ if kind == "月度通报":
     ctx = ui.page("月度通报", unit_filter=False, kinds=("month",))
     _, version = data.connection()
     try:
-        files = reports.bulletin_files(version, ctx.period.key, ctx.scope)
+        files = reports.bulletin_files(version, ctx.period.key, ctx.scope, ctx.prm["period_asof"])
     except reports.NoData as exc:
         st.info(str(exc))
         st.stop()
@@ -49,7 +49,7 @@ if kind == "月度通报":
 else:
     ctx = ui.page("领导周例会 · 周报", unit_filter=False, kinds=("week", "month"))
     _, version = data.connection()
-    files = reports.review_files(version, ctx.period.key, ctx.scope)
+    files = reports.review_files(version, ctx.period.key, ctx.scope, ctx.prm["period_asof"])
     r = files["obj"]
     a, b = r.comparison_labels
     cols = st.columns(4)

@@ -453,3 +453,79 @@ def test_a_version_without_the_freshness_per_county_shows_a_county_none(city, tm
     cur = scoped.county_connection(copy, "510798").cursor()
     assert cur.execute("SELECT count(*) FROM dataset_freshness").fetchone() == (0,)
     assert cur.execute("SELECT count(*) FROM dim_county").fetchone() == (1,)
+
+
+def test_a_county_user_sees_only_its_countys_supervision_orders(city, tmp_path):
+    """督办单 of one county are not listed to another county's users (the store is the deployment's, one for the
+    city); the city sees them all; an order of a store made before the county column follows its unit's code."""
+    import sqlite3
+
+    from warehouse import supervision, warnings
+
+    st = supervision.Store(tmp_path / "supervision.db")
+    con = db.open_published(city.wh)
+    issued = {}
+    try:
+        for code in ("510799", "510797"):
+            scope, ru = Scope(county_code=code), f"{code}001"
+            w = warnings.Warning("红", "completion_low", "unit", ru, "文昌镇", dt.date(2024, 3, 31), "超期未办结",
+                                 township_code=ru, ru_code=ru)
+            issued[code] = st.issue(con, w, user="admin", scope=scope, as_of=dt.date(2024, 3, 31),
+                                    settings=city.settings).id
+    finally:
+        con.close()
+    assert [o.id for o in st.orders(Scope(county_code="510799"))] == [issued["510799"]]
+    assert [o.id for o in st.orders(Scope(county_code="510797"))] == [issued["510797"]]
+    assert st.orders(Scope(county_code="510798")) == []
+    assert sorted(o.id for o in st.orders(Scope())) == sorted(issued.values())
+
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as raw:  # the table as the first release created it, one unit's and one office's order
+        raw.execute("CREATE TABLE supervision_order (id INTEGER PRIMARY KEY AUTOINCREMENT, warning_key TEXT, rule TEXT, "
+                    "unit_kind TEXT, unit_code TEXT, unit_name TEXT, ru_code TEXT, township_code TEXT, reason TEXT, "
+                    "as_of TEXT NOT NULL, issued_at TEXT NOT NULL, deadline TEXT NOT NULL, issued_by TEXT NOT NULL, "
+                    "items TEXT NOT NULL)")
+        for kind, code, ru in (("unit", "510797001", "510797001"), ("office", "文昌派出所", None)):
+            raw.execute("INSERT INTO supervision_order (warning_key, rule, unit_kind, unit_code, unit_name, ru_code, "
+                        "township_code, reason, as_of, issued_at, deadline, issued_by, items) "
+                        "VALUES ('k', 'r', ?, ?, 'n', ?, ?, 'x', '2024-03-31', '2024-04-01 09:00:00', "
+                        "'2024-04-04 09:00:00', 'admin', '[]')", (kind, code, ru, ru))
+    migrated = supervision.Store(old)
+    assert [o.unit_kind for o in migrated.orders(Scope(county_code="510797"))] == ["unit"]
+    assert migrated.orders(Scope(county_code="510799")) == []
+    assert len(migrated.orders(Scope())) == 2
+
+
+def test_the_city_review_is_titled_for_the_city_and_an_order_for_its_county(city, tmp_path, monkeypatch):
+    """The 周报 with the counties as units is 全市's (not 全县's), ranking counties; a 督办单's document is headed
+    by its own county in a city deployment, by the city when it was issued for the whole city."""
+    from core import config
+    from dashboard import auth
+    from dashboard import warnings as wd
+    from warehouse import review, supervision
+
+    con = db.open_published(city.wh)
+    try:
+        r = review.compute(con, Period.iso_week(2024, 13), Scope(by_county=True, label="全市"), settings=city.settings)
+    finally:
+        con.close()
+    assert r.area == "全市" and "全市" in review.file_name(r, "md")
+    assert {u["name"] for u in r.ranking} <= {name for _, name in COUNTIES} and r.ranking
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\ndrop_dir = "{tmp_path}/drop"\nlake_dir = "{tmp_path}/lake"\n'
+                   f'warehouse_dir = "{city.wh}"\n[demo]\nauto = false\n[deployment]\nlevel = "city"\n'
+                   '[city]\nname = "示例市"\ncode = "510700"\n', encoding="utf-8")
+    monkeypatch.setenv(config.ENV_VAR, str(cfg))
+    config.settings.cache_clear()
+    monkeypatch.setattr(auth, "current", lambda: auth.Identity("dl", "东岭", auth.ADMIN,
+                                                              Scope(county_code="510798", label="东岭县"), "password"))
+    try:
+        def order(county):
+            return supervision.Order(1, "k", "completion_low", "unit", "510798001", "东岭镇", "510798001", "510798001",
+                                     "x", dt.date(2024, 3, 31), dt.datetime(2024, 4, 1, 9), dt.datetime(2024, 4, 4, 9),
+                                     "admin", [], county)
+        assert wd.order_area(order("510798")) == "东岭县"
+        assert wd.order_area(order(None)) == "示例市"
+    finally:
+        config.settings.cache_clear()

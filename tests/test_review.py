@@ -85,3 +85,20 @@ def test_month_review_and_cli(con, wh):
     d = json.loads(p.stdout)
     assert d["period"] == "2026-W12" and [u["name"] for u in d["black_repeat"]] == ["长卿", "双峰"]
     assert {x["key"]: x["trend_last"] for x in d["figures"]}["kp_reports"] == "下滑"
+
+
+def test_a_running_week_is_measured_now_as_the_pages_measure_it(con):
+    """The review of a week still running (as_of: now, on its Wednesday) counts what is overdue and the active
+    days an account can have had by now, exactly as 概览 does ($period_asof), not at the week's future end."""
+    import datetime as dt
+
+    from warehouse import metrics
+
+    now = dt.datetime(2026, 3, 18, 12)
+    r = review.compute(con, W12, settings=Settings(), as_of=now)
+    f = {x.key: x.value for x in r.figures}
+    want = metrics.query(con, "overview/headline", Scope(), settings=Settings(),
+                         **metrics.period_params(W12, W12.prev()), cutoff=None, period_asof=now).iloc[0]
+    at_end = {x.key: x.value for x in review.compute(con, W12, settings=Settings()).figures}
+    assert f == {k: review._clean(want[k]) for k in f}
+    assert f != at_end  # the week's figures at its end differ: the test measures the running week

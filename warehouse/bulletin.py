@@ -222,8 +222,12 @@ def _office(r, **figures) -> dict:
 
 
 def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | None = None,
-            cutoff: dt.datetime | None = None, issued: dt.date | None = None) -> Bulletin:
+            cutoff: dt.datetime | None = None, issued: dt.date | None = None,
+            as_of: dt.datetime | None = None) -> Bulletin:
     """The bulletin of `period` (a month) as seen by `scope`.
+
+    as_of: the month is still running and is measured at this time (the metrics layer's $period_asof: what is
+    overdue, how many active days an account can have had), as the pages measure it; None: at the month's end.
 
     cutoff: sign-offs count when signed before it (default: the end of the month, i.e. the 1st of the next month
     00:00); the previous month gets the same grace after its own end. issued: the date under the signature
@@ -233,7 +237,7 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
     if period.kind != "month":
         raise ValueError("月度通报只能按月生成")
     cutoff_ts = cutoff or dt.datetime.combine(period.end, dt.time())
-    base = {**metrics.period_params(period), "cutoff": cutoff}
+    base = {**metrics.period_params(period), "cutoff": cutoff, "period_asof": as_of}
 
     def q(name: str, **extra) -> pd.DataFrame:
         return metrics.query(con, name, scope, settings=s, **base, **extra)

@@ -110,12 +110,14 @@ def comparisons(period: Period) -> tuple[Period, Period, tuple[str, str]]:
 
 
 def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | None = None,
-            cutoff: dt.datetime | None = None) -> Review:
+            cutoff: dt.datetime | None = None, as_of: dt.datetime | None = None) -> Review:
     s = settings or default_settings()
     last, same, labels = comparisons(period)
 
     def q(name: str, prev: Period) -> pd.DataFrame:
-        return metrics.query(con, name, scope, settings=s, **metrics.period_params(period, prev), cutoff=cutoff)
+        # as_of: a running period measured now (the metrics layer's $period_asof), as the pages measure it
+        return metrics.query(con, name, scope, settings=s, **metrics.period_params(period, prev), cutoff=cutoff,
+                             period_asof=as_of)
 
     h1 = q("overview/headline", last).to_dict("records")[0]
     h2 = q("overview/headline", same).to_dict("records")[0]
@@ -134,8 +136,8 @@ def compute(con, period: Period, scope: Scope = COUNTY, *, settings: Settings | 
     black = [entry(r) for _, r in by_rank[by_rank["black"]].sort_values(
         ["rank", "sort_order"], ascending=[False, True]).iterrows()]
     ranking = [entry(r) for _, r in by_rank.iterrows()]
-    return Review(period, last, same, labels, "全县" if scope.county_wide else scope.label, figures, red, black,
-                  ranking)
+    area = "全市" if scope.by_county else ("全县" if scope.county_wide else scope.label)
+    return Review(period, last, same, labels, area, figures, red, black, ranking)
 
 
 def default_period(today: dt.date | None = None) -> Period:
