@@ -101,7 +101,7 @@ def overview() -> None:
         lg = maps.legend(units, figure)
         st.caption(f"各乡镇按{lg['label']}着色: 红 {lg['low']} → 绿 {lg['high']}; 灰色为无数据。")
     with c2:
-        long = data.q("comparison/long", ctx.scope, end=ctx.period.end, months_back=12)
+        long = data.q("comparison/long", ctx.scope, end=ctx.trend_end, months_back=12)
         labels = long.drop_duplicates("metric").sort_values("metric_order")
         rates = list(labels["kind"] == "rate")
         metric = st.selectbox("趋势指标", list(labels["metric"]), key="_city_metric",

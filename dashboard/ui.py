@@ -334,6 +334,12 @@ class Ctx:
                 "period_asof": self.as_of if self.running else None}
 
     @property
+    def trend_end(self) -> dt.date:
+        """The $end of a trend of months up to this period (exclusive): a running period is cut after today (its
+        last month counts the days so far, as `prm` measures the period), a past one at its end."""
+        return min(self.period.end, self.as_of.date() + dt.timedelta(days=1)) if self.running else self.period.end
+
+    @property
     def uprm(self) -> dict:
         """`prm` limited to the chosen unit ($ru_code; None = every unit of the scope)."""
         return {**self.prm, "ru_code": self.ru_code}

@@ -140,7 +140,7 @@ elif view == "部门账号":
              name="部门账号活跃度", key="act-office", rates=("rate", "prev_rate"))
 
 else:
-    tr = data.q("activity/trend", ctx.scope, end=ctx.period.end, months_back=12, ru_code=ctx.ru_code)
+    tr = data.q("activity/trend", ctx.scope, end=ctx.trend_end, months_back=12, ru_code=ctx.ru_code)
     st.plotly_chart(charts.trend(tr, "month", {"rate": "网格员账号", "dept_rate": "部门账号"},
                                  title=f"{ui.md(ctx.unit_label)} 近 12 个月账号活跃度 (月度)"), key="act-trend")
     ui.table(tr, {"month": "月份", "accounts": "网格员计数", "active": "网格员活跃", "rate": "活跃度",

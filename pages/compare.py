@@ -11,7 +11,7 @@ default = cur or list(ctx.units["ru_code"][:3])
 picked = st.multiselect("选择 2–6 个单位", list(names), default=default[:6], format_func=names.get, max_selections=6,
                         key="_units", placeholder="请选择单位")
 st.query_params["units"] = ",".join(picked)
-long = data.q("comparison/long", ctx.scope, end=ctx.period.end, months_back=12)
+long = data.q("comparison/long", ctx.scope, end=ctx.trend_end, months_back=12)
 if len(picked) < 2:
     st.info("请至少选择 2 个单位。")
 else:

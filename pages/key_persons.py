@@ -58,7 +58,7 @@ elif view == "超时未签收":
                  name="超时未签收", key="kp-overdue", max_rows=15,
                  source=ui.Source("kp/overdue_signoffs", od_prm, "report_id"))
 else:
-    tr = data.q("kp/trend", ctx.scope, end=ctx.period.end, months_back=12, cutoff=None, ru_code=ctx.ru_code)
+    tr = data.q("kp/trend", ctx.scope, end=ctx.trend_end, months_back=12, cutoff=None, ru_code=ctx.ru_code)
     st.plotly_chart(charts.trend(tr.pivot_table(index="month", columns="category", values="reported", aggfunc="sum")
                                  .reset_index(), "month", {c: c for c in KP_CATEGORIES if c in set(tr["category"])},
                                  title=f"{ui.md(ctx.unit_label)} 近 12 个月报送数 (月度)", pct=False), key="kp-trend")

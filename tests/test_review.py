@@ -102,3 +102,33 @@ def test_a_running_week_is_measured_now_as_the_pages_measure_it(con):
     at_end = {x.key: x.value for x in review.compute(con, W12, settings=Settings()).figures}
     assert f == {k: review._clean(want[k]) for k in f}
     assert f != at_end  # the week's figures at its end differ: the test measures the running week
+
+
+def test_a_running_months_trend_point_is_measured_up_to_today(con):
+    """The trends' last month (活跃度 趋势, 乡镇对比) of a month still running is cut after today (Ctx.trend_end):
+    its 账号活跃度 is that of the month's days so far, with the active days those days require, not the month's at
+    its future end."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from dashboard import ui
+    from warehouse import metrics
+
+    month, now = Period.month(2026, 3), dt.datetime(2026, 3, 18, 12)
+    ctx = ui.Ctx(period=month, scope=Scope(), ru_code=None, units=pd.DataFrame(), as_of=now,
+                 data_first_day=dt.date(2026, 1, 1))
+    assert ctx.running and ctx.trend_end == dt.date(2026, 3, 19)
+    past = ui.Ctx(period=month, scope=Scope(), ru_code=None, units=pd.DataFrame(), as_of=dt.datetime(2026, 4, 2),
+                  data_first_day=dt.date(2026, 1, 1))
+    assert not past.running and past.trend_end == month.end
+
+    def last_rate(end):
+        tr = metrics.query(con, "activity/trend", Scope(), settings=Settings(), end=end, months_back=3, ru_code=None)
+        return tr.iloc[-1]["rate"]
+
+    so_far = Period("month", dt.date(2026, 3, 1), dt.date(2026, 3, 19))
+    head = metrics.query(con, "overview/headline", Scope(), settings=Settings(),
+                         **metrics.period_params(so_far, so_far.prev())).iloc[0]
+    assert last_rate(ctx.trend_end) == pytest.approx(head["activity_rate"])
+    assert last_rate(month.end) != pytest.approx(head["activity_rate"])  # at the month's end: another figure
