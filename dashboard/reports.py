@@ -18,7 +18,7 @@ _TTL = settings().dashboard.cache_ttl_seconds
 
 @st.cache_data(ttl=_TTL, max_entries=24, show_spinner="正在生成通报…")
 def bulletin_files(version: str, period_key: str, scope: Scope, as_of=None) -> dict:
-    """as_of: a running month's time of measurement (ui.PageContext.prm's period_asof), None for a past one."""
+    """as_of: a running month's time of measurement (ui.Ctx.prm's period_asof), None for a past one."""
     con, _ = data.connection()
     b = bulletin.compute(con, Period.parse(period_key), scope, as_of=as_of)
     return {"md": bulletin.render_md(b), "json": bulletin.render_json(b), "docx": render_docx(b),

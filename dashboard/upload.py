@@ -11,7 +11,8 @@ folder of their own and etl.pipeline.run loads it — the same lock, manifest, b
 (dashboard/data.py), other sessions keep working on the previous one meanwhile.
 
 A 乡镇用户's upload is limited to their 乡镇, a city deployment's county-scoped user's to their county
-(etl/scope.py): rows of another 乡镇 / county are shown in the preview and quarantined with the reason. A file that is no delivery or cannot be read is shown with its reason and never
+(etl/scope.py): rows of another 乡镇 / county are shown in the preview and quarantined with the reason. A file
+that is no delivery or cannot be read is shown with its reason and never
 reaches the pipeline. Every file loaded is written to the audit log (action `upload`: who, file name, sha256,
 dataset, rows landed / quarantined, the run's status); the run log records the upload as source `网页上传`.
 """
