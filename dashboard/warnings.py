@@ -71,17 +71,11 @@ def acknowledge(w: warnings.Warning, note: str = "") -> None:
     auth.audit("warning_ack", w.key, w.reason, note)
 
 
-def view_scope(ident: auth.Identity) -> Scope:
-    """The scope of the page's warnings and 督办单 (session.county_scope): a 市级 user's chosen county's warnings and
-    orders, issued in its name; else the caller's own."""
-    return session.county_scope(ident)
-
-
 def issue(w: warnings.Warning, as_of: dt.date) -> supervision.Order:
     ident = auth.require()
     if not can_act(ident):
         raise auth.ScopeError("only the 县级管理员 issues 督办单")
-    scope = view_scope(ident)
+    scope = session.county_scope(ident)  # a 市级 user's chosen county: the order is that county's
     o = store().issue(None, w, ident.name, scope, as_of=as_of, settings=settings(), run=partial(_run, scope))
     auth.audit("supervision_order", f"{o.number} · {w.key}", f"{w.unit} · {len(o.items)} 项 · 期限 "
                f"{o.deadline:%Y-%m-%d %H:%M}")

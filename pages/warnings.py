@@ -20,7 +20,7 @@ st.caption(f"所选日期 (默认 {day:%Y-%m-%d}, 数据最新日期) 仍在持�
            f"连续 {w_cfg.silent_days} 天未上报事件)。")
 as_of = st.date_input("截至日期", value=day, max_value=day, key="_w_asof",
                       help="按该日 24 时以前的数据计算 (默认: 数据最新日期)") or day
-scope = wd.view_scope(ident)  # a 市级 user's chosen county, else the caller's own scope
+scope = session.county_scope(ident)  # a 市级 user's chosen county, else the caller's own scope
 ws = wd.warnings_now(scope, as_of)
 acks = wd.store().acks()
 c1, c2, c3 = st.columns(3)

@@ -36,10 +36,7 @@ COUNTY_PAGES = ["", "activity", "events", "key_persons", "compare", "bulletin", 
 @pytest.fixture(scope="module")
 def server(city, tmp_path_factory):
     root = tmp_path_factory.mktemp("browser-city")
-    cfg = root / "config.toml"
-    cfg.write_text(f'[paths]\ndata_dir = "{root}"\ndrop_dir = "{root}/drop"\nlake_dir = "{root}/lake"\n'
-                   f'warehouse_dir = "{city.wh}"\n[demo]\nauto = false\n[deployment]\nlevel = "city"\n'
-                   '[city]\nname = "示例市"\ncode = "510700"\n', encoding="utf-8")
+    cfg = city.app_config(root)
     s = config.load_settings(cfg)
     store = UserStore.from_settings(s)
     store.add_user("cityadmin", ADMIN, password=PASSWORD, actor="test")

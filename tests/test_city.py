@@ -512,10 +512,7 @@ def test_the_city_review_is_titled_for_the_city_and_an_order_for_its_county(city
     assert r.area == "全市" and "全市" in review.file_name(r, "md")
     assert {u["name"] for u in r.ranking} <= {name for _, name in COUNTIES} and r.ranking
 
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\ndrop_dir = "{tmp_path}/drop"\nlake_dir = "{tmp_path}/lake"\n'
-                   f'warehouse_dir = "{city.wh}"\n[demo]\nauto = false\n[deployment]\nlevel = "city"\n'
-                   '[city]\nname = "示例市"\ncode = "510700"\n', encoding="utf-8")
+    cfg = city.app_config(tmp_path)
     monkeypatch.setenv(config.ENV_VAR, str(cfg))
     config.settings.cache_clear()
     monkeypatch.setattr(auth, "current", lambda: auth.Identity("dl", "东岭", auth.ADMIN,

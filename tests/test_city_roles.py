@@ -97,33 +97,34 @@ def test_a_department_user_needs_its_county_in_a_city(store, tmp_path, monkeypat
     assert not auth.Identity("old", "old", DEPARTMENT, auth.scope_for(store.get_user("old")), "password").county_missing
 
 
-def test_the_app_shows_a_department_user_without_county_no_page(city, tmp_path, monkeypatch):
+@pytest.fixture()
+def city_app(city, tmp_path, monkeypatch):
+    """The app's configuration for the small city (tests/support/city.py) in the environment: its settings, read
+    again before and after the test."""
+    from core import config
+
+    monkeypatch.setenv(config.ENV_VAR, str(city.app_config(tmp_path)))
+    config.settings.cache_clear()
+    yield config.settings()
+    config.settings.cache_clear()
+
+
+def test_the_app_shows_a_department_user_without_county_no_page(city_app):
     """In the app (AppTest on the small city): the 部门用户 without a county logs in to the message and no page."""
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
     from support.logins import login
 
-    from core import config
-
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\ndrop_dir = "{tmp_path}/drop"\nlake_dir = "{tmp_path}/lake"\n'
-                   f'warehouse_dir = "{city.wh}"\n[demo]\nauto = false\n[deployment]\nlevel = "city"\n'
-                   '[city]\nname = "示例市"\ncode = "510700"\n', encoding="utf-8")
-    monkeypatch.setenv(config.ENV_VAR, str(cfg))
-    config.settings.cache_clear()
-    try:
-        users = UserStore.from_settings(config.settings())
-        users.add_user("cityadmin", ADMIN, password=PW, actor="t")  # set up: the login form, not the set-up
-        users.add_user("old", DEPARTMENT, password=PW, actor="t", office_name="文昌派出所")  # a record from before
-        at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"),
-                               default_timeout=60).run()
-        login(at, "old", PW)
-        assert not at.exception
-        assert [e.value for e in at.error] == [auth.COUNTY_MISSING]
-        assert [t.value for t in at.title] == ["示例市网格化服务管理督导平台"]  # no page of the role
-    finally:
-        config.settings.cache_clear()
+    users = UserStore.from_settings(city_app)
+    users.add_user("cityadmin", ADMIN, password=PW, actor="t")  # set up: the login form, not the set-up
+    users.add_user("old", DEPARTMENT, password=PW, actor="t", office_name="文昌派出所")  # a record from before
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"),
+                           default_timeout=60).run()
+    login(at, "old", PW)
+    assert not at.exception
+    assert [e.value for e in at.error] == [auth.COUNTY_MISSING]
+    assert [t.value for t in at.title] == ["示例市网格化服务管理督导平台"]  # no page of the role
 
 
 @pytest.mark.parametrize("level, told", [("city", ("市级管理员", "全市")), ("county", ("县级管理员", "全县"))])
@@ -144,7 +145,7 @@ def test_the_users_command_names_a_city_user_as_the_app_does(tmp_path, monkeypat
     assert capsys.readouterr().out.startswith(f"boss\t{told[0]}\t{told[1]}\t")
 
 
-def test_a_city_admins_full_export_of_a_chosen_county_holds_that_countys_rows_only(city, tmp_path, monkeypatch):
+def test_a_city_admins_full_export_of_a_chosen_county_holds_that_countys_rows_only(city_app):
     """市级管理员 with 东岭县 chosen in the sidebar: 导出整表完整信息 on 事件办结 exports the rows the page showed
     (东岭县's), not the whole city's; the audit entry names the county and the rows."""
     from pathlib import Path
@@ -152,38 +153,27 @@ def test_a_city_admins_full_export_of_a_chosen_county_holds_that_countys_rows_on
     from streamlit.testing.v1 import AppTest
     from support.logins import login
 
-    from core import config
-
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\ndrop_dir = "{tmp_path}/drop"\nlake_dir = "{tmp_path}/lake"\n'
-                   f'warehouse_dir = "{city.wh}"\n[demo]\nauto = false\n[deployment]\nlevel = "city"\n'
-                   '[city]\nname = "示例市"\ncode = "510700"\n', encoding="utf-8")
-    monkeypatch.setenv(config.ENV_VAR, str(cfg))
-    config.settings.cache_clear()
     root = Path(__file__).resolve().parent.parent
-    try:
-        UserStore.from_settings(config.settings()).add_user("cityadmin", ADMIN, password=PW, actor="t")
-        at = AppTest.from_file(str(root / "dashboard" / "app.py"), default_timeout=60).run()
-        login(at, "cityadmin", PW)
-        at.switch_page(str(root / "pages" / "events.py"))
-        at.query_params.update(p="2024-03", k="month")
-        at.run()
-        at.selectbox(key="_county").set_value("510798").run()
-        assert not at.exception, [e.value for e in at.exception]
-        assert "当前显示: **东岭县 · 2024年3月**" in [c.value for c in at.caption]
-        shown = at.dataframe[-1].value
-        assert len(shown) > 0
-        next(t for t in at.text_input if t.label == "查看理由 (必填)").input("核实各乡镇上报事件")
-        next(b for b in at.button if b.label == "导出整表完整信息").click()
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        [entry] = auth.store().audit_entries(1, action="export_full")
-        assert entry["detail"].startswith(f"{len(shown)} 行 · events/list · 东岭县"), entry
-    finally:
-        config.settings.cache_clear()
+    UserStore.from_settings(city_app).add_user("cityadmin", ADMIN, password=PW, actor="t")
+    at = AppTest.from_file(str(root / "dashboard" / "app.py"), default_timeout=60).run()
+    login(at, "cityadmin", PW)
+    at.switch_page(str(root / "pages" / "events.py"))
+    at.query_params.update(p="2024-03", k="month")
+    at.run()
+    at.selectbox(key="_county").set_value("510798").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "当前显示: **东岭县 · 2024年3月**" in [c.value for c in at.caption]
+    shown = at.dataframe[-1].value
+    assert len(shown) > 0
+    next(t for t in at.text_input if t.label == "查看理由 (必填)").input("核实各乡镇上报事件")
+    next(b for b in at.button if b.label == "导出整表完整信息").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [entry] = auth.store().audit_entries(1, action="export_full")
+    assert entry["detail"].startswith(f"{len(shown)} 行 · events/list · 东岭县"), entry
 
 
-def test_a_city_admins_warnings_page_follows_the_chosen_county(city, tmp_path, monkeypatch):
+def test_a_city_admins_warnings_page_follows_the_chosen_county(city_app):
     """预警与督办 for a 市级管理员 who chose 东岭县: that county's warnings (as a 东岭县 user sees them) and its
     督办单 only, not another county's."""
     import datetime as dt
@@ -192,43 +182,33 @@ def test_a_city_admins_warnings_page_follows_the_chosen_county(city, tmp_path, m
     from streamlit.testing.v1 import AppTest
     from support.logins import login
 
-    from core import config
     from warehouse import supervision, warnings
     from warehouse.metrics import Scope
 
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[paths]\ndata_dir = "{tmp_path}"\ndrop_dir = "{tmp_path}/drop"\nlake_dir = "{tmp_path}/lake"\n'
-                   f'warehouse_dir = "{city.wh}"\n[demo]\nauto = false\n[deployment]\nlevel = "city"\n'
-                   '[city]\nname = "示例市"\ncode = "510700"\n', encoding="utf-8")
-    monkeypatch.setenv(config.ENV_VAR, str(cfg))
-    config.settings.cache_clear()
     root = Path(__file__).resolve().parent.parent
+    s = city_app
+    con = data.connection()[0].cursor()  # the app's own connection (one configuration per file and process)
     try:
-        s = config.settings()
-        con = data.connection()[0].cursor()  # the app's own connection (one configuration per file and process)
-        try:
-            day = dt.date.fromisoformat(dict(con.execute("SELECT key, value FROM meta").fetchall())["data_last_day"])
-            want = warnings.evaluate(con, scope=Scope(county_code="510798"), settings=s)  # at its own data date
-            assert want
-            ru = "510797001"  # a 督办单 of 西河县's 乡镇
-            w = warnings.Warning("红", "completion_low", "unit", ru, "西河镇", day, "办结率持续偏低",
-                                 township_code=ru, ru_code=ru)
-            supervision.Store.from_settings(s).issue(con, w, "x", Scope(county_code="510797"), as_of=day, settings=s)
-        finally:
-            con.close()
-        UserStore.from_settings(s).add_user("cityadmin", ADMIN, password=PW, actor="t")
-        at = AppTest.from_file(str(root / "dashboard" / "app.py"), default_timeout=60).run()
-        login(at, "cityadmin", PW)
-        at.switch_page(str(root / "pages" / "warnings.py")).run()
-        assert f"**当前预警 {len(want)} 条**" not in [m.value for m in at.markdown]  # the whole city's differ
-        assert "尚未下发督办单。" not in [i.value for i in at.info]  # 西河县's order is the city's too
-        at.selectbox(key="_county").set_value("510798").run()
-        assert not at.exception, [e.value for e in at.exception]
-        assert f"**当前预警 {len(want)} 条**" in [m.value for m in at.markdown]
-        assert "尚未下发督办单。" in [i.value for i in at.info]
-        # 数据质量 of the chosen county: its own figures, the city's imports pointed to (not mixed in)
-        at.switch_page(str(root / "pages" / "quality.py")).run()
-        assert not at.exception, [e.value for e in at.exception]
-        assert any("在侧栏「县 (区)」选择全市查看" in c.value and c.value.endswith("只计东岭县。") for c in at.caption)
+        day = dt.date.fromisoformat(dict(con.execute("SELECT key, value FROM meta").fetchall())["data_last_day"])
+        want = warnings.evaluate(con, scope=Scope(county_code="510798"), settings=s)  # at its own data date
+        assert want
+        ru = "510797001"  # a 督办单 of 西河县's 乡镇
+        w = warnings.Warning("红", "completion_low", "unit", ru, "西河镇", day, "办结率持续偏低",
+                             township_code=ru, ru_code=ru)
+        supervision.Store.from_settings(s).issue(con, w, "x", Scope(county_code="510797"), as_of=day, settings=s)
     finally:
-        config.settings.cache_clear()
+        con.close()
+    UserStore.from_settings(s).add_user("cityadmin", ADMIN, password=PW, actor="t")
+    at = AppTest.from_file(str(root / "dashboard" / "app.py"), default_timeout=60).run()
+    login(at, "cityadmin", PW)
+    at.switch_page(str(root / "pages" / "warnings.py")).run()
+    assert f"**当前预警 {len(want)} 条**" not in [m.value for m in at.markdown]  # the whole city's differ
+    assert "尚未下发督办单。" not in [i.value for i in at.info]  # 西河县's order is the city's too
+    at.selectbox(key="_county").set_value("510798").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"**当前预警 {len(want)} 条**" in [m.value for m in at.markdown]
+    assert "尚未下发督办单。" in [i.value for i in at.info]
+    # 数据质量 of the chosen county: its own figures, the city's imports pointed to (not mixed in)
+    at.switch_page(str(root / "pages" / "quality.py")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("在侧栏「县 (区)」选择全市查看" in c.value and c.value.endswith("只计东岭县。") for c in at.caption)

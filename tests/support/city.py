@@ -104,6 +104,15 @@ class CityBuild:
 
         return db.current_version(self.wh)
 
+    def app_config(self, root: Path) -> Path:
+        """A config.toml under `root` for the app over this city's published warehouse (a city deployment, its
+        data and lake under `root`, no demo): what a test points GRIDWATCH's config variable or a server at."""
+        cfg = root / "config.toml"
+        cfg.write_text(f'[paths]\ndata_dir = "{root}"\ndrop_dir = "{root}/drop"\nlake_dir = "{root}/lake"\n'
+                       f'warehouse_dir = "{self.wh}"\n[demo]\nauto = false\n[deployment]\nlevel = "city"\n'
+                       '[city]\nname = "示例市"\ncode = "510700"\n', encoding="utf-8")
+        return cfg
+
 
 def _run(root: Path, settings: Settings) -> Path:
     from etl.pipeline import run
